@@ -1,0 +1,303 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { CONFIG_KEYS, type KeySpec } from './keys.js';
+import { parseDuration } from './duration.js';
+
+export type StoreKind = 'sqlite' | 'postgres' | 'mongodb';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LEVELS: readonly string[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface StoreConfig {
+  kind: StoreKind;
+  sqlitePath: string;
+  databaseUrl: string;
+  mongodbUri: string;
+  mongoDbName: string;
+  mongoCollection: string;
+}
+
+export interface RedisConfig {
+  host: string;
+  port: number;
+  password: string;
+  db: number;
+  tls: boolean;
+  username: string;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  store: StoreConfig;
+  redis: RedisConfig | null;
+  worker: { jobIntervalMs: number };
+  seedAtStart: boolean;
+  webhook: { url: string; timeoutMs: number; signingSecret: string };
+  cache: { ttlMs: number; keyPrefix: string };
+  pool: { numWorkers: number; timeoutMs: number; initialRunning: boolean; leaseMs: number };
+  rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  api: { bodyLimit: number };
+  logLevel: LogLevel;
+  /** where the file config came from, or null when none was found */
+  configFile: string | null;
+  /** keys in the file that this version does not know */
+  unknownKeys: string[];
+}
+
+/** Thrown for a bad setting; the message is the one line the operator sees. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Raw = Record<string, unknown>;
+type Env = Record<string, string | undefined>;
+
+function flatten(obj: unknown, prefix = '', out: Map<string, unknown> = new Map()): Map<string, unknown> {
+  if (obj !== null && typeof obj === 'object' && !Array.isArray(obj)) {
+    for (const [k, v] of Object.entries(obj as Raw)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (v !== null && typeof v === 'object' && !Array.isArray(v)) flatten(v, path, out);
+      else out.set(path, v);
+    }
+  }
+  return out;
+}
+
+function fail(spec: KeySpec, source: string, value: unknown, expected: string): never {
+  throw new ConfigError(
+    `config: ${spec.key} (${source}) = ${JSON.stringify(value)} is invalid: expected ${expected}`,
+  );
+}
+
+function coerce(spec: KeySpec, value: unknown, source: string): string | number | boolean {
+  const range = (n: number, what: string): number => {
+    if (spec.min !== undefined && n < spec.min) fail(spec, source, value, `${what} >= ${spec.min}`);
+    if (spec.max !== undefined && n > spec.max) fail(spec, source, value, `${what} <= ${spec.max}`);
+    return n;
+  };
+  switch (spec.type) {
+    case 'duration': {
+      if (typeof value === 'number' && Number.isFinite(value) && value >= 0) {
+        // a bare number in YAML is taken as milliseconds
+        return range(value, 'a duration');
+      }
+      const ms = typeof value === 'string' ? parseDuration(value) : null;
+      if (ms === null) fail(spec, source, value, 'a duration such as 100ms, 30s, 2m or 24h');
+      const minText = spec.min !== undefined ? ` of at least ${spec.min}ms` : '';
+      if (spec.min !== undefined && ms < spec.min) fail(spec, source, value, `a duration${minText}`);
+      return ms;
+    }
+    case 'int':
+    case 'number': {
+      const n =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && value.trim() !== ''
+            ? Number(value)
+            : NaN;
+      if (!Number.isFinite(n) || (spec.type === 'int' && !Number.isInteger(n))) {
+        fail(spec, source, value, spec.type === 'int' ? 'a whole number' : 'a number');
+      }
+      return range(n, 'a number');
+    }
+    case 'bool': {
+      if (typeof value === 'boolean') return value;
+      const t = String(value).trim().toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(t)) return true;
+      if (['false', '0', 'no', 'off'].includes(t)) return false;
+      return fail(spec, source, value, 'true or false');
+    }
+    case 'url': {
+      const t = String(value);
+      try {
+        const u = new URL(t);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+      } catch {
+        fail(spec, source, value, 'an http:// or https:// URL');
+      }
+      return t.replace(/\/+$/, '');
+    }
+    case 'level': {
+      const t = String(value).trim().toLowerCase();
+      if (!LEVELS.includes(t)) fail(spec, source, value, `one of ${LEVELS.join(', ')}`);
+      return t;
+    }
+    case 'string':
+      if (typeof value !== 'string' && typeof value !== 'number') fail(spec, source, value, 'a string');
+      return String(value);
+  }
+}
+
+export function parsePort(text: string): number {
+  const t = text.trim().replace(/^.*:/, '');
+  const n = Number(t);
+  if (!/^\d+$/.test(t) || n < 0 || n > 65535) {
+    throw new ConfigError(
+      `config: PORT = ${JSON.stringify(text)} is invalid: expected a port such as :3000 or 3000`,
+    );
+  }
+  return n;
+}
+
+/** `host:port` as the original took it, or a `redis://` / `rediss://` URL. */
+export function parseRedisUri(uri: string, password: string, dbText: string): RedisConfig {
+  const db = Number(dbText === '' ? '0' : dbText);
+  if (!Number.isInteger(db) || db < 0) {
+    throw new ConfigError(
+      `config: REDIS_DB = ${JSON.stringify(dbText)} is invalid: expected a whole number >= 0`,
+    );
+  }
+  const bad = (): never => {
+    throw new ConfigError(
+      `config: REDIS_URI = ${JSON.stringify(uri)} is invalid: expected host:port or redis://[user:password@]host:port[/db]`,
+    );
+  };
+  if (/^rediss?:\/\//.test(uri)) {
+    let u: URL;
+    try {
+      u = new URL(uri);
+    } catch {
+      return bad();
+    }
+    const path = u.pathname.replace(/^\//, '');
+    const urlDb = path === '' ? null : Number(path);
+    if (urlDb !== null && (!Number.isInteger(urlDb) || urlDb < 0)) bad();
+    return {
+      host: u.hostname || '127.0.0.1',
+      port: u.port ? Number(u.port) : 6379,
+      password: password || decodeURIComponent(u.password),
+      username: decodeURIComponent(u.username),
+      db: urlDb ?? db,
+      tls: u.protocol === 'rediss:',
+    };
+  }
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(uri) ?? /^([^:]+)$/.exec(uri);
+  if (!m || !m[1]) return bad();
+  const port = m[2] !== undefined ? Number(m[2]) : 6379;
+  if (port < 1 || port > 65535) bad();
+  return { host: m[1], port, password, username: '', db, tls: false };
+}
+
+function pick(values: Map<string, string | number | boolean>, key: string): string | number | boolean {
+  const v = values.get(key);
+  if (v === undefined) throw new Error(`config key ${key} has no value`);
+  return v;
+}
+
+/**
+ * Loads the config: defaults, then the YAML file, then environment variables.
+ * Throws ConfigError with one line naming the key, the value and what was expected.
+ */
+export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  const configPath = env.CONFIG_PATH || '.config';
+  const configEnv = env.CONFIG_ENV || 'dev';
+  const file = join(cwd, configPath, `${configEnv}.yaml`);
+  let fileValues = new Map<string, unknown>();
+  let configFile: string | null = null;
+  if (existsSync(file)) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config: ${file} is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
+    if (parsed !== null && parsed !== undefined && (typeof parsed !== 'object' || Array.isArray(parsed))) {
+      throw new ConfigError(`config: ${file} must hold a mapping of sections (worker:, pool:, ...)`);
+    }
+    fileValues = flatten(parsed ?? {});
+    configFile = file;
+  } else if (env.CONFIG_PATH || env.CONFIG_ENV) {
+    throw new ConfigError(`config: CONFIG_PATH/CONFIG_ENV point at ${file}, which does not exist`);
+  }
+
+  const known = new Set<string>(CONFIG_KEYS.map((k) => k.key));
+  const unknownKeys = [...fileValues.keys()].filter((k) => !known.has(k));
+
+  const values = new Map<string, string | number | boolean>();
+  for (const spec of CONFIG_KEYS) {
+    const fromEnv = env[spec.env];
+    let v: string | number | boolean;
+    if (fromEnv !== undefined && fromEnv !== '') v = coerce(spec, fromEnv, `env ${spec.env}`);
+    else if (fileValues.has(spec.key) && fileValues.get(spec.key) !== null) {
+      v = coerce(spec, fileValues.get(spec.key), configFile ?? 'file');
+    } else v = coerce(spec, spec.default, 'default');
+    values.set(spec.key, v);
+  }
+
+  const num = (k: string): number => pick(values, k) as number;
+  const bool = (k: string): boolean => pick(values, k) as boolean;
+  const str = (k: string): string => pick(values, k) as string;
+
+  let webhookUrl = env.WEBHOOK_URL || `${str('webhookClient.host')}${str('webhookClient.path')}`;
+  try {
+    const u = new URL(webhookUrl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
+    webhookUrl = u.toString();
+  } catch {
+    throw new ConfigError(
+      `config: webhook URL ${JSON.stringify(webhookUrl)} (WEBHOOK_URL or webhookClient.host+path) is invalid: expected an http(s) URL`,
+    );
+  }
+  const secret = str('webhookClient.signingSecret');
+  if (secret !== '' && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
+    throw new ConfigError(
+      'config: webhookClient.signingSecret (env WEBHOOK_SECRET) is invalid: expected whsec_ followed by base64 (value not shown)',
+    );
+  }
+
+  const mongodbUri = env.MONGODB_URI ?? '';
+  const databaseUrl = env.DATABASE_URL ?? '';
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      'config: DATABASE_URL is invalid: expected postgres://user:password@host:port/database',
+    );
+  }
+  if (mongodbUri && !/^mongodb(\+srv)?:\/\//.test(mongodbUri)) {
+    throw new ConfigError('config: MONGODB_URI is invalid: expected mongodb://[user:password@]host:port');
+  }
+  const kind: StoreKind = mongodbUri ? 'mongodb' : databaseUrl ? 'postgres' : 'sqlite';
+
+  const redisUri = env.REDIS_URI ?? '';
+  const redis = redisUri ? parseRedisUri(redisUri, env.REDIS_PASSWORD ?? '', env.REDIS_DB ?? '0') : null;
+
+  return {
+    host: env.HOST || '0.0.0.0',
+    port: parsePort(env.PORT || ':3000'),
+    store: {
+      kind,
+      sqlitePath: env.SQLITE_PATH || './data/messages.db',
+      databaseUrl,
+      mongodbUri,
+      mongoDbName: env.MESSAGES_DB_NAME || 'messages',
+      mongoCollection: env.MESSAGES_COLLECTION_NAME || 'messages',
+    },
+    redis,
+    worker: { jobIntervalMs: num('worker.workerJobInterval') },
+    seedAtStart: bool('mongoDB.seed'),
+    webhook: { url: webhookUrl, timeoutMs: num('webhookClient.timeout'), signingSecret: secret },
+    cache: { ttlMs: num('cache.ttl'), keyPrefix: str('cache.keyPrefix') },
+    pool: {
+      numWorkers: num('pool.numWorkers'),
+      timeoutMs: num('pool.timeout'),
+      initialRunning: bool('pool.initialJobFetch'),
+      leaseMs: num('pool.leaseTimeout'),
+    },
+    rateLimiter: {
+      enabled: bool('rateLimiter.enabled'),
+      maxTokens: num('rateLimiter.maxTokens'),
+      refillRate: num('rateLimiter.refillRate'),
+      refillIntervalMs: num('rateLimiter.refillInterval'),
+    },
+    retry: {
+      maxAttempts: num('retry.maxAttempts'),
+      baseDelayMs: num('retry.baseDelay'),
+      maxDelayMs: num('retry.maxDelay'),
+    },
+    api: { bodyLimit: num('api.bodyLimit') },
+    logLevel: str('log.level') as LogLevel,
+    configFile,
+    unknownKeys,
+  };
+}

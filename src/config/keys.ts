@@ -1,0 +1,222 @@
+/**
+ * Every setting of the file config (`${CONFIG_PATH}/${CONFIG_ENV}.yaml`), with its
+ * type, default and environment-variable override, in one typed place. The
+ * loader, the validation and the README's table are all driven by this list.
+ */
+export type KeyType = 'duration' | 'int' | 'number' | 'bool' | 'string' | 'url' | 'level';
+
+export interface KeySpec {
+  /** dotted path in the YAML file, as the original named it */
+  readonly key: string;
+  /** environment variable that overrides the file */
+  readonly env: string;
+  readonly type: KeyType;
+  readonly default: string | number | boolean;
+  readonly min?: number;
+  readonly max?: number;
+  readonly doc: string;
+}
+
+export const CONFIG_KEYS = [
+  {
+    key: 'worker.workerJobInterval',
+    env: 'WORKER_JOB_INTERVAL',
+    type: 'duration',
+    default: '1s',
+    min: 1,
+    doc: 'Longest sleep between two looks at the store when nothing is due (new messages and due timers wake the pool sooner).',
+  },
+  {
+    key: 'mongoDB.seed',
+    env: 'MONGODB_SEED',
+    type: 'bool',
+    default: false,
+    doc: 'Seed `sample/seed.json` into the store at start (any store, despite the name).',
+  },
+  {
+    key: 'webhookClient.timeout',
+    env: 'WEBHOOK_CLIENT_TIMEOUT',
+    type: 'duration',
+    default: '10s',
+    min: 1,
+    doc: 'Timeout of one webhook request (connect + response).',
+  },
+  {
+    key: 'webhookClient.host',
+    env: 'WEBHOOK_CLIENT_HOST',
+    type: 'url',
+    default: 'https://webhook.site',
+    doc: 'Webhook origin. `WEBHOOK_URL` overrides host and path together.',
+  },
+  {
+    key: 'webhookClient.path',
+    env: 'WEBHOOK_CLIENT_PATH',
+    type: 'string',
+    default: '/a4d12c37-21b5-4470-92ad-357329f2b48c',
+    doc: 'Webhook path appended to the host.',
+  },
+  {
+    key: 'webhookClient.signingSecret',
+    env: 'WEBHOOK_SECRET',
+    type: 'string',
+    default: '',
+    doc: 'Standard Webhooks secret (`whsec_` + base64). When set, every request carries `webhook-signature`. Never logged.',
+  },
+  {
+    key: 'cache.ttl',
+    env: 'CACHE_TTL',
+    type: 'duration',
+    default: '24h',
+    min: 1000,
+    doc: 'TTL of the `messageId → sent_at` cache entry written after each delivery.',
+  },
+  {
+    key: 'cache.keyPrefix',
+    env: 'CACHE_KEY_PREFIX',
+    type: 'string',
+    default: 'message-scheduler:',
+    doc: 'Prefix of every Redis key the service writes.',
+  },
+  {
+    key: 'pool.numWorkers',
+    env: 'POOL_NUM_WORKERS',
+    type: 'int',
+    default: 2,
+    min: 1,
+    max: 10_000,
+    doc: 'Deliveries in flight at once in this process.',
+  },
+  {
+    key: 'pool.timeout',
+    env: 'POOL_TIMEOUT',
+    type: 'duration',
+    default: '30s',
+    min: 0,
+    doc: 'On shutdown, how long in-flight deliveries may take to finish before they are released.',
+  },
+  {
+    key: 'pool.initialJobFetch',
+    env: 'POOL_INITIAL_JOB_FETCH',
+    type: 'bool',
+    default: true,
+    doc: 'Pool state at boot: `true` running, `false` paused until `PUT /worker-pool/state {"action":"start"}`.',
+  },
+  {
+    key: 'pool.leaseTimeout',
+    env: 'POOL_LEASE_TIMEOUT',
+    type: 'duration',
+    default: '5m',
+    min: 1000,
+    doc: 'A claimed message whose lease is older than this is recovered to `unsent` (its owner died).',
+  },
+  {
+    key: 'rateLimiter.enabled',
+    env: 'RATE_LIMITER_ENABLED',
+    type: 'bool',
+    default: true,
+    doc: 'Gate deliveries with the token bucket below.',
+  },
+  {
+    key: 'rateLimiter.maxTokens',
+    env: 'RATE_LIMITER_MAX_TOKENS',
+    type: 'int',
+    default: 2,
+    min: 1,
+    doc: 'Bucket size: the largest burst of deliveries.',
+  },
+  {
+    key: 'rateLimiter.refillRate',
+    env: 'RATE_LIMITER_REFILL_RATE',
+    type: 'int',
+    default: 2,
+    min: 1,
+    doc: 'Tokens added every `refillInterval`.',
+  },
+  {
+    key: 'rateLimiter.refillInterval',
+    env: 'RATE_LIMITER_REFILL_INTERVAL',
+    type: 'duration',
+    default: '2m',
+    min: 1,
+    doc: 'Refill period of the bucket.',
+  },
+  {
+    key: 'retry.maxAttempts',
+    env: 'RETRY_MAX_ATTEMPTS',
+    type: 'int',
+    default: 5,
+    min: 1,
+    max: 100,
+    doc: 'Delivery attempts before a message is `failed`.',
+  },
+  {
+    key: 'retry.baseDelay',
+    env: 'RETRY_BASE_DELAY',
+    type: 'duration',
+    default: '1s',
+    min: 0,
+    doc: 'Backoff before the 2nd attempt; doubles each attempt, with full jitter.',
+  },
+  {
+    key: 'retry.maxDelay',
+    env: 'RETRY_MAX_DELAY',
+    type: 'duration',
+    default: '10m',
+    min: 0,
+    doc: 'Upper bound of one backoff (and of an honoured `Retry-After`).',
+  },
+  {
+    key: 'api.bodyLimit',
+    env: 'API_BODY_LIMIT',
+    type: 'int',
+    default: 1_048_576,
+    min: 1024,
+    doc: 'Largest request body in bytes (larger → 413).',
+  },
+  {
+    key: 'log.level',
+    env: 'LOG_LEVEL',
+    type: 'level',
+    default: 'info',
+    doc: 'pino level: fatal, error, warn, info, debug, trace, silent. `debug` logs what happened to each message.',
+  },
+] as const satisfies readonly KeySpec[];
+
+export type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
+
+/** Environment variables that are not file keys (the original's, and the stores'). */
+export const ENV_ONLY = [
+  { env: 'PORT', default: ':3000', doc: 'HTTP listen port; `:3000` (as the original) and `3000` both work.' },
+  { env: 'HOST', default: '0.0.0.0', doc: 'HTTP listen address.' },
+  { env: 'CONFIG_PATH', default: '.config', doc: 'Folder of the config file.' },
+  { env: 'CONFIG_ENV', default: 'dev', doc: 'Config file name without `.yaml`.' },
+  {
+    env: 'SQLITE_PATH',
+    default: './data/messages.db',
+    doc: 'SQLite file, used when neither `MONGODB_URI` nor `DATABASE_URL` is set.',
+  },
+  { env: 'DATABASE_URL', default: '', doc: 'PostgreSQL URL; selects the PostgreSQL store.' },
+  {
+    env: 'MONGODB_URI',
+    default: '',
+    doc: 'MongoDB URI; selects the MongoDB store (wins over `DATABASE_URL`).',
+  },
+  { env: 'MESSAGES_DB_NAME', default: 'messages', doc: 'MongoDB database.' },
+  {
+    env: 'MESSAGES_COLLECTION_NAME',
+    default: 'messages',
+    doc: 'MongoDB collection (and prefix of the helper collections).',
+  },
+  {
+    env: 'REDIS_URI',
+    default: '',
+    doc: 'Redis as `host:port` (as the original) or `redis://` URL; unset → in-memory cache.',
+  },
+  { env: 'REDIS_PASSWORD', default: '', doc: 'Redis password (never logged).' },
+  { env: 'REDIS_DB', default: '0', doc: 'Redis database number.' },
+  {
+    env: 'WEBHOOK_URL',
+    default: '',
+    doc: 'Full webhook URL; overrides `webhookClient.host` + `webhookClient.path`.',
+  },
+] as const;

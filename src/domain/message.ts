@@ -1,0 +1,110 @@
+/**
+ * The message and its life cycle, shared by every store and the API.
+ *
+ *   unsent ──claim──▶ processing ──2xx──▶ sent
+ *     ▲  │               │  │
+ *     │  │               │  └─permanent error / attempts used up──▶ failed
+ *     │  │               └─retryable error (backoff) / lease expired / released──▶ unsent
+ *     │  └─content check fails at claim──▶ invalid_content
+ *     └─(created)            unsent ──DELETE──▶ cancelled
+ */
+export const MESSAGE_STATUSES = [
+  'unsent',
+  'processing',
+  'sent',
+  'failed',
+  'invalid_content',
+  'cancelled',
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export const CONTENT_MAX_CHARS = 160;
+
+export interface Message {
+  id: string;
+  webhook_response_message_id: string | null;
+  content: string;
+  recipient_phone_number: string;
+  status: MessageStatus;
+  created_at: Date;
+  sent_at: Date | null;
+  // additions over the original
+  send_at: Date;
+  /** when the next attempt is due: send_at at first, later the retry time */
+  due_at: Date;
+  priority: number;
+  attempts: number;
+  last_error: string | null;
+  updated_at: Date;
+  processing_started_at: Date | null;
+  lease_owner: string | null;
+  lease_expires_at: Date | null;
+  /** Standard Webhooks `webhook-id`: the same for every attempt of this message */
+  webhook_id: string;
+  idempotency_key: string | null;
+  /** hash of the request that created it under idempotency_key */
+  request_hash: string | null;
+}
+
+export interface DeliveryAttempt {
+  message_id: string;
+  attempt: number;
+  started_at: Date;
+  latency_ms: number;
+  status_code: number | null;
+  error: string | null;
+  outcome: 'sent' | 'retry' | 'failed';
+}
+
+export interface NewMessage {
+  content: string;
+  recipient_phone_number: string;
+  send_at?: Date | undefined;
+  priority?: number | undefined;
+  idempotency_key?: string | null | undefined;
+  request_hash?: string | null | undefined;
+  /** seeding only: rows of the original's format may already be sent */
+  status?: MessageStatus | undefined;
+  created_at?: Date | undefined;
+  sent_at?: Date | null | undefined;
+  webhook_response_message_id?: string | null | undefined;
+}
+
+/** Content rule of the original: 1 to 160 characters (Unicode code points). */
+export function contentProblem(content: string): string | null {
+  const n = [...content].length;
+  if (n === 0) return 'content is empty';
+  if (n > CONTENT_MAX_CHARS) return `content has ${n} characters; at most ${CONTENT_MAX_CHARS} are allowed`;
+  return null;
+}
+
+export function isTerminal(status: MessageStatus): boolean {
+  return status === 'sent' || status === 'failed' || status === 'invalid_content' || status === 'cancelled';
+}
+
+/** The full message a store inserts for `input`, with the id and defaults set. */
+export function buildMessage(input: NewMessage, id: string, webhookId: string, now: Date): Message {
+  const sendAt = input.send_at ?? now;
+  const status = input.status ?? 'unsent';
+  return {
+    id,
+    webhook_response_message_id: input.webhook_response_message_id ?? null,
+    content: input.content,
+    recipient_phone_number: input.recipient_phone_number,
+    status,
+    created_at: input.created_at ?? now,
+    sent_at: input.sent_at ?? null,
+    send_at: sendAt,
+    due_at: sendAt,
+    priority: input.priority ?? 0,
+    attempts: 0,
+    last_error: null,
+    updated_at: now,
+    processing_started_at: null,
+    lease_owner: null,
+    lease_expires_at: null,
+    webhook_id: webhookId,
+    idempotency_key: input.idempotency_key ?? null,
+    request_hash: input.request_hash ?? null,
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * Stable error codes. Every store adapter and the API use these; the API
+ * answers `{"error": "<message>", "code": "<CODE>"}` with the status below.
+ * Documented in docs/errors.md: a code is never renamed or reused.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: {
+    status: 400,
+    doc: 'The request does not match the schema (wrong type, missing or unknown field).',
+  },
+  INVALID_JSON: { status: 400, doc: 'The body is not valid JSON.' },
+  INVALID_ACTION: { status: 400, doc: 'PUT /worker-pool/state got an action other than start or pause.' },
+  INVALID_CONTENT: { status: 400, doc: 'content is empty or longer than 160 characters.' },
+  INVALID_CURSOR: { status: 400, doc: 'The paging cursor was not issued by this service.' },
+  INVALID_ID: { status: 400, doc: 'The message id is not a 24-character hex id.' },
+  NOT_FOUND: { status: 404, doc: 'No such message or route.' },
+  CONFLICT: { status: 409, doc: 'The message is processing or done and cannot be cancelled.' },
+  PAYLOAD_TOO_LARGE: { status: 413, doc: 'The body is larger than api.bodyLimit.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The body is not application/json.' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    doc: 'The Idempotency-Key was used before with a different request body.',
+  },
+  BATCH_TOO_LARGE: { status: 413, doc: 'POST /messages/batch got more than 1000 messages.' },
+  NOT_READY: { status: 503, doc: 'A store or Redis does not answer (GET /readyz).' },
+  STORE_UNAVAILABLE: { status: 503, doc: 'The store did not answer; retry later.' },
+  INTERNAL: { status: 500, doc: 'A bug: please report it with the log line of the request id.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AppError extends Error {
+  override name = 'AppError';
+  readonly statusCode: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.statusCode = ERROR_CODES[code].status;
+  }
+}

@@ -1,0 +1,426 @@
+import { MongoBulkWriteError, MongoClient, MongoServerError, ObjectId } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
+import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
+import { buildMessage } from '../../domain/message.js';
+import { newId, webhookIdFor } from '../../domain/ids.js';
+import type {
+  CancelResult,
+  ClaimRequest,
+  Completion,
+  CreateResult,
+  ListQuery,
+  MessageStore,
+  Page,
+} from '../store.js';
+import { emptyCounts, statusOf } from '../store.js';
+
+/** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
+type MessageDoc = Omit<Message, 'id' | 'idempotency_key'> & {
+  _id: ObjectId;
+  /** absent when none, so the sparse unique index ignores it */
+  idempotency_key?: string;
+  /** bumped by every state transition; see FENCING below */
+  version: number;
+};
+
+interface FenceDoc {
+  _id: string;
+  at: Date;
+}
+
+type AttemptDoc = DeliveryAttempt;
+
+export interface MongoStoreOptions {
+  uri: string;
+  dbName: string;
+  collection: string;
+}
+
+/** a claimer looks at this many times the messages it needs (see claim) */
+const CLAIM_SPREAD = 3;
+
+/** Removes and returns up to `n` random elements of `items`. */
+function takeRandom<T>(items: T[], n: number): T[] {
+  const out: T[] = [];
+  while (out.length < n && items.length > 0) {
+    const i = Math.floor(Math.random() * items.length);
+    out.push(...items.splice(i, 1));
+  }
+  return out;
+}
+
+/** statements per bulk write (see transition) */
+const BULK_CHUNK = 8;
+const FENCE_RETENTION_MS = 24 * 3_600_000;
+const SORT = { priority: -1, due_at: 1, created_at: 1 } as const;
+
+function toMessage(d: MessageDoc): Message {
+  const { _id, version: _version, idempotency_key, ...rest } = d;
+  return { ...rest, id: _id.toHexString(), idempotency_key: idempotency_key ?? null };
+}
+
+function toDoc(m: Message): MessageDoc {
+  const { id, idempotency_key, ...rest } = m;
+  const doc: MessageDoc = { ...rest, _id: new ObjectId(id), version: 0 };
+  if (idempotency_key !== null) doc.idempotency_key = idempotency_key;
+  return doc;
+}
+
+function duplicateIndexes(err: unknown): Set<number> {
+  if (err instanceof MongoBulkWriteError) {
+    const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    const dup = new Set<number>();
+    for (const w of writeErrors) {
+      if (w.code !== 11000) throw err;
+      dup.add(w.index);
+    }
+    return dup;
+  }
+  if (err instanceof MongoServerError && err.code === 11000) return new Set([0]);
+  throw err;
+}
+
+/**
+ * MongoDB store, built for any MongoDB-wire-compatible server without
+ * multi-document transactions.
+ *
+ * FENCING. FerretDB v1 runs findAndModify/update as read-then-write, so a
+ * conditional update alone can let two claimers take one message. Every state
+ * transition of a message (claim, cancel, complete, release, recover) therefore
+ * first inserts `<id>:<version+1>` into the fences collection, whose unique _id
+ * makes the insert atomic on every server: exactly one actor wins each version
+ * step, and only the winner writes the document (still conditionally on
+ * version, which is what makes it safe on real MongoDB too). Fences are batched
+ * (one insertMany per claim/complete batch) and swept after 24 hours.
+ */
+export class MongoStore implements MessageStore {
+  readonly kind = 'mongodb' as const;
+  private readonly client: MongoClient;
+  private readonly db: Db;
+  private readonly messages: Collection<MessageDoc>;
+  private readonly fences: Collection<FenceDoc>;
+  private readonly attemptsCol: Collection<AttemptDoc>;
+  private lastSweep = 0;
+
+  constructor(private readonly options: MongoStoreOptions) {
+    this.client = new MongoClient(options.uri, {
+      serverSelectionTimeoutMS: 5000,
+      ...(/maxPoolSize=/i.test(options.uri) ? {} : { maxPoolSize: 20 }),
+    });
+    this.db = this.client.db(options.dbName);
+    this.messages = this.db.collection<MessageDoc>(options.collection);
+    this.fences = this.db.collection<FenceDoc>(`${options.collection}_fences`);
+    this.attemptsCol = this.db.collection<AttemptDoc>(`${options.collection}_attempts`);
+  }
+
+  async init(): Promise<void> {
+    await this.client.connect();
+    await this.messages.createIndexes([
+      { key: { status: 1, ...SORT }, name: 'due' },
+      { key: { status: 1, due_at: 1 }, name: 'next_due' },
+      { key: { status: 1, lease_expires_at: 1 }, name: 'lease' },
+      { key: { status: 1, sent_at: -1, _id: -1 }, name: 'sent' },
+      { key: { created_at: -1, _id: -1 }, name: 'created' },
+      { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created' },
+      { key: { idempotency_key: 1 }, name: 'idempotency_key', unique: true, sparse: true },
+    ]);
+    await this.fences.createIndex({ at: 1 }, { name: 'at' });
+    await this.attemptsCol.createIndex({ message_id: 1, attempt: 1 }, { name: 'message' });
+  }
+
+  /** Drops the database (tests). */
+  async dropDatabase(): Promise<void> {
+    await this.db.dropDatabase();
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.command({ ping: 1 });
+  }
+
+  async create(inputs: NewMessage[], now: Date): Promise<CreateResult[]> {
+    if (inputs.length === 0) return [];
+    const built = inputs.map((input) => {
+      const id = newId(now.getTime());
+      return buildMessage(input, id, webhookIdFor(id), now);
+    });
+    let dup = new Set<number>();
+    try {
+      await this.messages.insertMany(built.map(toDoc), { ordered: false });
+    } catch (err) {
+      dup = duplicateIndexes(err);
+    }
+    const byKey = new Map<string, Message>();
+    if (dup.size > 0) {
+      const keys = [...dup].map((i) => built[i]?.idempotency_key ?? '');
+      const docs = await this.messages.find({ idempotency_key: { $in: keys } }).toArray();
+      for (const d of docs) byKey.set(d.idempotency_key ?? '', toMessage(d));
+    }
+    return built.map((m, i) => {
+      if (!dup.has(i)) return { message: m, created: true };
+      const existing = byKey.get(m.idempotency_key ?? '');
+      if (!existing) throw new Error('insert conflicted but no document holds the idempotency key');
+      return { message: existing, created: false };
+    });
+  }
+
+  private oid(id: string): ObjectId | null {
+    return ObjectId.isValid(id) && /^[0-9a-f]{24}$/.test(id) ? new ObjectId(id) : null;
+  }
+
+  async get(id: string): Promise<Message | null> {
+    const _id = this.oid(id);
+    if (!_id) return null;
+    const doc = await this.messages.findOne({ _id });
+    return doc ? toMessage(doc) : null;
+  }
+
+  async attempts(id: string): Promise<DeliveryAttempt[]> {
+    const docs = await this.attemptsCol
+      .find({ message_id: id }, { projection: { _id: 0 } })
+      .sort({ attempt: 1, started_at: 1 })
+      .toArray();
+    return docs;
+  }
+
+  async list(q: ListQuery): Promise<Page> {
+    const sortField = q.order === 'sent' ? 'sent_at' : 'created_at';
+    const filter: Filter<MessageDoc> = {};
+    const status = q.order === 'sent' ? 'sent' : q.status;
+    if (status) filter.status = status;
+    if (q.after) {
+      const afterId = this.oid(q.after.id) ?? new ObjectId('000000000000000000000000');
+      filter.$or = [
+        { [sortField]: { $lt: q.after.at } },
+        { [sortField]: q.after.at, _id: { $lt: afterId } },
+      ] as Filter<MessageDoc>[];
+    }
+    const docs = await this.messages
+      .find(filter)
+      .sort({ [sortField]: -1, _id: -1 })
+      .limit(q.limit + 1)
+      .toArray();
+    const items = docs.slice(0, q.limit).map(toMessage);
+    const last = items[items.length - 1];
+    const next =
+      docs.length > q.limit && last
+        ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
+        : null;
+    return { items, next };
+  }
+
+  /** Inserts the fences for these version steps; returns the indexes that won. */
+  private async fence(steps: { id: ObjectId; version: number }[], now: Date): Promise<boolean[]> {
+    if (steps.length === 0) return [];
+    const won = steps.map(() => true);
+    try {
+      await this.fences.insertMany(
+        steps.map((s) => ({ _id: `${s.id.toHexString()}:${s.version + 1}`, at: now })),
+        { ordered: false },
+      );
+    } catch (err) {
+      for (const i of duplicateIndexes(err)) won[i] = false;
+    }
+    return won;
+  }
+
+  /** Fences then applies one transition per document; returns the ids whose update matched. */
+  private async transition(
+    docs: Pick<MessageDoc, '_id' | 'version' | 'status'>[],
+    update: (d: Pick<MessageDoc, '_id' | 'version' | 'status'>) => Partial<MessageDoc> | null,
+    now: Date,
+  ): Promise<ObjectId[]> {
+    const won = await this.fence(
+      docs.map((d) => ({ id: d._id, version: d.version })),
+      now,
+    );
+    const ops: AnyBulkWriteOperation<MessageDoc>[] = [];
+    const winners: ObjectId[] = [];
+    docs.forEach((d, i) => {
+      if (!won[i]) return;
+      const set = update(d);
+      if (!set) return;
+      winners.push(d._id);
+      ops.push({
+        updateOne: {
+          filter: { _id: d._id, version: d.version, status: d.status },
+          update: { $set: { ...set, version: d.version + 1 } },
+        },
+      });
+    });
+    if (ops.length === 0) return [];
+    // FerretDB v1 holds one PostgreSQL connection per statement of an update command until
+    // the command ends; large concurrent bulk writes then starve its pool and hang. Small
+    // chunks keep that bounded (a few round trips more on real MongoDB).
+    let matched = 0;
+    for (let i = 0; i < ops.length; i += BULK_CHUNK) {
+      const res = await this.messages.bulkWrite(ops.slice(i, i + BULK_CHUNK), { ordered: true });
+      matched += res.matchedCount;
+    }
+    if (matched === winners.length) return winners;
+    // an update whose fence won but whose document moved on: find which ones applied
+    const applied = await this.messages
+      .find(
+        { _id: { $in: winners }, version: { $in: docs.map((d) => d.version + 1) } },
+        { projection: { _id: 1 } },
+      )
+      .toArray();
+    return applied.map((d) => d._id);
+  }
+
+  async cancel(id: string, now: Date): Promise<CancelResult> {
+    const _id = this.oid(id);
+    if (!_id) return { result: 'not_found' };
+    const doc = await this.messages.findOne({ _id }, { projection: { _id: 1, version: 1, status: 1 } });
+    if (!doc) return { result: 'not_found' };
+    if (doc.status !== 'unsent') return { result: 'conflict', status: doc.status };
+    const applied = await this.transition([doc], () => ({ status: 'cancelled', updated_at: now }), now);
+    const after = await this.messages.findOne({ _id });
+    if (!after) return { result: 'not_found' };
+    return applied.length === 1
+      ? { result: 'cancelled', message: toMessage(after) }
+      : { result: 'conflict', status: after.status };
+  }
+
+  async claim(req: ClaimRequest): Promise<Message[]> {
+    const claimed: Message[] = [];
+    const tried: ObjectId[] = [];
+    const set = {
+      status: 'processing' as const,
+      processing_started_at: req.now,
+      lease_owner: req.owner,
+      lease_expires_at: new Date(req.now.getTime() + req.leaseMs),
+      updated_at: req.now,
+    };
+    // Competing claimers see the same best candidates. A claimer tries the best it
+    // needs first; for each one it lost to another claimer it tries a random one of
+    // the next best it already read, so claimers spread out instead of colliding again.
+    let pool: MessageDoc[] = [];
+    for (let round = 0; round < 8 && claimed.length < req.limit; round++) {
+      const want = req.limit - claimed.length;
+      if (pool.length === 0) {
+        const filter: Filter<MessageDoc> = { status: 'unsent', due_at: { $lte: req.now } };
+        if (tried.length > 0) filter._id = { $nin: tried };
+        pool = await this.messages
+          .find(filter)
+          .sort(SORT)
+          .limit(want * CLAIM_SPREAD)
+          .toArray();
+        if (pool.length === 0) break;
+      }
+      const candidates = round === 0 ? pool.splice(0, want) : takeRandom(pool, want);
+      tried.push(...candidates.map((c) => c._id));
+      const won = new Set(
+        (await this.transition(candidates, () => set, req.now)).map((id) => id.toHexString()),
+      );
+      for (const d of candidates) {
+        if (won.has(d._id.toHexString())) claimed.push(toMessage({ ...d, ...set, version: d.version + 1 }));
+      }
+    }
+    return claimed.sort(
+      (a, b) =>
+        b.priority - a.priority ||
+        a.due_at.getTime() - b.due_at.getTime() ||
+        a.created_at.getTime() - b.created_at.getTime(),
+    );
+  }
+
+  async complete(completions: Completion[], now: Date): Promise<string[]> {
+    if (completions.length === 0) return [];
+    const attempts = completions.flatMap((c) => (c.attempt ? [c.attempt] : []));
+    if (attempts.length > 0)
+      await this.attemptsCol.insertMany(
+        attempts.map((a) => ({ ...a })),
+        { ordered: false },
+      );
+    const byId = new Map(completions.map((c) => [c.id, c]));
+    const ids = completions.flatMap((c) => (this.oid(c.id) ? [new ObjectId(c.id)] : []));
+    const docs = await this.messages
+      .find(
+        { _id: { $in: ids }, status: 'processing' },
+        { projection: { _id: 1, version: 1, status: 1, lease_owner: 1, attempts: 1 } },
+      )
+      .toArray();
+    const attemptsOf = new Map(docs.map((d) => [d._id.toHexString(), d.attempts]));
+    const mine = docs.filter((d) => byId.get(d._id.toHexString())?.owner === d.lease_owner);
+    const applied = await this.transition(
+      mine,
+      (d) => {
+        const c = byId.get(d._id.toHexString());
+        if (!c) return null;
+        const o = c.outcome;
+        const set: Partial<MessageDoc> = {
+          status: statusOf(o),
+          updated_at: now,
+          last_error: o.kind === 'sent' ? null : o.kind === 'invalid_content' ? o.reason : o.error,
+          lease_owner: null,
+          lease_expires_at: null,
+          processing_started_at: null,
+          attempts: (attemptsOf.get(d._id.toHexString()) ?? 0) + (c.attempt ? 1 : 0),
+        };
+        if (o.kind === 'sent') {
+          set.sent_at = o.sentAt;
+          if (o.webhookResponseMessageId !== null)
+            set.webhook_response_message_id = o.webhookResponseMessageId;
+        }
+        if (o.kind === 'retry') set.due_at = o.dueAt;
+        return set;
+      },
+      now,
+    );
+    return applied.map((id) => id.toHexString());
+  }
+
+  private async backToUnsent(filter: Filter<MessageDoc>, now: Date): Promise<number> {
+    const docs = await this.messages
+      .find(filter, { projection: { _id: 1, version: 1, status: 1 } })
+      .toArray();
+    const applied = await this.transition(
+      docs,
+      () => ({
+        status: 'unsent',
+        lease_owner: null,
+        lease_expires_at: null,
+        processing_started_at: null,
+        updated_at: now,
+      }),
+      now,
+    );
+    return applied.length;
+  }
+
+  async recoverExpired(now: Date): Promise<number> {
+    if (now.getTime() - this.lastSweep > 60_000) {
+      this.lastSweep = now.getTime();
+      await this.fences.deleteMany({ at: { $lt: new Date(now.getTime() - FENCE_RETENTION_MS) } });
+    }
+    return this.backToUnsent({ status: 'processing', lease_expires_at: { $lt: now } }, now);
+  }
+
+  async release(owner: string, ids: string[], now: Date): Promise<number> {
+    const oids = ids.flatMap((id) => (this.oid(id) ? [new ObjectId(id)] : []));
+    if (oids.length === 0) return 0;
+    return this.backToUnsent({ _id: { $in: oids }, status: 'processing', lease_owner: owner }, now);
+  }
+
+  async nextDueAt(): Promise<Date | null> {
+    const doc = await this.messages
+      .find({ status: 'unsent' }, { projection: { due_at: 1 } })
+      .sort({ status: 1, due_at: 1 })
+      .limit(1)
+      .next();
+    return doc?.due_at ?? null;
+  }
+
+  async countByStatus(): Promise<Record<MessageStatus, number>> {
+    const counts = emptyCounts();
+    const rows = await this.messages
+      .aggregate<{ _id: MessageStatus; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }])
+      .toArray();
+    for (const r of rows) counts[r._id] = r.n;
+    return counts;
+  }
+}

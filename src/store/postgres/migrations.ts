@@ -1,0 +1,49 @@
+/**
+ * Versioned migrations of the PostgreSQL store, applied in order at start
+ * under an advisory lock (several nodes may start at once). Never edit a
+ * released migration: add a new one.
+ */
+export const PG_MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'messages and delivery attempts',
+    sql: `
+      CREATE TABLE messages (
+        id text PRIMARY KEY,
+        webhook_response_message_id text,
+        content text NOT NULL,
+        recipient_phone_number text NOT NULL,
+        status text NOT NULL,
+        created_at timestamptz NOT NULL,
+        sent_at timestamptz,
+        send_at timestamptz NOT NULL,
+        due_at timestamptz NOT NULL,
+        priority integer NOT NULL DEFAULT 0,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text,
+        updated_at timestamptz NOT NULL,
+        processing_started_at timestamptz,
+        lease_owner text,
+        lease_expires_at timestamptz,
+        webhook_id text NOT NULL,
+        idempotency_key text UNIQUE,
+        request_hash text
+      );
+      CREATE INDEX messages_due ON messages (priority DESC, due_at, created_at) WHERE status = 'unsent';
+      CREATE INDEX messages_next_due ON messages (due_at) WHERE status = 'unsent';
+      CREATE INDEX messages_lease ON messages (lease_expires_at) WHERE status = 'processing';
+      CREATE INDEX messages_sent ON messages (sent_at DESC, id DESC) WHERE status = 'sent';
+      CREATE INDEX messages_created ON messages (created_at DESC, id DESC);
+      CREATE INDEX messages_status_created ON messages (status, created_at DESC, id DESC);
+      CREATE TABLE delivery_attempts (
+        message_id text NOT NULL,
+        attempt integer NOT NULL,
+        started_at timestamptz NOT NULL,
+        latency_ms double precision NOT NULL,
+        status_code integer,
+        error text,
+        outcome text NOT NULL
+      );
+      CREATE INDEX delivery_attempts_message ON delivery_attempts (message_id, attempt);`,
+  },
+];

@@ -1,0 +1,317 @@
+import pg from 'pg';
+import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
+import { buildMessage } from '../../domain/message.js';
+import { newId, webhookIdFor } from '../../domain/ids.js';
+import type {
+  CancelResult,
+  ClaimRequest,
+  Completion,
+  CreateResult,
+  ListQuery,
+  MessageStore,
+  Page,
+} from '../store.js';
+import { emptyCounts, statusOf } from '../store.js';
+import { PG_MIGRATIONS } from './migrations.js';
+
+export interface PostgresStoreOptions {
+  connectionString: string;
+  /** schema holding the tables (created if missing); default public */
+  schema?: string;
+  poolSize?: number;
+}
+
+const MIGRATION_LOCK = 0x6d736368; // "msch"
+
+const INSERT_COLUMNS: readonly [keyof Message, string][] = [
+  ['id', 'text'],
+  ['webhook_response_message_id', 'text'],
+  ['content', 'text'],
+  ['recipient_phone_number', 'text'],
+  ['status', 'text'],
+  ['created_at', 'timestamptz'],
+  ['sent_at', 'timestamptz'],
+  ['send_at', 'timestamptz'],
+  ['due_at', 'timestamptz'],
+  ['priority', 'int4'],
+  ['attempts', 'int4'],
+  ['updated_at', 'timestamptz'],
+  ['webhook_id', 'text'],
+  ['idempotency_key', 'text'],
+  ['request_hash', 'text'],
+];
+
+const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c).join(', ')})
+  SELECT * FROM unnest(${INSERT_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
+  ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`;
+
+const CLAIM_SQL = `UPDATE messages m SET status = 'processing', processing_started_at = $2, lease_owner = $1,
+    lease_expires_at = $3, updated_at = $2
+  FROM (SELECT id FROM messages WHERE status = 'unsent' AND due_at <= $2
+        ORDER BY priority DESC, due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
+  WHERE m.id = c.id RETURNING m.*`;
+
+const COMPLETE_SQL = `WITH c AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
+                         $7::timestamptz[], $8::int4[], $9::int4[], $10::timestamptz[], $11::float8[],
+                         $12::int4[], $13::text[], $14::text[])
+      AS c(id, owner, status, sent_at, resp, error, due_at, inc, attempt, started_at, latency_ms,
+           status_code, attempt_error, outcome)
+  ), ins AS (
+    INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
+    SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome FROM c WHERE attempt IS NOT NULL
+  )
+  UPDATE messages m SET status = c.status, updated_at = $15,
+    sent_at = COALESCE(c.sent_at, m.sent_at),
+    webhook_response_message_id = COALESCE(c.resp, m.webhook_response_message_id),
+    last_error = c.error, due_at = COALESCE(c.due_at, m.due_at), attempts = m.attempts + c.inc,
+    lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
+  FROM c WHERE m.id = c.id AND m.status = 'processing' AND m.lease_owner = c.owner
+  RETURNING m.id`;
+
+function quoteIdent(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+/** PostgreSQL store: claims with FOR UPDATE SKIP LOCKED, one round trip per batch. */
+export class PostgresStore implements MessageStore {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly schema: string;
+
+  constructor(private readonly options: PostgresStoreOptions) {
+    this.schema = options.schema ?? 'public';
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 10,
+      options: `-c search_path=${quoteIdent(this.schema)}`,
+      connectionTimeoutMillis: 10_000,
+    });
+    // an idle client that loses its server must not crash the process
+    this.pool.on('error', () => undefined);
+  }
+
+  async init(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(this.schema)}`);
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await client.query(
+          `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now())`,
+        );
+        const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+        const done = new Set(rows.map((r) => r.version));
+        for (const m of PG_MIGRATIONS) {
+          if (done.has(m.version)) continue;
+          await client.query('BEGIN');
+          try {
+            await client.query(m.sql);
+            await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+              m.version,
+              m.name,
+            ]);
+            await client.query('COMMIT');
+          } catch (err) {
+            await client.query('ROLLBACK');
+            throw err;
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Drops the schema (tests). */
+  async dropSchema(): Promise<void> {
+    await this.pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(this.schema)} CASCADE`);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async create(messages: NewMessage[], now: Date): Promise<CreateResult[]> {
+    if (messages.length === 0) return [];
+    const built = messages.map((input) => {
+      const id = newId(now.getTime());
+      return buildMessage(input, id, webhookIdFor(id), now);
+    });
+    const columns = INSERT_COLUMNS.map(([c]) => built.map((m) => m[c]));
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const inserted = await client.query<Message>(INSERT_SQL, columns);
+      const byId = new Map(inserted.rows.map((r) => [r.id, r]));
+      const missingKeys = built.filter((m) => !byId.has(m.id)).map((m) => m.idempotency_key ?? '');
+      const byKey = new Map<string, Message>();
+      if (missingKeys.length > 0) {
+        const existing = await client.query<Message>(
+          'SELECT * FROM messages WHERE idempotency_key = ANY($1)',
+          [missingKeys],
+        );
+        for (const r of existing.rows) byKey.set(r.idempotency_key ?? '', r);
+      }
+      await client.query('COMMIT');
+      return built.map((m) => {
+        const row = byId.get(m.id);
+        if (row) return { message: row, created: true };
+        const existing = byKey.get(m.idempotency_key ?? '');
+        if (!existing) throw new Error('insert conflicted but no row holds the idempotency key');
+        return { message: existing, created: false };
+      });
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async get(id: string): Promise<Message | null> {
+    const { rows } = await this.pool.query<Message>('SELECT * FROM messages WHERE id = $1', [id]);
+    return rows[0] ?? null;
+  }
+
+  async attempts(id: string): Promise<DeliveryAttempt[]> {
+    const { rows } = await this.pool.query<DeliveryAttempt>(
+      `SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome
+       FROM delivery_attempts WHERE message_id = $1 ORDER BY attempt, started_at`,
+      [id],
+    );
+    return rows;
+  }
+
+  async list(q: ListQuery): Promise<Page> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const sortCol = q.order === 'sent' ? 'sent_at' : 'created_at';
+    const status = q.order === 'sent' ? 'sent' : q.status;
+    if (status) {
+      params.push(status);
+      where.push(`status = $${params.length}`);
+    }
+    if (q.after) {
+      params.push(q.after.at, q.after.id);
+      where.push(`(${sortCol}, id) < ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(q.limit + 1);
+    const { rows } = await this.pool.query<Message>(
+      `SELECT * FROM messages ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+       ORDER BY ${sortCol} DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    const items = rows.slice(0, q.limit);
+    const last = items[items.length - 1];
+    const next =
+      rows.length > q.limit && last
+        ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
+        : null;
+    return { items, next };
+  }
+
+  async cancel(id: string, now: Date): Promise<CancelResult> {
+    const { rows } = await this.pool.query<Message>(
+      `UPDATE messages SET status = 'cancelled', updated_at = $2 WHERE id = $1 AND status = 'unsent' RETURNING *`,
+      [id, now],
+    );
+    const row = rows[0];
+    if (row) return { result: 'cancelled', message: row };
+    const cur = await this.pool.query<{ status: MessageStatus }>(
+      'SELECT status FROM messages WHERE id = $1',
+      [id],
+    );
+    const status = cur.rows[0]?.status;
+    return status ? { result: 'conflict', status } : { result: 'not_found' };
+  }
+
+  async claim(req: ClaimRequest): Promise<Message[]> {
+    if (req.limit <= 0) return [];
+    const { rows } = await this.pool.query<Message>(CLAIM_SQL, [
+      req.owner,
+      req.now,
+      new Date(req.now.getTime() + req.leaseMs),
+      req.limit,
+    ]);
+    return rows.sort(
+      (a, b) =>
+        b.priority - a.priority ||
+        a.due_at.getTime() - b.due_at.getTime() ||
+        a.created_at.getTime() - b.created_at.getTime(),
+    );
+  }
+
+  async complete(completions: Completion[], now: Date): Promise<string[]> {
+    if (completions.length === 0) return [];
+    const col = <T>(f: (c: Completion) => T): T[] => completions.map(f);
+    const { rows } = await this.pool.query<{ id: string }>(COMPLETE_SQL, [
+      col((c) => c.id),
+      col((c) => c.owner),
+      col((c) => statusOf(c.outcome)),
+      col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt : null)),
+      col((c) => (c.outcome.kind === 'sent' ? c.outcome.webhookResponseMessageId : null)),
+      col((c) =>
+        c.outcome.kind === 'sent'
+          ? null
+          : c.outcome.kind === 'invalid_content'
+            ? c.outcome.reason
+            : c.outcome.error,
+      ),
+      col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt : null)),
+      col((c) => (c.attempt ? 1 : 0)),
+      col((c) => c.attempt?.attempt ?? null),
+      col((c) => c.attempt?.started_at ?? null),
+      col((c) => c.attempt?.latency_ms ?? null),
+      col((c) => c.attempt?.status_code ?? null),
+      col((c) => c.attempt?.error ?? null),
+      col((c) => c.attempt?.outcome ?? null),
+      now,
+    ]);
+    return rows.map((r) => r.id);
+  }
+
+  async recoverExpired(now: Date): Promise<number> {
+    const res = await this.pool.query(
+      `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
+         processing_started_at = NULL, updated_at = $1
+       WHERE status = 'processing' AND lease_expires_at < $1`,
+      [now],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async release(owner: string, ids: string[], now: Date): Promise<number> {
+    if (ids.length === 0) return 0;
+    const res = await this.pool.query(
+      `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
+         processing_started_at = NULL, updated_at = $3
+       WHERE id = ANY($1) AND status = 'processing' AND lease_owner = $2`,
+      [ids, owner, now],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async nextDueAt(): Promise<Date | null> {
+    const { rows } = await this.pool.query<{ due: Date | null }>(
+      `SELECT min(due_at) AS due FROM messages WHERE status = 'unsent'`,
+    );
+    return rows[0]?.due ?? null;
+  }
+
+  async countByStatus(): Promise<Record<MessageStatus, number>> {
+    const counts = emptyCounts();
+    const { rows } = await this.pool.query<{ status: MessageStatus; n: string }>(
+      'SELECT status, count(*) AS n FROM messages GROUP BY status',
+    );
+    for (const r of rows) counts[r.status] = Number(r.n);
+    return counts;
+  }
+}

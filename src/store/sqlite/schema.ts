@@ -1,0 +1,40 @@
+/** Versioned migrations of the SQLite store; PRAGMA user_version holds the applied count. */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE messages (
+     id TEXT PRIMARY KEY,
+     webhook_response_message_id TEXT,
+     content TEXT NOT NULL,
+     recipient_phone_number TEXT NOT NULL,
+     status TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     sent_at INTEGER,
+     send_at INTEGER NOT NULL,
+     due_at INTEGER NOT NULL,
+     priority INTEGER NOT NULL DEFAULT 0,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     last_error TEXT,
+     updated_at INTEGER NOT NULL,
+     processing_started_at INTEGER,
+     lease_owner TEXT,
+     lease_expires_at INTEGER,
+     webhook_id TEXT NOT NULL,
+     idempotency_key TEXT UNIQUE,
+     request_hash TEXT
+   );
+   CREATE INDEX messages_due ON messages (priority DESC, due_at, created_at) WHERE status = 'unsent';
+   CREATE INDEX messages_next_due ON messages (due_at) WHERE status = 'unsent';
+   CREATE INDEX messages_lease ON messages (lease_expires_at) WHERE status = 'processing';
+   CREATE INDEX messages_sent ON messages (sent_at DESC, id DESC) WHERE status = 'sent';
+   CREATE INDEX messages_created ON messages (created_at DESC, id DESC);
+   CREATE INDEX messages_status_created ON messages (status, created_at DESC, id DESC);
+   CREATE TABLE delivery_attempts (
+     message_id TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     started_at INTEGER NOT NULL,
+     latency_ms REAL NOT NULL,
+     status_code INTEGER,
+     error TEXT,
+     outcome TEXT NOT NULL
+   );
+   CREATE INDEX delivery_attempts_message ON delivery_attempts (message_id, attempt);`,
+];

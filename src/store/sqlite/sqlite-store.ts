@@ -1,0 +1,327 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
+import { buildMessage } from '../../domain/message.js';
+import { newId, webhookIdFor } from '../../domain/ids.js';
+import type {
+  CancelResult,
+  ClaimRequest,
+  Completion,
+  CreateResult,
+  ListQuery,
+  MessageStore,
+  Page,
+} from '../store.js';
+import { emptyCounts, statusOf } from '../store.js';
+import { SQLITE_MIGRATIONS } from './schema.js';
+
+interface Row {
+  id: string;
+  webhook_response_message_id: string | null;
+  content: string;
+  recipient_phone_number: string;
+  status: MessageStatus;
+  created_at: number;
+  sent_at: number | null;
+  send_at: number;
+  due_at: number;
+  priority: number;
+  attempts: number;
+  last_error: string | null;
+  updated_at: number;
+  processing_started_at: number | null;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  webhook_id: string;
+  idempotency_key: string | null;
+  request_hash: string | null;
+}
+
+interface AttemptRow {
+  message_id: string;
+  attempt: number;
+  started_at: number;
+  latency_ms: number;
+  status_code: number | null;
+  error: string | null;
+  outcome: DeliveryAttempt['outcome'];
+}
+
+const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+function toMessage(r: Row): Message {
+  return {
+    ...r,
+    created_at: new Date(r.created_at),
+    sent_at: date(r.sent_at),
+    send_at: new Date(r.send_at),
+    due_at: new Date(r.due_at),
+    updated_at: new Date(r.updated_at),
+    processing_started_at: date(r.processing_started_at),
+    lease_expires_at: date(r.lease_expires_at),
+  };
+}
+
+const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
+
+function toRow(m: Message): Row {
+  return {
+    ...m,
+    created_at: m.created_at.getTime(),
+    sent_at: ms(m.sent_at),
+    send_at: m.send_at.getTime(),
+    due_at: m.due_at.getTime(),
+    updated_at: m.updated_at.getTime(),
+    processing_started_at: ms(m.processing_started_at),
+    lease_expires_at: ms(m.lease_expires_at),
+  };
+}
+
+const COLUMNS = [
+  'id',
+  'webhook_response_message_id',
+  'content',
+  'recipient_phone_number',
+  'status',
+  'created_at',
+  'sent_at',
+  'send_at',
+  'due_at',
+  'priority',
+  'attempts',
+  'last_error',
+  'updated_at',
+  'processing_started_at',
+  'lease_owner',
+  'lease_expires_at',
+  'webhook_id',
+  'idempotency_key',
+  'request_hash',
+] as const;
+
+export interface SqliteStoreOptions {
+  /** file path, or ':memory:' */
+  path: string;
+}
+
+/** The embedded default store: better-sqlite3 in WAL mode. */
+export class SqliteStore implements MessageStore {
+  readonly kind = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private stmts!: ReturnType<SqliteStore['prepare']>;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async init(): Promise<void> {
+    const applied = this.db.pragma('user_version', { simple: true }) as number;
+    const migrate = this.db.transaction(() => {
+      for (let v = applied; v < SQLITE_MIGRATIONS.length; v++) {
+        this.db.exec(SQLITE_MIGRATIONS[v] ?? '');
+        this.db.pragma(`user_version = ${v + 1}`);
+      }
+    });
+    migrate.immediate();
+    this.stmts = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insert: db.prepare<Row, Row>(
+        `INSERT INTO messages (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => '@' + c).join(', ')})
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
+      ),
+      byKey: db.prepare<[string], Row>('SELECT * FROM messages WHERE idempotency_key = ?'),
+      byId: db.prepare<[string], Row>('SELECT * FROM messages WHERE id = ?'),
+      attempts: db.prepare<[string], AttemptRow>(
+        'SELECT * FROM delivery_attempts WHERE message_id = ? ORDER BY attempt, started_at',
+      ),
+      cancel: db.prepare<[number, string], Row>(
+        `UPDATE messages SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'unsent' RETURNING *`,
+      ),
+      statusOf: db.prepare<[string], { status: MessageStatus }>('SELECT status FROM messages WHERE id = ?'),
+      claim: db.prepare<{ owner: string; now: number; exp: number; limit: number }, Row>(
+        `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
+           lease_expires_at = @exp, updated_at = @now
+         WHERE id IN (SELECT id FROM messages WHERE status = 'unsent' AND due_at <= @now
+                      ORDER BY priority DESC, due_at, created_at LIMIT @limit)
+         RETURNING *`,
+      ),
+      complete: db.prepare<
+        {
+          id: string;
+          owner: string;
+          status: MessageStatus;
+          now: number;
+          sent_at: number | null;
+          resp: string | null;
+          error: string | null;
+          due_at: number | null;
+          inc: number;
+        },
+        { id: string }
+      >(
+        `UPDATE messages SET status = @status, updated_at = @now,
+           sent_at = COALESCE(@sent_at, sent_at),
+           webhook_response_message_id = COALESCE(@resp, webhook_response_message_id),
+           last_error = @error, due_at = COALESCE(@due_at, due_at), attempts = attempts + @inc,
+           lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
+         WHERE id = @id AND status = 'processing' AND lease_owner = @owner RETURNING id`,
+      ),
+      insertAttempt: db.prepare<AttemptRow>(
+        `INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
+         VALUES (@message_id, @attempt, @started_at, @latency_ms, @status_code, @error, @outcome)`,
+      ),
+      recover: db.prepare<[number, number]>(
+        `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
+           processing_started_at = NULL, updated_at = ?
+         WHERE status = 'processing' AND lease_expires_at < ?`,
+      ),
+      release: db.prepare<[number, string, string]>(
+        `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
+           processing_started_at = NULL, updated_at = ?
+         WHERE id = ? AND status = 'processing' AND lease_owner = ?`,
+      ),
+      nextDue: db.prepare<[], { due: number | null }>(
+        `SELECT MIN(due_at) AS due FROM messages WHERE status = 'unsent'`,
+      ),
+      counts: db.prepare<[], { status: MessageStatus; n: number }>(
+        'SELECT status, COUNT(*) AS n FROM messages GROUP BY status',
+      ),
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async create(messages: NewMessage[], now: Date): Promise<CreateResult[]> {
+    const run = this.db.transaction((inputs: NewMessage[]) =>
+      inputs.map((input): CreateResult => {
+        const id = newId(now.getTime());
+        const row = this.stmts.insert.get(toRow(buildMessage(input, id, webhookIdFor(id), now)));
+        if (row) return { message: toMessage(row), created: true };
+        const existing = this.stmts.byKey.get(input.idempotency_key ?? '');
+        if (!existing) throw new Error('insert conflicted but no row holds the idempotency key');
+        return { message: toMessage(existing), created: false };
+      }),
+    );
+    return run.immediate(messages);
+  }
+
+  async get(id: string): Promise<Message | null> {
+    const row = this.stmts.byId.get(id);
+    return row ? toMessage(row) : null;
+  }
+
+  async attempts(id: string): Promise<DeliveryAttempt[]> {
+    return this.stmts.attempts.all(id).map((a) => ({ ...a, started_at: new Date(a.started_at) }));
+  }
+
+  async list(q: ListQuery): Promise<Page> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const sortCol = q.order === 'sent' ? 'sent_at' : 'created_at';
+    const status = q.order === 'sent' ? 'sent' : q.status;
+    if (status) {
+      where.push('status = ?');
+      params.push(status);
+    }
+    if (q.after) {
+      where.push(`(${sortCol} < ? OR (${sortCol} = ? AND id < ?))`);
+      params.push(q.after.at.getTime(), q.after.at.getTime(), q.after.id);
+    }
+    const sql = `SELECT * FROM messages ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+                 ORDER BY ${sortCol} DESC, id DESC LIMIT ?`;
+    params.push(q.limit + 1);
+    const rows = this.db.prepare<(string | number)[], Row>(sql).all(...params);
+    const items = rows.slice(0, q.limit).map(toMessage);
+    const last = items[items.length - 1];
+    const next =
+      rows.length > q.limit && last
+        ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
+        : null;
+    return { items, next };
+  }
+
+  async cancel(id: string, now: Date): Promise<CancelResult> {
+    const row = this.stmts.cancel.get(now.getTime(), id);
+    if (row) return { result: 'cancelled', message: toMessage(row) };
+    const current = this.stmts.statusOf.get(id);
+    return current ? { result: 'conflict', status: current.status } : { result: 'not_found' };
+  }
+
+  async claim(req: ClaimRequest): Promise<Message[]> {
+    if (req.limit <= 0) return [];
+    const now = req.now.getTime();
+    const rows = this.stmts.claim.all({ owner: req.owner, now, exp: now + req.leaseMs, limit: req.limit });
+    return rows
+      .map(toMessage)
+      .sort(
+        (a, b) =>
+          b.priority - a.priority ||
+          a.due_at.getTime() - b.due_at.getTime() ||
+          a.created_at.getTime() - b.created_at.getTime(),
+      );
+  }
+
+  async complete(completions: Completion[], now: Date): Promise<string[]> {
+    const run = this.db.transaction((items: Completion[]) => {
+      const applied: string[] = [];
+      for (const c of items) {
+        const o = c.outcome;
+        const res = this.stmts.complete.get({
+          id: c.id,
+          owner: c.owner,
+          status: statusOf(o),
+          now: now.getTime(),
+          sent_at: o.kind === 'sent' ? o.sentAt.getTime() : null,
+          resp: o.kind === 'sent' ? o.webhookResponseMessageId : null,
+          error: o.kind === 'sent' ? null : o.kind === 'invalid_content' ? o.reason : o.error,
+          due_at: o.kind === 'retry' ? o.dueAt.getTime() : null,
+          inc: c.attempt ? 1 : 0,
+        });
+        if (c.attempt)
+          this.stmts.insertAttempt.run({ ...c.attempt, started_at: c.attempt.started_at.getTime() });
+        if (res) applied.push(res.id);
+      }
+      return applied;
+    });
+    return run.immediate(completions);
+  }
+
+  async recoverExpired(now: Date): Promise<number> {
+    return this.stmts.recover.run(now.getTime(), now.getTime()).changes;
+  }
+
+  async release(owner: string, ids: string[], now: Date): Promise<number> {
+    const run = this.db.transaction(() => {
+      let n = 0;
+      for (const id of ids) n += this.stmts.release.run(now.getTime(), id, owner).changes;
+      return n;
+    });
+    return run.immediate();
+  }
+
+  async nextDueAt(): Promise<Date | null> {
+    const row = this.stmts.nextDue.get();
+    return row?.due != null ? new Date(row.due) : null;
+  }
+
+  async countByStatus(): Promise<Record<MessageStatus, number>> {
+    const counts = emptyCounts();
+    for (const r of this.stmts.counts.all()) counts[r.status] = r.n;
+    return counts;
+  }
+}

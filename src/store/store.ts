@@ -1,0 +1,111 @@
+import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../domain/message.js';
+
+/**
+ * The storage seam. The core (API, worker pool, seeding) depends on this
+ * interface only; one adapter per database implements it and the contract
+ * suite in test/contract runs against every adapter.
+ */
+export interface MessageStore {
+  readonly kind: 'sqlite' | 'postgres' | 'mongodb';
+  /** Creates tables/indexes or applies migrations. Idempotent. */
+  init(): Promise<void>;
+  close(): Promise<void>;
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+
+  /**
+   * Inserts messages in one transaction (SQL) or one bulk write (MongoDB).
+   * A message whose idempotency_key already exists is not inserted: the
+   * existing one comes back with created=false.
+   */
+  create(messages: NewMessage[], now: Date): Promise<CreateResult[]>;
+  get(id: string): Promise<Message | null>;
+  attempts(id: string): Promise<DeliveryAttempt[]>;
+  list(query: ListQuery): Promise<Page>;
+  /** unsent → cancelled; only an unsent message can be cancelled. */
+  cancel(id: string, now: Date): Promise<CancelResult>;
+
+  /**
+   * Atomically claims up to `limit` due unsent messages for `owner`, best
+   * first (priority desc, due_at, created_at): sets processing and a lease.
+   * Never hands one message to two claimers.
+   */
+  claim(request: ClaimRequest): Promise<Message[]>;
+  /** Applies outcomes; each only if `owner` still holds the lease. Returns the ids applied. */
+  complete(completions: Completion[], now: Date): Promise<string[]>;
+  /** processing with an expired lease → unsent. Returns how many. */
+  recoverExpired(now: Date): Promise<number>;
+  /** Gives back the owner's leases (shutdown): processing → unsent. */
+  release(owner: string, ids: string[], now: Date): Promise<number>;
+  /** Earliest due_at among unsent messages, or null. */
+  nextDueAt(): Promise<Date | null>;
+  /** Counts per status (dashboard, tests, benchmarks). */
+  countByStatus(): Promise<Record<MessageStatus, number>>;
+}
+
+export interface CreateResult {
+  message: Message;
+  created: boolean;
+}
+
+export interface Cursor {
+  /** sort value: created_at, or sent_at for the sent list */
+  at: Date;
+  id: string;
+}
+
+export interface ListQuery {
+  status?: MessageStatus | undefined;
+  /** created: newest created_at first; sent: status=sent, newest sent_at first */
+  order: 'created' | 'sent';
+  limit: number;
+  after?: Cursor | undefined;
+}
+
+export interface Page {
+  items: Message[];
+  next: Cursor | null;
+}
+
+export type CancelResult =
+  | { result: 'cancelled'; message: Message }
+  | { result: 'not_found' }
+  | { result: 'conflict'; status: MessageStatus };
+
+export interface ClaimRequest {
+  owner: string;
+  limit: number;
+  now: Date;
+  leaseMs: number;
+}
+
+export type Outcome =
+  | { kind: 'sent'; webhookResponseMessageId: string | null; sentAt: Date }
+  | { kind: 'retry'; error: string; dueAt: Date }
+  | { kind: 'failed'; error: string }
+  | { kind: 'invalid_content'; reason: string };
+
+export interface Completion {
+  id: string;
+  owner: string;
+  outcome: Outcome;
+  /** the attempt that led to the outcome (none for invalid_content) */
+  attempt: DeliveryAttempt | null;
+}
+
+export function statusOf(outcome: Outcome): MessageStatus {
+  switch (outcome.kind) {
+    case 'sent':
+      return 'sent';
+    case 'retry':
+      return 'unsent';
+    case 'failed':
+      return 'failed';
+    case 'invalid_content':
+      return 'invalid_content';
+  }
+}
+
+export function emptyCounts(): Record<MessageStatus, number> {
+  return { unsent: 0, processing: 0, sent: 0, failed: 0, invalid_content: 0, cancelled: 0 };
+}

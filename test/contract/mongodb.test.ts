@@ -1,0 +1,4 @@
+import { mongoFactory } from '../helpers/services.js';
+import { storeContract } from './store-contract.js';
+
+storeContract(mongoFactory());

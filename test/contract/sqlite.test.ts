@@ -1,0 +1,4 @@
+import { sqliteFactory } from '../helpers/services.js';
+import { storeContract } from './store-contract.js';
+
+storeContract(sqliteFactory());

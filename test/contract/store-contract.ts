@@ -1,0 +1,405 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import type { NewMessage } from '../../src/domain/message.js';
+import { seedMessages } from '../../src/seed/seed.js';
+import type { Completion, MessageStore } from '../../src/store/store.js';
+import type { StoreFactory } from '../helpers/services.js';
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const at = (ms: number): Date => new Date(T0.getTime() + ms);
+
+function msg(i: number, extra: Partial<NewMessage> = {}): NewMessage {
+  return { content: `hello ${i}`, recipient_phone_number: `+9055500${String(i).padStart(5, '0')}`, ...extra };
+}
+
+function sent(id: string, owner: string, when: Date, resp: string | null = 'resp-' + id): Completion {
+  return {
+    id,
+    owner,
+    outcome: { kind: 'sent', webhookResponseMessageId: resp, sentAt: when },
+    attempt: {
+      message_id: id,
+      attempt: 1,
+      started_at: when,
+      latency_ms: 3.5,
+      status_code: 202,
+      error: null,
+      outcome: 'sent',
+    },
+  };
+}
+
+/**
+ * The storage contract: every adapter must pass this same suite. Each backend
+ * file calls it with its own factory; each test gets a fresh database.
+ */
+export function storeContract(factory: StoreFactory): void {
+  describe(
+    `store contract: ${factory.name}`,
+    { skip: !factory.available && `${factory.name} not configured` },
+    () => {
+      let store: MessageStore;
+      let drop: () => Promise<void>;
+
+      beforeEach(async () => {
+        ({ store, drop } = await factory.create());
+      });
+      afterEach(async () => {
+        await drop();
+      });
+
+      test('create and get round-trip every field', async () => {
+        const [r] = await store.create([msg(1, { send_at: at(5000), priority: 3 })], T0);
+        assert.ok(r?.created);
+        const got = await store.get(r.message.id);
+        assert.ok(got);
+        assert.match(got.id, /^[0-9a-f]{24}$/);
+        assert.equal(got.content, 'hello 1');
+        assert.equal(got.recipient_phone_number, '+905550000001');
+        assert.equal(got.status, 'unsent');
+        assert.equal(got.created_at.toISOString(), T0.toISOString());
+        assert.equal(got.send_at.toISOString(), at(5000).toISOString());
+        assert.equal(got.due_at.toISOString(), at(5000).toISOString());
+        assert.equal(got.priority, 3);
+        assert.equal(got.sent_at, null);
+        assert.equal(got.webhook_response_message_id, null);
+        assert.equal(got.webhook_id, `msg_${got.id}`);
+        assert.equal(got.attempts, 0);
+        assert.equal(await store.get('0123456789abcdef01234567'), null);
+      });
+
+      test('an idempotency key returns the existing message instead of a second one', async () => {
+        const [a] = await store.create([msg(1, { idempotency_key: 'k1', request_hash: 'h1' })], T0);
+        const [b] = await store.create([msg(1, { idempotency_key: 'k1', request_hash: 'h1' })], at(1));
+        assert.ok(a?.created);
+        assert.equal(b?.created, false);
+        assert.equal(b?.message.id, a?.message.id);
+        assert.equal(b?.message.request_hash, 'h1');
+        const batch = await store.create(
+          [msg(2, { idempotency_key: 'k1' }), msg(3, { idempotency_key: 'k3' }), msg(4)],
+          at(2),
+        );
+        assert.deepEqual(
+          batch.map((r) => r.created),
+          [false, true, true],
+        );
+        const counts = await store.countByStatus();
+        assert.equal(counts.unsent, 3);
+      });
+
+      test('concurrent identical idempotent requests create one message', async () => {
+        const results = await Promise.all(
+          Array.from({ length: 8 }, () => store.create([msg(1, { idempotency_key: 'same' })], T0)),
+        );
+        const ids = new Set(results.map((r) => r[0]?.message.id));
+        assert.equal(ids.size, 1);
+        assert.equal(results.filter((r) => r[0]?.created).length, 1);
+        assert.equal((await store.countByStatus()).unsent, 1);
+      });
+
+      test('claim takes due messages only, priority first, then due time, then creation', async () => {
+        await store.create([msg(1, { send_at: at(300) })], at(0));
+        await store.create([msg(2, { send_at: at(100) })], at(1));
+        await store.create([msg(3, { send_at: at(100), priority: 5 })], at(2));
+        await store.create([msg(4, { send_at: at(100) })], at(3));
+        await store.create([msg(5, { send_at: at(10_000) })], at(4));
+        const first = await store.claim({ owner: 'w1', limit: 2, now: at(1000), leaseMs: 60_000 });
+        assert.deepEqual(
+          first.map((m) => m.content),
+          ['hello 3', 'hello 2'],
+        );
+        for (const m of first) {
+          assert.equal(m.status, 'processing');
+          assert.equal(m.lease_owner, 'w1');
+          assert.equal(m.lease_expires_at?.toISOString(), at(61_000).toISOString());
+          assert.equal(m.processing_started_at?.toISOString(), at(1000).toISOString());
+        }
+        const rest = await store.claim({ owner: 'w1', limit: 10, now: at(1000), leaseMs: 60_000 });
+        assert.deepEqual(
+          rest.map((m) => m.content),
+          ['hello 4', 'hello 1'],
+        );
+        assert.equal(
+          (await store.claim({ owner: 'w1', limit: 10, now: at(1000), leaseMs: 60_000 })).length,
+          0,
+        );
+        assert.equal((await store.nextDueAt())?.toISOString(), at(10_000).toISOString());
+      });
+
+      test('8 concurrent claimers over 2,000 messages never share a message', async () => {
+        const N = 2000;
+        for (let i = 0; i < N; i += 500) {
+          await store.create(
+            Array.from({ length: 500 }, (_, j) => msg(i + j)),
+            T0,
+          );
+        }
+        const owners = Array.from({ length: 8 }, (_, i) => `claimer-${i}`);
+        const byOwner = new Map<string, string[]>(owners.map((o) => [o, []]));
+        await Promise.all(
+          owners.map(async (owner) => {
+            let empty = 0;
+            while (empty < 3) {
+              const got = await store.claim({ owner, limit: 25, now: at(1), leaseMs: 600_000 });
+              if (got.length === 0) empty++;
+              else empty = 0;
+              for (const m of got) {
+                assert.equal(m.lease_owner, owner);
+                byOwner.get(owner)?.push(m.id);
+              }
+            }
+          }),
+        );
+        const all = [...byOwner.values()].flat();
+        assert.equal(new Set(all).size, all.length, 'a message was claimed twice');
+        assert.equal(all.length, N);
+        const counts = await store.countByStatus();
+        assert.equal(counts.processing, N);
+        assert.equal(counts.unsent, 0);
+        // completions by the owners all apply, and only once
+        const applied = await Promise.all(
+          owners.map((o) =>
+            store.complete(
+              (byOwner.get(o) ?? []).map((id) => sent(id, o, at(2))),
+              at(2),
+            ),
+          ),
+        );
+        assert.equal(applied.flat().length, N);
+        assert.equal((await store.countByStatus()).sent, N);
+      });
+
+      test('completion applies only for the lease holder and records the attempt', async () => {
+        const [r] = await store.create([msg(1)], T0);
+        const id = r?.message.id ?? '';
+        await store.claim({ owner: 'w1', limit: 1, now: at(1), leaseMs: 60_000 });
+        assert.deepEqual(await store.complete([sent(id, 'intruder', at(2))], at(2)), []);
+        assert.equal((await store.get(id))?.status, 'processing');
+        assert.deepEqual(await store.complete([sent(id, 'w1', at(3))], at(3)), [id]);
+        const done = await store.get(id);
+        assert.equal(done?.status, 'sent');
+        assert.equal(done?.sent_at?.toISOString(), at(3).toISOString());
+        assert.equal(done?.webhook_response_message_id, 'resp-' + id);
+        assert.equal(done?.attempts, 1);
+        assert.equal(done?.lease_owner, null);
+        // a second completion of a finished message does nothing
+        assert.deepEqual(await store.complete([sent(id, 'w1', at(4))], at(4)), []);
+        const attempts = await store.attempts(id);
+        assert.equal(attempts.length, 3, 'every attempt that happened is recorded');
+        assert.equal(attempts[0]?.status_code, 202);
+        assert.equal(attempts[0]?.latency_ms, 3.5);
+        assert.equal(attempts[0]?.started_at.toISOString(), at(2).toISOString());
+      });
+
+      test('a retry puts the message back with a later due time; failure and invalid content are final', async () => {
+        const created = await store.create([msg(1), msg(2), msg(3)], T0);
+        const [a, b, c] = created.map((r) => r.message.id);
+        await store.claim({ owner: 'w', limit: 3, now: at(1), leaseMs: 60_000 });
+        const applied = await store.complete(
+          [
+            {
+              id: a ?? '',
+              owner: 'w',
+              outcome: { kind: 'retry', error: 'HTTP 503', dueAt: at(5000) },
+              attempt: {
+                message_id: a ?? '',
+                attempt: 1,
+                started_at: at(1),
+                latency_ms: 1,
+                status_code: 503,
+                error: 'HTTP 503',
+                outcome: 'retry',
+              },
+            },
+            {
+              id: b ?? '',
+              owner: 'w',
+              outcome: { kind: 'failed', error: 'HTTP 400' },
+              attempt: {
+                message_id: b ?? '',
+                attempt: 1,
+                started_at: at(1),
+                latency_ms: 1,
+                status_code: 400,
+                error: 'HTTP 400',
+                outcome: 'failed',
+              },
+            },
+            {
+              id: c ?? '',
+              owner: 'w',
+              outcome: { kind: 'invalid_content', reason: 'content is empty' },
+              attempt: null,
+            },
+          ],
+          at(2),
+        );
+        assert.equal(applied.length, 3);
+        const ra = await store.get(a ?? '');
+        assert.equal(ra?.status, 'unsent');
+        assert.equal(ra?.attempts, 1);
+        assert.equal(ra?.last_error, 'HTTP 503');
+        assert.equal(ra?.due_at.toISOString(), at(5000).toISOString());
+        assert.equal(ra?.send_at.toISOString(), T0.toISOString());
+        assert.equal((await store.get(b ?? ''))?.status, 'failed');
+        const rc = await store.get(c ?? '');
+        assert.equal(rc?.status, 'invalid_content');
+        assert.equal(rc?.last_error, 'content is empty');
+        assert.equal(rc?.attempts, 0);
+        assert.equal((await store.claim({ owner: 'w', limit: 5, now: at(4999), leaseMs: 1000 })).length, 0);
+        const again = await store.claim({ owner: 'w', limit: 5, now: at(5000), leaseMs: 1000 });
+        assert.deepEqual(
+          again.map((m) => m.id),
+          [a],
+        );
+      });
+
+      test('an expired lease is recovered with the same webhook id; the old holder can no longer complete', async () => {
+        const [r] = await store.create([msg(1)], T0);
+        const id = r?.message.id ?? '';
+        const [claimed] = await store.claim({ owner: 'dead', limit: 1, now: at(0), leaseMs: 1000 });
+        assert.equal(await store.recoverExpired(at(999)), 0);
+        assert.equal(await store.recoverExpired(at(1001)), 1);
+        const back = await store.get(id);
+        assert.equal(back?.status, 'unsent');
+        assert.equal(back?.lease_owner, null);
+        const [again] = await store.claim({ owner: 'alive', limit: 1, now: at(1002), leaseMs: 1000 });
+        assert.equal(again?.webhook_id, claimed?.webhook_id);
+        assert.deepEqual(await store.complete([sent(id, 'dead', at(1003))], at(1003)), []);
+        assert.deepEqual(await store.complete([sent(id, 'alive', at(1004))], at(1004)), [id]);
+      });
+
+      test('release gives back only the owner’s leases', async () => {
+        await store.create([msg(1), msg(2), msg(3)], T0);
+        const mine = await store.claim({ owner: 'me', limit: 2, now: at(1), leaseMs: 60_000 });
+        const theirs = await store.claim({ owner: 'them', limit: 1, now: at(1), leaseMs: 60_000 });
+        const ids = [...mine, ...theirs].map((m) => m.id);
+        assert.equal(await store.release('me', ids, at(2)), 2);
+        const counts = await store.countByStatus();
+        assert.equal(counts.unsent, 2);
+        assert.equal(counts.processing, 1);
+      });
+
+      test('cancel: unsent only; 404 for unknown; races with claim give exactly one winner', async () => {
+        const [r] = await store.create([msg(1)], T0);
+        const id = r?.message.id ?? '';
+        const c1 = await store.cancel(id, at(1));
+        assert.equal(c1.result, 'cancelled');
+        assert.equal(c1.result === 'cancelled' && c1.message.status, 'cancelled');
+        assert.deepEqual(await store.cancel(id, at(2)), { result: 'conflict', status: 'cancelled' });
+        assert.deepEqual(await store.cancel('0123456789abcdef01234567', at(2)), { result: 'not_found' });
+        assert.equal((await store.claim({ owner: 'w', limit: 1, now: at(3), leaseMs: 1000 })).length, 0);
+
+        const N = 200;
+        const created = await store.create(
+          Array.from({ length: N }, (_, i) => msg(i)),
+          T0,
+        );
+        const ids = created.map((x) => x.message.id);
+        const claimed = new Set<string>();
+        const claimers = Array.from({ length: 4 }, async (_, k) => {
+          for (let round = 0; round < 30; round++) {
+            for (const m of await store.claim({ owner: `c${k}`, limit: 10, now: at(5), leaseMs: 60_000 }))
+              claimed.add(m.id);
+          }
+        });
+        const cancels = (async () => {
+          const out = new Map<string, string>();
+          for (const x of ids) out.set(x, (await store.cancel(x, at(5))).result);
+          return out;
+        })();
+        const [, results] = await Promise.all([Promise.all(claimers), cancels]);
+        for (const x of ids) {
+          const res = results.get(x);
+          const final = (await store.get(x))?.status;
+          if (res === 'cancelled') {
+            assert.equal(final, 'cancelled');
+            assert.ok(!claimed.has(x), `message ${x} was both cancelled and claimed`);
+          } else {
+            assert.equal(res, 'conflict');
+            assert.equal(final, 'processing');
+            assert.ok(claimed.has(x));
+          }
+        }
+      });
+
+      test('list pages newest first with a cursor, by creation or by sent time', async () => {
+        const created = [];
+        for (let i = 0; i < 7; i++) created.push(...(await store.create([msg(i)], at(i * 1000))));
+        const seen: string[] = [];
+        let after;
+        for (let page = 0; page < 5; page++) {
+          const p = await store.list({ order: 'created', limit: 3, after });
+          seen.push(...p.items.map((m) => m.content));
+          if (!p.next) break;
+          after = p.next;
+        }
+        assert.deepEqual(seen, ['hello 6', 'hello 5', 'hello 4', 'hello 3', 'hello 2', 'hello 1', 'hello 0']);
+
+        const claimed = await store.claim({ owner: 'w', limit: 3, now: at(10_000), leaseMs: 60_000 });
+        // sent in reverse order of claiming so sent_at order differs from created order
+        await store.complete(
+          claimed.map((m, i) => sent(m.id, 'w', at(20_000 - i * 1000))),
+          at(20_000),
+        );
+        const s1 = await store.list({ order: 'sent', limit: 2 });
+        assert.deepEqual(
+          s1.items.map((m) => m.sent_at?.toISOString()),
+          [at(20_000).toISOString(), at(19_000).toISOString()],
+        );
+        assert.ok(s1.next);
+        const s2 = await store.list({ order: 'sent', limit: 2, after: s1.next });
+        assert.deepEqual(
+          s2.items.map((m) => m.sent_at?.toISOString()),
+          [at(18_000).toISOString()],
+        );
+        assert.equal(s2.next, null);
+        const unsent = await store.list({ order: 'created', status: 'unsent', limit: 100 });
+        assert.equal(unsent.items.length, 4);
+        assert.ok(unsent.items.every((m) => m.status === 'unsent'));
+      });
+
+      test('seeding twice does not duplicate; bad rows are reported and good rows still go in', async () => {
+        const rows = [
+          {
+            webhook_response_message_id: '',
+            content: 'first',
+            recipient_phone_number: '+905551111111',
+            status: 'unsent',
+            created_at: '2025-03-01T10:00:00Z',
+            sent_at: '0001-01-01T00:00:00Z',
+          },
+          {
+            webhook_response_message_id: 'abc',
+            content: 'second',
+            recipient_phone_number: '+905552222222',
+            status: 'sent',
+            created_at: '2025-03-01T09:00:00Z',
+            sent_at: '2025-03-01T09:00:05Z',
+          },
+          { content: 42, recipient_phone_number: '+90' },
+          { content: 'bad date', recipient_phone_number: '+90', created_at: 'yesterday' },
+        ];
+        const first = await seedMessages(store, rows, T0);
+        assert.equal(first.inserted, 2);
+        assert.deepEqual(
+          first.errors.map((e) => e.index),
+          [2, 3],
+        );
+        assert.match(first.errors[0]?.reason ?? '', /content/);
+        const second = await seedMessages(store, rows, T0);
+        assert.equal(second.inserted, 0);
+        assert.equal(second.skipped, 2);
+        const counts = await store.countByStatus();
+        assert.equal(counts.unsent, 1);
+        assert.equal(counts.sent, 1);
+        const s = await store.list({ order: 'sent', limit: 10 });
+        assert.equal(s.items[0]?.webhook_response_message_id, 'abc');
+        assert.equal(s.items[0]?.sent_at?.toISOString(), '2025-03-01T09:00:05.000Z');
+      });
+    },
+  );
+
+  before(() => undefined);
+  after(() => undefined);
+}
