@@ -21,7 +21,6 @@ export const ERROR_CODES = {
     status: 422,
     doc: 'The Idempotency-Key was used before with a different request body.',
   },
-  BATCH_TOO_LARGE: { status: 413, doc: 'POST /messages/batch got more than 1000 messages.' },
   NOT_READY: { status: 503, doc: 'A store or Redis does not answer (GET /readyz).' },
   STORE_UNAVAILABLE: { status: 503, doc: 'The store did not answer; retry later.' },
   INTERNAL: { status: 500, doc: 'A bug: please report it with the log line of the request id.' },

@@ -1,0 +1,56 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_VALIDATION: 'BAD_REQUEST',
+};
+
+/** Errors that mean the store or Redis is down, not that the service is broken. */
+export function isUnavailable(err: unknown): boolean {
+  const e = err as { name?: string; code?: string };
+  return (
+    /^Mongo(ServerSelection|Network|NotConnected|Topology)/.test(e.name ?? '') ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR'].includes(e.code ?? '') ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error)?.message ?? '')
+  );
+}
+
+/** Every error leaves as `{"error": "...", "code": "..."}` with a stable code (docs/errors.md). */
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' });
+  });
+
+  app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
+    if (err instanceof AppError) {
+      return reply.status(err.statusCode).send({ error: err.message, code: err.code });
+    }
+    const fe = err as FastifyError;
+    if (fe.validation) {
+      return reply.status(400).send({ error: fe.message, code: 'BAD_REQUEST' });
+    }
+    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped) {
+      const message =
+        mapped === 'INVALID_JSON' ? `body is not valid JSON: ${fe.message}` : fe.message;
+      return reply.status(ERROR_CODES[mapped].status).send({ error: message, code: mapped });
+    }
+    if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON/i.test(fe.message))) {
+      return reply.status(400).send({ error: `body is not valid JSON: ${err.message}`, code: 'INVALID_JSON' });
+    }
+    if (isUnavailable(err)) {
+      req.log.warn({ err }, 'store unavailable');
+      return reply.status(503).send({ error: 'the store did not answer; retry later', code: 'STORE_UNAVAILABLE' });
+    }
+    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.status(fe.statusCode).send({ error: fe.message, code: 'BAD_REQUEST' });
+    }
+    req.log.error({ err }, 'unhandled error');
+    return reply.status(500).send({ error: 'internal error', code: 'INTERNAL' });
+  });
+}

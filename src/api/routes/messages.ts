@@ -1,0 +1,205 @@
+import { createHash } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { AppError } from '../../errors/codes.js';
+import { ID_PATTERN } from '../../domain/ids.js';
+import type { MessageStatus, NewMessage } from '../../domain/message.js';
+import type { CreateResult } from '../../store/store.js';
+import { decodeCursor, nextLink } from '../cursor.js';
+import {
+  BatchSchema,
+  IdempotencyHeaders,
+  IdParams,
+  ListQuerySchema,
+  MessageWithAttemptsSchema,
+  NewMessageSchema,
+  PageQuery,
+  attemptJson,
+  messageJson,
+  type BatchBody,
+  type NewMessageBody,
+} from '../schemas.js';
+import type { ApiDeps } from '../server.js';
+
+const errorRef = Type.Ref('Error');
+const messageRef = Type.Ref('Message');
+
+function requestHash(body: unknown): string {
+  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+}
+
+function toNewMessage(b: NewMessageBody, key: string | null, hash: string | null): NewMessage {
+  let sendAt: Date | undefined;
+  if (b.send_at !== undefined) {
+    sendAt = new Date(b.send_at);
+    if (Number.isNaN(sendAt.getTime())) throw new AppError('BAD_REQUEST', `send_at ${JSON.stringify(b.send_at)} is not a valid time`);
+  }
+  return {
+    content: b.content,
+    recipient_phone_number: b.recipient_phone_number,
+    send_at: sendAt,
+    priority: b.priority ?? 0,
+    idempotency_key: key,
+    request_hash: hash,
+  };
+}
+
+function checkReplay(results: CreateResult[], hash: string | null, key: string): void {
+  for (const r of results) {
+    if (!r.created && r.message.request_hash !== hash) {
+      throw new AppError(
+        'IDEMPOTENCY_KEY_REUSED',
+        `Idempotency-Key ${JSON.stringify(key)} was used before with a different request body`,
+      );
+    }
+  }
+}
+
+export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  r.get(
+    '/sent-messages',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Sent messages, newest sent_at first (as the original)',
+        description:
+          'Paged with `limit` and the `Link: <...>; rel="next"` header. An empty result is `[]` (the original answered 404).',
+        querystring: PageQuery,
+        response: { 200: Type.Array(messageRef), 400: errorRef, 503: errorRef },
+      },
+    },
+    async (req, reply) => {
+      const limit = req.query.limit ?? 100;
+      const page = await deps.store.list({ order: 'sent', limit, after: decodeCursor(req.query.cursor) });
+      const link = nextLink('/sent-messages', { limit }, page.next);
+      if (link) void reply.header('link', link);
+      return page.items.map(messageJson);
+    },
+  );
+
+  r.get(
+    '/messages',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Messages, newest created_at first, optionally of one status',
+        querystring: ListQuerySchema,
+        response: { 200: Type.Array(messageRef), 400: errorRef, 503: errorRef },
+      },
+    },
+    async (req, reply) => {
+      const limit = req.query.limit ?? 100;
+      const status = req.query.status as MessageStatus | undefined;
+      const page = await deps.store.list({ order: 'created', status, limit, after: decodeCursor(req.query.cursor) });
+      const link = nextLink('/messages', { limit, status }, page.next);
+      if (link) void reply.header('link', link);
+      return page.items.map(messageJson);
+    },
+  );
+
+  r.post(
+    '/messages',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Add a message, now or for later (send_at)',
+        description:
+          'With an `Idempotency-Key` header, a retry of the same request returns the same message (header `idempotent-replayed: true`); the same key with a different body is 422.',
+        headers: IdempotencyHeaders,
+        body: NewMessageSchema,
+        response: { 201: messageRef, 400: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 503: errorRef },
+      },
+    },
+    async (req, reply) => {
+      const key = req.headers['idempotency-key'] ?? null;
+      const hash = key ? requestHash(req.body) : null;
+      const results = await deps.store.create([toNewMessage(req.body, key, hash)], new Date());
+      if (key) checkReplay(results, hash, key);
+      const [result] = results;
+      if (!result) throw new Error('store returned no result');
+      if (result.created) deps.onCreated();
+      else void reply.header('idempotent-replayed', 'true');
+      req.log.debug({ message_id: result.message.id, created: result.created }, 'message accepted');
+      return reply.status(201).send(messageJson(result.message));
+    },
+  );
+
+  r.post(
+    '/messages/batch',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Add up to 1000 messages in one transaction',
+        description: 'All or nothing: one invalid message rejects the request with its index in the error.',
+        headers: IdempotencyHeaders,
+        body: BatchSchema,
+        response: {
+          201: Type.Object({ messages: Type.Array(messageRef) }),
+          400: errorRef,
+          413: errorRef,
+          415: errorRef,
+          422: errorRef,
+          503: errorRef,
+        },
+      },
+    },
+    async (req, reply) => {
+      const body = req.body as BatchBody;
+      const key = req.headers['idempotency-key'] ?? null;
+      const hash = key ? requestHash(body) : null;
+      const inputs = body.messages.map((m, i) => toNewMessage(m, key ? `${key}#${i}` : null, hash));
+      const results = await deps.store.create(inputs, new Date());
+      if (key) checkReplay(results, hash, key);
+      if (results.some((x) => x.created)) deps.onCreated();
+      else if (key) void reply.header('idempotent-replayed', 'true');
+      return reply.status(201).send({ messages: results.map((x) => messageJson(x.message)) });
+    },
+  );
+
+  r.get(
+    '/messages/:id',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'One message with its delivery attempts',
+        params: IdParams,
+        response: { 200: MessageWithAttemptsSchema, 400: errorRef, 404: errorRef, 503: errorRef },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      if (!ID_PATTERN.test(id)) throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
+      const m = await deps.store.get(id);
+      if (!m) throw new AppError('NOT_FOUND', `no message ${id}`);
+      const attempts = await deps.store.attempts(id);
+      return { ...messageJson(m), attempts_log: attempts.map(attemptJson) };
+    },
+  );
+
+  r.delete(
+    '/messages/:id',
+    {
+      schema: {
+        tags: ['messages'],
+        summary: 'Cancel an unsent message',
+        description: '409 when it is processing or already done; 404 when unknown.',
+        params: IdParams,
+        response: { 200: messageRef, 400: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
+      },
+    },
+    async (req) => {
+      const { id } = req.params;
+      if (!ID_PATTERN.test(id)) throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
+      const res = await deps.store.cancel(id, new Date());
+      if (res.result === 'not_found') throw new AppError('NOT_FOUND', `no message ${id}`);
+      if (res.result === 'conflict') {
+        throw new AppError('CONFLICT', `message ${id} is ${res.status}; only an unsent message can be cancelled`);
+      }
+      req.log.debug({ message_id: id }, 'message cancelled');
+      return messageJson(res.message);
+    },
+  );
+}

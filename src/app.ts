@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/config.js';
+import type { Logger } from './logging/logger.js';
+import type { MessageStore } from './store/store.js';
+import { createStore } from './store/create-store.js';
+import { MemoryCache, type Cache } from './cache/cache.js';
+import { RedisCache } from './cache/redis-cache.js';
+import { WebhookClient, type Deliverer } from './delivery/webhook-client.js';
+import { TokenBucket, UnlimitedRateLimiter } from './worker/rate-limiter.js';
+import { WorkerPool } from './worker/worker-pool.js';
+import { buildServer } from './api/server.js';
+import { seedMessages, type SeedReport } from './seed/seed.js';
+
+function readVersion(): string {
+  // src/app.ts runs from src/ (tsx) or dist/src/ (built)
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'message-scheduler' && pkg.version) return pkg.version;
+    } catch {
+      // try the next
+    }
+  }
+  return '0.0.0';
+}
+
+export const VERSION = readVersion();
+
+export interface App {
+  server: FastifyInstance;
+  pool: WorkerPool;
+  store: MessageStore;
+  cache: Cache;
+  nodeId: string;
+  /** stops claiming, finishes or releases in-flight deliveries, closes everything */
+  close(): Promise<void>;
+}
+
+export interface AppOverrides {
+  store?: MessageStore;
+  deliverer?: Deliverer;
+  cache?: Cache;
+}
+
+export async function createCache(config: Config): Promise<Cache> {
+  if (!config.redis) return new MemoryCache();
+  const cache = new RedisCache(config.redis, config.cache.keyPrefix);
+  await cache.connect();
+  return cache;
+}
+
+export async function seedFromFile(store: MessageStore, file: string, logger: Logger): Promise<SeedReport> {
+  let rows: unknown;
+  try {
+    rows = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return { inserted: 0, skipped: 0, errors: [{ index: -1, reason: `cannot read ${file}: ${(err as Error).message}` }] };
+  }
+  const report = await seedMessages(store, rows);
+  for (const e of report.errors) logger.warn({ file, row: e.index, reason: e.reason }, 'seed row rejected');
+  logger.info({ file, inserted: report.inserted, skipped: report.skipped, rejected: report.errors.length }, 'seeded');
+  return report;
+}
+
+/** Wires the store, cache, worker pool and HTTP API from a validated config. */
+export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
+  const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const store = overrides.store ?? (await createStore(config.store));
+  if (!overrides.store) await store.init();
+  const cache = overrides.cache ?? (await createCache(config));
+  const deliverer =
+    overrides.deliverer ??
+    new WebhookClient({
+      url: config.webhook.url,
+      timeoutMs: config.webhook.timeoutMs,
+      signingSecret: config.webhook.signingSecret,
+      connections: config.pool.numWorkers,
+      userAgent: `message-scheduler/${VERSION}`,
+    });
+  const limiter = config.rateLimiter.enabled
+    ? new TokenBucket(config.rateLimiter.maxTokens, config.rateLimiter.refillRate, config.rateLimiter.refillIntervalMs, Date.now())
+    : new UnlimitedRateLimiter();
+  const pool = new WorkerPool({
+    store,
+    deliverer,
+    limiter,
+    retry: config.retry,
+    owner: nodeId,
+    numWorkers: config.pool.numWorkers,
+    leaseMs: config.pool.leaseMs,
+    pollIntervalMs: config.worker.jobIntervalMs,
+    initialState: config.pool.initialRunning ? 'running' : 'paused',
+    logger,
+  });
+
+  // the original's cache write: messageId → sent_at, with a TTL. The store is the
+  // truth; a failed cache write is logged and dropped rather than retried.
+  pool.events.on('outcome', (e) => {
+    if (e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
+    cache
+      .set(e.outcome.webhookResponseMessageId, e.outcome.sentAt.toISOString(), config.cache.ttlMs)
+      .catch((err: unknown) =>
+        logger.warn({ err: (err as Error).message, message_id: e.message.id }, 'cache write dropped'),
+      );
+  });
+
+  const server = await buildServer({
+    store,
+    cache,
+    pool,
+    onCreated: () => pool.notify(),
+    logger,
+    bodyLimit: config.api.bodyLimit,
+    version: VERSION,
+  });
+
+  let closed = false;
+  return {
+    server,
+    pool,
+    store,
+    cache,
+    nodeId,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await server.close();
+      const { finished, released } = await pool.stop(config.pool.timeoutMs);
+      logger.info({ finished, released }, 'worker pool stopped');
+      await deliverer.close();
+      await cache.close();
+      await store.close();
+    },
+  };
+}

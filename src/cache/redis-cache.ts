@@ -1,0 +1,48 @@
+import { Redis } from 'ioredis';
+import type { RedisConfig } from '../config/config.js';
+import type { Cache } from './cache.js';
+
+export class RedisCache implements Cache {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis;
+
+  constructor(
+    config: RedisConfig,
+    private readonly prefix: string,
+  ) {
+    this.redis = new Redis({
+      host: config.host,
+      port: config.port,
+      password: config.password || undefined,
+      username: config.username || undefined,
+      db: config.db,
+      tls: config.tls ? {} : undefined,
+      lazyConnect: true,
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+      connectTimeout: 5000,
+    });
+    // reconnects by itself; errors surface on commands
+    this.redis.on('error', () => undefined);
+  }
+
+  async connect(): Promise<void> {
+    await this.redis.connect();
+  }
+
+  async set(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.redis.set(this.prefix + key, value, 'PX', ttlMs);
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.redis.get(this.prefix + key);
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,220 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { createLogger, type Logger } from '../logging/logger.js';
+import { createApp, seedFromFile, VERSION } from '../app.js';
+import { createStore } from '../store/create-store.js';
+import { Sink } from '../sink/sink.js';
+
+const USAGE = `message-scheduler ${VERSION}
+
+Usage: message-scheduler [command] [options]
+
+Commands:
+  serve [--seed]        run the API and the worker pool (default command)
+  seed [file]           add the messages of a seed file (default sample/seed.json); seeding twice adds nothing
+  migrate               create or upgrade the store's tables and indexes, then exit
+  sink [options]        run a local webhook receiver that answers like webhook.site
+      --port N            port (default 4000)
+      --host H            address (default 127.0.0.1)
+      --fail-rate R       share of requests answered 500 (0..1, default 0)
+      --throttle-rate R   share answered 429 with Retry-After (0..1, default 0)
+      --latency MS        added latency: 50, or a range 20-200
+      --secret whsec_...  verify Standard Webhooks signatures (401 when invalid)
+    GET /stats gives the counts (requests, duplicates of webhook-id, ...); they are printed on exit.
+  help, --help          this text
+  --version             the version
+
+Configuration: .config/dev.yaml (CONFIG_PATH, CONFIG_ENV) and environment variables; see README.md.`;
+
+/** One line for the operator, no stack trace. */
+function die(message: string, code = 1): never {
+  process.stderr.write(`message-scheduler: ${message}\n`);
+  process.exit(code);
+}
+
+function config(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) die(err.message, 2);
+    throw err;
+  }
+}
+
+function describeStore(c: Config): string {
+  if (c.store.kind === 'sqlite') return `SQLite at ${c.store.sqlitePath}`;
+  if (c.store.kind === 'postgres') return 'PostgreSQL (DATABASE_URL)';
+  return `MongoDB (MONGODB_URI, db ${c.store.mongoDbName}, collection ${c.store.mongoCollection})`;
+}
+
+function startupFailure(c: Config, err: unknown): never {
+  const e = err as Error & { code?: string };
+  die(`cannot start: ${describeStore(c)} or Redis is not reachable or usable: ${e.code ? e.code + ' ' : ''}${e.message.split('\n')[0]}`);
+}
+
+function logConfig(logger: Logger, c: Config): void {
+  for (const key of c.unknownKeys) logger.warn({ key, file: c.configFile }, 'unknown config key ignored');
+  logger.info(
+    {
+      store: c.store.kind,
+      cache: c.redis ? 'redis' : 'memory',
+      webhook: new URL(c.webhook.url).origin,
+      signing: c.webhook.signingSecret !== '',
+      numWorkers: c.pool.numWorkers,
+      rateLimiter: c.rateLimiter,
+      configFile: c.configFile,
+    },
+    'configuration',
+  );
+}
+
+async function serve(seed: boolean): Promise<void> {
+  const c = config();
+  const logger = createLogger(c.logLevel);
+  logConfig(logger, c);
+  let app;
+  try {
+    app = await createApp(c, logger);
+  } catch (err) {
+    startupFailure(c, err);
+  }
+  if (seed || c.seedAtStart) await seedFromFile(app.store, 'sample/seed.json', logger);
+  try {
+    await app.server.listen({ port: c.port, host: c.host });
+  } catch (err) {
+    await app.close();
+    die(`cannot listen on ${c.host}:${c.port}: ${(err as Error).message}`);
+  }
+  app.pool.start();
+  logger.info({ node: app.nodeId, state: app.pool.getState(), swagger: `http://localhost:${c.port}/swagger/` }, 'started');
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal, timeoutMs: c.pool.timeoutMs }, 'shutting down: finishing in-flight deliveries');
+    app
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function withStore<T>(fn: (c: Config, logger: Logger, store: Awaited<ReturnType<typeof createStore>>) => Promise<T>): Promise<T> {
+  const c = config();
+  const logger = createLogger(c.logLevel);
+  const store = await createStore(c.store);
+  try {
+    await store.init();
+  } catch (err) {
+    await store.close().catch(() => undefined);
+    startupFailure(c, err);
+  }
+  try {
+    return await fn(c, logger, store);
+  } finally {
+    await store.close();
+  }
+}
+
+function num(name: string, v: string | undefined, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) die(`--${name} ${JSON.stringify(v)} is invalid: expected a number from ${min} to ${max}`, 2);
+  return n;
+}
+
+async function sink(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'fail-rate': { type: 'string' },
+      'throttle-rate': { type: 'string' },
+      latency: { type: 'string' },
+      secret: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
+  });
+  let latency: number | [number, number] = 0;
+  if (values.latency !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(values.latency);
+    if (!m || m[1] === undefined) die(`--latency ${JSON.stringify(values.latency)} is invalid: expected MS or MIN-MAX`, 2);
+    latency = m[2] !== undefined ? [Number(m[1]), Number(m[2])] : Number(m[1]);
+  }
+  if (values.secret !== undefined && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(values.secret)) {
+    die('--secret is invalid: expected whsec_ followed by base64', 2);
+  }
+  const s = new Sink({
+    port: num('port', values.port, 4000, 0, 65535),
+    host: values.host ?? '127.0.0.1',
+    failRate: num('fail-rate', values['fail-rate'], 0, 0, 1),
+    throttleRate: num('throttle-rate', values['throttle-rate'], 0, 0, 1),
+    latencyMs: latency,
+    secret: values.secret ?? '',
+  });
+  const port = await s.start();
+  process.stdout.write(`sink listening on http://${values.host ?? '127.0.0.1'}:${port}/ (GET /stats)\n`);
+  const stop = (): void => {
+    process.stdout.write(`sink stats: ${JSON.stringify(s.stats())}\n`);
+    void s.stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv;
+  switch (command) {
+    case 'serve': {
+      const { values } = parseArgs({ args: rest, options: { seed: { type: 'boolean' } } });
+      return serve(values.seed ?? false);
+    }
+    case 'seed': {
+      const file = rest[0] ?? 'sample/seed.json';
+      const report = await withStore((_c, logger, store) => seedFromFile(store, file, logger));
+      process.stdout.write(
+        `seeded ${file}: ${report.inserted} inserted, ${report.skipped} already there, ${report.errors.length} rejected\n`,
+      );
+      for (const e of report.errors) process.stdout.write(`  row ${e.index}: ${e.reason}\n`);
+      process.exit(report.errors.some((e) => e.index === -1) ? 1 : 0);
+      return;
+    }
+    case 'migrate':
+      await withStore(async (c) => {
+        process.stdout.write(`${describeStore(c)}: schema is up to date\n`);
+      });
+      return;
+    case 'sink':
+      return sink(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE + '\n');
+      return;
+    case '--version':
+      process.stdout.write(VERSION + '\n');
+      return;
+    default:
+      process.stderr.write(USAGE + '\n');
+      die(`unknown command ${JSON.stringify(command)}`, 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as Error;
+  die(e.message?.split('\n')[0] ?? String(err));
+});

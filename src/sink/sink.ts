@@ -1,0 +1,199 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { secretBytes, verify } from '../delivery/signature.js';
+
+/**
+ * A local webhook receiver that answers like webhook.site
+ * (202 `{"message":"Accepted","messageId":"<uuid>"}`), for demos, tests and
+ * benchmarks. It can fail a share of requests, add latency, verify Standard
+ * Webhooks signatures, and counts requests and repeated webhook-ids.
+ */
+export interface SinkOptions {
+  port: number;
+  host: string;
+  /** share of requests answered 500, 0..1 */
+  failRate: number;
+  /** share answered 429 with Retry-After: 1 */
+  throttleRate: number;
+  /** added latency in ms: fixed, or a [min, max] range */
+  latencyMs: number | [number, number];
+  /** when set, requests without a valid signature get 401 */
+  secret: string;
+  /** keep the last N deliveries for GET /deliveries */
+  keep: number;
+  random: () => number;
+}
+
+export interface SinkStats {
+  requests: number;
+  accepted: number;
+  failed_injected: number;
+  throttled_injected: number;
+  rejected_signature: number;
+  rejected_bad_request: number;
+  unique_webhook_ids: number;
+  /** accepted requests whose webhook-id had been accepted before */
+  duplicates: number;
+}
+
+export interface SinkDelivery {
+  webhook_id: string | null;
+  webhook_timestamp: string | null;
+  signature_valid: boolean | null;
+  to: unknown;
+  content: unknown;
+  message_id: string;
+  received_at: string;
+}
+
+export const SINK_DEFAULTS: SinkOptions = {
+  port: 4000,
+  host: '127.0.0.1',
+  failRate: 0,
+  throttleRate: 0,
+  latencyMs: 0,
+  secret: '',
+  keep: 1000,
+  random: Math.random,
+};
+
+export class Sink {
+  private server: Server | null = null;
+  private readonly o: SinkOptions;
+  private readonly key: Buffer | null;
+  private readonly acceptedIds = new Map<string, number>();
+  private counters = this.zero();
+  private recent: SinkDelivery[] = [];
+
+  constructor(options: Partial<SinkOptions> = {}) {
+    this.o = { ...SINK_DEFAULTS, ...options };
+    this.key = this.o.secret ? secretBytes(this.o.secret) : null;
+  }
+
+  private zero(): Omit<SinkStats, 'unique_webhook_ids'> {
+    return {
+      requests: 0,
+      accepted: 0,
+      failed_injected: 0,
+      throttled_injected: 0,
+      rejected_signature: 0,
+      rejected_bad_request: 0,
+      duplicates: 0,
+    };
+  }
+
+  stats(): SinkStats {
+    return { ...this.counters, unique_webhook_ids: this.acceptedIds.size };
+  }
+
+  /** Times each webhook-id was accepted. */
+  acceptedCount(webhookId: string): number {
+    return this.acceptedIds.get(webhookId) ?? 0;
+  }
+
+  deliveries(): SinkDelivery[] {
+    return [...this.recent];
+  }
+
+  reset(): void {
+    this.counters = this.zero();
+    this.acceptedIds.clear();
+    this.recent = [];
+  }
+
+  async start(): Promise<number> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(this.o.port, this.o.host, () => resolve());
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (!s) return;
+    s.closeAllConnections();
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  private send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url === '/stats') return this.send(res, 200, this.stats());
+    if (req.method === 'GET' && req.url === '/deliveries') return this.send(res, 200, this.deliveries());
+    if (req.method === 'POST' && req.url === '/reset') {
+      this.reset();
+      return this.send(res, 200, this.stats());
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = Buffer.concat(chunks).toString('utf8');
+    this.counters.requests++;
+    const delay = Array.isArray(this.o.latencyMs)
+      ? this.o.latencyMs[0] + this.o.random() * (this.o.latencyMs[1] - this.o.latencyMs[0])
+      : this.o.latencyMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+
+    const header = (name: string): string | undefined => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const webhookId = header('webhook-id') ?? null;
+    let signatureValid: boolean | null = null;
+    if (this.key) {
+      signatureValid = verify(
+        this.key,
+        { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') },
+        body,
+      );
+      if (!signatureValid) {
+        this.counters.rejected_signature++;
+        return this.send(res, 401, { message: 'invalid signature' });
+      }
+    }
+    let parsed: { to?: unknown; content?: unknown };
+    try {
+      parsed = JSON.parse(body) as { to?: unknown; content?: unknown };
+    } catch {
+      this.counters.rejected_bad_request++;
+      return this.send(res, 400, { message: 'body is not JSON' });
+    }
+    const roll = this.o.random();
+    if (roll < this.o.failRate) {
+      this.counters.failed_injected++;
+      return this.send(res, 500, { message: 'injected failure' });
+    }
+    if (roll < this.o.failRate + this.o.throttleRate) {
+      this.counters.throttled_injected++;
+      return this.send(res, 429, { message: 'slow down' }, { 'retry-after': '1' });
+    }
+    const messageId = randomUUID();
+    this.counters.accepted++;
+    if (webhookId !== null) {
+      const seen = this.acceptedIds.get(webhookId) ?? 0;
+      if (seen > 0) this.counters.duplicates++;
+      this.acceptedIds.set(webhookId, seen + 1);
+    }
+    if (this.o.keep > 0) {
+      this.recent.push({
+        webhook_id: webhookId,
+        webhook_timestamp: header('webhook-timestamp') ?? null,
+        signature_valid: signatureValid,
+        to: parsed.to,
+        content: parsed.content,
+        message_id: messageId,
+        received_at: new Date().toISOString(),
+      });
+      if (this.recent.length > this.o.keep) this.recent.splice(0, this.recent.length - this.o.keep);
+    }
+    return this.send(res, 202, { message: 'Accepted', messageId });
+  }
+}

@@ -1,0 +1,24 @@
+import { EventEmitter } from 'node:events';
+import type { DeliveryAttempt, Message } from '../domain/message.js';
+import type { Outcome } from '../store/store.js';
+
+/**
+ * Delivery outcomes as events, so metrics, tracing and the cache observe the
+ * pool without the pool knowing them.
+ */
+export interface OutcomeEvent {
+  message: Message;
+  outcome: Outcome;
+  attempt: DeliveryAttempt | null;
+  /** false when the lease was lost before the outcome was stored (another node owns it now) */
+  applied: boolean;
+}
+
+export interface PoolEventMap {
+  outcome: [OutcomeEvent];
+  claimed: [Message[]];
+  state: ['running' | 'paused'];
+  error: [Error];
+}
+
+export class PoolEvents extends EventEmitter<PoolEventMap> {}
