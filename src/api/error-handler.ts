@@ -36,8 +36,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped) {
-      const message =
-        mapped === 'INVALID_JSON' ? `body is not valid JSON: ${fe.message}` : fe.message;
+      let message = mapped === 'INVALID_JSON' ? `body is not valid JSON: ${fe.message}` : fe.message;
+      if (req.url.startsWith('/worker-pool/state')) message += '; expected {"action": "start"} or {"action": "pause"}';
       return reply.status(ERROR_CODES[mapped].status).send({ error: message, code: mapped });
     }
     if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON/i.test(fe.message))) {

@@ -62,6 +62,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     httpPart === 'body' ? strict.compile(schema) : coercing.compile(schema),
   );
 
+  // JSON only: any other body is 415, not a string that fails validation
+  app.removeContentTypeParser(['text/plain']);
   installErrorHandler(app);
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');

@@ -26,6 +26,13 @@ export interface WorkerPoolOptions {
   random?: () => number;
 }
 
+/** Waits for `p` at most `ms`; leaves no timer behind. */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 const RECOVER_EVERY_MS = 5000;
 const STORE_ERROR_BACKOFF_MS = 1000;
 
@@ -43,6 +50,8 @@ export class WorkerPool {
   private pending: { completion: Completion; message: Message }[] = [];
   private flushing: Promise<void> | null = null;
   private stopped = true;
+  /** set by stop(): no more claims */
+  private closing = false;
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private lastRecover = 0;
@@ -144,7 +153,7 @@ export class WorkerPool {
       const recovered = await this.o.store.recoverExpired(new Date(now));
       if (recovered > 0) this.log.warn({ recovered }, 'recovered messages whose lease expired');
     }
-    if (this.state !== 'running' || this.stopped) return 0;
+    if (this.state !== 'running' || this.closing) return 0;
     const free = this.o.numWorkers - this.inFlight.size;
     if (free <= 0) return 0;
     const tokens = this.o.limiter.take(free, now);
@@ -263,7 +272,7 @@ export class WorkerPool {
           // keep them: the store may be back soon; the leases protect against double work meanwhile
           this.pending = batch.concat(this.pending);
           this.log.error({ err, count: batch.length }, 'could not store delivery outcomes; retrying');
-          if (this.stopped && this.inFlight.size === 0) break;
+          if (this.closing && this.inFlight.size === 0) break;
           await new Promise((r) => setTimeout(r, STORE_ERROR_BACKOFF_MS));
         }
       }
@@ -278,18 +287,14 @@ export class WorkerPool {
    * their outcomes, and gives back the leases of what did not finish.
    */
   async stop(timeoutMs: number): Promise<{ finished: number; released: number }> {
+    this.closing = true;
     this.stopped = true;
     this.notify();
     await this.loop;
     const waiting = [...this.inFlight.keys()];
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), timeoutMs);
-    });
-    await Promise.race([Promise.all(this.inFlight.values()), timedOut]);
-    clearTimeout(timer);
+    await within(Promise.all(this.inFlight.values()), timeoutMs);
     const unfinished = [...this.inFlight.keys()];
-    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, Math.max(timeoutMs, 1000)))]);
+    await within(this.flush(), Math.max(timeoutMs, 1000));
     let released = 0;
     if (unfinished.length > 0) {
       released = await this.o.store.release(this.o.owner, unfinished, new Date(this.now()));

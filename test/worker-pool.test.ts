@@ -1,0 +1,289 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { sqliteFactory } from './helpers/services.js';
+import { waitFor } from './helpers/app.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
+import { TokenBucket, UnlimitedRateLimiter, type RateLimiter } from '../src/worker/rate-limiter.js';
+import { WebhookClient, type Deliverer, type DeliveryResult, type WebhookRequest } from '../src/delivery/webhook-client.js';
+import { Sink } from '../src/sink/sink.js';
+import { silentLogger } from '../src/logging/logger.js';
+import type { MessageStore } from '../src/store/store.js';
+import type { OutcomeEvent } from '../src/worker/events.js';
+
+const SECRET = 'whsec_' + Buffer.from('test-secret-test-secret-32bytes!').toString('base64');
+
+/** A receiver scripted per call: the only fake, since the webhook is outside the system. */
+class ScriptedDeliverer implements Deliverer {
+  calls: WebhookRequest[] = [];
+  constructor(private readonly script: (req: WebhookRequest, n: number) => DeliveryResult) {}
+  async deliver(req: WebhookRequest): Promise<DeliveryResult> {
+    this.calls.push(req);
+    return this.script(req, this.calls.filter((c) => c.webhookId === req.webhookId).length);
+  }
+  async close(): Promise<void> {}
+}
+
+let store: MessageStore;
+let drop: () => Promise<void>;
+let clock: number;
+
+beforeEach(async () => {
+  ({ store, drop } = await sqliteFactory().create());
+  clock = Date.UTC(2026, 0, 1);
+});
+afterEach(async () => {
+  await drop();
+});
+
+function pool(deliverer: Deliverer, extra: Partial<ConstructorParameters<typeof WorkerPool>[0]> = {}) {
+  return new WorkerPool({
+    store,
+    deliverer,
+    limiter: new UnlimitedRateLimiter(),
+    retry: { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 },
+    owner: 'node-a',
+    numWorkers: 4,
+    leaseMs: 60_000,
+    pollIntervalMs: 20,
+    initialState: 'running',
+    logger: silentLogger(),
+    now: () => clock,
+    random: () => 0.5,
+    ...extra,
+  });
+}
+
+async function settle(p: WorkerPool): Promise<void> {
+  await waitFor(() => p.inFlightCount === 0, 5000, 'deliveries');
+  await p.flush();
+}
+
+describe('worker pool (driven by tick, no timers)', () => {
+  test('delivers due messages, never early, and records the attempt', async () => {
+    await store.create([{ content: 'now', recipient_phone_number: '+1' }], new Date(clock));
+    await store.create([{ content: 'later', recipient_phone_number: '+2', send_at: new Date(clock + 10_000) }], new Date(clock));
+    const d = new ScriptedDeliverer(() => ({ kind: 'delivered', statusCode: 202, responseMessageId: 'r1', warning: null }));
+    const p = pool(d);
+    const outcomes: OutcomeEvent[] = [];
+    p.events.on('outcome', (e) => outcomes.push(e));
+    assert.equal(await p.tick(), 1);
+    await settle(p);
+    assert.deepEqual(
+      d.calls.map((c) => c.content),
+      ['now'],
+    );
+    clock += 9_999;
+    assert.equal(await p.tick(), 0, 'not before send_at');
+    clock += 1;
+    assert.equal(await p.tick(), 1);
+    await settle(p);
+    const sent = await store.list({ order: 'sent', limit: 10 });
+    assert.equal(sent.items.length, 2);
+    assert.equal(sent.items[0]?.webhook_response_message_id, 'r1');
+    assert.equal(outcomes.length, 2);
+    assert.ok(outcomes.every((o) => o.applied && o.outcome.kind === 'sent'));
+    const attempts = await store.attempts(sent.items[0]?.id ?? '');
+    assert.equal(attempts.length, 1);
+    assert.equal(attempts[0]?.status_code, 202);
+  });
+
+  test('retryable errors back off with the same webhook-id; Retry-After is honoured; attempts run out to failed', async () => {
+    const [r] = await store.create([{ content: 'flaky', recipient_phone_number: '+1' }], new Date(clock));
+    const id = r?.message.id ?? '';
+    const d = new ScriptedDeliverer((_req, n) =>
+      n === 1
+        ? { kind: 'retryable', statusCode: 503, error: 'HTTP 503', retryAfterMs: null }
+        : { kind: 'retryable', statusCode: 429, error: 'HTTP 429', retryAfterMs: 7000 },
+    );
+    const p = pool(d);
+    await p.tick();
+    await settle(p);
+    let m = await store.get(id);
+    assert.equal(m?.status, 'unsent');
+    assert.equal(m?.attempts, 1);
+    // full jitter with random() = 0.5 → half of baseDelay * 2^0
+    assert.equal(m?.due_at.getTime(), clock + 500);
+    clock += 500;
+    await p.tick();
+    await settle(p);
+    m = await store.get(id);
+    assert.equal(m?.due_at.getTime(), clock + 7000, 'Retry-After');
+    clock += 7000;
+    await p.tick();
+    await settle(p);
+    m = await store.get(id);
+    assert.equal(m?.status, 'failed');
+    assert.equal(m?.attempts, 3);
+    assert.match(m?.last_error ?? '', /429.*after 3 attempts/);
+    assert.equal(new Set(d.calls.map((c) => c.webhookId)).size, 1, 'one webhook-id across retries');
+    const attempts = await store.attempts(id);
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.status_code, a.outcome]),
+      [
+        [1, 503, 'retry'],
+        [2, 429, 'retry'],
+        [3, 429, 'failed'],
+      ],
+    );
+  });
+
+  test('a permanent 4xx fails at once; invalid content is never sent', async () => {
+    const created = await store.create(
+      [
+        { content: 'rejected', recipient_phone_number: '+1' },
+        { content: 'y'.repeat(161), recipient_phone_number: '+2' },
+      ],
+      new Date(clock),
+    );
+    const d = new ScriptedDeliverer(() => ({ kind: 'permanent', statusCode: 400, error: 'HTTP 400' }));
+    const p = pool(d);
+    await p.tick();
+    await settle(p);
+    assert.equal(d.calls.length, 1);
+    assert.equal((await store.get(created[0]?.message.id ?? ''))?.status, 'failed');
+    const invalid = await store.get(created[1]?.message.id ?? '');
+    assert.equal(invalid?.status, 'invalid_content');
+    assert.match(invalid?.last_error ?? '', /161 characters/);
+  });
+
+  test('the token bucket gates claiming: nothing is claimed without a token', async () => {
+    await store.create(
+      Array.from({ length: 5 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    const limiter: RateLimiter = new TokenBucket(2, 2, 120_000, clock);
+    const d = new ScriptedDeliverer(() => ({ kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null }));
+    const p = pool(d, { limiter });
+    assert.equal(await p.tick(), 2);
+    await settle(p);
+    assert.equal(await p.tick(), 0);
+    assert.equal((await store.countByStatus()).processing, 0, 'no message claimed and left waiting');
+    assert.equal(limiter.msUntilToken(clock), 120_000);
+    clock += 120_000;
+    assert.equal(await p.tick(), 2);
+    await settle(p);
+    assert.equal((await store.countByStatus()).sent, 4);
+  });
+
+  test('pause stops claiming at once; resume claims again', async () => {
+    await store.create([{ content: 'a', recipient_phone_number: '+1' }], new Date(clock));
+    const d = new ScriptedDeliverer(() => ({ kind: 'delivered', statusCode: 202, responseMessageId: null, warning: 'empty body' }));
+    const p = pool(d, { initialState: 'paused' });
+    assert.equal(await p.tick(), 0);
+    p.resume();
+    assert.equal(p.getState(), 'running');
+    p.pause();
+    assert.equal(await p.tick(), 0);
+    p.resume();
+    assert.equal(await p.tick(), 1);
+    await settle(p);
+    const [m] = (await store.list({ order: 'sent', limit: 1 })).items;
+    assert.equal(m?.webhook_response_message_id, null, 'a 2xx without messageId is still delivered');
+  });
+
+  test('stop lets in-flight deliveries finish within the timeout and releases the rest', async () => {
+    await store.create(
+      Array.from({ length: 2 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    let release: (() => void) | undefined;
+    const slow: Deliverer = {
+      async deliver(req) {
+        if (req.content === 'm1') await new Promise<void>((r) => (release = r));
+        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+      },
+      async close() {},
+    };
+    const p = pool(slow);
+    assert.equal(await p.tick(), 2);
+    const res = await p.stop(100);
+    assert.deepEqual(res, { finished: 1, released: 1 });
+    const counts = await store.countByStatus();
+    assert.equal(counts.sent, 1);
+    assert.equal(counts.unsent, 1);
+    assert.equal(counts.processing, 0);
+    release?.();
+  });
+});
+
+describe('worker pool over HTTP with the sink', () => {
+  test('runs by itself, signs every request, and the sink sees each webhook-id once', async () => {
+    const sink = new Sink({ port: 0, secret: SECRET });
+    const port = await sink.start();
+    const client = new WebhookClient({ url: `http://127.0.0.1:${port}/hook`, timeoutMs: 5000, signingSecret: SECRET, connections: 8 });
+    const N = 300;
+    await store.create(
+      Array.from({ length: N }, (_, i) => ({ content: `hello ${i}`, recipient_phone_number: `+90${i}` })),
+      new Date(),
+    );
+    const p = new WorkerPool({
+      store,
+      deliverer: client,
+      limiter: new UnlimitedRateLimiter(),
+      retry: { maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 100 },
+      owner: 'node-http',
+      numWorkers: 8,
+      leaseMs: 60_000,
+      pollIntervalMs: 50,
+      initialState: 'running',
+      logger: silentLogger(),
+    });
+    p.start();
+    try {
+      await waitFor(async () => (await store.countByStatus()).sent === N, 20_000, 'all sent');
+    } finally {
+      await p.stop(1000);
+      await client.close();
+      await sink.stop();
+    }
+    const stats = sink.stats();
+    assert.equal(stats.accepted, N);
+    assert.equal(stats.rejected_signature, 0);
+    assert.equal(stats.duplicates, 0);
+    assert.equal(stats.unique_webhook_ids, N);
+    const d = sink.deliveries()[0];
+    assert.equal(d?.signature_valid, true);
+    assert.match(String(d?.webhook_id), /^msg_[0-9a-f]{24}$/);
+    assert.match(String(d?.content), /^hello \d+$/);
+    assert.match(String(d?.to), /^\+90\d+$/);
+  });
+
+  test('the webhook client classifies answers: 5xx/429 retryable with Retry-After, 4xx permanent, timeouts retryable', async () => {
+    const http = await import('node:http');
+    const server = http.createServer((req, res) => {
+      if (req.url === '/500') res.writeHead(500).end('boom');
+      else if (req.url === '/429') res.writeHead(429, { 'retry-after': '3' }).end();
+      else if (req.url === '/404') res.writeHead(404).end('nope');
+      else if (req.url === '/slow') setTimeout(() => res.writeHead(202).end('{}'), 1000);
+      else res.writeHead(202, { 'content-type': 'application/json' }).end('{"message":"Accepted","messageId":"abc"}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const call = async (path: string) => {
+      const c = new WebhookClient({ url: `http://127.0.0.1:${port}${path}`, timeoutMs: 200, signingSecret: '', connections: 1 });
+      try {
+        return await c.deliver({ webhookId: 'msg_1', to: '+1', content: 'x' });
+      } finally {
+        await c.close();
+      }
+    };
+    try {
+      assert.deepEqual(await call('/ok'), { kind: 'delivered', statusCode: 202, responseMessageId: 'abc', warning: null });
+      assert.deepEqual(await call('/500'), { kind: 'retryable', statusCode: 500, error: 'HTTP 500: boom', retryAfterMs: null });
+      assert.deepEqual(await call('/429'), { kind: 'retryable', statusCode: 429, error: 'HTTP 429', retryAfterMs: 3000 });
+      assert.deepEqual(await call('/404'), { kind: 'permanent', statusCode: 404, error: 'HTTP 404: nope' });
+      const slow = await call('/slow');
+      assert.equal(slow.kind, 'retryable');
+      assert.equal(slow.statusCode, null);
+      const closed = await new WebhookClient({ url: 'http://127.0.0.1:9/', timeoutMs: 500, signingSecret: '', connections: 1 }).deliver({
+        webhookId: 'x',
+        to: '1',
+        content: 'x',
+      });
+      assert.equal(closed.kind, 'retryable');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});
