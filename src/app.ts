@@ -18,7 +18,10 @@ function readVersion(): string {
   // src/app.ts runs from src/ (tsx) or dist/src/ (built)
   for (const rel of ['../package.json', '../../package.json']) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
       if (pkg.name === 'message-scheduler' && pkg.version) return pkg.version;
     } catch {
       // try the next
@@ -57,11 +60,18 @@ export async function seedFromFile(store: MessageStore, file: string, logger: Lo
   try {
     rows = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    return { inserted: 0, skipped: 0, errors: [{ index: -1, reason: `cannot read ${file}: ${(err as Error).message}` }] };
+    return {
+      inserted: 0,
+      skipped: 0,
+      errors: [{ index: -1, reason: `cannot read ${file}: ${(err as Error).message}` }],
+    };
   }
   const report = await seedMessages(store, rows);
   for (const e of report.errors) logger.warn({ file, row: e.index, reason: e.reason }, 'seed row rejected');
-  logger.info({ file, inserted: report.inserted, skipped: report.skipped, rejected: report.errors.length }, 'seeded');
+  logger.info(
+    { file, inserted: report.inserted, skipped: report.skipped, rejected: report.errors.length },
+    'seeded',
+  );
   return report;
 }
 
@@ -81,7 +91,12 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       userAgent: `message-scheduler/${VERSION}`,
     });
   const limiter = config.rateLimiter.enabled
-    ? new TokenBucket(config.rateLimiter.maxTokens, config.rateLimiter.refillRate, config.rateLimiter.refillIntervalMs, Date.now())
+    ? new TokenBucket(
+        config.rateLimiter.maxTokens,
+        config.rateLimiter.refillRate,
+        config.rateLimiter.refillIntervalMs,
+        Date.now(),
+      )
     : new UnlimitedRateLimiter();
   const pool = new WorkerPool({
     store,

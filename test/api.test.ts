@@ -14,10 +14,18 @@ after(async () => {
   await cleanup();
 });
 
-const json = (body: unknown) => ({ payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+const json = (body: unknown) => ({
+  payload: JSON.stringify(body),
+  headers: { 'content-type': 'application/json' },
+});
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const r = await app.server.inject({ method: 'POST', url, ...json(body), headers: { 'content-type': 'application/json', ...headers } });
+  const r = await app.server.inject({
+    method: 'POST',
+    url,
+    ...json(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  });
   return { status: r.statusCode, body: r.json() as Record<string, unknown>, headers: r.headers };
 }
 
@@ -34,12 +42,21 @@ describe('compatibility with the original', () => {
       const r = await post('/messages', { content: `m${i}`, recipient_phone_number: `+9055500000${i}` });
       created.push(r.body.id as string);
     }
-    const claimed = await app.store.claim({ owner: 't', limit: 3, now: new Date(Date.now() + 1000), leaseMs: 60_000 });
+    const claimed = await app.store.claim({
+      owner: 't',
+      limit: 3,
+      now: new Date(Date.now() + 1000),
+      leaseMs: 60_000,
+    });
     await app.store.complete(
       claimed.map((m, i) => ({
         id: m.id,
         owner: 't',
-        outcome: { kind: 'sent', webhookResponseMessageId: `resp-${i}`, sentAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)) },
+        outcome: {
+          kind: 'sent',
+          webhookResponseMessageId: `resp-${i}`,
+          sentAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)),
+        },
         attempt: null,
       })),
       new Date(),
@@ -48,7 +65,15 @@ describe('compatibility with the original', () => {
     assert.equal(r.statusCode, 200);
     const body = r.json() as Record<string, unknown>[];
     assert.equal(body.length, 2);
-    for (const field of ['id', 'webhook_response_message_id', 'content', 'recipient_phone_number', 'status', 'created_at', 'sent_at']) {
+    for (const field of [
+      'id',
+      'webhook_response_message_id',
+      'content',
+      'recipient_phone_number',
+      'status',
+      'created_at',
+      'sent_at',
+    ]) {
       assert.ok(field in (body[0] ?? {}), `field ${field}`);
     }
     assert.equal(body[0]?.status, 'sent');
@@ -72,7 +97,12 @@ describe('compatibility with the original', () => {
 
   test('PUT /worker-pool/state: start and pause as the original; anything else is 400 naming the actions', async () => {
     const put = (payload: string, type = 'application/json') =>
-      app.server.inject({ method: 'PUT', url: '/worker-pool/state', payload, headers: { 'content-type': type } });
+      app.server.inject({
+        method: 'PUT',
+        url: '/worker-pool/state',
+        payload,
+        headers: { 'content-type': type },
+      });
     let r = await put('{"action":"start"}');
     assert.equal(r.statusCode, 200);
     assert.deepEqual(r.json(), { status: 'running' });
@@ -94,7 +124,12 @@ describe('compatibility with the original', () => {
 describe('messages API', () => {
   test('POST /messages: 201 with the message; scheduled for later with send_at and priority', async () => {
     const sendAt = new Date(Date.now() + 3_600_000).toISOString();
-    const r = await post('/messages', { content: 'later', recipient_phone_number: '+905551234567', send_at: sendAt, priority: 7 });
+    const r = await post('/messages', {
+      content: 'later',
+      recipient_phone_number: '+905551234567',
+      send_at: sendAt,
+      priority: 7,
+    });
     assert.equal(r.status, 201);
     assert.equal(r.body.status, 'unsent');
     assert.equal(r.body.send_at, sendAt);
@@ -120,10 +155,20 @@ describe('messages API', () => {
       assert.equal(r.body.code, code, JSON.stringify(body));
       assert.equal(typeof r.body.error, 'string');
     }
-    const badJson = await app.server.inject({ method: 'POST', url: '/messages', payload: '{"content":', headers: { 'content-type': 'application/json' } });
+    const badJson = await app.server.inject({
+      method: 'POST',
+      url: '/messages',
+      payload: '{"content":',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.equal(badJson.statusCode, 400);
     assert.equal(badJson.json().code, 'INVALID_JSON');
-    const text = await app.server.inject({ method: 'POST', url: '/messages', payload: 'hello', headers: { 'content-type': 'text/plain' } });
+    const text = await app.server.inject({
+      method: 'POST',
+      url: '/messages',
+      payload: 'hello',
+      headers: { 'content-type': 'text/plain' },
+    });
     assert.equal(text.statusCode, 415);
     assert.equal(text.json().code, 'UNSUPPORTED_MEDIA_TYPE');
     const big = await app.server.inject({
@@ -155,19 +200,32 @@ describe('messages API', () => {
   });
 
   test('POST /messages/batch: up to 1000 in one request; more or one bad row rejects it all', async () => {
-    const messages = Array.from({ length: 1000 }, (_, i) => ({ content: `b${i}`, recipient_phone_number: '+90555' }));
+    const messages = Array.from({ length: 1000 }, (_, i) => ({
+      content: `b${i}`,
+      recipient_phone_number: '+90555',
+    }));
     const r = await post('/messages/batch', { messages });
     assert.equal(r.status, 201);
     assert.equal((r.body.messages as unknown[]).length, 1000);
     const tooMany = await post('/messages/batch', { messages: [...messages, messages[0]] });
     assert.equal(tooMany.status, 400);
     const before = (await app.store.countByStatus()).unsent;
-    const oneBad = await post('/messages/batch', { messages: [messages[0], { content: '', recipient_phone_number: '+90' }] });
+    const oneBad = await post('/messages/batch', {
+      messages: [messages[0], { content: '', recipient_phone_number: '+90' }],
+    });
     assert.equal(oneBad.status, 400);
     assert.match(String(oneBad.body.error), /messages\/1/);
     assert.equal((await app.store.countByStatus()).unsent, before, 'nothing half-written');
-    const k1 = await post('/messages/batch', { messages: messages.slice(0, 3) }, { 'idempotency-key': 'batch-1' });
-    const k2 = await post('/messages/batch', { messages: messages.slice(0, 3) }, { 'idempotency-key': 'batch-1' });
+    const k1 = await post(
+      '/messages/batch',
+      { messages: messages.slice(0, 3) },
+      { 'idempotency-key': 'batch-1' },
+    );
+    const k2 = await post(
+      '/messages/batch',
+      { messages: messages.slice(0, 3) },
+      { 'idempotency-key': 'batch-1' },
+    );
     assert.deepEqual(
       (k2.body.messages as { id: string }[]).map((m) => m.id),
       (k1.body.messages as { id: string }[]).map((m) => m.id),
@@ -186,7 +244,10 @@ describe('messages API', () => {
     const again = await app.server.inject({ method: 'DELETE', url: `/messages/${id}` });
     assert.equal(again.statusCode, 409);
     assert.equal(again.json().code, 'CONFLICT');
-    assert.equal((await app.server.inject({ method: 'DELETE', url: '/messages/0123456789abcdef01234567' })).statusCode, 404);
+    assert.equal(
+      (await app.server.inject({ method: 'DELETE', url: '/messages/0123456789abcdef01234567' })).statusCode,
+      404,
+    );
     assert.equal((await app.server.inject('/messages/not-an-id')).statusCode, 400);
     assert.equal((await app.server.inject('/messages/0123456789abcdef01234567')).statusCode, 404);
     const listed = await app.server.inject('/messages?status=cancelled');
@@ -209,7 +270,15 @@ describe('OpenAPI', () => {
     assert.match(ui.body, /swagger/i);
     const doc = (await app.server.inject('/swagger/json')).json();
     assert.equal(doc.openapi, '3.0.3');
-    for (const path of ['/sent-messages', '/worker-pool/state', '/messages', '/messages/batch', '/messages/{id}', '/healthz', '/readyz']) {
+    for (const path of [
+      '/sent-messages',
+      '/worker-pool/state',
+      '/messages',
+      '/messages/batch',
+      '/messages/{id}',
+      '/healthz',
+      '/readyz',
+    ]) {
       assert.ok(doc.paths[path], `path ${path}`);
     }
     const result = await validateOpenApi(structuredClone(doc));

@@ -4,7 +4,12 @@ import { sqliteFactory } from './helpers/services.js';
 import { waitFor } from './helpers/app.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
 import { TokenBucket, UnlimitedRateLimiter, type RateLimiter } from '../src/worker/rate-limiter.js';
-import { WebhookClient, type Deliverer, type DeliveryResult, type WebhookRequest } from '../src/delivery/webhook-client.js';
+import {
+  WebhookClient,
+  type Deliverer,
+  type DeliveryResult,
+  type WebhookRequest,
+} from '../src/delivery/webhook-client.js';
 import { Sink } from '../src/sink/sink.js';
 import { silentLogger } from '../src/logging/logger.js';
 import type { MessageStore } from '../src/store/store.js';
@@ -61,8 +66,16 @@ async function settle(p: WorkerPool): Promise<void> {
 describe('worker pool (driven by tick, no timers)', () => {
   test('delivers due messages, never early, and records the attempt', async () => {
     await store.create([{ content: 'now', recipient_phone_number: '+1' }], new Date(clock));
-    await store.create([{ content: 'later', recipient_phone_number: '+2', send_at: new Date(clock + 10_000) }], new Date(clock));
-    const d = new ScriptedDeliverer(() => ({ kind: 'delivered', statusCode: 202, responseMessageId: 'r1', warning: null }));
+    await store.create(
+      [{ content: 'later', recipient_phone_number: '+2', send_at: new Date(clock + 10_000) }],
+      new Date(clock),
+    );
+    const d = new ScriptedDeliverer(() => ({
+      kind: 'delivered',
+      statusCode: 202,
+      responseMessageId: 'r1',
+      warning: null,
+    }));
     const p = pool(d);
     const outcomes: OutcomeEvent[] = [];
     p.events.on('outcome', (e) => outcomes.push(e));
@@ -152,7 +165,12 @@ describe('worker pool (driven by tick, no timers)', () => {
       new Date(clock),
     );
     const limiter: RateLimiter = new TokenBucket(2, 2, 120_000, clock);
-    const d = new ScriptedDeliverer(() => ({ kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null }));
+    const d = new ScriptedDeliverer(() => ({
+      kind: 'delivered',
+      statusCode: 202,
+      responseMessageId: null,
+      warning: null,
+    }));
     const p = pool(d, { limiter });
     assert.equal(await p.tick(), 2);
     await settle(p);
@@ -167,7 +185,12 @@ describe('worker pool (driven by tick, no timers)', () => {
 
   test('pause stops claiming at once; resume claims again', async () => {
     await store.create([{ content: 'a', recipient_phone_number: '+1' }], new Date(clock));
-    const d = new ScriptedDeliverer(() => ({ kind: 'delivered', statusCode: 202, responseMessageId: null, warning: 'empty body' }));
+    const d = new ScriptedDeliverer(() => ({
+      kind: 'delivered',
+      statusCode: 202,
+      responseMessageId: null,
+      warning: 'empty body',
+    }));
     const p = pool(d, { initialState: 'paused' });
     assert.equal(await p.tick(), 0);
     p.resume();
@@ -210,7 +233,12 @@ describe('worker pool over HTTP with the sink', () => {
   test('runs by itself, signs every request, and the sink sees each webhook-id once', async () => {
     const sink = new Sink({ port: 0, secret: SECRET });
     const port = await sink.start();
-    const client = new WebhookClient({ url: `http://127.0.0.1:${port}/hook`, timeoutMs: 5000, signingSecret: SECRET, connections: 8 });
+    const client = new WebhookClient({
+      url: `http://127.0.0.1:${port}/hook`,
+      timeoutMs: 5000,
+      signingSecret: SECRET,
+      connections: 8,
+    });
     const N = 300;
     await store.create(
       Array.from({ length: N }, (_, i) => ({ content: `hello ${i}`, recipient_phone_number: `+90${i}` })),
@@ -255,12 +283,20 @@ describe('worker pool over HTTP with the sink', () => {
       else if (req.url === '/429') res.writeHead(429, { 'retry-after': '3' }).end();
       else if (req.url === '/404') res.writeHead(404).end('nope');
       else if (req.url === '/slow') setTimeout(() => res.writeHead(202).end('{}'), 1000);
-      else res.writeHead(202, { 'content-type': 'application/json' }).end('{"message":"Accepted","messageId":"abc"}');
+      else
+        res
+          .writeHead(202, { 'content-type': 'application/json' })
+          .end('{"message":"Accepted","messageId":"abc"}');
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     const call = async (path: string) => {
-      const c = new WebhookClient({ url: `http://127.0.0.1:${port}${path}`, timeoutMs: 200, signingSecret: '', connections: 1 });
+      const c = new WebhookClient({
+        url: `http://127.0.0.1:${port}${path}`,
+        timeoutMs: 200,
+        signingSecret: '',
+        connections: 1,
+      });
       try {
         return await c.deliver({ webhookId: 'msg_1', to: '+1', content: 'x' });
       } finally {
@@ -268,14 +304,34 @@ describe('worker pool over HTTP with the sink', () => {
       }
     };
     try {
-      assert.deepEqual(await call('/ok'), { kind: 'delivered', statusCode: 202, responseMessageId: 'abc', warning: null });
-      assert.deepEqual(await call('/500'), { kind: 'retryable', statusCode: 500, error: 'HTTP 500: boom', retryAfterMs: null });
-      assert.deepEqual(await call('/429'), { kind: 'retryable', statusCode: 429, error: 'HTTP 429', retryAfterMs: 3000 });
+      assert.deepEqual(await call('/ok'), {
+        kind: 'delivered',
+        statusCode: 202,
+        responseMessageId: 'abc',
+        warning: null,
+      });
+      assert.deepEqual(await call('/500'), {
+        kind: 'retryable',
+        statusCode: 500,
+        error: 'HTTP 500: boom',
+        retryAfterMs: null,
+      });
+      assert.deepEqual(await call('/429'), {
+        kind: 'retryable',
+        statusCode: 429,
+        error: 'HTTP 429',
+        retryAfterMs: 3000,
+      });
       assert.deepEqual(await call('/404'), { kind: 'permanent', statusCode: 404, error: 'HTTP 404: nope' });
       const slow = await call('/slow');
       assert.equal(slow.kind, 'retryable');
       assert.equal(slow.statusCode, null);
-      const closed = await new WebhookClient({ url: 'http://127.0.0.1:9/', timeoutMs: 500, signingSecret: '', connections: 1 }).deliver({
+      const closed = await new WebhookClient({
+        url: 'http://127.0.0.1:9/',
+        timeoutMs: 500,
+        signingSecret: '',
+        connections: 1,
+      }).deliver({
         webhookId: 'x',
         to: '1',
         content: 'x',

@@ -21,11 +21,18 @@ export function decodeCursor(text: string | undefined): Cursor | undefined {
   } catch {
     // fall through
   }
-  throw new AppError('INVALID_CURSOR', 'cursor is not one this service issued; use the Link rel="next" header');
+  throw new AppError(
+    'INVALID_CURSOR',
+    'cursor is not one this service issued; use the Link rel="next" header',
+  );
 }
 
 /** RFC 8288 Link header for the next page, keeping the other query parameters. */
-export function nextLink(path: string, params: Record<string, string | number | undefined>, next: Cursor | null): string | null {
+export function nextLink(
+  path: string,
+  params: Record<string, string | number | undefined>,
+  next: Cursor | null,
+): string | null {
   if (!next) return null;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && k !== 'cursor') q.set(k, String(v));

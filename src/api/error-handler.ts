@@ -15,7 +15,20 @@ export function isUnavailable(err: unknown): boolean {
   const e = err as { name?: string; code?: string };
   return (
     /^Mongo(ServerSelection|Network|NotConnected|Topology)/.test(e.name ?? '') ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY', 'SQLITE_FULL', 'SQLITE_IOERR'].includes(e.code ?? '') ||
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      '57P01',
+      '57P03',
+      '08006',
+      '08001',
+      '08003',
+      'SQLITE_BUSY',
+      'SQLITE_FULL',
+      'SQLITE_IOERR',
+    ].includes(e.code ?? '') ||
     /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error)?.message ?? '')
   );
 }
@@ -23,7 +36,9 @@ export function isUnavailable(err: unknown): boolean {
 /** Every error leaves as `{"error": "...", "code": "..."}` with a stable code (docs/errors.md). */
 export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' });
+    void reply
+      .status(404)
+      .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' });
   });
 
   app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
@@ -37,15 +52,20 @@ export function installErrorHandler(app: FastifyInstance): void {
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped) {
       let message = mapped === 'INVALID_JSON' ? `body is not valid JSON: ${fe.message}` : fe.message;
-      if (req.url.startsWith('/worker-pool/state')) message += '; expected {"action": "start"} or {"action": "pause"}';
+      if (req.url.startsWith('/worker-pool/state'))
+        message += '; expected {"action": "start"} or {"action": "pause"}';
       return reply.status(ERROR_CODES[mapped].status).send({ error: message, code: mapped });
     }
     if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON/i.test(fe.message))) {
-      return reply.status(400).send({ error: `body is not valid JSON: ${err.message}`, code: 'INVALID_JSON' });
+      return reply
+        .status(400)
+        .send({ error: `body is not valid JSON: ${err.message}`, code: 'INVALID_JSON' });
     }
     if (isUnavailable(err)) {
       req.log.warn({ err }, 'store unavailable');
-      return reply.status(503).send({ error: 'the store did not answer; retry later', code: 'STORE_UNAVAILABLE' });
+      return reply
+        .status(503)
+        .send({ error: 'the store did not answer; retry later', code: 'STORE_UNAVAILABLE' });
     }
     if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.status(fe.statusCode).send({ error: fe.message, code: 'BAD_REQUEST' });

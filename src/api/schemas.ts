@@ -112,7 +112,14 @@ export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
 });
 
-export const SHARED_SCHEMAS = [MessageStatusSchema, ErrorSchema, MessageSchema, AttemptSchema, NewMessageSchema, PoolStateSchema];
+export const SHARED_SCHEMAS = [
+  MessageStatusSchema,
+  ErrorSchema,
+  MessageSchema,
+  AttemptSchema,
+  NewMessageSchema,
+  PoolStateSchema,
+];
 
 export type MessageJson = Static<typeof MessageSchema> & { status: Message['status'] };
 

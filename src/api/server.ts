@@ -66,7 +66,10 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser(['text/plain']);
   installErrorHandler(app);
   app.addHook('onResponse', async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+    req.log.debug(
+      { method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime },
+      'request',
+    );
   });
 
   await app.register(swagger, {

@@ -50,7 +50,9 @@ function describeStore(c: Config): string {
 
 function startupFailure(c: Config, err: unknown): never {
   const e = err as Error & { code?: string };
-  die(`cannot start: ${describeStore(c)} or Redis is not reachable or usable: ${e.code ? e.code + ' ' : ''}${e.message.split('\n')[0]}`);
+  die(
+    `cannot start: ${describeStore(c)} or Redis is not reachable or usable: ${e.code ? e.code + ' ' : ''}${e.message.split('\n')[0]}`,
+  );
 }
 
 function logConfig(logger: Logger, c: Config): void {
@@ -87,7 +89,10 @@ async function serve(seed: boolean): Promise<void> {
     die(`cannot listen on ${c.host}:${c.port}: ${(err as Error).message}`);
   }
   app.pool.start();
-  logger.info({ node: app.nodeId, state: app.pool.getState(), swagger: `http://localhost:${c.port}/swagger/` }, 'started');
+  logger.info(
+    { node: app.nodeId, state: app.pool.getState(), swagger: `http://localhost:${c.port}/swagger/` },
+    'started',
+  );
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -112,7 +117,9 @@ async function serve(seed: boolean): Promise<void> {
   process.on('SIGTERM', onSignal);
 }
 
-async function withStore<T>(fn: (c: Config, logger: Logger, store: Awaited<ReturnType<typeof createStore>>) => Promise<T>): Promise<T> {
+async function withStore<T>(
+  fn: (c: Config, logger: Logger, store: Awaited<ReturnType<typeof createStore>>) => Promise<T>,
+): Promise<T> {
   const c = config();
   const logger = createLogger(c.logLevel);
   const store = await createStore(c.store);
@@ -132,7 +139,8 @@ async function withStore<T>(fn: (c: Config, logger: Logger, store: Awaited<Retur
 function num(name: string, v: string | undefined, fallback: number, min: number, max: number): number {
   if (v === undefined) return fallback;
   const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max) die(`--${name} ${JSON.stringify(v)} is invalid: expected a number from ${min} to ${max}`, 2);
+  if (!Number.isFinite(n) || n < min || n > max)
+    die(`--${name} ${JSON.stringify(v)} is invalid: expected a number from ${min} to ${max}`, 2);
   return n;
 }
 
@@ -152,7 +160,8 @@ async function sink(args: string[]): Promise<void> {
   let latency: number | [number, number] = 0;
   if (values.latency !== undefined) {
     const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(values.latency);
-    if (!m || m[1] === undefined) die(`--latency ${JSON.stringify(values.latency)} is invalid: expected MS or MIN-MAX`, 2);
+    if (!m || m[1] === undefined)
+      die(`--latency ${JSON.stringify(values.latency)} is invalid: expected MS or MIN-MAX`, 2);
     latency = m[2] !== undefined ? [Number(m[1]), Number(m[2])] : Number(m[1]);
   }
   if (values.secret !== undefined && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(values.secret)) {

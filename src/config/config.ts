@@ -12,6 +12,8 @@ export interface StoreConfig {
   kind: StoreKind;
   sqlitePath: string;
   databaseUrl: string;
+  /** PostgreSQL schema holding the tables */
+  databaseSchema: string;
   mongodbUri: string;
   mongoDbName: string;
   mongoCollection: string;
@@ -269,6 +271,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       kind,
       sqlitePath: env.SQLITE_PATH || './data/messages.db',
       databaseUrl,
+      databaseSchema: env.DATABASE_SCHEMA || 'public',
       mongodbUri,
       mongoDbName: env.MESSAGES_DB_NAME || 'messages',
       mongoCollection: env.MESSAGES_COLLECTION_NAME || 'messages',

@@ -5,7 +5,12 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export function backoffMs(policy: RetryPolicy, attempt: number, retryAfterMs: number | null, random = Math.random): number {
+export function backoffMs(
+  policy: RetryPolicy,
+  attempt: number,
+  retryAfterMs: number | null,
+  random = Math.random,
+): number {
   if (retryAfterMs !== null) return Math.min(Math.max(retryAfterMs, 0), policy.maxDelayMs);
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.floor(random() * ceiling);

@@ -90,7 +90,12 @@ export class WebhookClient implements Deliverer {
       const text = await readLimited(res.body).catch(() => '');
       const error = `HTTP ${code}${text ? `: ${text.slice(0, 200)}` : ''}`;
       if (isRetryableStatus(code)) {
-        return { kind: 'retryable', statusCode: code, error, retryAfterMs: parseRetryAfter(res.headers['retry-after']) };
+        return {
+          kind: 'retryable',
+          statusCode: code,
+          error,
+          retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+        };
       }
       return { kind: 'permanent', statusCode: code, error };
     } catch (err) {

@@ -122,7 +122,11 @@ export class Sink {
 
   private send(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+    res.writeHead(code, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   }
 
@@ -151,7 +155,11 @@ export class Sink {
     if (this.key) {
       signatureValid = verify(
         this.key,
-        { id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature') },
+        {
+          id: header('webhook-id'),
+          timestamp: header('webhook-timestamp'),
+          signature: header('webhook-signature'),
+        },
         body,
       );
       if (!signatureValid) {

@@ -17,7 +17,11 @@ export async function createStore(config: StoreConfig, poolSize = 10): Promise<M
     }
     case 'postgres': {
       const { PostgresStore } = await import('./postgres/postgres-store.js');
-      return new PostgresStore({ connectionString: config.databaseUrl, poolSize });
+      return new PostgresStore({
+        connectionString: config.databaseUrl,
+        schema: config.databaseSchema,
+        poolSize,
+      });
     }
     case 'sqlite': {
       const { SqliteStore } = await import('./sqlite/sqlite-store.js');

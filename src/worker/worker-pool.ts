@@ -160,7 +160,12 @@ export class WorkerPool {
     if (tokens <= 0) return 0;
     let messages: Message[];
     try {
-      messages = await this.o.store.claim({ owner: this.o.owner, limit: tokens, now: new Date(now), leaseMs: this.o.leaseMs });
+      messages = await this.o.store.claim({
+        owner: this.o.owner,
+        limit: tokens,
+        now: new Date(now),
+        leaseMs: this.o.leaseMs,
+      });
     } catch (err) {
       this.o.limiter.giveBack(tokens);
       throw err;
@@ -210,7 +215,8 @@ export class WorkerPool {
       error: result.kind === 'delivered' ? result.warning : result.error,
       outcome: outcome.kind === 'sent' ? 'sent' : outcome.kind === 'retry' ? 'retry' : 'failed',
     };
-    if (result.kind === 'delivered' && result.warning) log.warn({ status_code: result.statusCode }, result.warning);
+    if (result.kind === 'delivered' && result.warning)
+      log.warn({ status_code: result.statusCode }, result.warning);
     log.debug(
       {
         attempt: attemptNo,
@@ -257,7 +263,12 @@ export class WorkerPool {
         const batch = this.pending;
         this.pending = [];
         try {
-          const applied = new Set(await this.o.store.complete(batch.map((b) => b.completion), new Date(this.now())));
+          const applied = new Set(
+            await this.o.store.complete(
+              batch.map((b) => b.completion),
+              new Date(this.now()),
+            ),
+          );
           for (const b of batch) {
             const ok = applied.has(b.message.id);
             if (!ok) this.log.warn({ message_id: b.message.id }, 'outcome not stored: the lease was lost');

@@ -53,7 +53,10 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         ...(deps.cache.kind === 'redis' ? [check('redis', () => deps.cache.ping(), 2000)] : []),
       ]);
       const ok = checks.every(([, v]) => v === 'ok');
-      const body = { status: ok ? ('ready' as const) : ('not_ready' as const), checks: Object.fromEntries(checks) };
+      const body = {
+        status: ok ? ('ready' as const) : ('not_ready' as const),
+        checks: Object.fromEntries(checks),
+      };
       if (ok) return body;
       return reply.status(503).send({ ...body, code: 'NOT_READY', error: 'a dependency does not answer' });
     },

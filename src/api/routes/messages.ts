@@ -33,7 +33,8 @@ function toNewMessage(b: NewMessageBody, key: string | null, hash: string | null
   let sendAt: Date | undefined;
   if (b.send_at !== undefined) {
     sendAt = new Date(b.send_at);
-    if (Number.isNaN(sendAt.getTime())) throw new AppError('BAD_REQUEST', `send_at ${JSON.stringify(b.send_at)} is not a valid time`);
+    if (Number.isNaN(sendAt.getTime()))
+      throw new AppError('BAD_REQUEST', `send_at ${JSON.stringify(b.send_at)} is not a valid time`);
   }
   return {
     content: b.content,
@@ -93,7 +94,12 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       const limit = req.query.limit ?? 100;
       const status = req.query.status as MessageStatus | undefined;
-      const page = await deps.store.list({ order: 'created', status, limit, after: decodeCursor(req.query.cursor) });
+      const page = await deps.store.list({
+        order: 'created',
+        status,
+        limit,
+        after: decodeCursor(req.query.cursor),
+      });
       const link = nextLink('/messages', { limit, status }, page.next);
       if (link) void reply.header('link', link);
       return page.items.map(messageJson);
@@ -110,7 +116,14 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
           'With an `Idempotency-Key` header, a retry of the same request returns the same message (header `idempotent-replayed: true`); the same key with a different body is 422.',
         headers: IdempotencyHeaders,
         body: NewMessageSchema,
-        response: { 201: messageRef, 400: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 503: errorRef },
+        response: {
+          201: messageRef,
+          400: errorRef,
+          413: errorRef,
+          415: errorRef,
+          422: errorRef,
+          503: errorRef,
+        },
       },
     },
     async (req, reply) => {
@@ -171,7 +184,8 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const { id } = req.params;
-      if (!ID_PATTERN.test(id)) throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
+      if (!ID_PATTERN.test(id))
+        throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
       const m = await deps.store.get(id);
       if (!m) throw new AppError('NOT_FOUND', `no message ${id}`);
       const attempts = await deps.store.attempts(id);
@@ -192,11 +206,15 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const { id } = req.params;
-      if (!ID_PATTERN.test(id)) throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
+      if (!ID_PATTERN.test(id))
+        throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
       const res = await deps.store.cancel(id, new Date());
       if (res.result === 'not_found') throw new AppError('NOT_FOUND', `no message ${id}`);
       if (res.result === 'conflict') {
-        throw new AppError('CONFLICT', `message ${id} is ${res.status}; only an unsent message can be cancelled`);
+        throw new AppError(
+          'CONFLICT',
+          `message ${id} is ${res.status}; only an unsent message can be cancelled`,
+        );
       }
       req.log.debug({ message_id: id }, 'message cancelled');
       return messageJson(res.message);

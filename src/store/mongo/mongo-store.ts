@@ -1,5 +1,5 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, ObjectId } from 'mongodb';
-import type { AnyBulkWriteOperation, Collection, Db, Filter } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Db, Document, Filter, IndexDescription } from 'mongodb';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
 import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
@@ -66,6 +66,21 @@ function toDoc(m: Message): MessageDoc {
   return doc;
 }
 
+async function ensureIndexes<T extends Document>(
+  col: Collection<T>,
+  specs: IndexDescription[],
+): Promise<void> {
+  const existing = new Set<string>();
+  try {
+    for (const ix of await col.listIndexes().toArray()) existing.add(String(ix.name));
+  } catch (err) {
+    // a collection that does not exist yet has no indexes
+    if (!(err instanceof MongoServerError && err.code === 26)) throw err;
+  }
+  const missing = specs.filter((s) => !existing.has(s.name ?? ''));
+  if (missing.length > 0) await col.createIndexes(missing);
+}
+
 function duplicateIndexes(err: unknown): Set<number> {
   if (err instanceof MongoBulkWriteError) {
     const writeErrors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
@@ -115,7 +130,8 @@ export class MongoStore implements MessageStore {
 
   async init(): Promise<void> {
     await this.client.connect();
-    await this.messages.createIndexes([
+    // Only the missing ones: FerretDB v1 panics when asked to create an index that exists.
+    await ensureIndexes(this.messages, [
       { key: { status: 1, ...SORT }, name: 'due' },
       { key: { status: 1, due_at: 1 }, name: 'next_due' },
       { key: { status: 1, lease_expires_at: 1 }, name: 'lease' },
@@ -124,8 +140,8 @@ export class MongoStore implements MessageStore {
       { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created' },
       { key: { idempotency_key: 1 }, name: 'idempotency_key', unique: true, sparse: true },
     ]);
-    await this.fences.createIndex({ at: 1 }, { name: 'at' });
-    await this.attemptsCol.createIndex({ message_id: 1, attempt: 1 }, { name: 'message' });
+    await ensureIndexes(this.fences, [{ key: { at: 1 }, name: 'at' }]);
+    await ensureIndexes(this.attemptsCol, [{ key: { message_id: 1, attempt: 1 }, name: 'message' }]);
   }
 
   /** Drops the database (tests). */

@@ -1,0 +1,42 @@
+# The original's targets, mapped onto this project.
+.PHONY: install build run run-with-seed sink test tests lint services services-down openapi
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed
+
+build: install
+	npm run build
+
+## run: install, build and start the service on the embedded SQLite store (./data/messages.db)
+run: build
+	node dist/src/cli/main.js serve
+
+## run-with-seed: the same, seeding sample/seed.json first
+run-with-seed: build
+	node dist/src/cli/main.js serve --seed
+
+## sink: a local webhook receiver on :4000 (point WEBHOOK_URL at http://127.0.0.1:4000/hook)
+sink: build
+	node dist/src/cli/main.js sink --port 4000
+
+## services: install and start PostgreSQL, Redis and FerretDB on 127.0.0.1 (idempotent)
+services:
+	scripts/services.sh up
+
+services-down:
+	scripts/services.sh down
+
+## test: everything CI runs: type-check, lint, OpenAPI drift, and the whole suite on every backend
+test: install services
+	npm run build
+	npm run lint
+	npm run openapi:check
+	eval "$$(scripts/services.sh env)" && REQUIRE_SERVICES=1 npm test
+
+tests: test
+
+openapi: install
+	npm run openapi

@@ -1,0 +1,47 @@
+/**
+ * Writes the OpenAPI document the running service serves at /swagger/json to
+ * docs/openapi.json (`npm run openapi`), or with --check fails when the
+ * committed file differs (CI's drift check).
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { buildServer } from '../src/api/server.js';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
+import { MemoryCache } from '../src/cache/cache.js';
+import { silentLogger } from '../src/logging/logger.js';
+import { VERSION } from '../src/app.js';
+
+const FILE = 'docs/openapi.json';
+const store = new SqliteStore({ path: ':memory:' });
+await store.init();
+const app = await buildServer({
+  store,
+  cache: new MemoryCache(),
+  pool: { getState: () => 'running', pause: () => undefined, resume: () => undefined },
+  onCreated: () => undefined,
+  logger: silentLogger(),
+  bodyLimit: 1_048_576,
+  version: VERSION,
+});
+await app.ready();
+const doc = JSON.stringify(app.swagger(), null, 2) + '\n';
+await app.close();
+await store.close();
+
+if (process.argv.includes('--check')) {
+  let current = '';
+  try {
+    current = readFileSync(FILE, 'utf8');
+  } catch {
+    // missing counts as drift
+  }
+  if (current !== doc) {
+    process.stderr.write(
+      `${FILE} is out of date with the route schemas: run npm run openapi and commit it\n`,
+    );
+    process.exit(1);
+  }
+  process.stdout.write(`${FILE} matches the route schemas\n`);
+} else {
+  writeFileSync(FILE, doc);
+  process.stdout.write(`wrote ${FILE}\n`);
+}

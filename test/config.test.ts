@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig, parsePort, parseRedisUri } from '../src/config/config.js';
+import { parseDuration } from '../src/config/duration.js';
+
+function dirWith(yaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
+  mkdirSync(join(dir, '.config'));
+  writeFileSync(join(dir, '.config', 'dev.yaml'), yaml);
+  return dir;
+}
+
+describe('config', () => {
+  test('Go durations', () => {
+    assert.equal(parseDuration('100ms'), 100);
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('24h'), 86_400_000);
+    assert.equal(parseDuration('1h30m'), 5_400_000);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('soon'), null);
+    assert.equal(parseDuration('10'), null);
+  });
+
+  test('the shipped .config/dev.yaml keeps the original behaviour', () => {
+    const c = loadConfig({}, process.cwd());
+    assert.equal(c.pool.numWorkers, 2);
+    assert.deepEqual(c.rateLimiter, {
+      enabled: true,
+      maxTokens: 2,
+      refillRate: 2,
+      refillIntervalMs: 120_000,
+    });
+    assert.equal(c.webhook.url, 'https://webhook.site/a4d12c37-21b5-4470-92ad-357329f2b48c');
+    assert.equal(c.cache.ttlMs, 86_400_000);
+    assert.equal(c.store.kind, 'sqlite');
+    assert.equal(c.port, 3000);
+    assert.deepEqual(c.unknownKeys, []);
+  });
+
+  test('environment variables override the file; the store follows MONGODB_URI / DATABASE_URL', () => {
+    const c = loadConfig(
+      {
+        POOL_NUM_WORKERS: '16',
+        RATE_LIMITER_REFILL_INTERVAL: '1s',
+        WEBHOOK_URL: 'http://127.0.0.1:4000/hook',
+        PORT: ':8080',
+        DATABASE_URL: 'postgres://u@h/db',
+        REDIS_URI: 'localhost:6380',
+        REDIS_DB: '2',
+      },
+      process.cwd(),
+    );
+    assert.equal(c.pool.numWorkers, 16);
+    assert.equal(c.rateLimiter.refillIntervalMs, 1000);
+    assert.equal(c.webhook.url, 'http://127.0.0.1:4000/hook');
+    assert.equal(c.port, 8080);
+    assert.equal(c.store.kind, 'postgres');
+    assert.deepEqual(c.redis, {
+      host: 'localhost',
+      port: 6380,
+      password: '',
+      username: '',
+      db: 2,
+      tls: false,
+    });
+    assert.equal(
+      loadConfig({ MONGODB_URI: 'mongodb://m:27017', DATABASE_URL: 'postgres://x' }).store.kind,
+      'mongodb',
+    );
+  });
+
+  test('a bad value stops start-up with one line naming the key, the value and what was expected', () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [
+        { POOL_NUM_WORKERS: 'many' },
+        /^config: pool\.numWorkers \(env POOL_NUM_WORKERS\) = "many" is invalid: expected a whole number$/,
+      ],
+      [{ POOL_NUM_WORKERS: '0' }, /pool\.numWorkers .* expected a number >= 1/],
+      [
+        { CACHE_TTL: 'forever' },
+        /^config: cache\.ttl \(env CACHE_TTL\) = "forever" is invalid: expected a duration/,
+      ],
+      [{ RATE_LIMITER_ENABLED: 'maybe' }, /rateLimiter\.enabled .* expected true or false/],
+      [{ PORT: 'http' }, /^config: PORT = "http" is invalid/],
+      [{ REDIS_URI: 'redis://:::' }, /REDIS_URI/],
+      [{ LOG_LEVEL: 'loud' }, /log\.level .* expected one of/],
+      [{ WEBHOOK_SECRET: 'plain-secret' }, /signingSecret .* \(value not shown\)/],
+    ];
+    for (const [env, re] of cases) {
+      assert.throws(
+        () => loadConfig(env, process.cwd()),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, re);
+          assert.ok(!err.message.includes('\n'), 'one line');
+          assert.ok(!err.message.includes('plain-secret'), 'no secret in the message');
+          return true;
+        },
+      );
+    }
+  });
+
+  test('file values are validated too, and unknown keys are reported', () => {
+    const dir = dirWith('pool:\n  numWorkers: 3\n  colour: blue\nworker:\n  workerJobInterval: 250ms\n');
+    const c = loadConfig({}, dir);
+    assert.equal(c.pool.numWorkers, 3);
+    assert.equal(c.worker.jobIntervalMs, 250);
+    assert.deepEqual(c.unknownKeys, ['pool.colour']);
+    const bad = dirWith('cache:\n  ttl: -5s\n');
+    assert.throws(() => loadConfig({}, bad), /cache\.ttl .*dev\.yaml\) = "-5s" is invalid/);
+    assert.throws(() => loadConfig({ CONFIG_ENV: 'prod' }, dir), /does not exist/);
+  });
+
+  test('PORT and REDIS_URI forms of the original', () => {
+    assert.equal(parsePort(':3000'), 3000);
+    assert.equal(parsePort('3000'), 3000);
+    assert.deepEqual(parseRedisUri('redis:6379', 'pw', '0'), {
+      host: 'redis',
+      port: 6379,
+      password: 'pw',
+      username: '',
+      db: 0,
+      tls: false,
+    });
+    assert.deepEqual(parseRedisUri('redis://user:secret@h:7000/3', '', '0'), {
+      host: 'h',
+      port: 7000,
+      password: 'secret',
+      username: 'user',
+      db: 3,
+      tls: false,
+    });
+  });
+});
