@@ -249,6 +249,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     );
   }
 
+  if (num('pool.leaseTimeout') <= num('webhookClient.timeout')) {
+    throw new ConfigError(
+      `config: pool.leaseTimeout = ${num('pool.leaseTimeout')}ms is invalid: expected more than webhookClient.timeout (${num('webhookClient.timeout')}ms), or a slow delivery would be recovered and sent twice`,
+    );
+  }
+
   const mongodbUri = env.MONGODB_URI ?? '';
   const databaseUrl = env.DATABASE_URL ?? '';
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
