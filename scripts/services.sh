@@ -71,6 +71,12 @@ start_postgres() {
     chown postgres:postgres "$DIR/pg" 2>/dev/null || true
     as_pg "$bin/initdb" -D "$DIR/pg" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
+  # a server killed without a shutdown leaves postmaster.pid behind
+  if [ -f "$DIR/pg/postmaster.pid" ]; then
+    local pid; pid=$(head -n 1 "$DIR/pg/postmaster.pid")
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null || rm -f "$DIR/pg/postmaster.pid"
+  fi
   mkdir -p "$DIR/pg-sock"
   chown postgres:postgres "$DIR/pg-sock" 2>/dev/null || true
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
