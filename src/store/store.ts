@@ -109,3 +109,29 @@ export function statusOf(outcome: Outcome): MessageStatus {
 export function emptyCounts(): Record<MessageStatus, number> {
   return { unsent: 0, processing: 0, sent: 0, failed: 0, invalid_content: 0, cancelled: 0 };
 }
+
+/** Claim order: priority desc, then due_at, then created_at (for adapters whose RETURNING order is arbitrary). */
+export function byClaimOrder(a: Message, b: Message): number {
+  return (
+    b.priority - a.priority ||
+    a.due_at.getTime() - b.due_at.getTime() ||
+    a.created_at.getTime() - b.created_at.getTime()
+  );
+}
+
+/** A page from `limit + 1` rows fetched in list order: the extra row only says there is a next page. */
+export function toPage(rows: Message[], q: ListQuery): Page {
+  const items = rows.slice(0, q.limit);
+  const last = items[items.length - 1];
+  const next =
+    rows.length > q.limit && last
+      ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
+      : null;
+  return { items, next };
+}
+
+/** The last_error an outcome leaves on the message (null once sent). */
+export function errorOf(outcome: Outcome): string | null {
+  if (outcome.kind === 'sent') return null;
+  return outcome.kind === 'invalid_content' ? outcome.reason : outcome.error;
+}

@@ -12,7 +12,7 @@ import type {
   MessageStore,
   Page,
 } from '../store.js';
-import { emptyCounts, statusOf } from '../store.js';
+import { byClaimOrder, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
 
 /** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
 type MessageDoc = Omit<Message, 'id' | 'idempotency_key'> & {
@@ -219,13 +219,7 @@ export class MongoStore implements MessageStore {
       .sort({ [sortField]: -1, _id: -1 })
       .limit(q.limit + 1)
       .toArray();
-    const items = docs.slice(0, q.limit).map(toMessage);
-    const last = items[items.length - 1];
-    const next =
-      docs.length > q.limit && last
-        ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
-        : null;
-    return { items, next };
+    return toPage(docs.map(toMessage), q);
   }
 
   /** Inserts the fences for these version steps; returns the indexes that won. */
@@ -336,12 +330,7 @@ export class MongoStore implements MessageStore {
         if (won.has(d._id.toHexString())) claimed.push(toMessage({ ...d, ...set, version: d.version + 1 }));
       }
     }
-    return claimed.sort(
-      (a, b) =>
-        b.priority - a.priority ||
-        a.due_at.getTime() - b.due_at.getTime() ||
-        a.created_at.getTime() - b.created_at.getTime(),
-    );
+    return claimed.sort(byClaimOrder);
   }
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {
@@ -371,7 +360,7 @@ export class MongoStore implements MessageStore {
         const set: Partial<MessageDoc> = {
           status: statusOf(o),
           updated_at: now,
-          last_error: o.kind === 'sent' ? null : o.kind === 'invalid_content' ? o.reason : o.error,
+          last_error: errorOf(o),
           lease_owner: null,
           lease_expires_at: null,
           processing_started_at: null,

@@ -11,7 +11,7 @@ import type {
   MessageStore,
   Page,
 } from '../store.js';
-import { emptyCounts, statusOf } from '../store.js';
+import { byClaimOrder, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -209,13 +209,7 @@ export class PostgresStore implements MessageStore {
        ORDER BY ${sortCol} DESC, id DESC LIMIT $${params.length}`,
       params,
     );
-    const items = rows.slice(0, q.limit);
-    const last = items[items.length - 1];
-    const next =
-      rows.length > q.limit && last
-        ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
-        : null;
-    return { items, next };
+    return toPage(rows, q);
   }
 
   async cancel(id: string, now: Date): Promise<CancelResult> {
@@ -241,12 +235,7 @@ export class PostgresStore implements MessageStore {
       new Date(req.now.getTime() + req.leaseMs),
       req.limit,
     ]);
-    return rows.sort(
-      (a, b) =>
-        b.priority - a.priority ||
-        a.due_at.getTime() - b.due_at.getTime() ||
-        a.created_at.getTime() - b.created_at.getTime(),
-    );
+    return rows.sort(byClaimOrder);
   }
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {
@@ -258,13 +247,7 @@ export class PostgresStore implements MessageStore {
       col((c) => statusOf(c.outcome)),
       col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt : null)),
       col((c) => (c.outcome.kind === 'sent' ? c.outcome.webhookResponseMessageId : null)),
-      col((c) =>
-        c.outcome.kind === 'sent'
-          ? null
-          : c.outcome.kind === 'invalid_content'
-            ? c.outcome.reason
-            : c.outcome.error,
-      ),
+      col((c) => errorOf(c.outcome)),
       col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt : null)),
       col((c) => (c.attempt ? 1 : 0)),
       col((c) => c.attempt?.attempt ?? null),

@@ -13,7 +13,7 @@ import type {
   MessageStore,
   Page,
 } from '../store.js';
-import { emptyCounts, statusOf } from '../store.js';
+import { byClaimOrder, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 
 interface Row {
@@ -246,13 +246,7 @@ export class SqliteStore implements MessageStore {
                  ORDER BY ${sortCol} DESC, id DESC LIMIT ?`;
     params.push(q.limit + 1);
     const rows = this.db.prepare<(string | number)[], Row>(sql).all(...params);
-    const items = rows.slice(0, q.limit).map(toMessage);
-    const last = items[items.length - 1];
-    const next =
-      rows.length > q.limit && last
-        ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
-        : null;
-    return { items, next };
+    return toPage(rows.map(toMessage), q);
   }
 
   async cancel(id: string, now: Date): Promise<CancelResult> {
@@ -266,14 +260,7 @@ export class SqliteStore implements MessageStore {
     if (req.limit <= 0) return [];
     const now = req.now.getTime();
     const rows = this.stmts.claim.all({ owner: req.owner, now, exp: now + req.leaseMs, limit: req.limit });
-    return rows
-      .map(toMessage)
-      .sort(
-        (a, b) =>
-          b.priority - a.priority ||
-          a.due_at.getTime() - b.due_at.getTime() ||
-          a.created_at.getTime() - b.created_at.getTime(),
-      );
+    return rows.map(toMessage).sort(byClaimOrder);
   }
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {
@@ -288,7 +275,7 @@ export class SqliteStore implements MessageStore {
           now: now.getTime(),
           sent_at: o.kind === 'sent' ? o.sentAt.getTime() : null,
           resp: o.kind === 'sent' ? o.webhookResponseMessageId : null,
-          error: o.kind === 'sent' ? null : o.kind === 'invalid_content' ? o.reason : o.error,
+          error: errorOf(o),
           due_at: o.kind === 'retry' ? o.dueAt.getTime() : null,
           inc: c.attempt ? 1 : 0,
         });
