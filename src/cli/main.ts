@@ -14,6 +14,7 @@ Commands:
   serve [--seed]        run the API and the worker pool (default command)
   seed [file]           add the messages of a seed file (default sample/seed.json); seeding twice adds nothing
   migrate               create or upgrade the store's tables and indexes, then exit
+  bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
   sink [options]        run a local webhook receiver that answers like webhook.site
       --port N            port (default 4000)
       --host H            address (default 127.0.0.1)
@@ -21,6 +22,7 @@ Commands:
       --throttle-rate R   share answered 429 with Retry-After (0..1, default 0)
       --latency MS        added latency: 50, or a range 20-200
       --secret whsec_...  verify Standard Webhooks signatures (401 when invalid)
+      --keep N            keep the last N deliveries for GET /deliveries (default 1000)
     GET /stats gives the counts (requests, duplicates of webhook-id, ...); they are printed on exit.
   help, --help          this text
   --version             the version
@@ -155,6 +157,7 @@ async function sink(args: string[]): Promise<void> {
       latency: { type: 'string' },
       secret: { type: 'string' },
       quiet: { type: 'boolean' },
+      keep: { type: 'string' },
     },
   });
   let latency: number | [number, number] = 0;
@@ -174,6 +177,7 @@ async function sink(args: string[]): Promise<void> {
     throttleRate: num('throttle-rate', values['throttle-rate'], 0, 0, 1),
     latencyMs: latency,
     secret: values.secret ?? '',
+    keep: num('keep', values.keep, 1000, 0, 10_000_000),
   });
   const port = await s.start();
   process.stdout.write(`sink listening on http://${values.host ?? '127.0.0.1'}:${port}/ (GET /stats)\n`);
@@ -209,6 +213,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'sink':
       return sink(rest);
+    case 'bench': {
+      const { runBench } = await import('../bench/bench.js');
+      return runBench(rest);
+    }
     case 'help':
     case '--help':
     case '-h':

@@ -58,12 +58,15 @@ export class WorkerPool {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly log: Logger;
+  private readonly minClaim: number;
+  private flushScheduled = false;
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
+    this.minClaim = Math.max(1, Math.floor(o.numWorkers / 4));
   }
 
   getState(): PoolState {
@@ -136,7 +139,8 @@ export class WorkerPool {
     const claimed = await this.tick();
     if (this.state === 'paused') return this.o.pollIntervalMs;
     const free = this.o.numWorkers - this.inFlight.size;
-    if (free <= 0) return this.o.pollIntervalMs; // a finishing delivery wakes us
+    // a finishing delivery wakes us
+    if (free <= 0 || (free < this.minClaim && this.inFlight.size > 0)) return this.o.pollIntervalMs;
     if (claimed > 0) return 0;
     const tokenWait = this.o.limiter.msUntilToken(this.now());
     if (tokenWait > 0) return Math.min(tokenWait, this.o.pollIntervalMs);
@@ -155,7 +159,9 @@ export class WorkerPool {
     }
     if (this.state !== 'running' || this.closing) return 0;
     const free = this.o.numWorkers - this.inFlight.size;
-    if (free <= 0) return 0;
+    // claim in batches: while deliveries are running, wait until a quarter of the slots
+    // are free, so one claim round trip serves many messages
+    if (free <= 0 || (free < this.minClaim && this.inFlight.size > 0)) return 0;
     const tokens = this.o.limiter.take(free, now);
     if (tokens <= 0) return 0;
     let messages: Message[];
@@ -251,7 +257,13 @@ export class WorkerPool {
 
   private queue(message: Message, outcome: Outcome, attempt: DeliveryAttempt | null): void {
     this.pending.push({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
-    void this.flush();
+    // outcomes that arrive in the same turn of the event loop are written in one batch
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
   }
 
   /** Writes queued completions in one batch; a batch in progress is followed by the next. */

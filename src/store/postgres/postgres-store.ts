@@ -282,6 +282,22 @@ export class PostgresStore implements MessageStore {
     return res.rowCount ?? 0;
   }
 
+  /** The query plan of the claim (benchmarks show that it stays on the partial index). */
+  async explainClaim(): Promise<string> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (ANALYZE, COSTS OFF) ${CLAIM_SQL}`,
+        ['explain', new Date(), new Date(Date.now() + 60_000), 64],
+      );
+      await client.query('ROLLBACK');
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    } finally {
+      client.release();
+    }
+  }
+
   async nextDueAt(): Promise<Date | null> {
     const { rows } = await this.pool.query<{ due: Date | null }>(
       `SELECT min(due_at) AS due FROM messages WHERE status = 'unsent'`,

@@ -150,7 +150,7 @@ export class SqliteStore implements MessageStore {
       claim: db.prepare<{ owner: string; now: number; exp: number; limit: number }, Row>(
         `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
            lease_expires_at = @exp, updated_at = @now
-         WHERE id IN (SELECT id FROM messages WHERE status = 'unsent' AND due_at <= @now
+         WHERE id IN (SELECT id FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND due_at <= @now
                       ORDER BY priority DESC, due_at, created_at LIMIT @limit)
          RETURNING *`,
       ),
@@ -182,7 +182,8 @@ export class SqliteStore implements MessageStore {
       recover: db.prepare<[number, number]>(
         `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
            processing_started_at = NULL, updated_at = ?
-         WHERE status = 'processing' AND lease_expires_at < ?`,
+         WHERE id IN (SELECT id FROM messages INDEXED BY messages_lease
+                      WHERE status = 'processing' AND lease_expires_at < ?)`,
       ),
       release: db.prepare<[number, string, string]>(
         `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
@@ -190,7 +191,7 @@ export class SqliteStore implements MessageStore {
          WHERE id = ? AND status = 'processing' AND lease_owner = ?`,
       ),
       nextDue: db.prepare<[], { due: number | null }>(
-        `SELECT MIN(due_at) AS due FROM messages WHERE status = 'unsent'`,
+        `SELECT MIN(due_at) AS due FROM messages INDEXED BY messages_next_due WHERE status = 'unsent'`,
       ),
       counts: db.prepare<[], { status: MessageStatus; n: number }>(
         'SELECT status, COUNT(*) AS n FROM messages GROUP BY status',
@@ -299,6 +300,17 @@ export class SqliteStore implements MessageStore {
       return n;
     });
     return run.immediate();
+  }
+
+  /** The query plan of the claim (benchmarks show that it stays on the partial index). */
+  async explainClaim(): Promise<string> {
+    const rows = this.db
+      .prepare<[number, number], { detail: string }>(
+        `EXPLAIN QUERY PLAN UPDATE messages SET status = 'processing' WHERE id IN (SELECT id FROM messages INDEXED BY messages_due
+         WHERE status = 'unsent' AND due_at <= ? ORDER BY priority DESC, due_at, created_at LIMIT ?)`,
+      )
+      .all(Date.now(), 64);
+    return rows.map((r) => r.detail).join('\n');
   }
 
   async nextDueAt(): Promise<Date | null> {

@@ -1,0 +1,477 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import pg from 'pg';
+import { MongoClient } from 'mongodb';
+import { loadConfig, type StoreKind } from '../config/config.js';
+import { createStore } from '../store/create-store.js';
+import type { MessageStore } from '../store/store.js';
+import type { NewMessage } from '../domain/message.js';
+import { getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
+import { VERSION } from '../app.js';
+
+interface Options {
+  n: number;
+  mongoN: number;
+  concurrency: number;
+  repeat: number;
+  stores: StoreKind[];
+  redis: boolean;
+  accuracy: boolean;
+  growth: boolean;
+  growthRows: number;
+  apiInsert: boolean;
+}
+
+interface DeliveryResult {
+  system: string;
+  n: number;
+  insertPerSec: number;
+  msgsPerSec: number;
+  ratio: number;
+  peakRssMb: number;
+  duplicates: number;
+}
+
+const BASE_PORT = 39_000 + (process.pid % 500) * 4;
+const sinkPort = BASE_PORT;
+const apiPort = BASE_PORT + 1;
+const SINK = `http://127.0.0.1:${sinkPort}`;
+const BODY = JSON.stringify({ to: '+905551234567', content: 'benchmark message' });
+
+function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+function storeEnv(kind: StoreKind, tag: string): { env: Record<string, string>; drop(): Promise<void> } {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-bench-'));
+    return {
+      env: { SQLITE_PATH: join(dir, 'messages.db') },
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  if (kind === 'postgres') {
+    const url = process.env.DATABASE_URL;
+    if (!url) throw new Error('bench: DATABASE_URL is not set (eval "$(scripts/services.sh env)")');
+    const schema = `bench_${tag}_${process.pid}`;
+    return {
+      env: { DATABASE_URL: url, DATABASE_SCHEMA: schema },
+      async drop() {
+        const c = new pg.Client({ connectionString: url });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await c.end();
+      },
+    };
+  }
+  const uri = process.env.MONGODB_URI;
+  if (!uri) throw new Error('bench: MONGODB_URI is not set (eval "$(scripts/services.sh env)")');
+  const db = `bench_${tag}_${process.pid}`;
+  return {
+    env: { MONGODB_URI: uri, MESSAGES_DB_NAME: db },
+    async drop() {
+      const c = new MongoClient(uri);
+      await c.db(db).dropDatabase();
+      await c.close();
+    },
+  };
+}
+
+async function openStore(env: Record<string, string>): Promise<MessageStore> {
+  const store = await createStore(loadConfig({ ...env, CONFIG_PATH: '.config', CONFIG_ENV: 'dev' }).store);
+  await store.init();
+  return store;
+}
+
+async function fill(
+  store: MessageStore,
+  n: number,
+  make: (i: number) => NewMessage = (i) => ({
+    content: `benchmark message ${i}`,
+    recipient_phone_number: '+905551234567',
+  }),
+): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i += 1000) {
+    await store.create(
+      Array.from({ length: Math.min(1000, n - i) }, (_, j) => make(i + j)),
+      new Date(),
+    );
+  }
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** The HTTP limit: the same POSTs straight to the sink with the same concurrency, no storage. */
+async function httpLimit(n: number, concurrency: number): Promise<number> {
+  const pool = new Pool(SINK, { connections: concurrency, pipelining: 1 });
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        const res = await pool.request({
+          method: 'POST',
+          path: '/hook',
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': `limit_${i}`,
+            'webhook-timestamp': '0',
+          },
+          body: BODY,
+        });
+        await res.body.text();
+      }
+    }),
+  );
+  const rate = n / ((performance.now() - t0) / 1000);
+  await pool.close();
+  return rate;
+}
+
+async function startService(env: Record<string, string>, concurrency: number): Promise<Proc> {
+  const proc = startCli(['serve'], {
+    ...env,
+    PORT: String(apiPort),
+    HOST: '127.0.0.1',
+    WEBHOOK_URL: `${SINK}/hook`,
+    RATE_LIMITER_ENABLED: 'false',
+    POOL_NUM_WORKERS: String(concurrency),
+    POOL_INITIAL_JOB_FETCH: 'false',
+    WORKER_JOB_INTERVAL: '200ms',
+  });
+  await waitUntil(
+    async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`)).ok,
+    30_000,
+    `the service to start: ${proc.output()}`,
+  );
+  return proc;
+}
+
+async function setPool(action: 'start' | 'pause'): Promise<void> {
+  await getJson(`http://127.0.0.1:${apiPort}/worker-pool/state`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ action }),
+  });
+}
+
+async function sinkStats(): Promise<{ accepted: number; duplicates: number }> {
+  return getJson(`${SINK}/stats`);
+}
+
+async function deliveryRun(
+  kind: StoreKind,
+  redis: boolean,
+  n: number,
+  o: Options,
+  limit: number,
+  tag: string,
+): Promise<DeliveryResult> {
+  const system = kind + (redis ? '+redis' : '');
+  const target = storeEnv(kind, tag);
+  const env = {
+    ...target.env,
+    ...(redis && process.env.REDIS_URI
+      ? { REDIS_URI: process.env.REDIS_URI, CACHE_KEY_PREFIX: `bench:${tag}:` }
+      : {}),
+  };
+  const store = await openStore(env);
+  let proc: Proc | null = null;
+  try {
+    const insertPerSec = await fill(store, n);
+    await getJson(`${SINK}/reset`, { method: 'POST' });
+    proc = await startService(env, o.concurrency);
+    const t0 = performance.now();
+    await setPool('start');
+    await waitUntil(
+      async () => (await sinkStats()).accepted >= n,
+      600_000,
+      `${n} deliveries on ${system}`,
+      10,
+    );
+    await waitUntil(
+      async () => (await store.countByStatus()).sent === n,
+      120_000,
+      `${n} recorded as sent on ${system}`,
+      10,
+    );
+    const secs = (performance.now() - t0) / 1000;
+    const peakRssMb = proc.peakRssMb();
+    const { duplicates } = await sinkStats();
+    const msgsPerSec = n / secs;
+    return { system, n, insertPerSec, msgsPerSec, ratio: msgsPerSec / limit, peakRssMb, duplicates };
+  } finally {
+    await proc?.stop();
+    await store.close();
+    await target.drop();
+  }
+}
+
+/** Messages due evenly over 10 s at about 1,000/s: how late each reaches the sink. */
+async function accuracyRun(o: Options): Promise<Record<string, number>> {
+  const n = 10_000;
+  const spanMs = 10_000;
+  const target = storeEnv('sqlite', 'acc');
+  const store = await openStore(target.env);
+  let proc: Proc | null = null;
+  try {
+    proc = await startService(target.env, o.concurrency);
+    await setPool('start');
+    await getJson(`${SINK}/reset`, { method: 'POST' });
+    const start = Date.now() + 3000;
+    const sendAt = new Map<string, number>();
+    for (let i = 0; i < n; i += 1000) {
+      const res = await store.create(
+        Array.from({ length: 1000 }, (_, j) => ({
+          content: `accuracy ${i + j}`,
+          recipient_phone_number: '+1',
+          send_at: new Date(start + Math.floor(((i + j) * spanMs) / n)),
+        })),
+        new Date(),
+      );
+      for (const r of res) sendAt.set(r.message.webhook_id, r.message.send_at.getTime());
+    }
+    if (Date.now() > start) throw new Error('bench: accuracy messages were not stored before they were due');
+    await waitUntil(async () => (await sinkStats()).accepted >= n, 60_000, 'accuracy deliveries', 50);
+    const deliveries = await getJson<{ webhook_id: string; received_at: string }[]>(`${SINK}/deliveries`);
+    const lateness = deliveries.flatMap((d) => {
+      const due = sendAt.get(d.webhook_id);
+      return due === undefined ? [] : [Date.parse(d.received_at) - due];
+    });
+    return {
+      n: lateness.length,
+      p50_ms: percentile(lateness, 50),
+      p99_ms: percentile(lateness, 99),
+      max_ms: Math.max(...lateness),
+      early: lateness.filter((x) => x < 0).length,
+    };
+  } finally {
+    await proc?.stop();
+    await store.close();
+    await target.drop();
+  }
+}
+
+/** Time per claimed+completed message with `rows` messages already stored (most of them sent). */
+async function growthRun(
+  kind: StoreKind,
+  rows: number,
+): Promise<{ rows: number; usPerMessage: number; plan: string }> {
+  const target = storeEnv(kind, `g${rows}`);
+  const store = await openStore(target.env);
+  try {
+    const old = new Date(Date.now() - 86_400_000);
+    await fill(store, rows, (i) => ({
+      content: `old ${i}`,
+      recipient_phone_number: '+1',
+      status: i % 10 === 0 ? 'failed' : 'sent',
+      created_at: old,
+      sent_at: old,
+      send_at: old,
+    }));
+    await fill(store, 1000);
+    const t0 = performance.now();
+    let done = 0;
+    while (done < 1000) {
+      const claimed = await store.claim({ owner: 'bench', limit: 64, now: new Date(), leaseMs: 60_000 });
+      if (claimed.length === 0) break;
+      await store.complete(
+        claimed.map((m) => ({
+          id: m.id,
+          owner: 'bench',
+          outcome: { kind: 'sent', webhookResponseMessageId: 'x', sentAt: new Date() },
+          attempt: null,
+        })),
+        new Date(),
+      );
+      done += claimed.length;
+    }
+    const usPerMessage = ((performance.now() - t0) * 1000) / done;
+    const plan =
+      'explainClaim' in store ? await (store as { explainClaim(): Promise<string> }).explainClaim() : '';
+    return { rows, usPerMessage, plan };
+  } finally {
+    await store.close();
+    await target.drop();
+  }
+}
+
+/** POST /messages/batch on SQLite: 1000 per request, 4 clients. */
+async function apiInsertRun(): Promise<number> {
+  const target = storeEnv('sqlite', 'api');
+  let proc: Proc | null = null;
+  try {
+    proc = await startService(target.env, 2);
+    const body = JSON.stringify({
+      messages: Array.from({ length: 1000 }, (_, i) => ({
+        content: `api ${i}`,
+        recipient_phone_number: '+1',
+      })),
+    });
+    const pool = new Pool(`http://127.0.0.1:${apiPort}`, { connections: 4 });
+    const batches = 40;
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < batches) {
+          next++;
+          const r = await pool.request({
+            method: 'POST',
+            path: '/messages/batch',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
+          await r.body.text();
+          if (r.statusCode !== 201) throw new Error(`batch insert: HTTP ${r.statusCode}`);
+        }
+      }),
+    );
+    const rate = (batches * 1000) / ((performance.now() - t0) / 1000);
+    await pool.close();
+    return rate;
+  } finally {
+    await proc?.stop();
+    await target.drop();
+  }
+}
+
+function fmt(n: number, digits = 0): string {
+  return Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : 'n/a';
+}
+
+function parseOptions(args: string[]): Options {
+  const { values } = parseArgs({
+    args,
+    options: {
+      n: { type: 'string' },
+      'mongo-n': { type: 'string' },
+      concurrency: { type: 'string' },
+      repeat: { type: 'string' },
+      stores: { type: 'string' },
+      'no-redis': { type: 'boolean' },
+      'no-accuracy': { type: 'boolean' },
+      'no-growth': { type: 'boolean' },
+      'growth-rows': { type: 'string' },
+      'no-api': { type: 'boolean' },
+    },
+  });
+  const int = (v: string | undefined, d: number, name: string): number => {
+    const x = v === undefined ? d : Number(v);
+    if (!Number.isInteger(x) || x < 1)
+      throw new Error(`bench: --${name} ${JSON.stringify(v)} is invalid: expected a whole number >= 1`);
+    return x;
+  };
+  const stores = (values.stores ?? 'sqlite,postgres,mongodb').split(',').map((s) => s.trim());
+  for (const s of stores) {
+    if (!['sqlite', 'postgres', 'mongodb'].includes(s))
+      throw new Error(`bench: --stores has ${JSON.stringify(s)}: expected sqlite, postgres, mongodb`);
+  }
+  return {
+    n: int(values.n, 20_000, 'n'),
+    mongoN: int(values['mongo-n'], 2000, 'mongo-n'),
+    concurrency: int(values.concurrency, 64, 'concurrency'),
+    repeat: int(values.repeat, 1, 'repeat'),
+    stores: stores as StoreKind[],
+    redis: !values['no-redis'] && Boolean(process.env.REDIS_URI),
+    accuracy: !values['no-accuracy'],
+    growth: !values['no-growth'],
+    growthRows: int(values['growth-rows'], 1_000_000, 'growth-rows'),
+    apiInsert: !values['no-api'],
+  };
+}
+
+export async function runBench(args: string[]): Promise<void> {
+  const o = parseOptions(args);
+  const sink = startCli(['sink', '--port', String(sinkPort), '--keep', '20000'], {});
+  await waitUntil(async () => (await fetch(`${SINK}/stats`)).ok, 20_000, 'the sink');
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? '',
+    memGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    version: VERSION,
+  };
+  say(
+    `message-scheduler bench ${VERSION}: n=${o.n} (MongoDB-compatible: ${o.mongoN}), concurrency=${o.concurrency}, repeat=${o.repeat}, ${machine.cpus} cores, Node ${machine.node}`,
+  );
+  const results: { limit: number[]; runs: DeliveryResult[] } = { limit: [], runs: [] };
+  const extra: Record<string, unknown> = {};
+  try {
+    const systems: [StoreKind, boolean][] = [];
+    for (const s of o.stores) {
+      systems.push([s, false]);
+      if (o.redis) systems.push([s, true]);
+    }
+    for (let r = 0; r < o.repeat; r++) {
+      // alternate: the HTTP limit, then every system, each repeat (A B A B ...)
+      const limit = await httpLimit(o.n, o.concurrency);
+      results.limit.push(limit);
+      say(`  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s`);
+      const order = r % 2 === 0 ? systems : [...systems].reverse();
+      for (const [kind, redis] of order) {
+        const n = kind === 'mongodb' ? Math.min(o.n, o.mongoN) : o.n;
+        const res = await deliveryRun(kind, redis, n, o, limit, `r${r}`);
+        results.runs.push(res);
+        say(
+          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}`,
+        );
+      }
+    }
+    if (o.apiInsert) {
+      extra.apiBatchInsertPerSec = await apiInsertRun();
+      say(`  API POST /messages/batch on SQLite: ${fmt(extra.apiBatchInsertPerSec as number)} messages/s`);
+    }
+    if (o.accuracy) {
+      extra.accuracy = await accuracyRun(o);
+      say(`  scheduling accuracy (SQLite, 10,000 over 10 s): ${JSON.stringify(extra.accuracy)}`);
+    }
+    if (o.growth) {
+      const growth: Record<string, unknown>[] = [];
+      for (const kind of o.stores.filter((s) => s !== 'mongodb')) {
+        for (const rows of [10_000, o.growthRows]) {
+          const g = await growthRun(kind, rows);
+          growth.push({ store: kind, ...g });
+          say(`  claim cost on ${kind} with ${fmt(rows)} rows stored: ${fmt(g.usPerMessage, 1)} µs/message`);
+        }
+      }
+      extra.growth = growth;
+    }
+  } finally {
+    await sink.stop();
+  }
+
+  const limitMed = median(results.limit);
+  const bySystem = new Map<string, DeliveryResult[]>();
+  for (const r of results.runs) bySystem.set(r.system, [...(bySystem.get(r.system) ?? []), r]);
+  const range = (xs: number[], d = 0) =>
+    xs.length > 1 ? ` (${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)})` : '';
+  const lines = [
+    '',
+    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × HTTP limit | bulk insert/s | peak RSS MB | duplicates |`,
+    '|---|---|---|---|---|---|---|',
+    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(results.limit)} | 1.00 | | | |`,
+  ];
+  for (const [system, rs] of bySystem) {
+    lines.push(
+      `| ${system} | ${rs[0]?.n} | ${fmt(median(rs.map((r) => r.msgsPerSec)))}${range(rs.map((r) => r.msgsPerSec))} | ${fmt(median(rs.map((r) => r.ratio)), 2)}${range(
+        rs.map((r) => r.ratio),
+        2,
+      )} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} |`,
+    );
+  }
+  say(lines.join('\n'));
+  mkdirSync('bench-results', { recursive: true });
+  const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({ machine, options: o, httpLimit: results.limit, runs: results.runs, ...extra }, null, 2),
+  );
+  say(`\nwrote ${file}`);
+}
