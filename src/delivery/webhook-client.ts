@@ -79,7 +79,6 @@ export class WebhookClient implements Deliverer {
         path: this.path,
         headers,
         body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
       });
       const code = res.statusCode;
       if (code >= 200 && code < 300) {
@@ -100,7 +99,7 @@ export class WebhookClient implements Deliverer {
       return { kind: 'permanent', statusCode: code, error };
     } catch (err) {
       const e = err as Error & { code?: string };
-      const what = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timeout' : (e.code ?? e.name);
+      const what = /Timeout/.test(e.code ?? e.name) ? 'timeout' : (e.code ?? e.name);
       return { kind: 'retryable', statusCode: null, error: `${what}: ${e.message}`, retryAfterMs: null };
     }
   }

@@ -1,4 +1,5 @@
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../domain/message.js';
+import { MESSAGE_STATUSES } from '../domain/message.js';
 
 /**
  * The storage seam. The core (API, worker pool, seeding) depends on this
@@ -134,4 +135,11 @@ export function toPage(rows: Message[], q: ListQuery): Page {
 export function errorOf(outcome: Outcome): string | null {
   if (outcome.kind === 'sent') return null;
   return outcome.kind === 'invalid_content' ? outcome.reason : outcome.error;
+}
+
+/** A status safe to put in SQL text (SQL adapters inline it so partial indexes apply). */
+export function statusLiteral(status: MessageStatus): MessageStatus {
+  if (!(MESSAGE_STATUSES as readonly string[]).includes(status))
+    throw new Error(`unknown status ${JSON.stringify(status)}`);
+  return status;
 }

@@ -195,7 +195,10 @@ export class WorkerPool {
   }
 
   private async deliver(message: Message): Promise<void> {
-    const log = this.log.child({ message_id: message.id, webhook_id: message.webhook_id });
+    // a child logger per message only when someone reads debug lines: it is not free
+    const log = this.log.isLevelEnabled('debug')
+      ? this.log.child({ message_id: message.id, webhook_id: message.webhook_id })
+      : this.log;
     const problem = contentProblem(message.content);
     if (problem) {
       log.debug({ reason: problem }, 'message not sent: invalid content');

@@ -30,11 +30,14 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
         request_hash text
       );
       CREATE INDEX messages_due ON messages (priority DESC, due_at, created_at) WHERE status = 'unsent';
-      CREATE INDEX messages_next_due ON messages (due_at) WHERE status = 'unsent';
       CREATE INDEX messages_lease ON messages (lease_expires_at) WHERE status = 'processing';
       CREATE INDEX messages_sent ON messages (sent_at DESC, id DESC) WHERE status = 'sent';
       CREATE INDEX messages_created ON messages (created_at DESC, id DESC);
-      CREATE INDEX messages_status_created ON messages (status, created_at DESC, id DESC);
+      -- listing by status: sent has messages_sent; the rare end states get a partial index each, so the
+      -- hot path (unsent → processing → sent) maintains no status index beyond messages_due
+      CREATE INDEX messages_failed ON messages (created_at DESC, id DESC) WHERE status = 'failed';
+      CREATE INDEX messages_invalid ON messages (created_at DESC, id DESC) WHERE status = 'invalid_content';
+      CREATE INDEX messages_cancelled ON messages (created_at DESC, id DESC) WHERE status = 'cancelled';
       CREATE TABLE delivery_attempts (
         message_id text NOT NULL,
         attempt integer NOT NULL,

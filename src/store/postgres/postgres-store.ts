@@ -11,7 +11,7 @@ import type {
   MessageStore,
   Page,
 } from '../store.js';
-import { byClaimOrder, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
+import { byClaimOrder, emptyCounts, errorOf, statusLiteral, statusOf, toPage } from '../store.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -195,10 +195,8 @@ export class PostgresStore implements MessageStore {
     const params: unknown[] = [];
     const sortCol = q.order === 'sent' ? 'sent_at' : 'created_at';
     const status = q.order === 'sent' ? 'sent' : q.status;
-    if (status) {
-      params.push(status);
-      where.push(`status = $${params.length}`);
-    }
+    // a literal (from the fixed list of statuses), so the planner can use the partial indexes
+    if (status) where.push(`status = '${statusLiteral(status)}'`);
     if (q.after) {
       params.push(q.after.at, q.after.id);
       where.push(`(${sortCol}, id) < ($${params.length - 1}, $${params.length})`);
@@ -300,7 +298,13 @@ export class PostgresStore implements MessageStore {
 
   async nextDueAt(): Promise<Date | null> {
     const { rows } = await this.pool.query<{ due: Date | null }>(
-      `SELECT min(due_at) AS due FROM messages WHERE status = 'unsent'`,
+      // the earliest due_at of each priority, found on messages_due one priority at a time
+      `WITH RECURSIVE p(pr) AS (
+         SELECT max(priority) FROM messages WHERE status = 'unsent'
+         UNION ALL
+         SELECT (SELECT max(priority) FROM messages WHERE status = 'unsent' AND priority < p.pr) FROM p WHERE p.pr IS NOT NULL)
+       SELECT min((SELECT min(due_at) FROM messages WHERE status = 'unsent' AND priority = p.pr)) AS due
+       FROM p WHERE p.pr IS NOT NULL`,
     );
     return rows[0]?.due ?? null;
   }

@@ -13,7 +13,7 @@ import type {
   MessageStore,
   Page,
 } from '../store.js';
-import { byClaimOrder, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
+import { byClaimOrder, emptyCounts, errorOf, statusLiteral, statusOf, toPage } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 
 interface Row {
@@ -190,8 +190,15 @@ export class SqliteStore implements MessageStore {
            processing_started_at = NULL, updated_at = ?
          WHERE id = ? AND status = 'processing' AND lease_owner = ?`,
       ),
+      // the earliest due_at of each priority, found on messages_due one priority at a time
       nextDue: db.prepare<[], { due: number | null }>(
-        `SELECT MIN(due_at) AS due FROM messages INDEXED BY messages_next_due WHERE status = 'unsent'`,
+        `WITH RECURSIVE p(pr) AS (
+           SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
+           UNION ALL
+           SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
+           FROM p WHERE p.pr IS NOT NULL)
+         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority = p.pr)) AS due
+         FROM p WHERE p.pr IS NOT NULL`,
       ),
       counts: db.prepare<[], { status: MessageStatus; n: number }>(
         'SELECT status, COUNT(*) AS n FROM messages GROUP BY status',
@@ -235,10 +242,8 @@ export class SqliteStore implements MessageStore {
     const params: (string | number)[] = [];
     const sortCol = q.order === 'sent' ? 'sent_at' : 'created_at';
     const status = q.order === 'sent' ? 'sent' : q.status;
-    if (status) {
-      where.push('status = ?');
-      params.push(status);
-    }
+    // a literal (from the fixed list of statuses), so the planner can use the partial indexes
+    if (status) where.push(`status = '${statusLiteral(status)}'`);
     if (q.after) {
       where.push(`(${sortCol} < ? OR (${sortCol} = ? AND id < ?))`);
       params.push(q.after.at.getTime(), q.after.at.getTime(), q.after.id);
