@@ -126,6 +126,22 @@ export function storeContract(factory: StoreFactory): void {
         assert.equal((await store.nextDueAt())?.toISOString(), at(10_000).toISOString());
       });
 
+      test('next due time is the earliest unsent due_at across all priorities', async () => {
+        assert.equal(await store.nextDueAt(), null);
+        await store.create([msg(1, { send_at: at(9000), priority: 9 })], T0);
+        await store.create([msg(2, { send_at: at(7000), priority: -3 })], T0);
+        await store.create([msg(3, { send_at: at(8000), priority: 0 })], T0);
+        await store.create([msg(4, { send_at: at(5000), priority: 0 })], T0);
+        assert.equal((await store.nextDueAt())?.toISOString(), at(5000).toISOString());
+        const [first] = await store.claim({ owner: 'w', limit: 1, now: at(5000), leaseMs: 1000 });
+        assert.equal(first?.content, 'hello 4');
+        assert.equal(
+          (await store.nextDueAt())?.toISOString(),
+          at(7000).toISOString(),
+          'processing ones do not count',
+        );
+      });
+
       test('8 concurrent claimers over 2,000 messages never share a message', async () => {
         const N = 2000;
         for (let i = 0; i < N; i += 500) {
