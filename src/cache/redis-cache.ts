@@ -20,6 +20,8 @@ export class RedisCache implements Cache {
       lazyConnect: true,
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,
+      // the SETs of one event-loop turn go out in one write
+      enableAutoPipelining: true,
       connectTimeout: 5000,
     });
     // reconnects by itself; errors surface on commands

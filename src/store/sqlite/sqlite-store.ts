@@ -150,7 +150,7 @@ export class SqliteStore implements MessageStore {
       claim: db.prepare<{ owner: string; now: number; exp: number; limit: number }, Row>(
         `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
            lease_expires_at = @exp, updated_at = @now
-         WHERE id IN (SELECT id FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND due_at <= @now
+         WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND due_at <= @now
                       ORDER BY priority DESC, due_at, created_at LIMIT @limit)
          RETURNING *`,
       ),
