@@ -110,7 +110,7 @@ build_ferretdb() {
     command -v go >/dev/null || { log "Go is needed to build FerretDB (apt-get install golang or see go.dev)"; return 1; }
     log "building FerretDB v1 (first time only) into $bin"
     mkdir -p "$CACHE_BIN"
-    (cd "$ROOT/tools/ferretdb" && GOFLAGS=-mod=mod go build -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
+    (cd "$ROOT/tools/ferretdb" && GOFLAGS="-mod=mod -buildvcs=false" go build -o "$bin.tmp" . && mv "$bin.tmp" "$bin")
   fi
   echo "$bin"
 }

@@ -117,6 +117,9 @@ export class SqliteStore implements MessageStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
+    // the default 2 MiB page cache misses on every claim once the table outgrows it
+    this.db.pragma('cache_size = -65536');
+    this.db.pragma('mmap_size = 268435456');
   }
 
   async init(): Promise<void> {
