@@ -230,6 +230,14 @@ describe('messages API', () => {
       (k2.body.messages as { id: string }[]).map((m) => m.id),
       (k1.body.messages as { id: string }[]).map((m) => m.id),
     );
+    const unsentBefore = (await app.store.countByStatus()).unsent;
+    const longer = await post(
+      '/messages/batch',
+      { messages: messages.slice(0, 5) },
+      { 'idempotency-key': 'batch-1' },
+    );
+    assert.equal(longer.status, 422);
+    assert.equal((await app.store.countByStatus()).unsent, unsentBefore, 'a refused replay writes nothing');
   });
 
   test('GET /messages/:id with attempts; DELETE cancels unsent only', async () => {

@@ -21,6 +21,8 @@ export interface MessageStore {
    */
   create(messages: NewMessage[], now: Date): Promise<CreateResult[]>;
   get(id: string): Promise<Message | null>;
+  /** The message created under this idempotency key, if any. */
+  getByIdempotencyKey(key: string): Promise<Message | null>;
   attempts(id: string): Promise<DeliveryAttempt[]>;
   list(query: ListQuery): Promise<Page>;
   /** unsent → cancelled; only an unsent message can be cancelled. */

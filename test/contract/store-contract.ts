@@ -75,6 +75,8 @@ export function storeContract(factory: StoreFactory): void {
         assert.equal(b?.created, false);
         assert.equal(b?.message.id, a?.message.id);
         assert.equal(b?.message.request_hash, 'h1');
+        assert.equal((await store.getByIdempotencyKey('k1'))?.id, a?.message.id);
+        assert.equal(await store.getByIdempotencyKey('nope'), null);
         const batch = await store.create(
           [msg(2, { idempotency_key: 'k1' }), msg(3, { idempotency_key: 'k3' }), msg(4)],
           at(2),

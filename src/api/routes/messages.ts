@@ -163,6 +163,11 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const body = req.body as BatchBody;
       const key = req.headers['idempotency-key'] ?? null;
       const hash = key ? requestHash(body) : null;
+      if (key) {
+        // refuse a different body before writing anything: its extra rows would otherwise go in
+        const first = await deps.store.getByIdempotencyKey(`${key}#0`);
+        if (first) checkReplay([{ message: first, created: false }], hash, key);
+      }
       const inputs = body.messages.map((m, i) => toNewMessage(m, key ? `${key}#${i}` : null, hash));
       const results = await deps.store.create(inputs, new Date());
       if (key) checkReplay(results, hash, key);

@@ -194,6 +194,11 @@ export class MongoStore implements MessageStore {
     return doc ? toMessage(doc) : null;
   }
 
+  async getByIdempotencyKey(key: string): Promise<Message | null> {
+    const doc = await this.messages.findOne({ idempotency_key: key });
+    return doc ? toMessage(doc) : null;
+  }
+
   async attempts(id: string): Promise<DeliveryAttempt[]> {
     const docs = await this.attemptsCol
       .find({ message_id: id }, { projection: { _id: 0 } })

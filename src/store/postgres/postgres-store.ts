@@ -183,6 +183,13 @@ export class PostgresStore implements MessageStore {
     return rows[0] ?? null;
   }
 
+  async getByIdempotencyKey(key: string): Promise<Message | null> {
+    const { rows } = await this.pool.query<Message>('SELECT * FROM messages WHERE idempotency_key = $1', [
+      key,
+    ]);
+    return rows[0] ?? null;
+  }
+
   async attempts(id: string): Promise<DeliveryAttempt[]> {
     const { rows } = await this.pool.query<DeliveryAttempt>(
       `SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome
