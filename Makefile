@@ -1,5 +1,5 @@
 # The original's targets, mapped onto this project.
-.PHONY: install build run run-with-seed sink test tests lint services services-down openapi
+.PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -34,7 +34,12 @@ test: install services
 	npm run build
 	npm run lint
 	npm run openapi:check
+	$(MAKE) bench-smoke
 	eval "$$(scripts/services.sh env)" && REQUIRE_SERVICES=1 npm test
+
+## bench-smoke: the benchmark end to end on a small n, so it keeps working (figures: npm run bench)
+bench-smoke: build
+	node dist/src/cli/main.js bench --n 500 --stores sqlite --no-redis --no-accuracy --no-growth --no-api
 
 tests: test
 

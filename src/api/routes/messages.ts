@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
@@ -60,6 +60,22 @@ function checkReplay(results: CreateResult[], hash: string | null, key: string):
 export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
+  /** One page of a list, with the next page in a Link header. */
+  async function listPage(
+    reply: FastifyReply,
+    path: string,
+    order: 'sent' | 'created',
+    limitParam: number | undefined,
+    status: MessageStatus | undefined,
+    cursor: string | undefined,
+  ) {
+    const limit = limitParam ?? 100;
+    const page = await deps.store.list({ order, status, limit, after: decodeCursor(cursor) });
+    const link = nextLink(path, { limit, status }, page.next);
+    if (link) void reply.header('link', link);
+    return page.items.map(messageJson);
+  }
+
   r.get(
     '/sent-messages',
     {
@@ -72,13 +88,8 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
         response: { 200: Type.Array(messageRef), 400: errorRef, 503: errorRef },
       },
     },
-    async (req, reply) => {
-      const limit = req.query.limit ?? 100;
-      const page = await deps.store.list({ order: 'sent', limit, after: decodeCursor(req.query.cursor) });
-      const link = nextLink('/sent-messages', { limit }, page.next);
-      if (link) void reply.header('link', link);
-      return page.items.map(messageJson);
-    },
+    async (req, reply) =>
+      listPage(reply, '/sent-messages', 'sent', req.query.limit, undefined, req.query.cursor),
   );
 
   r.get(
@@ -91,19 +102,15 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
         response: { 200: Type.Array(messageRef), 400: errorRef, 503: errorRef },
       },
     },
-    async (req, reply) => {
-      const limit = req.query.limit ?? 100;
-      const status = req.query.status as MessageStatus | undefined;
-      const page = await deps.store.list({
-        order: 'created',
-        status,
-        limit,
-        after: decodeCursor(req.query.cursor),
-      });
-      const link = nextLink('/messages', { limit, status }, page.next);
-      if (link) void reply.header('link', link);
-      return page.items.map(messageJson);
-    },
+    async (req, reply) =>
+      listPage(
+        reply,
+        '/messages',
+        'created',
+        req.query.limit,
+        req.query.status as MessageStatus | undefined,
+        req.query.cursor,
+      ),
   );
 
   r.post(
