@@ -93,7 +93,7 @@ export class Sink {
   }
 
   deliveries(): SinkDelivery[] {
-    return [...this.recent];
+    return this.recent.slice(-this.o.keep);
   }
 
   reset(): void {
@@ -200,7 +200,8 @@ export class Sink {
         message_id: messageId,
         received_at: new Date().toISOString(),
       });
-      if (this.recent.length > this.o.keep) this.recent.splice(0, this.recent.length - this.o.keep);
+      // trimmed in steps, not on every request: shifting a full array per request is O(keep)
+      if (this.recent.length >= this.o.keep * 2) this.recent = this.recent.slice(-this.o.keep);
     }
     return this.send(res, 202, { message: 'Accepted', messageId });
   }
