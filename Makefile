@@ -1,5 +1,5 @@
 # The original's targets, mapped onto this project.
-.PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke
+.PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke fuzz
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -35,7 +35,12 @@ test: install services
 	npm run lint
 	npm run openapi:check
 	$(MAKE) bench-smoke
+	$(MAKE) fuzz
 	eval "$$(scripts/services.sh env)" && REQUIRE_SERVICES=1 npm test
+
+## fuzz: schemathesis against /swagger/json (no 5xx, responses match their schemas)
+fuzz: build
+	scripts/fuzz.sh
 
 ## bench-smoke: the benchmark end to end on a small n, so it keeps working (figures: npm run bench)
 bench-smoke: build

@@ -182,6 +182,13 @@ describe('messages API', () => {
     const unknown = await app.server.inject('/nope');
     assert.equal(unknown.statusCode, 404);
     assert.equal(unknown.json().code, 'NOT_FOUND');
+    const wrongMethod = await app.server.inject({
+      method: 'PATCH',
+      url: '/messages/0123456789abcdef01234567',
+    });
+    assert.equal(wrongMethod.statusCode, 405);
+    assert.equal(wrongMethod.json().code, 'METHOD_NOT_ALLOWED');
+    assert.match(String(wrongMethod.headers.allow), /GET/);
   });
 
   test('Idempotency-Key: a retry returns the same message; another body with the key is 422', async () => {

@@ -35,10 +35,31 @@ export function isUnavailable(err: unknown): boolean {
 
 /** Every error leaves as `{"error": "...", "code": "..."}` with a stable code (docs/errors.md). */
 export function installErrorHandler(app: FastifyInstance): void {
+  // every route's path as a pattern, to answer 405 (with Allow) for a known path and another method
+  const routes: { pattern: RegExp; isStatic: boolean; methods: string[] }[] = [];
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/swagger')) return;
+    const pattern = new RegExp('^' + route.url.replace(/:[^/]+/g, '[^/]+') + '/?$');
+    // HEAD is served for every GET but not documented; Allow lists the documented methods
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
+    routes.push({ pattern, isStatic: !route.url.includes(':'), methods });
+  });
   app.setNotFoundHandler((req, reply) => {
-    void reply
-      .status(404)
-      .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'NOT_FOUND' });
+    const path = req.url.split('?')[0] ?? '';
+    const matching = routes.filter((r) => r.pattern.test(path));
+    // a static path (/messages/batch) is its own resource, not an instance of /messages/:id
+    const own = matching.some((r) => r.isStatic) ? matching.filter((r) => r.isStatic) : matching;
+    const allowed = [...new Set(own.flatMap((r) => r.methods))];
+    if (allowed.length > 0) {
+      return reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send({
+          error: `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+          code: 'METHOD_NOT_ALLOWED',
+        });
+    }
+    return reply.status(404).send({ error: `no route ${req.method} ${path}`, code: 'NOT_FOUND' });
   });
 
   app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {

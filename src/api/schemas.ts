@@ -95,10 +95,16 @@ export const ListQuerySchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const IdParams = Type.Object({ id: Type.String({ description: 'Message id.' }) });
+export const IdParams = Type.Object({
+  id: Type.String({ pattern: '^[0-9a-f]{24}$', description: 'Message id: 24 hex characters.' }),
+});
 
 export const PoolActionSchema = Type.Object(
-  { action: Type.String({ description: '"start" or "pause".' }) },
+  {
+    action: Type.Union([Type.Literal('start'), Type.Literal('pause')], {
+      description: '"start" or "pause".',
+    }),
+  },
   { $id: 'PoolAction' },
 );
 export const PoolStateSchema = Type.Object(

@@ -12,8 +12,15 @@ export const ERROR_CODES = {
   INVALID_ACTION: { status: 400, doc: 'PUT /worker-pool/state got an action other than start or pause.' },
   INVALID_CONTENT: { status: 400, doc: 'content is empty or longer than 160 characters.' },
   INVALID_CURSOR: { status: 400, doc: 'The paging cursor was not issued by this service.' },
-  INVALID_ID: { status: 400, doc: 'The message id is not a 24-character hex id.' },
+  INVALID_ID: {
+    status: 400,
+    doc: 'Reserved: ids are checked by the route schema (BAD_REQUEST naming params/id).',
+  },
   NOT_FOUND: { status: 404, doc: 'No such message or route.' },
+  METHOD_NOT_ALLOWED: {
+    status: 405,
+    doc: 'The path exists but not for this method; the Allow header lists the methods.',
+  },
   CONFLICT: { status: 409, doc: 'The message is processing or done and cannot be cancelled.' },
   PAYLOAD_TOO_LARGE: { status: 413, doc: 'The body is larger than api.bodyLimit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The body is not application/json.' },

@@ -3,7 +3,6 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
-import { ID_PATTERN } from '../../domain/ids.js';
 import type { MessageStatus, NewMessage } from '../../domain/message.js';
 import type { CreateResult } from '../../store/store.js';
 import { decodeCursor, nextLink } from '../cursor.js';
@@ -196,8 +195,6 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const { id } = req.params;
-      if (!ID_PATTERN.test(id))
-        throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
       const m = await deps.store.get(id);
       if (!m) throw new AppError('NOT_FOUND', `no message ${id}`);
       const attempts = await deps.store.attempts(id);
@@ -218,8 +215,6 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     },
     async (req) => {
       const { id } = req.params;
-      if (!ID_PATTERN.test(id))
-        throw new AppError('INVALID_ID', `id ${JSON.stringify(id)} is not a 24-character hex id`);
       const res = await deps.store.cancel(id, new Date());
       if (res.result === 'not_found') throw new AppError('NOT_FOUND', `no message ${id}`);
       if (res.result === 'conflict') {
