@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { NewMessage } from '../../src/domain/message.js';
 import { seedMessages } from '../../src/seed/seed.js';
 import type { Completion, MessageStore } from '../../src/store/store.js';
@@ -417,7 +417,4 @@ export function storeContract(factory: StoreFactory): void {
       });
     },
   );
-
-  before(() => undefined);
-  after(() => undefined);
 }

@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
-import { PoolActionSchema } from '../schemas.js';
 import type { ApiDeps } from '../server.js';
 
 const ACTIONS = ['start', 'pause'] as const;
@@ -45,5 +44,4 @@ export function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): void {
       return { status: deps.pool.getState() };
     },
   );
-  void PoolActionSchema;
 }
