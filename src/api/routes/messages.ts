@@ -23,6 +23,8 @@ import type { ApiDeps } from '../server.js';
 
 const errorRef = Type.Ref('Error');
 const messageRef = Type.Ref('Message');
+/** what a write can answer besides success */
+const writeErrors = { 400: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 503: errorRef };
 
 function requestHash(body: unknown): string {
   return createHash('sha256').update(JSON.stringify(body)).digest('hex');
@@ -122,14 +124,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
           'With an `Idempotency-Key` header, a retry of the same request returns the same message (header `idempotent-replayed: true`); the same key with a different body is 422.',
         headers: IdempotencyHeaders,
         body: NewMessageSchema,
-        response: {
-          201: messageRef,
-          400: errorRef,
-          413: errorRef,
-          415: errorRef,
-          422: errorRef,
-          503: errorRef,
-        },
+        response: { 201: messageRef, ...writeErrors },
       },
     },
     async (req, reply) => {
@@ -155,14 +150,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
         description: 'All or nothing: one invalid message rejects the request with its index in the error.',
         headers: IdempotencyHeaders,
         body: BatchSchema,
-        response: {
-          201: Type.Object({ messages: Type.Array(messageRef) }),
-          400: errorRef,
-          413: errorRef,
-          415: errorRef,
-          422: errorRef,
-          503: errorRef,
-        },
+        response: { 201: Type.Object({ messages: Type.Array(messageRef) }), ...writeErrors },
       },
     },
     async (req, reply) => {
