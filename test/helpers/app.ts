@@ -30,6 +30,9 @@ export async function testApp(
     async cleanup() {
       await app.close();
       rmSync(dir, { recursive: true, force: true });
+      // a test that leaves deliveries running fails here rather than leaking them into the next
+      if (app.pool.inFlightCount !== 0)
+        throw new Error(`${app.pool.inFlightCount} deliveries still in flight after close`);
     },
   };
 }
