@@ -10,7 +10,10 @@ export const ERROR_CODES = {
   },
   INVALID_JSON: { status: 400, doc: 'The body is not valid JSON.' },
   INVALID_ACTION: { status: 400, doc: 'PUT /worker-pool/state got an action other than start or pause.' },
-  INVALID_CONTENT: { status: 400, doc: 'content is empty or longer than 160 characters.' },
+  INVALID_CONTENT: {
+    status: 400,
+    doc: 'Reserved: content outside 1..160 characters is reported as BAD_REQUEST naming content.',
+  },
   INVALID_CURSOR: { status: 400, doc: 'The paging cursor was not issued by this service.' },
   INVALID_ID: {
     status: 400,

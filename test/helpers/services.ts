@@ -29,7 +29,7 @@ export function uniqueName(prefix: string): string {
 
 export interface StoreFactory {
   name: 'sqlite' | 'postgres' | 'mongodb';
-  /** null when the service is not configured (and not required) */
+  /** false when the service is not configured (and not required): its tests skip loudly */
   available: boolean;
   create(): Promise<{ store: MessageStore; drop(): Promise<void> }>;
 }
