@@ -204,6 +204,55 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.equal(m?.webhook_response_message_id, null, 'a 2xx without messageId is still delivered');
   });
 
+  test('claims ahead of free slots: a finished delivery starts the next at once; pause and stop give them back', async () => {
+    await store.create(
+      Array.from({ length: 10 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    const gates: (() => void)[] = [];
+    const gated: Deliverer = {
+      async deliver() {
+        await new Promise<void>((r) => gates.push(r));
+        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+      },
+      async close() {},
+    };
+    // 2 slots + 2 ready: one round claims 4 and starts 2
+    const p = pool(gated, { numWorkers: 2, prefetch: 2 });
+    assert.equal(await p.tick(), 4);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(p.inFlightCount, 2);
+    assert.equal(gates.length, 2);
+    // a delivery finishes: the next ready message starts without another claim
+    gates.shift()?.();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(p.inFlightCount, 2);
+    assert.equal(gates.length, 2);
+    assert.equal(
+      (await store.countByStatus()).processing,
+      4,
+      'no new claim: 1 done (not yet stored) + 2 running + 1 ready',
+    );
+    // pause: the one claimed but not started goes back to unsent
+    p.pause();
+    assert.equal(await p.tick(), 0);
+    await p.flush();
+    let counts = await store.countByStatus();
+    assert.equal(counts.processing, 2, 'only the running two are still held');
+    assert.equal(counts.unsent, 7);
+    assert.equal(counts.sent, 1);
+    // resume and claim ahead again; stop releases what has not started
+    p.resume();
+    assert.equal(await p.tick(), 2, 'room for the 2 ready slots only');
+    for (const g of gates.splice(0)) g();
+    const res = await p.stop(1000);
+    assert.equal(res.released, 0);
+    counts = await store.countByStatus();
+    assert.equal(counts.processing, 0);
+    assert.equal(counts.sent + counts.unsent, 10);
+    assert.ok(counts.sent >= 3);
+  });
+
   test('stop lets in-flight deliveries finish within the timeout and releases the rest', async () => {
     await store.create(
       Array.from({ length: 2 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),

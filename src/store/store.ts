@@ -36,6 +36,13 @@ export interface MessageStore {
   claim(request: ClaimRequest): Promise<Message[]>;
   /** Applies outcomes; each only if `owner` still holds the lease. Returns the ids applied. */
   complete(completions: Completion[], now: Date): Promise<string[]>;
+  /**
+   * complete() then claim(), as one transaction where the store can: the worker
+   * pool's hot path, where one commit instead of two is most of the store's cost.
+   * After an error the completions may or may not be stored; sending them again
+   * is safe (one already applied is not applied twice).
+   */
+  completeAndClaim(completions: Completion[], claim: ClaimRequest, now: Date): Promise<CompleteAndClaim>;
   /** processing with an expired lease → unsent. Returns how many. */
   recoverExpired(now: Date): Promise<number>;
   /** Gives back the owner's leases (shutdown): processing → unsent. */
@@ -44,6 +51,12 @@ export interface MessageStore {
   nextDueAt(): Promise<Date | null>;
   /** Counts per status (dashboard, tests, benchmarks). */
   countByStatus(): Promise<Record<MessageStatus, number>>;
+}
+
+export interface CompleteAndClaim {
+  /** ids whose outcome was stored */
+  applied: string[];
+  claimed: Message[];
 }
 
 export interface CreateResult {
@@ -120,6 +133,17 @@ export function byClaimOrder(a: Message, b: Message): number {
     a.due_at.getTime() - b.due_at.getTime() ||
     a.created_at.getTime() - b.created_at.getTime()
   );
+}
+
+/** completeAndClaim for stores without a cheaper way: two calls. */
+export async function completeThenClaim(
+  store: Pick<MessageStore, 'complete' | 'claim'>,
+  completions: Completion[],
+  claim: ClaimRequest,
+  now: Date,
+): Promise<CompleteAndClaim> {
+  const applied = completions.length > 0 ? await store.complete(completions, now) : [];
+  return { applied, claimed: await store.claim(claim) };
 }
 
 /** A page from `limit + 1` rows fetched in list order: the extra row only says there is a next page. */

@@ -3,14 +3,22 @@ import { contentProblem } from '../domain/message.js';
 import type { Deliverer, DeliveryResult } from '../delivery/webhook-client.js';
 import { backoffMs, type RetryPolicy } from '../delivery/retry-policy.js';
 import type { Logger } from '../logging/logger.js';
-import type { Completion, MessageStore, Outcome } from '../store/store.js';
+import type { CompleteAndClaim, Completion, MessageStore, Outcome } from '../store/store.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { PoolEvents } from './events.js';
 
 export type PoolState = 'running' | 'paused';
 
+interface PendingOutcome {
+  completion: Completion;
+  message: Message;
+}
+
 export interface WorkerPoolOptions {
-  store: Pick<MessageStore, 'claim' | 'complete' | 'recoverExpired' | 'release' | 'nextDueAt'>;
+  store: Pick<
+    MessageStore,
+    'claim' | 'complete' | 'completeAndClaim' | 'recoverExpired' | 'release' | 'nextDueAt'
+  >;
   deliverer: Deliverer;
   limiter: RateLimiter;
   retry: RetryPolicy;
@@ -20,6 +28,8 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** longest idle sleep */
   pollIntervalMs: number;
+  /** claimed messages kept ready beyond the busy slots (default numWorkers / 2) */
+  prefetch?: number;
   initialState: PoolState;
   logger: Logger;
   now?: () => number;
@@ -34,6 +44,11 @@ async function within(p: Promise<unknown>, ms: number): Promise<void> {
 }
 
 const RECOVER_EVERY_MS = 5000;
+/**
+ * Outcomes wait at most this long to be stored. Usually the next claim round
+ * stores them sooner, in the same transaction as the claim.
+ */
+const FLUSH_AFTER_MS = 10;
 const STORE_ERROR_BACKOFF_MS = 1000;
 
 /**
@@ -47,7 +62,7 @@ export class WorkerPool {
   readonly events = new PoolEvents();
   private state: PoolState;
   private readonly inFlight = new Map<string, Promise<void>>();
-  private pending: { completion: Completion; message: Message }[] = [];
+  private pending: PendingOutcome[] = [];
   private flushing: Promise<void> | null = null;
   private stopped = true;
   /** set by stop(): no more claims */
@@ -59,7 +74,10 @@ export class WorkerPool {
   private readonly random: () => number;
   private readonly log: Logger;
   private readonly minClaim: number;
-  private flushScheduled = false;
+  /** claimed messages waiting for a free slot, so a finished delivery is followed at once */
+  private ready: Message[] = [];
+  private readonly prefetch: number;
+  private flushTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
@@ -67,6 +85,7 @@ export class WorkerPool {
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
     this.minClaim = Math.max(1, Math.floor(o.numWorkers / 4));
+    this.prefetch = o.prefetch ?? Math.ceil(o.numWorkers / 2);
   }
 
   getState(): PoolState {
@@ -83,6 +102,8 @@ export class WorkerPool {
     this.state = 'paused';
     this.log.info('worker pool paused');
     this.events.emit('state', 'paused');
+    // the dispatcher gives back what it claimed but has not started
+    this.notify();
   }
 
   resume(): void {
@@ -138,9 +159,8 @@ export class WorkerPool {
   private async tickAndPlan(): Promise<number> {
     const claimed = await this.tick();
     if (this.state === 'paused') return this.o.pollIntervalMs;
-    const free = this.o.numWorkers - this.inFlight.size;
     // a finishing delivery wakes us
-    if (free <= 0 || (free < this.minClaim && this.inFlight.size > 0)) return this.o.pollIntervalMs;
+    if (!this.worthClaiming()) return this.o.pollIntervalMs;
     if (claimed > 0) return 0;
     const tokenWait = this.o.limiter.msUntilToken(this.now());
     if (tokenWait > 0) return Math.min(tokenWait, this.o.pollIntervalMs);
@@ -157,31 +177,84 @@ export class WorkerPool {
       const recovered = await this.o.store.recoverExpired(new Date(now));
       if (recovered > 0) this.log.warn({ recovered }, 'recovered messages whose lease expired');
     }
-    if (this.state !== 'running' || this.closing) return 0;
-    const free = this.o.numWorkers - this.inFlight.size;
-    // claim in batches: while deliveries are running, wait until a quarter of the slots
-    // are free, so one claim round trip serves many messages
-    if (free <= 0 || (free < this.minClaim && this.inFlight.size > 0)) return 0;
-    const tokens = this.o.limiter.take(free, now);
+    if (this.state !== 'running' || this.closing) {
+      await this.releaseReady();
+      return 0;
+    }
+    if (!this.worthClaiming()) return 0;
+    const tokens = this.o.limiter.take(this.room(), now);
     if (tokens <= 0) return 0;
-    let messages: Message[];
+    // the outcomes waiting to be stored go in the same transaction as the claim
+    const batch = this.pending;
+    this.pending = [];
+    let result: CompleteAndClaim;
     try {
-      messages = await this.o.store.claim({
-        owner: this.o.owner,
-        limit: tokens,
-        now: new Date(now),
-        leaseMs: this.o.leaseMs,
-      });
+      result = await this.o.store.completeAndClaim(
+        batch.map((b) => b.completion),
+        { owner: this.o.owner, limit: tokens, now: new Date(now), leaseMs: this.o.leaseMs },
+        new Date(now),
+      );
     } catch (err) {
       this.o.limiter.giveBack(tokens);
+      this.pending = batch.concat(this.pending);
       throw err;
     }
+    this.stored(batch, result.applied);
+    const messages = result.claimed;
     if (messages.length < tokens) this.o.limiter.giveBack(tokens - messages.length);
     if (messages.length > 0) {
       this.events.emit('claimed', messages);
-      for (const m of messages) this.launch(m);
+      for (const m of messages) {
+        if (this.inFlight.size < this.o.numWorkers) this.launch(m);
+        else this.ready.push(m);
+      }
     }
     return messages.length;
+  }
+
+  /** Messages this pool may still claim: free slots plus free room in the ready buffer. */
+  private room(): number {
+    return this.o.numWorkers + this.prefetch - this.inFlight.size - this.ready.length;
+  }
+
+  /**
+   * Claim in batches: while deliveries run, wait until a quarter of the slots
+   * are free, so one store round trip serves many messages.
+   */
+  private worthClaiming(): boolean {
+    const room = this.room();
+    return room > 0 && (room >= this.minClaim || this.inFlight.size === 0);
+  }
+
+  /** A slot freed: the next claimed message starts now, without waiting for a store round trip. */
+  private startReady(): void {
+    const now = this.now();
+    while (this.inFlight.size < this.o.numWorkers && this.state === 'running' && !this.closing) {
+      const m = this.ready.shift();
+      if (!m) return;
+      // its lease ran out while it waited (only with a lease shorter than a delivery): recovery
+      // hands it out again, so sending it here could send it twice
+      if (m.lease_expires_at && m.lease_expires_at.getTime() <= now) continue;
+      this.launch(m);
+    }
+  }
+
+  /** Gives back the leases of claimed messages that have not started (pause, stop). */
+  private async releaseReady(): Promise<void> {
+    if (this.ready.length === 0) return;
+    const held = this.ready;
+    this.ready = [];
+    try {
+      const released = await this.o.store.release(
+        this.o.owner,
+        held.map((m) => m.id),
+        new Date(this.now()),
+      );
+      this.log.debug({ released }, 'released claimed messages that had not started');
+    } catch (err) {
+      this.ready = held.concat(this.ready);
+      throw err;
+    }
   }
 
   private launch(message: Message): void {
@@ -189,6 +262,7 @@ export class WorkerPool {
       .catch((err: unknown) => this.log.error({ err, message_id: message.id }, 'delivery crashed'))
       .finally(() => {
         this.inFlight.delete(message.id);
+        this.startReady();
         this.notify();
       });
     this.inFlight.set(message.id, p);
@@ -260,13 +334,27 @@ export class WorkerPool {
 
   private queue(message: Message, outcome: Outcome, attempt: DeliveryAttempt | null): void {
     this.pending.push({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
-    // outcomes that arrive in the same turn of the event loop are written in one batch
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => {
-      this.flushScheduled = false;
+    // the next claim round usually stores it; if none comes soon, a flush does
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = null;
       void this.flush();
-    });
+    }, FLUSH_AFTER_MS);
+  }
+
+  /** Tells listeners what happened to each outcome of a batch that reached the store. */
+  private stored(batch: PendingOutcome[], appliedIds: string[]): void {
+    if (batch.length === 0) return;
+    const applied = new Set(appliedIds);
+    for (const b of batch) {
+      const ok = applied.has(b.message.id);
+      if (!ok) this.log.warn({ message_id: b.message.id }, 'outcome not stored: the lease was lost');
+      this.events.emit('outcome', {
+        message: b.message,
+        outcome: b.completion.outcome,
+        attempt: b.completion.attempt,
+        applied: ok,
+      });
+    }
   }
 
   /** Writes queued completions in one batch; a batch in progress is followed by the next. */
@@ -278,22 +366,13 @@ export class WorkerPool {
         const batch = this.pending;
         this.pending = [];
         try {
-          const applied = new Set(
+          this.stored(
+            batch,
             await this.o.store.complete(
               batch.map((b) => b.completion),
               new Date(this.now()),
             ),
           );
-          for (const b of batch) {
-            const ok = applied.has(b.message.id);
-            if (!ok) this.log.warn({ message_id: b.message.id }, 'outcome not stored: the lease was lost');
-            this.events.emit('outcome', {
-              message: b.message,
-              outcome: b.completion.outcome,
-              attempt: b.completion.attempt,
-              applied: ok,
-            });
-          }
         } catch (err) {
           // keep them: the store may be back soon; the leases protect against double work meanwhile
           this.pending = batch.concat(this.pending);
@@ -318,9 +397,17 @@ export class WorkerPool {
     this.notify();
     await this.loop;
     const waiting = [...this.inFlight.keys()];
+    await this.releaseReady().catch((err: unknown) =>
+      this.log.error(
+        { err },
+        'could not release claimed messages that had not started; their leases will expire',
+      ),
+    );
     await within(Promise.all(this.inFlight.values()), timeoutMs);
     const unfinished = [...this.inFlight.keys()];
     await within(this.flush(), Math.max(timeoutMs, 1000));
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
     let released = 0;
     if (unfinished.length > 0) {
       released = await this.o.store.release(this.o.owner, unfinished, new Date(this.now()));

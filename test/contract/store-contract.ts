@@ -209,6 +209,35 @@ export function storeContract(factory: StoreFactory): void {
         assert.equal(attempts[0]?.started_at.toISOString(), at(2).toISOString());
       });
 
+      test('completeAndClaim stores outcomes and claims more in one call; nothing is handed out twice', async () => {
+        const created = await store.create([msg(1), msg(2), msg(3), msg(4)], T0);
+        const first = await store.claim({ owner: 'w1', limit: 2, now: at(1), leaseMs: 60_000 });
+        assert.equal(first.length, 2);
+        const done = first.map((m) => sent(m.id, 'w1', at(2)));
+        // one outcome from a lease it does not hold is refused, the others applied
+        const stranger = created.find((c) => !first.some((m) => m.id === c.message.id))?.message.id ?? '';
+        const res = await store.completeAndClaim(
+          [...done, sent(stranger, 'w1', at(2))],
+          { owner: 'w1', limit: 10, now: at(2), leaseMs: 60_000 },
+          at(2),
+        );
+        assert.deepEqual([...res.applied].sort(), first.map((m) => m.id).sort());
+        assert.equal(res.claimed.length, 2, 'the two still unsent');
+        assert.ok(res.claimed.every((m) => m.status === 'processing' && m.lease_owner === 'w1'));
+        assert.ok(
+          !res.claimed.some((m) => first.some((f) => f.id === m.id)),
+          'a completed message is not re-claimed',
+        );
+        const counts = await store.countByStatus();
+        assert.equal(counts.sent, 2);
+        assert.equal(counts.processing, 2);
+        // nothing to complete and nothing due: a no-op
+        assert.deepEqual(
+          await store.completeAndClaim([], { owner: 'w1', limit: 5, now: at(3), leaseMs: 60_000 }, at(3)),
+          { applied: [], claimed: [] },
+        );
+      });
+
       test('a retry puts the message back with a later due time; failure and invalid content are final', async () => {
         const created = await store.create([msg(1), msg(2), msg(3)], T0);
         const [a, b, c] = created.map((r) => r.message.id);

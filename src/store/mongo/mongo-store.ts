@@ -4,6 +4,7 @@ import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../
 import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
+  CompleteAndClaim,
   CancelResult,
   ClaimRequest,
   Completion,
@@ -12,7 +13,7 @@ import type {
   MessageStore,
   Page,
 } from '../store.js';
-import { byClaimOrder, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
+import { byClaimOrder, completeThenClaim, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
 
 /** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
 type MessageDoc = Omit<Message, 'id' | 'idempotency_key'> & {
@@ -336,6 +337,14 @@ export class MongoStore implements MessageStore {
       }
     }
     return claimed.sort(byClaimOrder);
+  }
+
+  async completeAndClaim(
+    completions: Completion[],
+    claim: ClaimRequest,
+    now: Date,
+  ): Promise<CompleteAndClaim> {
+    return completeThenClaim(this, completions, claim, now);
   }
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {

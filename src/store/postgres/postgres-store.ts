@@ -3,6 +3,7 @@ import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../
 import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
+  CompleteAndClaim,
   CancelResult,
   ClaimRequest,
   Completion,
@@ -51,7 +52,7 @@ const CLAIM_SQL = `UPDATE messages m SET status = 'processing', processing_start
         ORDER BY priority DESC, due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
   WHERE m.id = c.id RETURNING m.*`;
 
-const COMPLETE_SQL = `WITH c AS (
+const COMPLETION_CTES = `c AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
                          $7::timestamptz[], $8::int4[], $9::int4[], $10::timestamptz[], $11::float8[],
                          $12::int4[], $13::text[], $14::text[])
@@ -60,14 +61,56 @@ const COMPLETE_SQL = `WITH c AS (
   ), ins AS (
     INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
     SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome FROM c WHERE attempt IS NOT NULL
+  ), done AS (
+    UPDATE messages m SET status = c.status, updated_at = $15,
+      sent_at = COALESCE(c.sent_at, m.sent_at),
+      webhook_response_message_id = COALESCE(c.resp, m.webhook_response_message_id),
+      last_error = c.error, due_at = COALESCE(c.due_at, m.due_at), attempts = m.attempts + c.inc,
+      lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
+    FROM c WHERE m.id = c.id AND m.status = 'processing' AND m.lease_owner = c.owner
+    RETURNING m.id
+  )`;
+
+const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
+
+/**
+ * Completions and the next claim in one statement: one round trip, one commit.
+ * The claim reads the statement's snapshot, where the completed rows are still
+ * 'processing', so it cannot take them; a retried message is claimable from the
+ * next round on. Rows come back as claimed messages, then one row per applied
+ * completion (all message columns null, applied_id set).
+ */
+const COMPLETE_AND_CLAIM_SQL = `WITH ${COMPLETION_CTES}, claimed AS (
+    UPDATE messages m SET status = 'processing', processing_started_at = $15, lease_owner = $16,
+      lease_expires_at = $17, updated_at = $15
+    FROM (SELECT id FROM messages WHERE status = 'unsent' AND due_at <= $15
+          ORDER BY priority DESC, due_at, created_at LIMIT $18 FOR UPDATE SKIP LOCKED) q
+    WHERE m.id = q.id RETURNING m.*
   )
-  UPDATE messages m SET status = c.status, updated_at = $15,
-    sent_at = COALESCE(c.sent_at, m.sent_at),
-    webhook_response_message_id = COALESCE(c.resp, m.webhook_response_message_id),
-    last_error = c.error, due_at = COALESCE(c.due_at, m.due_at), attempts = m.attempts + c.inc,
-    lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
-  FROM c WHERE m.id = c.id AND m.status = 'processing' AND m.lease_owner = c.owner
-  RETURNING m.id`;
+  SELECT claimed.*, NULL::text AS applied_id FROM claimed
+  UNION ALL
+  SELECT (NULL::messages).*, id FROM done`;
+
+/** The 14 parallel arrays COMPLETION_CTES unnests. */
+function completionColumns(completions: Completion[]): unknown[] {
+  const col = <T>(f: (c: Completion) => T): T[] => completions.map(f);
+  return [
+    col((c) => c.id),
+    col((c) => c.owner),
+    col((c) => statusOf(c.outcome)),
+    col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt : null)),
+    col((c) => (c.outcome.kind === 'sent' ? c.outcome.webhookResponseMessageId : null)),
+    col((c) => errorOf(c.outcome)),
+    col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt : null)),
+    col((c) => (c.attempt ? 1 : 0)),
+    col((c) => c.attempt?.attempt ?? null),
+    col((c) => c.attempt?.started_at ?? null),
+    col((c) => c.attempt?.latency_ms ?? null),
+    col((c) => c.attempt?.status_code ?? null),
+    col((c) => c.attempt?.error ?? null),
+    col((c) => c.attempt?.outcome ?? null),
+  ];
+}
 
 function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
@@ -245,29 +288,38 @@ export class PostgresStore implements MessageStore {
     return rows.sort(byClaimOrder);
   }
 
+  async completeAndClaim(
+    completions: Completion[],
+    claim: ClaimRequest,
+    now: Date,
+  ): Promise<CompleteAndClaim> {
+    if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
+    const { rows } = await this.pool.query<Message & { applied_id: string | null }>({
+      name: 'ms_complete_claim',
+      text: COMPLETE_AND_CLAIM_SQL,
+      values: [
+        ...completionColumns(completions),
+        claim.now,
+        claim.owner,
+        new Date(claim.now.getTime() + claim.leaseMs),
+        claim.limit,
+      ],
+    });
+    const applied: string[] = [];
+    const claimed: Message[] = [];
+    for (const { applied_id, ...message } of rows) {
+      if (applied_id !== null) applied.push(applied_id);
+      else claimed.push(message);
+    }
+    return { applied, claimed: claimed.sort(byClaimOrder) };
+  }
+
   async complete(completions: Completion[], now: Date): Promise<string[]> {
     if (completions.length === 0) return [];
-    const col = <T>(f: (c: Completion) => T): T[] => completions.map(f);
     const { rows } = await this.pool.query<{ id: string }>({
       name: 'ms_complete',
       text: COMPLETE_SQL,
-      values: [
-        col((c) => c.id),
-        col((c) => c.owner),
-        col((c) => statusOf(c.outcome)),
-        col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt : null)),
-        col((c) => (c.outcome.kind === 'sent' ? c.outcome.webhookResponseMessageId : null)),
-        col((c) => errorOf(c.outcome)),
-        col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt : null)),
-        col((c) => (c.attempt ? 1 : 0)),
-        col((c) => c.attempt?.attempt ?? null),
-        col((c) => c.attempt?.started_at ?? null),
-        col((c) => c.attempt?.latency_ms ?? null),
-        col((c) => c.attempt?.status_code ?? null),
-        col((c) => c.attempt?.error ?? null),
-        col((c) => c.attempt?.outcome ?? null),
-        now,
-      ],
+      values: [...completionColumns(completions), now],
     });
     return rows.map((r) => r.id);
   }
