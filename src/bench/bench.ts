@@ -9,7 +9,7 @@ import { loadConfig, type StoreKind } from '../config/config.js';
 import { createStore } from '../store/create-store.js';
 import type { MessageStore } from '../store/store.js';
 import type { NewMessage } from '../domain/message.js';
-import { getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
+import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
 import { VERSION } from '../app.js';
 
 interface Options {
@@ -33,7 +33,30 @@ interface DeliveryResult {
   ratio: number;
   peakRssMb: number;
   duplicates: number;
+  /** CPU per delivered message: the service process (all threads) and the sink */
+  serviceCpuUs: number;
+  sinkCpuUs: number;
+  /** PostgreSQL/FerretDB server processes (0 for SQLite, which runs inside the service) */
+  dbCpuUs: number;
+  /**
+   * What the machine's cores could do at this CPU cost per message if they were
+   * shared perfectly: cores / (service + sink + database server), as a ratio to the limit.
+   */
+  cpuCeilingRatio: number;
 }
+
+interface LimitResult {
+  msgsPerSec: number;
+  clientCpuUs: number;
+  sinkCpuUs: number;
+}
+
+let sinkProc: Proc | null = null;
+const sinkCpuMs = (): number => sinkProc?.cpuMs() ?? NaN;
+const selfCpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 const BASE_PORT = 39_000 + (process.pid % 500) * 4;
 const sinkPort = BASE_PORT;
@@ -105,16 +128,21 @@ async function fill(
 }
 
 /** The HTTP limit: the same POSTs straight to the sink with the same concurrency, no storage. */
-async function httpLimit(n: number, concurrency: number): Promise<number> {
+async function httpLimit(n: number, concurrency: number): Promise<LimitResult> {
   const pool = new Pool(SINK, { connections: concurrency, pipelining: 1 });
-  await blast(pool, Math.min(n, 2000), concurrency); // warm-up: connections and JIT, not timed
-  const t0 = performance.now();
+  await blast(pool, Math.min(n, WARM_UP), concurrency); // warm-up: connections and JIT, not timed
+  const [self0, sink0, t0] = [selfCpuMs(), sinkCpuMs(), performance.now()];
   await blast(pool, n, concurrency);
-  const rate = n / ((performance.now() - t0) / 1000);
+  const msgsPerSec = n / ((performance.now() - t0) / 1000);
+  const clientCpuUs = ((selfCpuMs() - self0) * 1000) / n;
+  const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
   await pool.close();
   await getJson(`${SINK}/reset`, { method: 'POST' });
-  return rate;
+  return { msgsPerSec, clientCpuUs, sinkCpuUs };
 }
+
+/** Both sides of the comparison get the same warm-up: connections open, code compiled. */
+const WARM_UP = 2000;
 
 async function blast(pool: Pool, n: number, concurrency: number): Promise<void> {
   let next = 0;
@@ -188,10 +216,21 @@ async function deliveryRun(
   const store = await openStore(env);
   let proc: Proc | null = null;
   try {
-    const insertPerSec = await fill(store, n);
-    await getJson(`${SINK}/reset`, { method: 'POST' });
     proc = await startService(env, o.concurrency);
-    const t0 = performance.now();
+    // warm the service up as the HTTP-limit client is: deliver WARM_UP messages untimed
+    const warmUp = Math.min(n, WARM_UP);
+    await fill(store, warmUp);
+    await setPool('start');
+    await waitUntil(
+      async () => (await store.countByStatus()).sent === warmUp,
+      120_000,
+      `warm-up on ${system}`,
+      10,
+    );
+    await setPool('pause');
+    await getJson(`${SINK}/reset`, { method: 'POST' });
+    const insertPerSec = await fill(store, n);
+    const [service0, sink0, db0, t0] = [proc.cpuMs(), sinkCpuMs(), dbServerCpuMs(), performance.now()];
     await setPool('start');
     await waitUntil(
       async () => (await sinkStats()).accepted >= n,
@@ -200,16 +239,32 @@ async function deliveryRun(
       10,
     );
     await waitUntil(
-      async () => (await store.countByStatus()).sent === n,
+      async () => (await store.countByStatus()).sent === n + warmUp,
       120_000,
       `${n} recorded as sent on ${system}`,
       10,
     );
     const secs = (performance.now() - t0) / 1000;
+    const serviceCpuUs = ((proc.cpuMs() - service0) * 1000) / n;
+    const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
+    const dbCpuUs = kind === 'sqlite' ? 0 : ((dbServerCpuMs() - db0) * 1000) / n;
+    const cpuCeilingRatio = (cpus().length * 1e6) / (serviceCpuUs + sinkCpuUs + dbCpuUs) / limit;
     const peakRssMb = proc.peakRssMb();
     const { duplicates } = await sinkStats();
     const msgsPerSec = n / secs;
-    return { system, n, insertPerSec, msgsPerSec, ratio: msgsPerSec / limit, peakRssMb, duplicates };
+    return {
+      system,
+      n,
+      insertPerSec,
+      msgsPerSec,
+      ratio: msgsPerSec / limit,
+      peakRssMb,
+      duplicates,
+      serviceCpuUs,
+      sinkCpuUs,
+      dbCpuUs,
+      cpuCeilingRatio,
+    };
   } finally {
     await proc?.stop();
     await store.close();
@@ -396,6 +451,7 @@ function parseOptions(args: string[]): Options {
 export async function runBench(args: string[]): Promise<void> {
   const o = parseOptions(args);
   const sink = startCli(['sink', '--port', String(sinkPort), '--keep', '20000'], {});
+  sinkProc = sink;
   await waitUntil(async () => (await fetch(`${SINK}/stats`)).ok, 20_000, 'the sink');
   const machine = {
     cpus: cpus().length,
@@ -407,7 +463,7 @@ export async function runBench(args: string[]): Promise<void> {
   say(
     `message-scheduler bench ${VERSION}: n=${o.n} (MongoDB-compatible: ${o.mongoN}), concurrency=${o.concurrency}, repeat=${o.repeat}, ${machine.cpus} cores, Node ${machine.node}`,
   );
-  const results: { limit: number[]; runs: DeliveryResult[] } = { limit: [], runs: [] };
+  const results: { limit: LimitResult[]; runs: DeliveryResult[] } = { limit: [], runs: [] };
   const extra: Record<string, unknown> = {};
   try {
     const systems: [StoreKind, boolean][] = [];
@@ -417,16 +473,19 @@ export async function runBench(args: string[]): Promise<void> {
     }
     for (let r = 0; r < o.repeat; r++) {
       // alternate: the HTTP limit, then every system, each repeat (A B A B ...)
-      const limit = await httpLimit(o.n, o.concurrency);
-      results.limit.push(limit);
-      say(`  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s`);
+      const lim = await httpLimit(o.n, o.concurrency);
+      results.limit.push(lim);
+      const limit = lim.msgsPerSec;
+      say(
+        `  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s, CPU per message: client ${fmt(lim.clientCpuUs)} µs, sink ${fmt(lim.sinkCpuUs)} µs`,
+      );
       const order = r % 2 === 0 ? systems : [...systems].reverse();
       for (const [kind, redis] of order) {
         const n = kind === 'mongodb' ? Math.min(o.n, o.mongoN) : o.n;
         const res = await deliveryRun(kind, redis, n, o, limit, `r${r}`);
         results.runs.push(res);
         say(
-          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}`,
+          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
         );
       }
     }
@@ -453,23 +512,24 @@ export async function runBench(args: string[]): Promise<void> {
     await sink.stop();
   }
 
-  const limitMed = median(results.limit);
+  const limitRates = results.limit.map((l) => l.msgsPerSec);
+  const limitMed = median(limitRates);
   const bySystem = new Map<string, DeliveryResult[]>();
   for (const r of results.runs) bySystem.set(r.system, [...(bySystem.get(r.system) ?? []), r]);
   const range = (xs: number[], d = 0) =>
     xs.length > 1 ? ` (${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)})` : '';
   const lines = [
     '',
-    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × HTTP limit | bulk insert/s | peak RSS MB | duplicates |`,
-    '|---|---|---|---|---|---|---|',
-    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(results.limit)} | 1.00 | | | |`,
+    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × HTTP limit | bulk insert/s | peak RSS MB | duplicates | CPU µs/msg: sender / sink / db server | CPU ceiling × limit |`,
+    '|---|---|---|---|---|---|---|---|---|',
+    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(limitRates)} | 1.00 | | | | ${fmt(median(results.limit.map((l) => l.clientCpuUs)))} / ${fmt(median(results.limit.map((l) => l.sinkCpuUs)))} / – | |`,
   ];
   for (const [system, rs] of bySystem) {
     lines.push(
       `| ${system} | ${rs[0]?.n} | ${fmt(median(rs.map((r) => r.msgsPerSec)))}${range(rs.map((r) => r.msgsPerSec))} | ${fmt(median(rs.map((r) => r.ratio)), 2)}${range(
         rs.map((r) => r.ratio),
         2,
-      )} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} |`,
+      )} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} | ${fmt(median(rs.map((r) => r.serviceCpuUs)))} / ${fmt(median(rs.map((r) => r.sinkCpuUs)))} / ${fmt(median(rs.map((r) => r.dbCpuUs)))} | ${fmt(median(rs.map((r) => r.cpuCeilingRatio)), 2)} |`,
     );
   }
   say(lines.join('\n'));

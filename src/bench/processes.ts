@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The CLI entry next to this file: main.ts under tsx, main.js when built. */
@@ -15,6 +15,8 @@ export interface Proc {
   output(): string;
   /** peak resident set size in MB (VmHWM), read while the process runs */
   peakRssMb(): number;
+  /** CPU time used so far (user + system), in ms; NaN once it has exited */
+  cpuMs(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -49,6 +51,9 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
         return NaN;
       }
     },
+    cpuMs() {
+      return processCpuMs(child.pid);
+    },
     stop(signal: NodeJS.Signals = 'SIGTERM') {
       return new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
@@ -58,6 +63,42 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
     },
   };
 }
+
+/** utime + stime of a live process from /proc (Linux), in ms, all its threads included. */
+export function processCpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // fields after the command name, which is in parentheses and may hold spaces
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return (ticks * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * CPU used so far by the database servers the services script runs (PostgreSQL
+ * backends; FerretDB and the PostgreSQL behind it), in ms. SQLite runs inside
+ * the service, so its cost is already in the service's own figure.
+ */
+export function dbServerCpuMs(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (comm === 'postgres' || comm.startsWith('ferretdb')) total += processCpuMs(Number(pid));
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  return total;
+}
+
+// USER_HZ: 100 on every Linux this runs on
+const CLOCK_TICKS = 100;
 
 export async function waitUntil(
   cond: () => Promise<boolean>,
