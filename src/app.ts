@@ -9,6 +9,7 @@ import { createStore } from './store/create-store.js';
 import { MemoryCache, type Cache } from './cache/cache.js';
 import { RedisCache } from './cache/redis-cache.js';
 import { WebhookClient, type Deliverer } from './delivery/webhook-client.js';
+import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import { TokenBucket, UnlimitedRateLimiter } from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
@@ -81,15 +82,18 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   const store = overrides.store ?? (await createStore(config.store));
   if (!overrides.store) await store.init();
   const cache = overrides.cache ?? (await createCache(config));
+  const clientOptions = {
+    url: config.webhook.url,
+    timeoutMs: config.webhook.timeoutMs,
+    signingSecret: config.webhook.signingSecret,
+    connections: config.pool.numWorkers,
+    userAgent: `message-scheduler/${VERSION}`,
+  };
   const deliverer =
     overrides.deliverer ??
-    new WebhookClient({
-      url: config.webhook.url,
-      timeoutMs: config.webhook.timeoutMs,
-      signingSecret: config.webhook.signingSecret,
-      connections: config.pool.numWorkers,
-      userAgent: `message-scheduler/${VERSION}`,
-    });
+    (config.pool.deliveryThreads > 0
+      ? new ThreadedDeliverer(clientOptions, config.pool.deliveryThreads)
+      : new WebhookClient(clientOptions));
   const limiter = config.rateLimiter.enabled
     ? new TokenBucket(
         config.rateLimiter.maxTokens,

@@ -100,17 +100,25 @@ describe('the CLI end to end', () => {
   });
 
   const pgUrl = serviceUrl('DATABASE_URL');
-  test('the same on PostgreSQL', { skip: pgUrl === null && 'DATABASE_URL not configured' }, async () => {
-    const schema = uniqueName('e2e');
-    try {
-      await serveSeedAndDeliver({ DATABASE_URL: pgUrl ?? '', DATABASE_SCHEMA: schema });
-    } finally {
-      const c = new pg.Client({ connectionString: pgUrl ?? '' });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
-    }
-  });
+  test(
+    'the same on PostgreSQL, sending from 2 delivery threads',
+    { skip: pgUrl === null && 'DATABASE_URL not configured' },
+    async () => {
+      const schema = uniqueName('e2e');
+      try {
+        await serveSeedAndDeliver({
+          DATABASE_URL: pgUrl ?? '',
+          DATABASE_SCHEMA: schema,
+          POOL_DELIVERY_THREADS: '2',
+        });
+      } finally {
+        const c = new pg.Client({ connectionString: pgUrl ?? '' });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await c.end();
+      }
+    },
+  );
 
   const mongoUrl = serviceUrl('MONGODB_URI');
   test(

@@ -37,7 +37,13 @@ export interface Config {
   seedAtStart: boolean;
   webhook: { url: string; timeoutMs: number; signingSecret: string };
   cache: { ttlMs: number; keyPrefix: string };
-  pool: { numWorkers: number; timeoutMs: number; initialRunning: boolean; leaseMs: number };
+  pool: {
+    numWorkers: number;
+    timeoutMs: number;
+    initialRunning: boolean;
+    leaseMs: number;
+    deliveryThreads: number;
+  };
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   api: { bodyLimit: number };
@@ -292,6 +298,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       timeoutMs: num('pool.timeout'),
       initialRunning: bool('pool.initialJobFetch'),
       leaseMs: num('pool.leaseTimeout'),
+      deliveryThreads: num('pool.deliveryThreads'),
     },
     rateLimiter: {
       enabled: bool('rateLimiter.enabled'),

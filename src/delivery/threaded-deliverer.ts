@@ -1,0 +1,143 @@
+import { Worker } from 'node:worker_threads';
+import type { Deliverer, DeliveryResult, WebhookClientOptions, WebhookRequest } from './webhook-client.js';
+
+/** Messages between the main thread and a delivery thread (structured-clone safe). */
+export type ToThread = { type: 'jobs'; jobs: { seq: number; request: WebhookRequest }[] } | { type: 'close' };
+export type FromThread = { type: 'results'; results: { seq: number; result: DeliveryResult }[] };
+
+interface Waiting {
+  resolve(result: DeliveryResult): void;
+  thread: Lane;
+}
+
+interface Lane {
+  worker: Worker;
+  inFlight: number;
+  outbox: { seq: number; request: WebhookRequest }[];
+  exited: boolean;
+}
+
+// the thread's module sits next to this one: .ts under tsx (tests), .js when built
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const THREAD_URL = new URL(FROM_SOURCE ? './delivery-thread.ts' : './delivery-thread.js', import.meta.url);
+
+/**
+ * A Deliverer that runs the HTTP work on `threads` worker threads, each with
+ * its own undici Pool, so the main thread only claims and stores. Requests
+ * and results cross threads in batches (one postMessage per event-loop turn).
+ * A thread that dies fails its in-flight deliveries as retryable and is
+ * replaced, so no claimed message is left waiting.
+ */
+export class ThreadedDeliverer implements Deliverer {
+  private readonly lanes: Lane[] = [];
+  private readonly waiting = new Map<number, Waiting>();
+  private seq = 0;
+  private flushScheduled = false;
+  private closing = false;
+
+  constructor(
+    private readonly options: WebhookClientOptions,
+    threads: number,
+  ) {
+    const perThread = { ...options, connections: Math.max(1, Math.ceil(options.connections / threads)) };
+    for (let i = 0; i < threads; i++) this.lanes.push(this.spawn(perThread));
+  }
+
+  private spawn(clientOptions: WebhookClientOptions): Lane {
+    // from source (tests), the thread registers tsx itself: the main thread's loader does not carry over
+    const worker = FROM_SOURCE
+      ? new Worker(
+          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_URL.href)}); })`,
+          { eval: true, workerData: clientOptions },
+        )
+      : new Worker(THREAD_URL, { workerData: clientOptions });
+    const lane: Lane = { worker, inFlight: 0, outbox: [], exited: false };
+    worker.on('message', (msg: FromThread) => {
+      for (const { seq, result } of msg.results) {
+        const w = this.waiting.get(seq);
+        if (!w) continue;
+        this.waiting.delete(seq);
+        w.thread.inFlight--;
+        w.resolve(result);
+      }
+    });
+    worker.on('error', (err) => this.lost(lane, `delivery thread crashed: ${err.message}`));
+    worker.on('exit', (code) => this.lost(lane, `delivery thread exited with code ${code}`));
+    // the main thread's event loop should not be held open by idle delivery threads
+    worker.unref();
+    return lane;
+  }
+
+  /** Fails what a dead thread had in flight (retryable: the request may or may not have left) and replaces it. */
+  private lost(lane: Lane, error: string): void {
+    if (lane.exited) return;
+    lane.exited = true;
+    for (const [seq, w] of this.waiting) {
+      if (w.thread !== lane) continue;
+      this.waiting.delete(seq);
+      w.resolve({ kind: 'retryable', statusCode: null, error, retryAfterMs: null });
+    }
+    for (const job of lane.outbox) {
+      const w = this.waiting.get(job.seq);
+      this.waiting.delete(job.seq);
+      w?.resolve({ kind: 'retryable', statusCode: null, error, retryAfterMs: null });
+    }
+    lane.outbox = [];
+    if (this.closing) return;
+    const i = this.lanes.indexOf(lane);
+    const perThread = {
+      ...this.options,
+      connections: Math.max(1, Math.ceil(this.options.connections / this.lanes.length)),
+    };
+    if (i >= 0) this.lanes[i] = this.spawn(perThread);
+  }
+
+  deliver(request: WebhookRequest): Promise<DeliveryResult> {
+    if (this.closing) {
+      return Promise.resolve({
+        kind: 'retryable',
+        statusCode: null,
+        error: 'deliverer is closing',
+        retryAfterMs: null,
+      });
+    }
+    // the least busy thread takes it
+    let lane = this.lanes[0] as Lane;
+    for (const l of this.lanes) if (l.inFlight < lane.inFlight) lane = l;
+    const seq = this.seq++;
+    lane.inFlight++;
+    lane.outbox.push({ seq, request });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve) => this.waiting.set(seq, { resolve, thread: lane }));
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const lane of this.lanes) {
+      if (lane.outbox.length === 0) continue;
+      const msg: ToThread = { type: 'jobs', jobs: lane.outbox };
+      lane.outbox = [];
+      lane.worker.postMessage(msg);
+    }
+  }
+
+  /** Lets the threads finish what they hold (the pool already waited for it), then stops them. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.flush();
+    await Promise.all(
+      this.lanes.map(
+        (lane) =>
+          new Promise<void>((resolve) => {
+            if (lane.exited) return resolve();
+            lane.worker.once('exit', () => resolve());
+            const msg: ToThread = { type: 'close' };
+            lane.worker.postMessage(msg);
+          }),
+      ),
+    );
+  }
+}
