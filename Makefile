@@ -33,7 +33,7 @@ services-down:
 test: install services
 	npm run build
 	npm run lint
-	npm run openapi:check
+	npm run docs:check
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 	eval "$$(scripts/services.sh env)" && REQUIRE_SERVICES=1 npm test
