@@ -43,10 +43,26 @@ export interface MessageStore {
    * is safe (one already applied is not applied twice).
    */
   completeAndClaim(completions: Completion[], claim: ClaimRequest, now: Date): Promise<CompleteAndClaim>;
-  /** processing with an expired lease → unsent. Returns how many. */
-  recoverExpired(now: Date): Promise<number>;
+  /**
+   * processing with an expired lease → `to` (unsent; unknown in at-most-once
+   * mode, since the dead holder may have sent it). Returns how many.
+   */
+  recoverExpired(now: Date, to?: 'unsent' | 'unknown'): Promise<number>;
+  /**
+   * An operator's decision on a held message: `retry` takes an unknown or
+   * failed message back to unsent, due now; `give_up` turns an unknown one
+   * into failed. Any other status is a conflict.
+   */
+  resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult>;
   /** Gives back the owner's leases (shutdown): processing → unsent. */
   release(owner: string, ids: string[], now: Date): Promise<number>;
+  /**
+   * Gives back every lease of `owner` except `keep`: after a store error the
+   * owner cannot know whether its last claim was applied, and messages it
+   * claimed without hearing so would otherwise wait for their lease to expire.
+   * They were never sent, so they go back to unsent in either delivery mode.
+   */
+  releaseOwned(owner: string, keep: string[], now: Date): Promise<number>;
   /** Earliest due_at among unsent messages, or null. */
   nextDueAt(): Promise<Date | null>;
   /** Counts per status (dashboard, tests, benchmarks). */
@@ -83,6 +99,25 @@ export interface Page {
   next: Cursor | null;
 }
 
+export type ResolveAction = 'retry' | 'give_up';
+
+/** The statuses each operator action applies to. */
+export const RESOLVE_FROM: Record<ResolveAction, readonly MessageStatus[]> = {
+  retry: ['unknown', 'failed'],
+  give_up: ['unknown'],
+};
+
+export const GIVE_UP_PREFIX = 'given up by an operator';
+
+/** last_error of a message whose holder died mid-delivery (at-most-once recovery). */
+export const LEASE_LOST_ERROR =
+  'outcome unknown: the process delivering it stopped before recording the result (lease expired)';
+
+export type ResolveResult =
+  | { result: 'done'; message: Message }
+  | { result: 'not_found' }
+  | { result: 'conflict'; status: MessageStatus };
+
 export type CancelResult =
   | { result: 'cancelled'; message: Message }
   | { result: 'not_found' }
@@ -99,7 +134,9 @@ export type Outcome =
   | { kind: 'sent'; webhookResponseMessageId: string | null; sentAt: Date }
   | { kind: 'retry'; error: string; dueAt: Date }
   | { kind: 'failed'; error: string }
-  | { kind: 'invalid_content'; reason: string };
+  | { kind: 'invalid_content'; reason: string }
+  /** at-most-once: the request may have reached the receiver; an operator decides */
+  | { kind: 'unknown'; error: string };
 
 export interface Completion {
   id: string;
@@ -119,11 +156,13 @@ export function statusOf(outcome: Outcome): MessageStatus {
       return 'failed';
     case 'invalid_content':
       return 'invalid_content';
+    case 'unknown':
+      return 'unknown';
   }
 }
 
 export function emptyCounts(): Record<MessageStatus, number> {
-  return { unsent: 0, processing: 0, sent: 0, failed: 0, invalid_content: 0, cancelled: 0 };
+  return { unsent: 0, processing: 0, sent: 0, failed: 0, invalid_content: 0, cancelled: 0, unknown: 0 };
 }
 
 /** Claim order: priority desc, then due_at, then created_at (for adapters whose RETURNING order is arbitrary). */

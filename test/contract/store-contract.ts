@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { NewMessage } from '../../src/domain/message.js';
 import { seedMessages } from '../../src/seed/seed.js';
-import type { Completion, MessageStore } from '../../src/store/store.js';
+import { LEASE_LOST_ERROR, type Completion, type MessageStore } from '../../src/store/store.js';
 import type { StoreFactory } from '../helpers/services.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -314,6 +314,62 @@ export function storeContract(factory: StoreFactory): void {
         assert.equal(again?.webhook_id, claimed?.webhook_id);
         assert.deepEqual(await store.complete([sent(id, 'dead', at(1003))], at(1003)), []);
         assert.deepEqual(await store.complete([sent(id, 'alive', at(1004))], at(1004)), [id]);
+      });
+
+      test('at most once: an expired lease becomes unknown; an operator retries or gives up', async () => {
+        const created = await store.create([msg(1), msg(2), msg(3)], T0);
+        const [a, b, c] = created.map((r) => r.message.id);
+        await store.claim({ owner: 'dead', limit: 3, now: at(0), leaseMs: 1000 });
+        assert.equal(await store.recoverExpired(at(1001), 'unknown'), 3);
+        const held = await store.get(a ?? '');
+        assert.equal(held?.status, 'unknown');
+        assert.equal(held?.last_error, LEASE_LOST_ERROR);
+        assert.equal((await store.countByStatus()).unknown, 3);
+        assert.deepEqual(
+          (await store.list({ order: 'created', status: 'unknown', limit: 10 })).items
+            .map((m) => m.id)
+            .sort(),
+          [a, b, c].sort(),
+        );
+        // nothing unknown is claimed by itself
+        assert.deepEqual(await store.claim({ owner: 'w', limit: 10, now: at(2000), leaseMs: 1000 }), []);
+        const retried = await store.resolve(a ?? '', 'retry', at(3000));
+        assert.equal(retried.result, 'done');
+        assert.equal(retried.result === 'done' && retried.message.status, 'unsent');
+        const gaveUp = await store.resolve(b ?? '', 'give_up', at(3000));
+        assert.equal(gaveUp.result === 'done' && gaveUp.message.status, 'failed');
+        assert.match(
+          gaveUp.result === 'done' ? (gaveUp.message.last_error ?? '') : '',
+          /^given up by an operator: outcome unknown/,
+        );
+        assert.deepEqual(await store.resolve(b ?? '', 'give_up', at(3001)), {
+          result: 'conflict',
+          status: 'failed',
+        });
+        // retry also takes a failed message back
+        assert.equal((await store.resolve(b ?? '', 'retry', at(3002))).result, 'done');
+        assert.deepEqual(await store.resolve(a ?? '', 'give_up', at(3003)), {
+          result: 'conflict',
+          status: 'unsent',
+        });
+        assert.deepEqual(await store.resolve('0123456789abcdef01234567', 'retry', at(3003)), {
+          result: 'not_found',
+        });
+        const claimed = await store.claim({ owner: 'w', limit: 10, now: at(4000), leaseMs: 1000 });
+        assert.deepEqual(claimed.map((m) => m.id).sort(), [a, b].sort(), 'the retried ones are due again');
+        assert.equal((await store.get(c ?? ''))?.status, 'unknown');
+      });
+
+      test('releaseOwned gives back the owner’s leases except the ones it keeps', async () => {
+        await store.create([msg(1), msg(2), msg(3), msg(4)], T0);
+        const mine = await store.claim({ owner: 'w', limit: 3, now: at(1), leaseMs: 60_000 });
+        const theirs = await store.claim({ owner: 'other', limit: 1, now: at(1), leaseMs: 60_000 });
+        const keep = mine[0]?.id ?? '';
+        assert.equal(await store.releaseOwned('w', [keep], at(2)), 2);
+        assert.equal((await store.get(keep))?.status, 'processing');
+        assert.equal((await store.get(theirs[0]?.id ?? ''))?.lease_owner, 'other');
+        assert.equal((await store.countByStatus()).unsent, 2);
+        assert.equal(await store.releaseOwned('w', [], at(3)), 1);
       });
 
       test('release gives back only the owner’s leases', async () => {

@@ -12,8 +12,20 @@ import type {
   ListQuery,
   MessageStore,
   Page,
+  ResolveAction,
+  ResolveResult,
 } from '../store.js';
-import { byClaimOrder, completeThenClaim, emptyCounts, errorOf, statusOf, toPage } from '../store.js';
+import {
+  byClaimOrder,
+  completeThenClaim,
+  emptyCounts,
+  errorOf,
+  GIVE_UP_PREFIX,
+  LEASE_LOST_ERROR,
+  RESOLVE_FROM,
+  statusOf,
+  toPage,
+} from '../store.js';
 
 /** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
 type MessageDoc = Omit<Message, 'id' | 'idempotency_key'> & {
@@ -53,6 +65,8 @@ function takeRandom<T>(items: T[], n: number): T[] {
 /** statements per bulk write (see transition) */
 const BULK_CHUNK = 8;
 const FENCE_RETENTION_MS = 24 * 3_600_000;
+/** A fence this old whose document never reached its version was left by a writer that died. */
+const FENCE_STALE_MS = 30_000;
 const SORT = { priority: -1, due_at: 1, created_at: 1 } as const;
 
 function toMessage(d: MessageDoc): Message {
@@ -228,19 +242,49 @@ export class MongoStore implements MessageStore {
     return toPage(docs.map(toMessage), q);
   }
 
-  /** Inserts the fences for these version steps; returns the indexes that won. */
-  private async fence(steps: { id: ObjectId; version: number }[], now: Date): Promise<boolean[]> {
+  /**
+   * Inserts the fences for these version steps; returns, per step, the version
+   * the winner moves the document to (null: another writer won).
+   *
+   * A writer that died between its fence and its update leaves a fence for a
+   * version the document never reached, which would block the message for good.
+   * A fence older than FENCE_STALE_MS whose document is still at the version
+   * before it is such a leftover (fence and update are milliseconds apart), so
+   * the step skips it: the next version is fenced instead.
+   */
+  private async fence(steps: { id: ObjectId; version: number }[], now: Date): Promise<(number | null)[]> {
     if (steps.length === 0) return [];
-    const won = steps.map(() => true);
-    try {
-      await this.fences.insertMany(
-        steps.map((s) => ({ _id: `${s.id.toHexString()}:${s.version + 1}`, at: now })),
-        { ordered: false },
+    const target = steps.map((s) => s.version + 1);
+    const next: (number | null)[] = [...target];
+    const key = (i: number): string => `${steps[i]?.id.toHexString()}:${target[i]}`;
+    const insert = async (idx: number[]): Promise<number[]> => {
+      try {
+        await this.fences.insertMany(
+          idx.map((i) => ({ _id: key(i), at: now })),
+          { ordered: false },
+        );
+        return [];
+      } catch (err) {
+        return [...duplicateIndexes(err)].map((j) => idx[j] ?? -1);
+      }
+    };
+    let lost = await insert(steps.map((_, i) => i));
+    for (let skip = 0; lost.length > 0 && skip < 3; skip++) {
+      for (const i of lost) next[i] = null;
+      const held = await this.fences
+        .find({ _id: { $in: lost.map(key) } }, { projection: { _id: 1, at: 1 } })
+        .toArray();
+      const staleKeys = new Set(
+        held.filter((f) => f.at.getTime() < now.getTime() - FENCE_STALE_MS).map((f) => f._id),
       );
-    } catch (err) {
-      for (const i of duplicateIndexes(err)) won[i] = false;
+      const retry = lost.filter((i) => staleKeys.has(key(i)));
+      if (retry.length === 0) break;
+      for (const i of retry) target[i] = (target[i] ?? 0) + 1;
+      const lostAgain = new Set(await insert(retry));
+      for (const i of retry) if (!lostAgain.has(i)) next[i] = target[i] ?? null;
+      lost = [...lostAgain];
     }
-    return won;
+    return next;
   }
 
   /** Fences then applies one transition per document; returns the ids whose update matched. */
@@ -249,21 +293,22 @@ export class MongoStore implements MessageStore {
     update: (d: Pick<MessageDoc, '_id' | 'version' | 'status'>) => Partial<MessageDoc> | null,
     now: Date,
   ): Promise<ObjectId[]> {
-    const won = await this.fence(
+    const next = await this.fence(
       docs.map((d) => ({ id: d._id, version: d.version })),
       now,
     );
     const ops: AnyBulkWriteOperation<MessageDoc>[] = [];
     const winners: ObjectId[] = [];
     docs.forEach((d, i) => {
-      if (!won[i]) return;
+      const version = next[i];
+      if (version === null || version === undefined) return;
       const set = update(d);
       if (!set) return;
       winners.push(d._id);
       ops.push({
         updateOne: {
           filter: { _id: d._id, version: d.version, status: d.status },
-          update: { $set: { ...set, version: d.version + 1 } },
+          update: { $set: { ...set, version } },
         },
       });
     });
@@ -278,13 +323,11 @@ export class MongoStore implements MessageStore {
     }
     if (matched === winners.length) return winners;
     // an update whose fence won but whose document moved on: find which ones applied
-    const applied = await this.messages
-      .find(
-        { _id: { $in: winners }, version: { $in: docs.map((d) => d.version + 1) } },
-        { projection: { _id: 1 } },
-      )
+    const expected = new Map(docs.map((d, i) => [d._id.toHexString(), next[i]]));
+    const current = await this.messages
+      .find({ _id: { $in: winners } }, { projection: { _id: 1, version: 1 } })
       .toArray();
-    return applied.map((d) => d._id);
+    return current.filter((d) => expected.get(d._id.toHexString()) === d.version).map((d) => d._id);
   }
 
   async cancel(id: string, now: Date): Promise<CancelResult> {
@@ -393,30 +436,68 @@ export class MongoStore implements MessageStore {
     return applied.map((id) => id.toHexString());
   }
 
-  private async backToUnsent(filter: Filter<MessageDoc>, now: Date): Promise<number> {
+  private async backToUnsent(
+    filter: Filter<MessageDoc>,
+    now: Date,
+    to: 'unsent' | 'unknown' = 'unsent',
+  ): Promise<number> {
     const docs = await this.messages
       .find(filter, { projection: { _id: 1, version: 1, status: 1 } })
       .toArray();
     const applied = await this.transition(
       docs,
       () => ({
-        status: 'unsent',
+        status: to,
         lease_owner: null,
         lease_expires_at: null,
         processing_started_at: null,
         updated_at: now,
+        ...(to === 'unknown' ? { last_error: LEASE_LOST_ERROR } : {}),
       }),
       now,
     );
     return applied.length;
   }
 
-  async recoverExpired(now: Date): Promise<number> {
+  async recoverExpired(now: Date, to: 'unsent' | 'unknown' = 'unsent'): Promise<number> {
     if (now.getTime() - this.lastSweep > 60_000) {
       this.lastSweep = now.getTime();
       await this.fences.deleteMany({ at: { $lt: new Date(now.getTime() - FENCE_RETENTION_MS) } });
     }
-    return this.backToUnsent({ status: 'processing', lease_expires_at: { $lt: now } }, now);
+    return this.backToUnsent({ status: 'processing', lease_expires_at: { $lt: now } }, now, to);
+  }
+
+  async resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult> {
+    const _id = this.oid(id);
+    if (!_id) return { result: 'not_found' };
+    const doc = await this.messages.findOne(
+      { _id },
+      { projection: { _id: 1, version: 1, status: 1, last_error: 1 } },
+    );
+    if (!doc) return { result: 'not_found' };
+    if (!RESOLVE_FROM[action].includes(doc.status)) return { result: 'conflict', status: doc.status };
+    const applied = await this.transition(
+      [doc],
+      () =>
+        action === 'retry'
+          ? { status: 'unsent', due_at: now, updated_at: now }
+          : {
+              status: 'failed',
+              updated_at: now,
+              last_error: GIVE_UP_PREFIX + (doc.last_error ? `: ${doc.last_error}` : ''),
+            },
+      now,
+    );
+    const after = await this.messages.findOne({ _id });
+    if (!after) return { result: 'not_found' };
+    return applied.length === 1
+      ? { result: 'done', message: toMessage(after) }
+      : { result: 'conflict', status: after.status };
+  }
+
+  async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
+    const oids = keep.flatMap((id) => (this.oid(id) ? [new ObjectId(id)] : []));
+    return this.backToUnsent({ status: 'processing', lease_owner: owner, _id: { $nin: oids } }, now);
   }
 
   async release(owner: string, ids: string[], now: Date): Promise<number> {

@@ -49,4 +49,9 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
       );
       CREATE INDEX delivery_attempts_message ON delivery_attempts (message_id, attempt);`,
   },
+  {
+    version: 2,
+    name: 'at-most-once: messages whose outcome is unknown',
+    sql: `CREATE INDEX messages_unknown ON messages (created_at DESC, id DESC) WHERE status = 'unknown';`,
+  },
 ];

@@ -11,8 +11,19 @@ import type {
   ListQuery,
   MessageStore,
   Page,
+  ResolveAction,
+  ResolveResult,
 } from '../store.js';
-import { byClaimOrder, emptyCounts, errorOf, statusLiteral, statusOf, toPage } from '../store.js';
+import {
+  byClaimOrder,
+  emptyCounts,
+  errorOf,
+  GIVE_UP_PREFIX,
+  LEASE_LOST_ERROR,
+  statusLiteral,
+  statusOf,
+  toPage,
+} from '../store.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -46,11 +57,31 @@ const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c).join(
   SELECT * FROM unnest(${INSERT_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
   ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`;
 
-const CLAIM_SQL = `UPDATE messages m SET status = 'processing', processing_started_at = $2, lease_owner = $1,
+/**
+ * The claim's candidates, CTEs over parameters $now and $limit: the priorities
+ * that have unsent messages (one index probe each, highest first), then per
+ * priority a range scan of messages_due that stops at the first message not yet
+ * due. A single scan ordered by (priority, due_at) would walk every scheduled
+ * (future) message whenever fewer than $limit are due.
+ */
+const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
+    (SELECT priority FROM messages WHERE status = 'unsent' ORDER BY priority DESC LIMIT 1)
+    UNION ALL
+    SELECT (SELECT priority FROM messages WHERE status = 'unsent' AND priority < p.pr
+            ORDER BY priority DESC LIMIT 1)
+    FROM p WHERE p.pr IS NOT NULL
+  ), q AS (
+    SELECT x.id FROM p CROSS JOIN LATERAL (
+      SELECT id, priority, due_at, created_at FROM messages
+      WHERE status = 'unsent' AND priority = p.pr AND due_at <= ${now}
+      ORDER BY priority DESC, due_at, created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) x
+    ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
+  )`;
+
+export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')}
+  UPDATE messages m SET status = 'processing', processing_started_at = $2, lease_owner = $1,
     lease_expires_at = $3, updated_at = $2
-  FROM (SELECT id FROM messages WHERE status = 'unsent' AND due_at <= $2
-        ORDER BY priority DESC, due_at, created_at LIMIT $4 FOR UPDATE SKIP LOCKED) c
-  WHERE m.id = c.id RETURNING m.*`;
+  WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING m.*`;
 
 const COMPLETION_CTES = `c AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
@@ -80,12 +111,10 @@ const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * next round on. Rows come back as claimed messages, then one row per applied
  * completion (all message columns null, applied_id set).
  */
-const COMPLETE_AND_CLAIM_SQL = `WITH ${COMPLETION_CTES}, claimed AS (
+export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$15', '$18')}, claimed AS (
     UPDATE messages m SET status = 'processing', processing_started_at = $15, lease_owner = $16,
       lease_expires_at = $17, updated_at = $15
-    FROM (SELECT id FROM messages WHERE status = 'unsent' AND due_at <= $15
-          ORDER BY priority DESC, due_at, created_at LIMIT $18 FOR UPDATE SKIP LOCKED) q
-    WHERE m.id = q.id RETURNING m.*
+    WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING m.*
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
@@ -128,8 +157,9 @@ export class PostgresStore implements MessageStore {
       connectionString: options.connectionString,
       max: options.poolSize ?? 10,
       // The claim must walk messages_due in order and stop at LIMIT. With a large due backlog the
-      // planner otherwise prefers a bitmap scan that sorts every due row on every claim.
-      options: `-c search_path=${quoteIdent(this.schema)} -c enable_bitmapscan=off -c enable_sort=off`,
+      // planner otherwise prefers a bitmap scan that sorts every due row on every claim. No JIT:
+      // with sorts priced out, plans look expensive and JIT compiled every claim (~100 ms each).
+      options: `-c search_path=${quoteIdent(this.schema)} -c enable_bitmapscan=off -c enable_sort=off -c enable_seqscan=off -c jit=off`,
       connectionTimeoutMillis: 10_000,
     });
     // an idle client that loses its server must not crash the process
@@ -324,12 +354,42 @@ export class PostgresStore implements MessageStore {
     return rows.map((r) => r.id);
   }
 
-  async recoverExpired(now: Date): Promise<number> {
+  async recoverExpired(now: Date, to: 'unsent' | 'unknown' = 'unsent'): Promise<number> {
+    const res = await this.pool.query(
+      `UPDATE messages SET status = $2, lease_owner = NULL, lease_expires_at = NULL,
+         processing_started_at = NULL, updated_at = $1, last_error = COALESCE($3, last_error)
+       WHERE status = 'processing' AND lease_expires_at < $1`,
+      [now, to, to === 'unknown' ? LEASE_LOST_ERROR : null],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult> {
+    const { rows } = await this.pool.query<Message>(
+      action === 'retry'
+        ? `UPDATE messages SET status = 'unsent', due_at = $2, updated_at = $2
+           WHERE id = $1 AND status IN ('unknown', 'failed') RETURNING *`
+        : `UPDATE messages SET status = 'failed', updated_at = $2,
+             last_error = $3 || COALESCE(': ' || last_error, '')
+           WHERE id = $1 AND status = 'unknown' RETURNING *`,
+      action === 'retry' ? [id, now] : [id, now, GIVE_UP_PREFIX],
+    );
+    const row = rows[0];
+    if (row) return { result: 'done', message: row };
+    const cur = await this.pool.query<{ status: MessageStatus }>(
+      'SELECT status FROM messages WHERE id = $1',
+      [id],
+    );
+    const status = cur.rows[0]?.status;
+    return status ? { result: 'conflict', status } : { result: 'not_found' };
+  }
+
+  async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
     const res = await this.pool.query(
       `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
-         processing_started_at = NULL, updated_at = $1
-       WHERE status = 'processing' AND lease_expires_at < $1`,
-      [now],
+         processing_started_at = NULL, updated_at = $3
+       WHERE status = 'processing' AND lease_owner = $1 AND NOT (id = ANY($2))`,
+      [owner, keep, now],
     );
     return res.rowCount ?? 0;
   }

@@ -40,4 +40,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      outcome TEXT NOT NULL
    );
    CREATE INDEX delivery_attempts_message ON delivery_attempts (message_id, attempt);`,
+  // 2: at-most-once mode's held messages, listed like the other rare states
+  `CREATE INDEX messages_unknown ON messages (created_at DESC, id DESC) WHERE status = 'unknown';`,
 ];

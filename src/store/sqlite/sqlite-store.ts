@@ -13,8 +13,19 @@ import type {
   ListQuery,
   MessageStore,
   Page,
+  ResolveAction,
+  ResolveResult,
 } from '../store.js';
-import { byClaimOrder, emptyCounts, errorOf, statusLiteral, statusOf, toPage } from '../store.js';
+import {
+  byClaimOrder,
+  emptyCounts,
+  errorOf,
+  GIVE_UP_PREFIX,
+  LEASE_LOST_ERROR,
+  statusLiteral,
+  statusOf,
+  toPage,
+} from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 
 interface Row {
@@ -151,12 +162,25 @@ export class SqliteStore implements MessageStore {
         `UPDATE messages SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'unsent' RETURNING *`,
       ),
       statusOf: db.prepare<[string], { status: MessageStatus }>('SELECT status FROM messages WHERE id = ?'),
-      claim: db.prepare<{ owner: string; now: number; exp: number; limit: number }, Row>(
+      // one priority at a time, so the scan is a range on (priority, due_at) that stops at the
+      // first message not yet due: with due_at behind priority in the index, a claim over all
+      // priorities at once would walk every scheduled (future) message whenever fewer are due
+      claim: db.prepare<{ owner: string; now: number; exp: number; limit: number; priority: number }, Row>(
         `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
            lease_expires_at = @exp, updated_at = @now
-         WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND due_at <= @now
-                      ORDER BY priority DESC, due_at, created_at LIMIT @limit)
+         WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
+                         WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
+                         ORDER BY priority DESC, due_at, created_at LIMIT @limit)
          RETURNING *`,
+      ),
+      // the priorities that have unsent messages, highest first: one index seek each
+      priorities: db.prepare<[], { pr: number }>(
+        `WITH RECURSIVE p(pr) AS (
+           SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
+           UNION ALL
+           SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
+           FROM p WHERE p.pr IS NOT NULL)
+         SELECT pr FROM p WHERE pr IS NOT NULL`,
       ),
       complete: db.prepare<
         {
@@ -183,11 +207,20 @@ export class SqliteStore implements MessageStore {
         `INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
          VALUES (@message_id, @attempt, @started_at, @latency_ms, @status_code, @error, @outcome)`,
       ),
-      recover: db.prepare<[number, number]>(
-        `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
-           processing_started_at = NULL, updated_at = ?
+      recover: db.prepare<{ now: number; to: string; error: string | null }>(
+        `UPDATE messages SET status = @to, lease_owner = NULL, lease_expires_at = NULL,
+           processing_started_at = NULL, updated_at = @now, last_error = COALESCE(@error, last_error)
          WHERE id IN (SELECT id FROM messages INDEXED BY messages_lease
-                      WHERE status = 'processing' AND lease_expires_at < ?)`,
+                      WHERE status = 'processing' AND lease_expires_at < @now)`,
+      ),
+      retry: db.prepare<{ id: string; now: number }, Row>(
+        `UPDATE messages SET status = 'unsent', due_at = @now, updated_at = @now
+         WHERE id = @id AND status IN ('unknown', 'failed') RETURNING *`,
+      ),
+      giveUp: db.prepare<{ id: string; now: number; prefix: string }, Row>(
+        `UPDATE messages SET status = 'failed', updated_at = @now,
+           last_error = @prefix || COALESCE(': ' || last_error, '')
+         WHERE id = @id AND status = 'unknown' RETURNING *`,
       ),
       release: db.prepare<[number, string, string]>(
         `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
@@ -278,7 +311,14 @@ export class SqliteStore implements MessageStore {
   private claimRows(req: ClaimRequest): Message[] {
     if (req.limit <= 0) return [];
     const now = req.now.getTime();
-    const rows = this.stmts.claim.all({ owner: req.owner, now, exp: now + req.leaseMs, limit: req.limit });
+    const rows: Row[] = [];
+    for (const { pr } of this.stmts.priorities.all()) {
+      const limit = req.limit - rows.length;
+      if (limit <= 0) break;
+      rows.push(
+        ...this.stmts.claim.all({ owner: req.owner, now, exp: now + req.leaseMs, limit, priority: pr }),
+      );
+    }
     return rows.map(toMessage).sort(byClaimOrder);
   }
 
@@ -323,8 +363,33 @@ export class SqliteStore implements MessageStore {
     return applied;
   }
 
-  async recoverExpired(now: Date): Promise<number> {
-    return this.stmts.recover.run(now.getTime(), now.getTime()).changes;
+  async recoverExpired(now: Date, to: 'unsent' | 'unknown' = 'unsent'): Promise<number> {
+    return this.stmts.recover.run({
+      now: now.getTime(),
+      to,
+      error: to === 'unknown' ? LEASE_LOST_ERROR : null,
+    }).changes;
+  }
+
+  async resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult> {
+    const row =
+      action === 'retry'
+        ? this.stmts.retry.get({ id, now: now.getTime() })
+        : this.stmts.giveUp.get({ id, now: now.getTime(), prefix: GIVE_UP_PREFIX });
+    if (row) return { result: 'done', message: toMessage(row) };
+    const current = this.stmts.statusOf.get(id);
+    return current ? { result: 'conflict', status: current.status } : { result: 'not_found' };
+  }
+
+  async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
+    return this.db
+      .prepare<[number, string, string]>(
+        `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
+           processing_started_at = NULL, updated_at = ?
+         WHERE id IN (SELECT id FROM messages INDEXED BY messages_lease WHERE status = 'processing')
+           AND lease_owner = ? AND id NOT IN (SELECT value FROM json_each(?))`,
+      )
+      .run(now.getTime(), owner, JSON.stringify(keep)).changes;
   }
 
   async release(owner: string, ids: string[], now: Date): Promise<number> {
@@ -338,13 +403,21 @@ export class SqliteStore implements MessageStore {
 
   /** The query plan of the claim (benchmarks show that it stays on the partial index). */
   async explainClaim(): Promise<string> {
-    const rows = this.db
-      .prepare<[number, number], { detail: string }>(
-        `EXPLAIN QUERY PLAN UPDATE messages SET status = 'processing' WHERE id IN (SELECT id FROM messages INDEXED BY messages_due
-         WHERE status = 'unsent' AND due_at <= ? ORDER BY priority DESC, due_at, created_at LIMIT ?)`,
-      )
-      .all(Date.now(), 64);
-    return rows.map((r) => r.detail).join('\n');
+    const plan = (sql: string, ...args: number[]): string =>
+      this.db
+        .prepare<number[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...args)
+        .map((r) => r.detail)
+        .join('\n');
+    return [
+      plan(
+        `UPDATE messages SET status = 'processing' WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
+         WHERE status = 'unsent' AND priority = ? AND due_at <= ? ORDER BY priority DESC, due_at, created_at LIMIT ?)`,
+        0,
+        Date.now(),
+        64,
+      ),
+    ].join('\n');
   }
 
   async nextDueAt(): Promise<Date | null> {
