@@ -76,6 +76,44 @@ export async function seedFromFile(store: MessageStore, file: string, logger: Lo
   return report;
 }
 
+const CACHE_DROP_REPORT_MS = 10_000;
+
+/**
+ * Cache writes that fail are dropped (the store is the record). One warning
+ * names the first message and the error; during an outage a summary follows
+ * every `everyMs` instead of one line per message.
+ */
+class DropReporter {
+  private count = 0;
+  private timer: NodeJS.Timeout | null = null;
+  constructor(
+    private readonly logger: Logger,
+    private readonly everyMs: number,
+  ) {}
+
+  add(messageId: string, error: string): void {
+    if (this.timer) {
+      this.count++;
+      return;
+    }
+    this.logger.warn({ message_id: messageId, err: error }, 'cache write dropped');
+    this.timer = setTimeout(() => this.report(), this.everyMs);
+    this.timer.unref();
+  }
+
+  private report(): void {
+    this.timer = null;
+    if (this.count === 0) return;
+    this.logger.warn({ dropped: this.count, seconds: this.everyMs / 1000 }, 'cache writes dropped');
+    this.count = 0;
+  }
+
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.report();
+  }
+}
+
 /** Wires the store, cache, worker pool and HTTP API from a validated config. */
 export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -112,18 +150,18 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     leaseMs: config.pool.leaseMs,
     pollIntervalMs: config.worker.jobIntervalMs,
     initialState: config.pool.initialRunning ? 'running' : 'paused',
+    atMostOnce: config.deliveryMode === 'at-most-once',
     logger,
   });
 
   // the original's cache write: messageId → sent_at, with a TTL. The store is the
   // truth; a failed cache write is logged and dropped rather than retried.
+  const dropped = new DropReporter(logger, CACHE_DROP_REPORT_MS);
   pool.events.on('outcome', (e) => {
     if (e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
     cache
       .set(e.outcome.webhookResponseMessageId, e.outcome.sentAt.toISOString(), config.cache.ttlMs)
-      .catch((err: unknown) =>
-        logger.warn({ err: (err as Error).message, message_id: e.message.id }, 'cache write dropped'),
-      );
+      .catch((err: unknown) => dropped.add(e.message.id, (err as Error).message));
   });
 
   const server = await buildServer({
@@ -146,9 +184,10 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     async close() {
       if (closed) return;
       closed = true;
+      dropped.close();
       await server.close();
       const { finished, released } = await pool.stop(config.pool.timeoutMs);
-      logger.info({ finished, released }, 'worker pool stopped');
+      logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');
       await deliverer.close();
       await cache.close();
       await store.close();

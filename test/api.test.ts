@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseOpenApi, validate as validateOpenApi } from '@readme/openapi-parser';
 import type { App } from '../src/app.js';
+import { readFileSync } from 'node:fs';
 import { testApp } from './helpers/app.js';
+import { ERROR_CODES } from '../src/errors/codes.js';
 
 let app: App;
 let cleanup: () => Promise<void>;
@@ -270,11 +272,57 @@ describe('messages API', () => {
     assert.equal((await app.server.inject('/messages?status=bogus')).statusCode, 400);
   });
 
+  test('POST /messages/:id/retry and /give-up: the operator decides on unknown messages; 409 otherwise', async () => {
+    const ids: string[] = [];
+    for (const content of ['held one', 'held two']) {
+      // the highest priority, so the claim below takes exactly these two
+      const created = await post('/messages', { content, recipient_phone_number: '+90', priority: 1000 });
+      ids.push(String(created.body.id));
+    }
+    // what at-most-once recovery leaves behind when a process dies mid-delivery
+    const now = Date.now();
+    const claimed = await app.store.claim({ owner: 'dead', limit: 2, now: new Date(now), leaseMs: 1 });
+    assert.deepEqual(claimed.map((m) => m.id).sort(), [...ids].sort());
+    await app.store.recoverExpired(new Date(now + 10), 'unknown');
+    const [one, two] = ids;
+    const unknown = await app.server.inject(`/messages/${one}`);
+    assert.equal(unknown.json().status, 'unknown');
+    const listed = (await app.server.inject('/messages?status=unknown')).json() as { id: string }[];
+    assert.ok(ids.every((id) => listed.some((m) => m.id === id)));
+
+    const retried = await post(`/messages/${one}/retry`, {});
+    assert.equal(retried.status, 200);
+    assert.equal(retried.body.status, 'unsent');
+    const gaveUp = await post(`/messages/${two}/give-up`, {});
+    assert.equal(gaveUp.status, 200);
+    assert.equal(gaveUp.body.status, 'failed');
+    assert.match(String(gaveUp.body.last_error), /^given up by an operator/);
+
+    const conflict = await post(`/messages/${one}/give-up`, {});
+    assert.equal(conflict.status, 409);
+    assert.equal(conflict.body.code, 'CONFLICT');
+    assert.match(String(conflict.body.error), /is unsent; only an unknown message can be given up/);
+    assert.equal((await post(`/messages/${two}/retry`, {})).body.status, 'unsent', 'failed can be retried');
+    assert.equal((await post('/messages/0123456789abcdef01234567/retry', {})).status, 404);
+    assert.equal((await post('/messages/nope/give-up', {})).status, 400);
+  });
+
   test('health and readiness', async () => {
     assert.deepEqual((await app.server.inject('/healthz')).json(), { status: 'ok' });
     const ready = await app.server.inject('/readyz');
     assert.equal(ready.statusCode, 200);
     assert.equal(ready.json().checks.store, 'ok');
+  });
+});
+
+describe('error codes', () => {
+  test('docs/errors.md lists every code with its status, and nothing else', async () => {
+    const doc = readFileSync('docs/errors.md', 'utf8');
+    const rows = [...doc.matchAll(/^\| `([A-Z_]+)` +\| (\d{3}) /gm)].map((m) => [m[1], Number(m[2])]);
+    assert.deepEqual(
+      Object.fromEntries(rows),
+      Object.fromEntries(Object.entries(ERROR_CODES).map(([code, v]) => [code, v.status])),
+    );
   });
 });
 

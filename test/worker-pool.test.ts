@@ -105,8 +105,14 @@ describe('worker pool (driven by tick, no timers)', () => {
     const id = r?.message.id ?? '';
     const d = new ScriptedDeliverer((_req, n) =>
       n === 1
-        ? { kind: 'retryable', statusCode: 503, error: 'HTTP 503', retryAfterMs: null }
-        : { kind: 'retryable', statusCode: 429, error: 'HTTP 429', retryAfterMs: 7000 },
+        ? { kind: 'retryable', statusCode: 503, error: 'HTTP 503', retryAfterMs: null, maybeDelivered: false }
+        : {
+            kind: 'retryable',
+            statusCode: 429,
+            error: 'HTTP 429',
+            retryAfterMs: 7000,
+            maybeDelivered: false,
+          },
     );
     const p = pool(d);
     await p.tick();
@@ -253,6 +259,65 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.ok(counts.sent >= 3);
   });
 
+  test('at most once: a maybe-delivered failure, a dead holder and a shutdown leave unknown, never a second send', async () => {
+    await store.create(
+      ['timeout', 'refused', 'hangs'].map((content) => ({ content, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    let release: (() => void) | undefined;
+    const d = new ScriptedDeliverer((req) =>
+      req.content === 'timeout'
+        ? {
+            kind: 'retryable',
+            statusCode: null,
+            error: 'timeout: headers',
+            retryAfterMs: null,
+            maybeDelivered: true,
+          }
+        : {
+            kind: 'retryable',
+            statusCode: null,
+            error: 'ECONNREFUSED',
+            retryAfterMs: null,
+            maybeDelivered: false,
+          },
+    );
+    const hanging: Deliverer = {
+      async deliver(req) {
+        if (req.content !== 'hangs') return d.deliver(req);
+        await new Promise<void>((r) => (release = r));
+        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+      },
+      async close() {},
+    };
+    const p = pool(hanging, { atMostOnce: true });
+    assert.equal(await p.tick(), 3);
+    await waitFor(() => p.inFlightCount === 1, 5000, 'two quick outcomes');
+    await p.flush();
+    const byContent = async (c: string) =>
+      (await store.list({ order: 'created', limit: 10 })).items.find((m) => m.content === c);
+    const timedOut = await byContent('timeout');
+    assert.equal(timedOut?.status, 'unknown', 'a timeout after sending is not retried');
+    assert.equal(timedOut?.attempts, 1);
+    assert.match(timedOut?.last_error ?? '', /^outcome unknown: timeout/);
+    assert.equal((await store.attempts(timedOut?.id ?? ''))[0]?.outcome, 'unknown');
+    assert.equal((await byContent('refused'))?.status, 'unsent', 'nothing was sent: retried as usual');
+    // shutdown before the receiver answers: unknown, not released for another send
+    const res = await p.stop(50);
+    assert.equal(res.released, 0);
+    assert.equal((await byContent('hangs'))?.status, 'unknown');
+    release?.();
+    // a dead holder's expired lease: unknown too
+    const [dead] = await store.claim({ owner: 'dead', limit: 1, now: new Date(clock + 10_000), leaseMs: 1 });
+    clock += 20_000;
+    const p2 = pool(d, { atMostOnce: true });
+    await p2.tick();
+    await settle(p2);
+    assert.equal((await store.get(dead?.id ?? ''))?.status, 'unknown');
+    assert.equal(p2.stats().claimed, 0);
+    assert.equal(d.calls.filter((c) => c.content === 'timeout').length, 1, 'sent once');
+  });
+
   test('stop lets in-flight deliveries finish within the timeout and releases the rest', async () => {
     await store.create(
       Array.from({ length: 2 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
@@ -325,7 +390,7 @@ describe('worker pool over HTTP with the sink', () => {
     assert.match(String(d?.to), /^\+90\d+$/);
   });
 
-  test('the webhook client classifies answers: 5xx/429 retryable with Retry-After, 4xx permanent, timeouts retryable', async () => {
+  test('the webhook client classifies answers: 5xx/429 retryable with Retry-After, 4xx permanent, timeouts retryable and maybe delivered', async () => {
     const http = await import('node:http');
     const server = http.createServer((req, res) => {
       if (req.url === '/500') res.writeHead(500).end('boom');
@@ -364,17 +429,24 @@ describe('worker pool over HTTP with the sink', () => {
         statusCode: 500,
         error: 'HTTP 500: boom',
         retryAfterMs: null,
+        maybeDelivered: false,
       });
       assert.deepEqual(await call('/429'), {
         kind: 'retryable',
         statusCode: 429,
         error: 'HTTP 429',
         retryAfterMs: 3000,
+        maybeDelivered: false,
       });
       assert.deepEqual(await call('/404'), { kind: 'permanent', statusCode: 404, error: 'HTTP 404: nope' });
       const slow = await call('/slow');
       assert.equal(slow.kind, 'retryable');
       assert.equal(slow.statusCode, null);
+      assert.equal(
+        slow.kind === 'retryable' && slow.maybeDelivered,
+        true,
+        'a timeout after sending: it may have arrived',
+      );
       const closed = await new WebhookClient({
         url: 'http://127.0.0.1:9/',
         timeoutMs: 500,
@@ -386,6 +458,11 @@ describe('worker pool over HTTP with the sink', () => {
         content: 'x',
       });
       assert.equal(closed.kind, 'retryable');
+      assert.equal(
+        closed.kind === 'retryable' && closed.maybeDelivered,
+        false,
+        'connection refused: nothing was sent',
+      );
     } finally {
       server.closeAllConnections();
       server.close();

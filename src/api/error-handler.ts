@@ -26,11 +26,16 @@ export function isUnavailable(err: unknown): boolean {
       '08001',
       '08003',
       'SQLITE_BUSY',
-      'SQLITE_FULL',
       'SQLITE_IOERR',
     ].includes(e.code ?? '') ||
     /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error)?.message ?? '')
   );
+}
+
+/** The store is out of space: SQLite's disk full, PostgreSQL's disk_full (53100). */
+export function isStoreFull(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? '';
+  return code === 'SQLITE_FULL' || code === '53100';
 }
 
 /** Every error leaves as `{"error": "...", "code": "..."}` with a stable code (docs/errors.md). */
@@ -81,6 +86,12 @@ export function installErrorHandler(app: FastifyInstance): void {
       return reply
         .status(400)
         .send({ error: `body is not valid JSON: ${err.message}`, code: 'INVALID_JSON' });
+    }
+    if (isStoreFull(err)) {
+      req.log.error({ err }, 'store full');
+      return reply
+        .status(507)
+        .send({ error: 'the store is out of space; nothing was written', code: 'STORE_FULL' });
     }
     if (isUnavailable(err)) {
       req.log.warn({ err }, 'store unavailable');

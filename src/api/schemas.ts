@@ -48,7 +48,12 @@ export const AttemptSchema = Type.Object(
     latency_ms: Type.Number(),
     status_code: Type.Union([Type.Integer(), Type.Null()]),
     error: Type.Union([Type.String(), Type.Null()]),
-    outcome: Type.Union([Type.Literal('sent'), Type.Literal('retry'), Type.Literal('failed')]),
+    outcome: Type.Union([
+      Type.Literal('sent'),
+      Type.Literal('retry'),
+      Type.Literal('failed'),
+      Type.Literal('unknown'),
+    ]),
   },
   { $id: 'DeliveryAttempt' },
 );

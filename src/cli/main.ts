@@ -20,6 +20,8 @@ Commands:
       --host H            address (default 127.0.0.1)
       --fail-rate R       share of requests answered 500 (0..1, default 0)
       --throttle-rate R   share answered 429 with Retry-After (0..1, default 0)
+      --timeout-rate R    share held --hang-ms (default 30000) and then answered 504 (0..1, default 0)
+      --slow-rate R       share delayed a further --slow-ms (default 2000) (0..1, default 0)
       --latency MS        added latency: 50, or a range 20-200
       --secret whsec_...  verify Standard Webhooks signatures (401 when invalid)
       --keep N            keep the last N deliveries for GET /deliveries (default 1000)
@@ -154,6 +156,10 @@ async function sink(args: string[]): Promise<void> {
       host: { type: 'string' },
       'fail-rate': { type: 'string' },
       'throttle-rate': { type: 'string' },
+      'timeout-rate': { type: 'string' },
+      'hang-ms': { type: 'string' },
+      'slow-rate': { type: 'string' },
+      'slow-ms': { type: 'string' },
       latency: { type: 'string' },
       secret: { type: 'string' },
       quiet: { type: 'boolean' },
@@ -175,6 +181,10 @@ async function sink(args: string[]): Promise<void> {
     host: values.host ?? '127.0.0.1',
     failRate: num('fail-rate', values['fail-rate'], 0, 0, 1),
     throttleRate: num('throttle-rate', values['throttle-rate'], 0, 0, 1),
+    timeoutRate: num('timeout-rate', values['timeout-rate'], 0, 0, 1),
+    hangMs: num('hang-ms', values['hang-ms'], 30_000, 0, 3_600_000),
+    slowRate: num('slow-rate', values['slow-rate'], 0, 0, 1),
+    slowMs: num('slow-ms', values['slow-ms'], 2000, 0, 3_600_000),
     latencyMs: latency,
     secret: values.secret ?? '',
     keep: num('keep', values.keep, 1000, 0, 10_000_000),

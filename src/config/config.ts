@@ -28,6 +28,8 @@ export interface RedisConfig {
   username: string;
 }
 
+export type DeliveryMode = 'at-least-once' | 'at-most-once';
+
 export interface Config {
   host: string;
   port: number;
@@ -46,6 +48,7 @@ export interface Config {
   };
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  deliveryMode: DeliveryMode;
   api: { bodyLimit: number };
   logLevel: LogLevel;
   /** where the file config came from, or null when none was found */
@@ -135,6 +138,12 @@ function coerce(spec: KeySpec, value: unknown, source: string): string | number 
     case 'string':
       if (typeof value !== 'string' && typeof value !== 'number') fail(spec, source, value, 'a string');
       return String(value);
+    case 'choice': {
+      const t = String(value).trim().toLowerCase();
+      const choices = spec.choices ?? [];
+      if (!choices.includes(t)) fail(spec, source, value, `one of ${choices.join(', ')}`);
+      return t;
+    }
   }
 }
 
@@ -312,6 +321,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       maxDelayMs: num('retry.maxDelay'),
     },
     api: { bodyLimit: num('api.bodyLimit') },
+    deliveryMode: str('delivery.mode') as DeliveryMode,
     logLevel: str('log.level') as LogLevel,
     configFile,
     unknownKeys,

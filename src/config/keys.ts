@@ -3,7 +3,7 @@
  * type, default and environment-variable override, in one typed place. The
  * loader, the validation and the README's table are all driven by this list.
  */
-export type KeyType = 'duration' | 'int' | 'number' | 'bool' | 'string' | 'url' | 'level';
+export type KeyType = 'duration' | 'int' | 'number' | 'bool' | 'string' | 'url' | 'level' | 'choice';
 
 export interface KeySpec {
   /** dotted path in the YAML file, as the original named it */
@@ -14,6 +14,8 @@ export interface KeySpec {
   readonly default: string | number | boolean;
   readonly min?: number;
   readonly max?: number;
+  /** the allowed values of a `choice` */
+  readonly choices?: readonly string[];
   readonly doc: string;
 }
 
@@ -108,6 +110,14 @@ export const CONFIG_KEYS = [
     default: '5m',
     min: 1000,
     doc: 'A claimed message whose lease is older than this is recovered to `unsent` (its owner died).',
+  },
+  {
+    key: 'delivery.mode',
+    env: 'DELIVERY_MODE',
+    type: 'choice',
+    choices: ['at-least-once', 'at-most-once'],
+    default: 'at-least-once',
+    doc: '`at-least-once`: a delivery whose outcome is unknown (a crash, a timeout after the request left) is sent again with the same `webhook-id`. `at-most-once`: it becomes `unknown` for an operator (`POST /messages/{id}/retry` or `/give-up`) and is never re-sent by itself.',
   },
   {
     key: 'pool.deliveryThreads',

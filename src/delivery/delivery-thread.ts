@@ -37,7 +37,13 @@ port.on('message', (msg: ToThread) => {
       (err: unknown) =>
         send({
           seq: job.seq,
-          result: { kind: 'retryable', statusCode: null, error: String(err), retryAfterMs: null },
+          result: {
+            kind: 'retryable',
+            statusCode: null,
+            error: String(err),
+            retryAfterMs: null,
+            maybeDelivered: true,
+          },
         }),
     );
   }

@@ -72,15 +72,18 @@ export class ThreadedDeliverer implements Deliverer {
   private lost(lane: Lane, error: string): void {
     if (lane.exited) return;
     lane.exited = true;
+    // posted to the thread: it may have sent them
+    const outboxed = new Set(lane.outbox.map((j) => j.seq));
     for (const [seq, w] of this.waiting) {
       if (w.thread !== lane) continue;
       this.waiting.delete(seq);
-      w.resolve({ kind: 'retryable', statusCode: null, error, retryAfterMs: null });
-    }
-    for (const job of lane.outbox) {
-      const w = this.waiting.get(job.seq);
-      this.waiting.delete(job.seq);
-      w?.resolve({ kind: 'retryable', statusCode: null, error, retryAfterMs: null });
+      w.resolve({
+        kind: 'retryable',
+        statusCode: null,
+        error,
+        retryAfterMs: null,
+        maybeDelivered: !outboxed.has(seq),
+      });
     }
     lane.outbox = [];
     if (this.closing) return;
@@ -99,6 +102,7 @@ export class ThreadedDeliverer implements Deliverer {
         statusCode: null,
         error: 'deliverer is closing',
         retryAfterMs: null,
+        maybeDelivered: false,
       });
     }
     // the least busy thread takes it

@@ -4,7 +4,18 @@ import { secretBytes, sign } from './signature.js';
 /** What one webhook request came to; the pool turns it into a store outcome. */
 export type DeliveryResult =
   | { kind: 'delivered'; statusCode: number; responseMessageId: string | null; warning: string | null }
-  | { kind: 'retryable'; statusCode: number | null; error: string; retryAfterMs: number | null }
+  | {
+      kind: 'retryable';
+      statusCode: number | null;
+      error: string;
+      retryAfterMs: number | null;
+      /**
+       * The request may have reached the receiver without our learning what it did
+       * (a timeout or a broken connection after sending). False when the receiver
+       * answered, or when nothing was sent (connection refused, DNS).
+       */
+      maybeDelivered: boolean;
+    }
   | { kind: 'permanent'; statusCode: number; error: string };
 
 export interface WebhookRequest {
@@ -38,6 +49,16 @@ export function parseRetryAfter(value: string | string[] | undefined, now = Date
   const t = Date.parse(v);
   return Number.isNaN(t) ? null : Math.max(0, t - now);
 }
+
+/** Errors that happen before any byte of the request leaves: nothing can have been delivered. */
+const NOT_SENT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 export function isRetryableStatus(code: number): boolean {
   return code === 408 || code === 429 || code >= 500;
@@ -94,13 +115,20 @@ export class WebhookClient implements Deliverer {
           statusCode: code,
           error,
           retryAfterMs: parseRetryAfter(res.headers['retry-after']),
+          maybeDelivered: false,
         };
       }
       return { kind: 'permanent', statusCode: code, error };
     } catch (err) {
       const e = err as Error & { code?: string };
       const what = /Timeout/.test(e.code ?? e.name) ? 'timeout' : (e.code ?? e.name);
-      return { kind: 'retryable', statusCode: null, error: `${what}: ${e.message}`, retryAfterMs: null };
+      return {
+        kind: 'retryable',
+        statusCode: null,
+        error: `${what}: ${e.message}`,
+        retryAfterMs: null,
+        maybeDelivered: !NOT_SENT_ERRORS.has(e.code ?? ''),
+      };
     }
   }
 

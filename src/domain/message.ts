@@ -7,6 +7,12 @@
  *     │  │               └─retryable error (backoff) / lease expired / released──▶ unsent
  *     │  └─content check fails at claim──▶ invalid_content
  *     └─(created)            unsent ──DELETE──▶ cancelled
+ *
+ * In at-most-once mode a delivery whose outcome cannot be known (its process
+ * died, or it timed out after the request left) goes processing ──▶ unknown
+ * instead of back to unsent, and waits for an operator:
+ *   unknown ──POST /retry──▶ unsent      unknown ──POST /give-up──▶ failed
+ * (POST /retry also takes a failed message back to unsent.)
  */
 export const MESSAGE_STATUSES = [
   'unsent',
@@ -15,6 +21,7 @@ export const MESSAGE_STATUSES = [
   'failed',
   'invalid_content',
   'cancelled',
+  'unknown',
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
@@ -53,7 +60,7 @@ export interface DeliveryAttempt {
   latency_ms: number;
   status_code: number | null;
   error: string | null;
-  outcome: 'sent' | 'retry' | 'failed';
+  outcome: 'sent' | 'retry' | 'failed' | 'unknown';
 }
 
 export interface NewMessage {

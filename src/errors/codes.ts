@@ -24,15 +24,25 @@ export const ERROR_CODES = {
     status: 405,
     doc: 'The path exists but not for this method; the Allow header lists the methods.',
   },
-  CONFLICT: { status: 409, doc: 'The message is processing or done and cannot be cancelled.' },
+  CONFLICT: {
+    status: 409,
+    doc: 'The message is not in a status the action applies to (cancel: unsent; retry: unknown or failed; give-up: unknown).',
+  },
   PAYLOAD_TOO_LARGE: { status: 413, doc: 'The body is larger than api.bodyLimit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, doc: 'The body is not application/json.' },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     doc: 'The Idempotency-Key was used before with a different request body.',
   },
-  NOT_READY: { status: 503, doc: 'A store or Redis does not answer (GET /readyz).' },
+  NOT_READY: {
+    status: 503,
+    doc: 'The store does not answer (GET /readyz); Redis is reported but does not count.',
+  },
   STORE_UNAVAILABLE: { status: 503, doc: 'The store did not answer; retry later.' },
+  STORE_FULL: {
+    status: 507,
+    doc: 'The store is out of space (disk full): nothing was written; retry once space is freed.',
+  },
   INTERNAL: { status: 500, doc: 'A bug: please report it with the log line of the request id.' },
 } as const;
 

@@ -16,6 +16,12 @@ export interface SinkOptions {
   failRate: number;
   /** share answered 429 with Retry-After: 1 */
   throttleRate: number;
+  /** share never answered in time: held `hangMs`, then 504 (the sender should have timed out) */
+  timeoutRate: number;
+  hangMs: number;
+  /** share of otherwise normal requests delayed `slowMs` (a slow tail) */
+  slowRate: number;
+  slowMs: number;
   /** added latency in ms: fixed, or a [min, max] range */
   latencyMs: number | [number, number];
   /** when set, requests without a valid signature get 401 */
@@ -30,6 +36,7 @@ export interface SinkStats {
   accepted: number;
   failed_injected: number;
   throttled_injected: number;
+  timed_out_injected: number;
   rejected_signature: number;
   rejected_bad_request: number;
   unique_webhook_ids: number;
@@ -52,6 +59,10 @@ export const SINK_DEFAULTS: SinkOptions = {
   host: '127.0.0.1',
   failRate: 0,
   throttleRate: 0,
+  timeoutRate: 0,
+  hangMs: 30_000,
+  slowRate: 0,
+  slowMs: 2000,
   latencyMs: 0,
   secret: '',
   keep: 1000,
@@ -63,6 +74,10 @@ export class Sink {
   private readonly o: SinkOptions;
   private readonly key: Buffer | null;
   private readonly acceptedIds = new Map<string, number>();
+  /** timers of held (injected-timeout) requests, cleared on stop */
+  private readonly hangs = new Set<NodeJS.Timeout>();
+  /** every request per webhook-id, answered or not */
+  private readonly requestIds = new Map<string, number>();
   private counters = this.zero();
   private recent: SinkDelivery[] = [];
 
@@ -77,6 +92,7 @@ export class Sink {
       accepted: 0,
       failed_injected: 0,
       throttled_injected: 0,
+      timed_out_injected: 0,
       rejected_signature: 0,
       rejected_bad_request: 0,
       duplicates: 0,
@@ -92,6 +108,11 @@ export class Sink {
     return this.acceptedIds.get(webhookId) ?? 0;
   }
 
+  /** Requests that carried this webhook-id, whatever the answer. */
+  requestCount(webhookId: string): number {
+    return this.requestIds.get(webhookId) ?? 0;
+  }
+
   deliveries(): SinkDelivery[] {
     return this.recent.slice(-this.o.keep);
   }
@@ -99,6 +120,7 @@ export class Sink {
   reset(): void {
     this.counters = this.zero();
     this.acceptedIds.clear();
+    this.requestIds.clear();
     this.recent = [];
   }
 
@@ -116,6 +138,8 @@ export class Sink {
     const s = this.server;
     this.server = null;
     if (!s) return;
+    for (const t of this.hangs) clearTimeout(t);
+    this.hangs.clear();
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
@@ -141,16 +165,31 @@ export class Sink {
     for await (const c of req) chunks.push(c as Buffer);
     const body = Buffer.concat(chunks).toString('utf8');
     this.counters.requests++;
-    const delay = Array.isArray(this.o.latencyMs)
-      ? this.o.latencyMs[0] + this.o.random() * (this.o.latencyMs[1] - this.o.latencyMs[0])
-      : this.o.latencyMs;
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-
     const header = (name: string): string | undefined => {
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;
     };
     const webhookId = header('webhook-id') ?? null;
+    if (webhookId !== null) this.requestIds.set(webhookId, (this.requestIds.get(webhookId) ?? 0) + 1);
+    let delay = Array.isArray(this.o.latencyMs)
+      ? this.o.latencyMs[0] + this.o.random() * (this.o.latencyMs[1] - this.o.latencyMs[0])
+      : this.o.latencyMs;
+    const fate = this.o.random();
+    if (fate < this.o.timeoutRate) {
+      this.counters.timed_out_injected++;
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          this.hangs.delete(t);
+          r();
+        }, this.o.hangMs);
+        this.hangs.add(t);
+      });
+      if (!res.destroyed) this.send(res, 504, { message: 'injected timeout' });
+      return;
+    }
+    if (fate < this.o.timeoutRate + this.o.slowRate) delay += this.o.slowMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+
     let signatureValid: boolean | null = null;
     if (this.key) {
       signatureValid = verify(

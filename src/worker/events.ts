@@ -18,7 +18,12 @@ export interface PoolEventMap {
   outcome: [OutcomeEvent];
   claimed: [Message[]];
   state: ['running' | 'paused'];
-  error: [Error];
+  /**
+   * A round failed (the store did not answer) and will be retried. Not named
+   * 'error': an EventEmitter throws an 'error' nobody listens to, and a store
+   * outage must not take the process down.
+   */
+  roundFailed: [Error];
 }
 
 export class PoolEvents extends EventEmitter<PoolEventMap> {}

@@ -9,6 +9,19 @@ import { PoolEvents } from './events.js';
 
 export type PoolState = 'running' | 'paused';
 
+/** What this pool has done since it started (outcomes counted once stored). */
+export interface PoolCounts {
+  claimed: number;
+  sent: number;
+  retried: number;
+  failed: number;
+  invalid_content: number;
+  /** at most once: outcome unknown, held for an operator */
+  unknown: number;
+  /** outcomes refused because the lease had passed to another node */
+  lost_lease: number;
+}
+
 interface PendingOutcome {
   completion: Completion;
   message: Message;
@@ -17,7 +30,7 @@ interface PendingOutcome {
 export interface WorkerPoolOptions {
   store: Pick<
     MessageStore,
-    'claim' | 'complete' | 'completeAndClaim' | 'recoverExpired' | 'release' | 'nextDueAt'
+    'claim' | 'complete' | 'completeAndClaim' | 'recoverExpired' | 'release' | 'releaseOwned' | 'nextDueAt'
   >;
   deliverer: Deliverer;
   limiter: RateLimiter;
@@ -28,8 +41,14 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** longest idle sleep */
   pollIntervalMs: number;
-  /** claimed messages kept ready beyond the busy slots (default numWorkers / 2) */
+  /** claimed messages kept ready beyond the busy slots (default numWorkers / 2; 0 at most once) */
   prefetch?: number;
+  /**
+   * At most once: a delivery that may have reached the receiver without a known
+   * outcome (a timeout after sending, a crash) becomes `unknown` and is never
+   * sent again by itself. Default: at least once (sent again, same webhook-id).
+   */
+  atMostOnce?: boolean;
   initialState: PoolState;
   logger: Logger;
   now?: () => number;
@@ -78,6 +97,19 @@ export class WorkerPool {
   private ready: Message[] = [];
   private readonly prefetch: number;
   private flushTimer: NodeJS.Timeout | null = null;
+  /** set after a failed round: give back leases we hold without knowing it */
+  private reconcile = false;
+  /** outcomes a flush is writing right now (still processing in the store) */
+  private writing: PendingOutcome[] = [];
+  private readonly counts: PoolCounts = {
+    claimed: 0,
+    sent: 0,
+    retried: 0,
+    failed: 0,
+    invalid_content: 0,
+    unknown: 0,
+    lost_lease: 0,
+  };
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
@@ -85,11 +117,16 @@ export class WorkerPool {
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
     this.minClaim = Math.max(1, Math.floor(o.numWorkers / 4));
-    this.prefetch = o.prefetch ?? Math.ceil(o.numWorkers / 2);
+    // at most once, a claimed message whose holder dies becomes unknown: claim only what starts now
+    this.prefetch = o.prefetch ?? (o.atMostOnce ? 0 : Math.ceil(o.numWorkers / 2));
   }
 
   getState(): PoolState {
     return this.state;
+  }
+
+  stats(): PoolCounts {
+    return { ...this.counts };
   }
 
   get inFlightCount(): number {
@@ -134,7 +171,9 @@ export class WorkerPool {
         waitMs = await this.tickAndPlan();
       } catch (err) {
         this.log.error({ err }, 'worker pool round failed; retrying');
-        this.events.emit('error', err as Error);
+        // the failed round may have claimed messages without our hearing of it
+        this.reconcile = true;
+        this.events.emit('roundFailed', err as Error);
         waitMs = STORE_ERROR_BACKOFF_MS;
       }
       if (this.stopped) break;
@@ -174,8 +213,20 @@ export class WorkerPool {
     const now = this.now();
     if (now - this.lastRecover >= RECOVER_EVERY_MS) {
       this.lastRecover = now;
-      const recovered = await this.o.store.recoverExpired(new Date(now));
-      if (recovered > 0) this.log.warn({ recovered }, 'recovered messages whose lease expired');
+      const to = this.o.atMostOnce ? 'unknown' : 'unsent';
+      const recovered = await this.o.store.recoverExpired(new Date(now), to);
+      if (recovered > 0) this.log.warn({ recovered, to }, 'recovered messages whose lease expired');
+    }
+    if (this.reconcile) {
+      const keep = [
+        ...this.inFlight.keys(),
+        ...this.ready.map((m) => m.id),
+        ...this.pending.map((p) => p.message.id),
+        ...this.writing.map((p) => p.message.id),
+      ];
+      const released = await this.o.store.releaseOwned(this.o.owner, keep, new Date(now));
+      this.reconcile = false;
+      if (released > 0) this.log.warn({ released }, 'gave back messages a failed round had claimed');
     }
     if (this.state !== 'running' || this.closing) {
       await this.releaseReady();
@@ -203,6 +254,7 @@ export class WorkerPool {
     const messages = result.claimed;
     if (messages.length < tokens) this.o.limiter.giveBack(tokens - messages.length);
     if (messages.length > 0) {
+      this.counts.claimed += messages.length;
       this.events.emit('claimed', messages);
       for (const m of messages) {
         if (this.inFlight.size < this.o.numWorkers) this.launch(m);
@@ -296,7 +348,10 @@ export class WorkerPool {
       latency_ms: finished - startedAt,
       status_code: result.statusCode,
       error: result.kind === 'delivered' ? result.warning : result.error,
-      outcome: outcome.kind === 'sent' ? 'sent' : outcome.kind === 'retry' ? 'retry' : 'failed',
+      outcome:
+        outcome.kind === 'sent' || outcome.kind === 'retry' || outcome.kind === 'unknown'
+          ? outcome.kind
+          : 'failed',
     };
     if (result.kind === 'delivered' && result.warning)
       log.warn({ status_code: result.statusCode }, result.warning);
@@ -321,6 +376,9 @@ export class WorkerPool {
       case 'permanent':
         return { kind: 'failed', error: result.error };
       case 'retryable':
+        if (this.o.atMostOnce && result.maybeDelivered) {
+          return { kind: 'unknown', error: `outcome unknown: ${result.error}` };
+        }
         if (attemptNo >= this.o.retry.maxAttempts) {
           return { kind: 'failed', error: `${result.error} (after ${attemptNo} attempts)` };
         }
@@ -347,7 +405,13 @@ export class WorkerPool {
     const applied = new Set(appliedIds);
     for (const b of batch) {
       const ok = applied.has(b.message.id);
-      if (!ok) this.log.warn({ message_id: b.message.id }, 'outcome not stored: the lease was lost');
+      if (!ok) {
+        this.counts.lost_lease++;
+        this.log.warn({ message_id: b.message.id }, 'outcome not stored: the lease was lost');
+      } else {
+        const kind = b.completion.outcome.kind;
+        this.counts[kind === 'retry' ? 'retried' : kind]++;
+      }
       this.events.emit('outcome', {
         message: b.message,
         outcome: b.completion.outcome,
@@ -365,6 +429,7 @@ export class WorkerPool {
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
+        this.writing = batch;
         try {
           this.stored(
             batch,
@@ -379,6 +444,8 @@ export class WorkerPool {
           this.log.error({ err, count: batch.length }, 'could not store delivery outcomes; retrying');
           if (this.closing && this.inFlight.size === 0) break;
           await new Promise((r) => setTimeout(r, STORE_ERROR_BACKOFF_MS));
+        } finally {
+          this.writing = [];
         }
       }
     })().finally(() => {
@@ -409,7 +476,20 @@ export class WorkerPool {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     let released = 0;
-    if (unfinished.length > 0) {
+    if (unfinished.length > 0 && this.o.atMostOnce) {
+      // their requests are out: sending them again could deliver twice
+      const at = new Date(this.now());
+      const applied = await this.o.store.complete(
+        unfinished.map((id) => ({
+          id,
+          owner: this.o.owner,
+          outcome: { kind: 'unknown', error: 'outcome unknown: shut down before the receiver answered' },
+          attempt: null,
+        })),
+        at,
+      );
+      this.log.warn({ unknown: applied.length }, 'deliveries that did not finish in time are now unknown');
+    } else if (unfinished.length > 0) {
       released = await this.o.store.release(this.o.owner, unfinished, new Date(this.now()));
       this.log.warn({ released }, 'released deliveries that did not finish in time');
     }

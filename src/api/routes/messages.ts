@@ -24,7 +24,14 @@ import type { ApiDeps } from '../server.js';
 const errorRef = Type.Ref('Error');
 const messageRef = Type.Ref('Message');
 /** what a write can answer besides success */
-const writeErrors = { 400: errorRef, 413: errorRef, 415: errorRef, 422: errorRef, 503: errorRef };
+const writeErrors = {
+  400: errorRef,
+  413: errorRef,
+  415: errorRef,
+  422: errorRef,
+  503: errorRef,
+  507: errorRef,
+};
 
 function requestHash(body: unknown): string {
   return createHash('sha256').update(JSON.stringify(body)).digest('hex');
@@ -215,4 +222,49 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
       return messageJson(res.message);
     },
   );
+
+  // at-most-once mode's operator decisions (they work in either mode)
+  const actions = [
+    {
+      path: '/messages/:id/retry',
+      action: 'retry' as const,
+      summary: 'Send an unknown or failed message again',
+      description:
+        'unknown or failed → unsent, due now, keeping its attempts (a failed message gets at least one more). 409 in any other status.',
+    },
+    {
+      path: '/messages/:id/give-up',
+      action: 'give_up' as const,
+      summary: 'Give up on a message whose outcome is unknown',
+      description: 'unknown → failed, with the reason kept in last_error. 409 in any other status.',
+    },
+  ];
+  for (const a of actions) {
+    r.post(
+      a.path,
+      {
+        schema: {
+          tags: ['messages'],
+          summary: a.summary,
+          description: a.description,
+          params: IdParams,
+          response: { 200: messageRef, 400: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
+        },
+      },
+      async (req) => {
+        const { id } = req.params;
+        const res = await deps.store.resolve(id, a.action, new Date());
+        if (res.result === 'not_found') throw new AppError('NOT_FOUND', `no message ${id}`);
+        if (res.result === 'conflict') {
+          throw new AppError(
+            'CONFLICT',
+            `message ${id} is ${res.status}; ${a.action === 'retry' ? 'only an unknown or failed message can be retried' : 'only an unknown message can be given up'}`,
+          );
+        }
+        req.log.info({ message_id: id, action: a.action, status: res.message.status }, 'operator action');
+        if (a.action === 'retry') deps.onCreated();
+        return messageJson(res.message);
+      },
+    );
+  }
 }
