@@ -1,5 +1,5 @@
 # The original's targets, mapped onto this project.
-.PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke fuzz
+.PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke fuzz chaos
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -36,7 +36,12 @@ test: install services
 	npm run docs:check
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz
+	$(MAKE) chaos
 	eval "$$(scripts/services.sh env)" && REQUIRE_SERVICES=1 npm test
+
+## chaos: the fault-injection suite (kills, outages, a bad receiver, a full disk) on its own servers
+chaos: install
+	npm run test:chaos
 
 ## fuzz: schemathesis against /swagger/json (no 5xx, responses match their schemas)
 fuzz: build

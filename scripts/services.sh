@@ -6,6 +6,12 @@
 #   scripts/services.sh down    stop them
 #   scripts/services.sh status  say what is running
 #   scripts/services.sh env     print the environment variables the tests read
+#   scripts/services.sh stop  postgres|redis|ferretdb   stop one (the fault-injection tests)
+#   scripts/services.sh start postgres|redis|ferretdb   start one again
+#
+# MS_SERVICES_DIR and MS_PG_PORT/MS_REDIS_PORT/MS_MONGO_PORT select another set
+# of servers: the fault-injection suite runs its own, so stopping them cannot
+# disturb other tests.
 #
 # Idempotent: a machine that already has everything installed and running pays
 # for a few port checks only. Data lives in $MS_SERVICES_DIR (default
@@ -79,9 +85,13 @@ start_postgres() {
   fi
   mkdir -p "$DIR/pg-sock"
   chown postgres:postgres "$DIR/pg-sock" 2>/dev/null || true
+  # fast and not crash-safe for the unit tests; MS_PG_DURABLE=1 (the fault-injection suite's
+  # server) keeps PostgreSQL's defaults, so a killed server loses no acknowledged commit
+  local speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [ "${MS_PG_DURABLE:-0}" = 1 ] && speed=""
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   as_pg "$bin/pg_ctl" -D "$DIR/pg" -l "$DIR/pg/server.log" -w -t 60 start \
-    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR/pg-sock -c max_connections=300 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null
+    -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR/pg-sock -c max_connections=300 $speed" >/dev/null
   wait_port "$PG_PORT" PostgreSQL
 }
 
@@ -141,6 +151,32 @@ stop_all() {
   log "stopped"
 }
 
+stop_one() {
+  case "$1" in
+    postgres)
+      # immediate: as abrupt as a crash (the restart runs recovery)
+      as_pg "$(pg_bin)/pg_ctl" -D "$DIR/pg" -m immediate stop >/dev/null 2>&1 || true ;;
+    redis)
+      if [ -f "$DIR/redis.pid" ]; then kill "$(cat "$DIR/redis.pid")" 2>/dev/null || true; fi ;;
+    ferretdb)
+      if [ -f "$DIR/ferretdb.pid" ]; then kill -9 "$(cat "$DIR/ferretdb.pid")" 2>/dev/null || true; rm -f "$DIR/ferretdb.pid"; fi ;;
+    *) echo "usage: $0 stop postgres|redis|ferretdb" >&2; exit 2 ;;
+  esac
+  local port
+  case "$1" in postgres) port=$PG_PORT ;; redis) port=$REDIS_PORT ;; ferretdb) port=$MONGO_PORT ;; esac
+  for _ in $(seq 1 100); do port_open "$port" || return 0; sleep 0.1; done
+  log "$1 still listens on $port"; return 1
+}
+
+start_one() {
+  case "$1" in
+    postgres) start_postgres ;;
+    redis) start_redis ;;
+    ferretdb) start_ferretdb ;;
+    *) echo "usage: $0 start postgres|redis|ferretdb" >&2; exit 2 ;;
+  esac
+}
+
 status() {
   local name port
   for pair in "PostgreSQL:$PG_PORT" "Redis:$REDIS_PORT" "FerretDB:$MONGO_PORT"; do
@@ -160,5 +196,7 @@ case "${1:-up}" in
   down) stop_all ;;
   status) status ;;
   env) print_env ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  stop) stop_one "${2:-}" ;;
+  start) start_one "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|env|stop NAME|start NAME" >&2; exit 2 ;;
 esac

@@ -225,6 +225,27 @@ describe('messages API', () => {
     assert.equal(oneBad.status, 400);
     assert.match(String(oneBad.body.error), /messages\/1/);
     assert.equal((await app.store.countByStatus()).unsent, before, 'nothing half-written');
+    // several bad rows: each is named, with what is wrong with it
+    const manyBad = await post('/messages/batch', {
+      messages: [
+        messages[0],
+        { recipient_phone_number: '+1' },
+        { content: 5, recipient_phone_number: '+1' },
+        { content: 'x'.repeat(10_000), recipient_phone_number: '+1' },
+        { content: 'a', recipient_phone_number: '+1', send_at: 'tomorrow' },
+      ],
+    });
+    assert.equal(manyBad.status, 400);
+    const paths = (manyBad.body.details as { path: string; message: string }[]).map((d) => d.path);
+    for (const row of [
+      'body/messages/1',
+      'body/messages/2/content',
+      'body/messages/3/content',
+      'body/messages/4/send_at',
+    ])
+      assert.ok(paths.includes(row), `${row} in ${JSON.stringify(paths)}`);
+    assert.ok(!paths.some((p) => p.startsWith('body/messages/0')), 'the good row is not blamed');
+    assert.equal((await app.store.countByStatus()).unsent, before, 'a batch is all or nothing');
     const k1 = await post(
       '/messages/batch',
       { messages: messages.slice(0, 3) },

@@ -32,6 +32,9 @@ export function isUnavailable(err: unknown): boolean {
   );
 }
 
+/** At most this many problems listed in a 400's `details` (a 1,000-row batch can have thousands). */
+const MAX_DETAILS = 100;
+
 /** The store is out of space: SQLite's disk full, PostgreSQL's disk_full (53100). */
 export function isStoreFull(err: unknown): boolean {
   const code = (err as { code?: string })?.code ?? '';
@@ -73,7 +76,12 @@ export function installErrorHandler(app: FastifyInstance): void {
     }
     const fe = err as FastifyError;
     if (fe.validation) {
-      return reply.status(400).send({ error: fe.message, code: 'BAD_REQUEST' });
+      const where = fe.validationContext ?? 'body';
+      const details = fe.validation.slice(0, MAX_DETAILS).map((v) => ({
+        path: `${where}${v.instancePath}`,
+        message: v.message ?? 'is invalid',
+      }));
+      return reply.status(400).send({ error: fe.message, code: 'BAD_REQUEST', details });
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped) {

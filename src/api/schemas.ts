@@ -15,6 +15,18 @@ export const ErrorSchema = Type.Object(
   {
     error: Type.String({ description: 'What went wrong, for a person.' }),
     code: Type.String({ description: 'Stable error code (docs/errors.md).' }),
+    details: Type.Optional(
+      Type.Array(
+        Type.Object({
+          path: Type.String({ description: 'Where: body/messages/3/content, querystring/limit, ...' }),
+          message: Type.String(),
+        }),
+        {
+          description:
+            'BAD_REQUEST: every problem found in the request (the first 100), e.g. one per bad batch row.',
+        },
+      ),
+    ),
   },
   { $id: 'Error' },
 );

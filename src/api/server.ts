@@ -32,7 +32,8 @@ function makeAjv(coerce: boolean): Ajv {
     removeAdditional: false,
     useDefaults: true,
     coerceTypes: coerce ? 'array' : false,
-    allErrors: false,
+    // bodies: every problem at once, so a batch names each bad row; queries stop at the first
+    allErrors: !coerce,
     strict: false,
   });
   addFormats(ajv);

@@ -39,9 +39,13 @@ type MessageDoc = Omit<Message, 'id' | 'idempotency_key'> & {
 interface FenceDoc {
   _id: string;
   at: Date;
+  /** the store instance (process) that took it, and the status it moves the message to */
+  by?: string;
+  to?: string;
 }
 
-type AttemptDoc = DeliveryAttempt;
+/** _id: message, attempt number and start time, so storing the same completion twice adds one row */
+type AttemptDoc = DeliveryAttempt & { _id?: string };
 
 export interface MongoStoreOptions {
   uri: string;
@@ -129,6 +133,8 @@ export class MongoStore implements MessageStore {
   private readonly db: Db;
   private readonly messages: Collection<MessageDoc>;
   private readonly fences: Collection<FenceDoc>;
+  /** this store instance, named in the fences it takes */
+  private readonly instance = new ObjectId().toHexString();
   private readonly attemptsCol: Collection<AttemptDoc>;
   private lastSweep = 0;
 
@@ -252,7 +258,10 @@ export class MongoStore implements MessageStore {
    * before it is such a leftover (fence and update are milliseconds apart), so
    * the step skips it: the next version is fenced instead.
    */
-  private async fence(steps: { id: ObjectId; version: number }[], now: Date): Promise<(number | null)[]> {
+  private async fence(
+    steps: { id: ObjectId; version: number; to: string; by: string }[],
+    now: Date,
+  ): Promise<(number | null)[]> {
     if (steps.length === 0) return [];
     const target = steps.map((s) => s.version + 1);
     const next: (number | null)[] = [...target];
@@ -260,7 +269,7 @@ export class MongoStore implements MessageStore {
     const insert = async (idx: number[]): Promise<number[]> => {
       try {
         await this.fences.insertMany(
-          idx.map((i) => ({ _id: key(i), at: now })),
+          idx.map((i) => ({ _id: key(i), at: now, by: steps[i]?.by ?? '', to: steps[i]?.to ?? '' })),
           { ordered: false },
         );
         return [];
@@ -272,8 +281,16 @@ export class MongoStore implements MessageStore {
     for (let skip = 0; lost.length > 0 && skip < 3; skip++) {
       for (const i of lost) next[i] = null;
       const held = await this.fences
-        .find({ _id: { $in: lost.map(key) } }, { projection: { _id: 1, at: 1 } })
+        .find({ _id: { $in: lost.map(key) } }, { projection: { _id: 1, at: 1, by: 1, to: 1 } })
         .toArray();
+      // our own fence from an attempt whose update failed (the server went away): the same
+      // transition again may use it
+      const byKey = new Map(held.map((f) => [f._id, f]));
+      for (const i of lost) {
+        const f = byKey.get(key(i));
+        if (f && f.by === steps[i]?.by && f.to === steps[i]?.to) next[i] = target[i] ?? null;
+      }
+      lost = lost.filter((i) => next[i] === null);
       const staleKeys = new Set(
         held.filter((f) => f.at.getTime() < now.getTime() - FENCE_STALE_MS).map((f) => f._id),
       );
@@ -292,9 +309,21 @@ export class MongoStore implements MessageStore {
     docs: Pick<MessageDoc, '_id' | 'version' | 'status'>[],
     update: (d: Pick<MessageDoc, '_id' | 'version' | 'status'>) => Partial<MessageDoc> | null,
     now: Date,
+    /**
+     * Who does it: a fence this actor took for the same step in an attempt whose update
+     * failed is its own to use again. Claims: the claimer; completions: the lease holder;
+     * the rest: this store instance.
+     */
+    actor: (d: Pick<MessageDoc, '_id' | 'version' | 'status'>) => string = () => this.instance,
   ): Promise<ObjectId[]> {
+    const sets = docs.map(update);
     const next = await this.fence(
-      docs.map((d) => ({ id: d._id, version: d.version })),
+      docs.map((d, i) => ({
+        id: d._id,
+        version: d.version,
+        to: String(sets[i]?.status ?? d.status),
+        by: actor(d),
+      })),
       now,
     );
     const ops: AnyBulkWriteOperation<MessageDoc>[] = [];
@@ -302,7 +331,7 @@ export class MongoStore implements MessageStore {
     docs.forEach((d, i) => {
       const version = next[i];
       if (version === null || version === undefined) return;
-      const set = update(d);
+      const set = sets[i];
       if (!set) return;
       winners.push(d._id);
       ops.push({
@@ -373,7 +402,14 @@ export class MongoStore implements MessageStore {
       const candidates = round === 0 ? pool.splice(0, want) : takeRandom(pool, want);
       tried.push(...candidates.map((c) => c._id));
       const won = new Set(
-        (await this.transition(candidates, () => set, req.now)).map((id) => id.toHexString()),
+        (
+          await this.transition(
+            candidates,
+            () => set,
+            req.now,
+            () => `claim:${req.owner}`,
+          )
+        ).map((id) => id.toHexString()),
       );
       for (const d of candidates) {
         if (won.has(d._id.toHexString())) claimed.push(toMessage({ ...d, ...set, version: d.version + 1 }));
@@ -393,11 +429,16 @@ export class MongoStore implements MessageStore {
   async complete(completions: Completion[], now: Date): Promise<string[]> {
     if (completions.length === 0) return [];
     const attempts = completions.flatMap((c) => (c.attempt ? [c.attempt] : []));
-    if (attempts.length > 0)
-      await this.attemptsCol.insertMany(
-        attempts.map((a) => ({ ...a })),
-        { ordered: false },
-      );
+    if (attempts.length > 0) {
+      try {
+        await this.attemptsCol.insertMany(
+          attempts.map((a) => ({ ...a, _id: `${a.message_id}:${a.attempt}:${a.started_at.getTime()}` })),
+          { ordered: false },
+        );
+      } catch (err) {
+        duplicateIndexes(err); // stored by an earlier try of this completion whose answer was lost
+      }
+    }
     const byId = new Map(completions.map((c) => [c.id, c]));
     const ids = completions.flatMap((c) => (this.oid(c.id) ? [new ObjectId(c.id)] : []));
     const docs = await this.messages
@@ -432,8 +473,32 @@ export class MongoStore implements MessageStore {
         return set;
       },
       now,
+      (d) => `lease:${byId.get(d._id.toHexString())?.owner ?? ''}`,
     );
-    return applied.map((id) => id.toHexString());
+    const done = new Set(applied.map((id) => id.toHexString()));
+    // an earlier try of the same completion may have been applied with its answer lost (the
+    // server went away): the document then sits at the version our own fence names
+    const unsure = ids.filter((id) => !done.has(id.toHexString()));
+    if (unsure.length > 0) {
+      const current = await this.messages
+        .find({ _id: { $in: unsure } }, { projection: { _id: 1, version: 1, status: 1 } })
+        .toArray();
+      const fences = new Map(
+        (
+          await this.fences
+            .find({ _id: { $in: current.map((d) => `${d._id.toHexString()}:${d.version}`) } })
+            .toArray()
+        ).map((f) => [f._id, f]),
+      );
+      for (const d of current) {
+        const id = d._id.toHexString();
+        const c = byId.get(id);
+        const f = fences.get(`${id}:${d.version}`);
+        if (c && f && f.by === `lease:${c.owner}` && f.to === statusOf(c.outcome) && d.status === f.to)
+          done.add(id);
+      }
+    }
+    return [...done];
   }
 
   private async backToUnsent(
