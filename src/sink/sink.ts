@@ -174,7 +174,8 @@ export class Sink {
     let delay = Array.isArray(this.o.latencyMs)
       ? this.o.latencyMs[0] + this.o.random() * (this.o.latencyMs[1] - this.o.latencyMs[0])
       : this.o.latencyMs;
-    const fate = this.o.random();
+    // drawn only when those faults are asked for, so the failure roll below sees the same sequence
+    const fate = this.o.timeoutRate + this.o.slowRate > 0 ? this.o.random() : 1;
     if (fate < this.o.timeoutRate) {
       this.counters.timed_out_injected++;
       await new Promise<void>((r) => {

@@ -475,30 +475,7 @@ export class MongoStore implements MessageStore {
       now,
       (d) => `lease:${byId.get(d._id.toHexString())?.owner ?? ''}`,
     );
-    const done = new Set(applied.map((id) => id.toHexString()));
-    // an earlier try of the same completion may have been applied with its answer lost (the
-    // server went away): the document then sits at the version our own fence names
-    const unsure = ids.filter((id) => !done.has(id.toHexString()));
-    if (unsure.length > 0) {
-      const current = await this.messages
-        .find({ _id: { $in: unsure } }, { projection: { _id: 1, version: 1, status: 1 } })
-        .toArray();
-      const fences = new Map(
-        (
-          await this.fences
-            .find({ _id: { $in: current.map((d) => `${d._id.toHexString()}:${d.version}`) } })
-            .toArray()
-        ).map((f) => [f._id, f]),
-      );
-      for (const d of current) {
-        const id = d._id.toHexString();
-        const c = byId.get(id);
-        const f = fences.get(`${id}:${d.version}`);
-        if (c && f && f.by === `lease:${c.owner}` && f.to === statusOf(c.outcome) && d.status === f.to)
-          done.add(id);
-      }
-    }
-    return [...done];
+    return applied.map((id) => id.toHexString());
   }
 
   private async backToUnsent(
