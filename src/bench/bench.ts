@@ -58,7 +58,8 @@ const selfCpuMs = (): number => {
   return (u.user + u.system) / 1000;
 };
 
-const BASE_PORT = 39_000 + (process.pid % 500) * 4;
+// below the ephemeral range (32768+ on Linux), where client sockets can already hold a port
+const BASE_PORT = 30_000 + (process.pid % 500) * 4;
 const sinkPort = BASE_PORT;
 const apiPort = BASE_PORT + 1;
 const SINK = `http://127.0.0.1:${sinkPort}`;

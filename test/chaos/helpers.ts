@@ -113,7 +113,9 @@ export async function fill(store: MessageStore, n: number, make?: (i: number) =>
   }
 }
 
-let nextPort = 41_000 + (process.pid % 400) * 10;
+// below the ephemeral range (32768+ on Linux), where a client socket or a port-0 sink can sit,
+// and clear of the test servers (27018, 27028, 54329, ...)
+let nextPort = 10_000 + (process.pid % 400) * 20;
 
 export interface Service extends Proc {
   port: number;
