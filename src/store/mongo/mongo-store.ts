@@ -316,23 +316,26 @@ export class MongoStore implements MessageStore {
      */
     actor: (d: Pick<MessageDoc, '_id' | 'version' | 'status'>) => string = () => this.instance,
   ): Promise<ObjectId[]> {
-    const sets = docs.map(update);
+    // only steps that change something are fenced: a fence with no update after it would hold
+    // the message until it went stale
+    const steps = docs.flatMap((d) => {
+      const set = update(d);
+      return set ? [{ d, set }] : [];
+    });
     const next = await this.fence(
-      docs.map((d, i) => ({
+      steps.map(({ d, set }) => ({
         id: d._id,
         version: d.version,
-        to: String(sets[i]?.status ?? d.status),
+        to: String(set.status ?? d.status),
         by: actor(d),
       })),
       now,
     );
     const ops: AnyBulkWriteOperation<MessageDoc>[] = [];
     const winners: ObjectId[] = [];
-    docs.forEach((d, i) => {
+    steps.forEach(({ d, set }, i) => {
       const version = next[i];
       if (version === null || version === undefined) return;
-      const set = sets[i];
-      if (!set) return;
       winners.push(d._id);
       ops.push({
         updateOne: {
@@ -352,7 +355,7 @@ export class MongoStore implements MessageStore {
     }
     if (matched === winners.length) return winners;
     // an update whose fence won but whose document moved on: find which ones applied
-    const expected = new Map(docs.map((d, i) => [d._id.toHexString(), next[i]]));
+    const expected = new Map(steps.map(({ d }, i) => [d._id.toHexString(), next[i]]));
     const current = await this.messages
       .find({ _id: { $in: winners } }, { projection: { _id: 1, version: 1 } })
       .toArray();

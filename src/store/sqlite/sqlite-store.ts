@@ -222,6 +222,12 @@ export class SqliteStore implements MessageStore {
            last_error = @prefix || COALESCE(': ' || last_error, '')
          WHERE id = @id AND status = 'unknown' RETURNING *`,
       ),
+      releaseOwned: db.prepare<[number, string, string]>(
+        `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
+           processing_started_at = NULL, updated_at = ?
+         WHERE id IN (SELECT id FROM messages INDEXED BY messages_lease WHERE status = 'processing')
+           AND lease_owner = ? AND id NOT IN (SELECT value FROM json_each(?))`,
+      ),
       release: db.prepare<[number, string, string]>(
         `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
            processing_started_at = NULL, updated_at = ?
@@ -382,14 +388,7 @@ export class SqliteStore implements MessageStore {
   }
 
   async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
-    return this.db
-      .prepare<[number, string, string]>(
-        `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
-           processing_started_at = NULL, updated_at = ?
-         WHERE id IN (SELECT id FROM messages INDEXED BY messages_lease WHERE status = 'processing')
-           AND lease_owner = ? AND id NOT IN (SELECT value FROM json_each(?))`,
-      )
-      .run(now.getTime(), owner, JSON.stringify(keep)).changes;
+    return this.stmts.releaseOwned.run(now.getTime(), owner, JSON.stringify(keep)).changes;
   }
 
   async release(owner: string, ids: string[], now: Date): Promise<number> {
