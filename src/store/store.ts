@@ -33,7 +33,7 @@ export interface MessageStore {
    * first (priority desc, due_at, created_at): sets processing and a lease.
    * Never hands one message to two claimers.
    */
-  claim(request: ClaimRequest): Promise<Message[]>;
+  claim(request: ClaimRequest): Promise<ClaimedMessage[]>;
   /** Applies outcomes; each only if `owner` still holds the lease. Returns the ids applied. */
   complete(completions: Completion[], now: Date): Promise<string[]>;
   /**
@@ -72,8 +72,26 @@ export interface MessageStore {
 export interface CompleteAndClaim {
   /** ids whose outcome was stored */
   applied: string[];
-  claimed: Message[];
+  claimed: ClaimedMessage[];
 }
+
+/**
+ * What a claim hands the worker pool: the fields a delivery needs, and not the
+ * rest of the row. Reading and converting every column of every claimed row
+ * was a tenth of the service's CPU per message on SQLite.
+ */
+export type ClaimedMessage = Pick<
+  Message,
+  | 'id'
+  | 'webhook_id'
+  | 'content'
+  | 'recipient_phone_number'
+  | 'attempts'
+  | 'priority'
+  | 'due_at'
+  | 'created_at'
+  | 'lease_expires_at'
+>;
 
 export interface CreateResult {
   message: Message;
@@ -166,7 +184,7 @@ export function emptyCounts(): Record<MessageStatus, number> {
 }
 
 /** Claim order: priority desc, then due_at, then created_at (for adapters whose RETURNING order is arbitrary). */
-export function byClaimOrder(a: Message, b: Message): number {
+export function byClaimOrder(a: ClaimedMessage, b: ClaimedMessage): number {
   return (
     b.priority - a.priority ||
     a.due_at.getTime() - b.due_at.getTime() ||

@@ -1,13 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { DeliveryAttempt, Message } from '../domain/message.js';
-import type { Outcome } from '../store/store.js';
+import type { DeliveryAttempt } from '../domain/message.js';
+import type { ClaimedMessage, Outcome } from '../store/store.js';
 
 /**
  * Delivery outcomes as events, so metrics, tracing and the cache observe the
  * pool without the pool knowing them.
  */
 export interface OutcomeEvent {
-  message: Message;
+  message: ClaimedMessage;
   outcome: Outcome;
   attempt: DeliveryAttempt | null;
   /** false when the lease was lost before the outcome was stored (another node owns it now) */
@@ -16,7 +16,7 @@ export interface OutcomeEvent {
 
 export interface PoolEventMap {
   outcome: [OutcomeEvent];
-  claimed: [Message[]];
+  claimed: [ClaimedMessage[]];
   state: ['running' | 'paused'];
   /**
    * A round failed (the store did not answer) and will be retried. Not named

@@ -1,9 +1,9 @@
-import type { DeliveryAttempt, Message } from '../domain/message.js';
+import type { DeliveryAttempt } from '../domain/message.js';
 import { contentProblem } from '../domain/message.js';
 import type { Deliverer, DeliveryResult } from '../delivery/webhook-client.js';
 import { backoffMs, type RetryPolicy } from '../delivery/retry-policy.js';
 import type { Logger } from '../logging/logger.js';
-import type { CompleteAndClaim, Completion, MessageStore, Outcome } from '../store/store.js';
+import type { ClaimedMessage, CompleteAndClaim, Completion, MessageStore, Outcome } from '../store/store.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { PoolEvents } from './events.js';
 
@@ -24,7 +24,7 @@ export interface PoolCounts {
 
 interface PendingOutcome {
   completion: Completion;
-  message: Message;
+  message: ClaimedMessage;
 }
 
 export interface WorkerPoolOptions {
@@ -41,7 +41,7 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** longest idle sleep */
   pollIntervalMs: number;
-  /** claimed messages kept ready beyond the busy slots (default numWorkers / 2; 0 at most once) */
+  /** claimed messages kept ready beyond the busy slots (default numWorkers; 0 at most once) */
   prefetch?: number;
   /**
    * At most once: a delivery that may have reached the receiver without a known
@@ -94,7 +94,7 @@ export class WorkerPool {
   private readonly log: Logger;
   private readonly minClaim: number;
   /** claimed messages waiting for a free slot, so a finished delivery is followed at once */
-  private ready: Message[] = [];
+  private ready: ClaimedMessage[] = [];
   private readonly prefetch: number;
   private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
@@ -116,9 +116,11 @@ export class WorkerPool {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
-    this.minClaim = Math.max(1, Math.floor(o.numWorkers / 4));
     // at most once, a claimed message whose holder dies becomes unknown: claim only what starts now
-    this.prefetch = o.prefetch ?? (o.atMostOnce ? 0 : Math.ceil(o.numWorkers / 2));
+    this.prefetch = o.prefetch ?? (o.atMostOnce ? 0 : o.numWorkers);
+    // while deliveries run, a round claims at least a quarter of what the pool holds (slots plus
+    // ready buffer): a write transaction costs about as much as ten claimed messages on SQLite
+    this.minClaim = Math.max(1, Math.floor((o.numWorkers + this.prefetch) / 4));
   }
 
   getState(): PoolState {
@@ -238,6 +240,10 @@ export class WorkerPool {
     // the outcomes waiting to be stored go in the same transaction as the claim
     const batch = this.pending;
     this.pending = [];
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+    }
     let result: CompleteAndClaim;
     try {
       result = await this.o.store.completeAndClaim(
@@ -270,8 +276,8 @@ export class WorkerPool {
   }
 
   /**
-   * Claim in batches: while deliveries run, wait until a quarter of the slots
-   * are free, so one store round trip serves many messages.
+   * Claim in batches: while deliveries run, wait until a quarter of what the
+   * pool holds is free, so one store round trip serves many messages.
    */
   private worthClaiming(): boolean {
     const room = this.room();
@@ -309,18 +315,19 @@ export class WorkerPool {
     }
   }
 
-  private launch(message: Message): void {
+  private launch(message: ClaimedMessage): void {
     const p = this.deliver(message)
       .catch((err: unknown) => this.log.error({ err, message_id: message.id }, 'delivery crashed'))
       .finally(() => {
         this.inFlight.delete(message.id);
         this.startReady();
-        this.notify();
+        // the dispatcher sleeps until a round is worth it: waking it per delivery costs a timer each
+        if (this.worthClaiming()) this.notify();
       });
     this.inFlight.set(message.id, p);
   }
 
-  private async deliver(message: Message): Promise<void> {
+  private async deliver(message: ClaimedMessage): Promise<void> {
     // a child logger per message only when someone reads debug lines: it is not free
     const log = this.log.isLevelEnabled('debug')
       ? this.log.child({ message_id: message.id, webhook_id: message.webhook_id })
@@ -390,7 +397,7 @@ export class WorkerPool {
     }
   }
 
-  private queue(message: Message, outcome: Outcome, attempt: DeliveryAttempt | null): void {
+  private queue(message: ClaimedMessage, outcome: Outcome, attempt: DeliveryAttempt | null): void {
     this.pending.push({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
     // the next claim round usually stores it; if none comes soon, a flush does
     this.flushTimer ??= setTimeout(() => {

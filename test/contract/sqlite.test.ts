@@ -1,4 +1,47 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
 import { sqliteFactory } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 
 storeContract(sqliteFactory());
+
+test('SQLite: a database made by schema version 2 upgrades and keeps its delivery attempts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ms-migrate-'));
+  const path = join(dir, 'messages.db');
+  try {
+    const old = new Database(path);
+    for (const sql of SQLITE_MIGRATIONS.slice(0, 2)) old.exec(sql);
+    old.pragma('user_version = 2');
+    const insert = old.prepare(
+      `INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    insert.run('m1', 1, 1000, 12.5, 500, 'HTTP 500', 'retry');
+    insert.run('m1', 2, 2000, 3, 200, null, 'sent');
+    insert.run('m1', 2, 2000, 3, 200, null, 'sent'); // a replayed attempt: kept once
+    old.close();
+
+    const store = new SqliteStore({ path });
+    await store.init();
+    const attempts = await store.attempts('m1');
+    await store.close();
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.started_at.getTime(), a.status_code, a.outcome]),
+      [
+        [1, 1000, 500, 'retry'],
+        [2, 2000, 200, 'sent'],
+      ],
+    );
+    const db = new Database(path, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), SQLITE_MIGRATIONS.length);
+    db.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

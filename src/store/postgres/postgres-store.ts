@@ -3,6 +3,7 @@ import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../
 import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
+  ClaimedMessage,
   CompleteAndClaim,
   CancelResult,
   ClaimRequest,
@@ -78,10 +79,14 @@ const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
     ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
   )`;
 
+/** What a claim returns: the columns of ClaimedMessage, not the whole row */
+const CLAIMED_COLUMNS =
+  'm.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority, m.due_at, m.created_at, m.lease_expires_at';
+
 export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')}
   UPDATE messages m SET status = 'processing', processing_started_at = $2, lease_owner = $1,
     lease_expires_at = $3, updated_at = $2
-  WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING m.*`;
+  WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING ${CLAIMED_COLUMNS}`;
 
 const COMPLETION_CTES = `c AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
@@ -114,11 +119,12 @@ const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
 export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$15', '$18')}, claimed AS (
     UPDATE messages m SET status = 'processing', processing_started_at = $15, lease_owner = $16,
       lease_expires_at = $17, updated_at = $15
-    WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING m.*
+    WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING ${CLAIMED_COLUMNS}
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
-  SELECT (NULL::messages).*, id FROM done`;
+  SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::timestamptz,
+    NULL::timestamptz, NULL::timestamptz, id FROM done`;
 
 /** The 14 parallel arrays COMPLETION_CTES unnests. */
 function completionColumns(completions: Completion[]): unknown[] {
@@ -307,10 +313,10 @@ export class PostgresStore implements MessageStore {
     return status ? { result: 'conflict', status } : { result: 'not_found' };
   }
 
-  async claim(req: ClaimRequest): Promise<Message[]> {
+  async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
     if (req.limit <= 0) return [];
     // named: prepared once per connection, so the hot path skips planning
-    const { rows } = await this.pool.query<Message>({
+    const { rows } = await this.pool.query<ClaimedMessage>({
       name: 'ms_claim',
       text: CLAIM_SQL,
       values: [req.owner, req.now, new Date(req.now.getTime() + req.leaseMs), req.limit],
@@ -324,7 +330,7 @@ export class PostgresStore implements MessageStore {
     now: Date,
   ): Promise<CompleteAndClaim> {
     if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
-    const { rows } = await this.pool.query<Message & { applied_id: string | null }>({
+    const { rows } = await this.pool.query<ClaimedMessage & { applied_id: string | null }>({
       name: 'ms_complete_claim',
       text: COMPLETE_AND_CLAIM_SQL,
       values: [
@@ -336,7 +342,7 @@ export class PostgresStore implements MessageStore {
       ],
     });
     const applied: string[] = [];
-    const claimed: Message[] = [];
+    const claimed: ClaimedMessage[] = [];
     for (const { applied_id, ...message } of rows) {
       if (applied_id !== null) applied.push(applied_id);
       else claimed.push(message);

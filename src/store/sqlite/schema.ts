@@ -42,4 +42,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    CREATE INDEX delivery_attempts_message ON delivery_attempts (message_id, attempt);`,
   // 2: at-most-once mode's held messages, listed like the other rare states
   `CREATE INDEX messages_unknown ON messages (created_at DESC, id DESC) WHERE status = 'unknown';`,
+  // 3: attempts clustered by message: one B-tree insert per attempt instead of a row plus an index
+  // entry. The key also makes a replayed attempt (same message, number and start) one row.
+  `CREATE TABLE delivery_attempts_v3 (
+     message_id TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     started_at INTEGER NOT NULL,
+     latency_ms REAL NOT NULL,
+     status_code INTEGER,
+     error TEXT,
+     outcome TEXT NOT NULL,
+     PRIMARY KEY (message_id, attempt, started_at)
+   ) WITHOUT ROWID;
+   INSERT OR IGNORE INTO delivery_attempts_v3
+     SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome FROM delivery_attempts;
+   DROP TABLE delivery_attempts;
+   ALTER TABLE delivery_attempts_v3 RENAME TO delivery_attempts;`,
 ];

@@ -6,6 +6,7 @@ import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   CancelResult,
+  ClaimedMessage,
   ClaimRequest,
   CompleteAndClaim,
   Completion,
@@ -112,6 +113,21 @@ const COLUMNS = [
   'request_hash',
 ] as const;
 
+/** The columns a claim returns: what a delivery needs (see ClaimedMessage) */
+const CLAIMED_COLUMNS =
+  'id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at';
+type ClaimedRow = Pick<
+  Row,
+  | 'id'
+  | 'webhook_id'
+  | 'content'
+  | 'recipient_phone_number'
+  | 'attempts'
+  | 'priority'
+  | 'due_at'
+  | 'created_at'
+>;
+
 export interface SqliteStoreOptions {
   /** file path, or ':memory:' */
   path: string;
@@ -165,13 +181,16 @@ export class SqliteStore implements MessageStore {
       // one priority at a time, so the scan is a range on (priority, due_at) that stops at the
       // first message not yet due: with due_at behind priority in the index, a claim over all
       // priorities at once would walk every scheduled (future) message whenever fewer are due
-      claim: db.prepare<{ owner: string; now: number; exp: number; limit: number; priority: number }, Row>(
+      claim: db.prepare<
+        { owner: string; now: number; exp: number; limit: number; priority: number },
+        ClaimedRow
+      >(
         `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
            lease_expires_at = @exp, updated_at = @now
          WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
                          WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
                          ORDER BY priority DESC, due_at, created_at LIMIT @limit)
-         RETURNING *`,
+         RETURNING ${CLAIMED_COLUMNS}`,
       ),
       // the priorities that have unsent messages, highest first: one index seek each
       priorities: db.prepare<[], { pr: number }>(
@@ -182,7 +201,7 @@ export class SqliteStore implements MessageStore {
            FROM p WHERE p.pr IS NOT NULL)
          SELECT pr FROM p WHERE pr IS NOT NULL`,
       ),
-      complete: db.prepare<
+      completeOne: db.prepare<
         {
           id: string;
           owner: string;
@@ -194,17 +213,17 @@ export class SqliteStore implements MessageStore {
           due_at: number | null;
           inc: number;
         },
-        { id: string }
+        unknown
       >(
         `UPDATE messages SET status = @status, updated_at = @now,
            sent_at = COALESCE(@sent_at, sent_at),
            webhook_response_message_id = COALESCE(@resp, webhook_response_message_id),
            last_error = @error, due_at = COALESCE(@due_at, due_at), attempts = attempts + @inc,
            lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
-         WHERE id = @id AND status = 'processing' AND lease_owner = @owner RETURNING id`,
+         WHERE id = @id AND status = 'processing' AND lease_owner = @owner`,
       ),
       insertAttempt: db.prepare<AttemptRow>(
-        `INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
+        `INSERT OR IGNORE INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
          VALUES (@message_id, @attempt, @started_at, @latency_ms, @status_code, @error, @outcome)`,
       ),
       recover: db.prepare<{ now: number; to: string; error: string | null }>(
@@ -245,6 +264,15 @@ export class SqliteStore implements MessageStore {
       ),
       counts: db.prepare<[], { status: MessageStatus; n: number }>(
         'SELECT status, COUNT(*) AS n FROM messages GROUP BY status',
+      ),
+      // transactions made once: better-sqlite3 builds a wrapper per db.transaction() call
+      complete: db.transaction((completions: Completion[], now: Date) => this.completeRows(completions, now)),
+      // one write transaction, so one WAL commit, for both: a commit costs as much as ~5 row updates
+      completeAndClaim: db.transaction(
+        (completions: Completion[], claim: ClaimRequest, now: Date): CompleteAndClaim => ({
+          applied: this.completeRows(completions, now),
+          claimed: this.claimRows(claim),
+        }),
       ),
     };
   }
@@ -310,22 +338,34 @@ export class SqliteStore implements MessageStore {
     return current ? { result: 'conflict', status: current.status } : { result: 'not_found' };
   }
 
-  async claim(req: ClaimRequest): Promise<Message[]> {
+  async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
     return this.claimRows(req);
   }
 
-  private claimRows(req: ClaimRequest): Message[] {
+  private claimRows(req: ClaimRequest): ClaimedMessage[] {
     if (req.limit <= 0) return [];
     const now = req.now.getTime();
-    const rows: Row[] = [];
+    const exp = now + req.leaseMs;
+    const leaseExpiresAt = new Date(exp);
+    const claimed: ClaimedMessage[] = [];
     for (const { pr } of this.stmts.priorities.all()) {
-      const limit = req.limit - rows.length;
+      const limit = req.limit - claimed.length;
       if (limit <= 0) break;
-      rows.push(
-        ...this.stmts.claim.all({ owner: req.owner, now, exp: now + req.leaseMs, limit, priority: pr }),
-      );
+      for (const r of this.stmts.claim.all({ owner: req.owner, now, exp, limit, priority: pr })) {
+        claimed.push({
+          id: r.id,
+          webhook_id: r.webhook_id,
+          content: r.content,
+          recipient_phone_number: r.recipient_phone_number,
+          attempts: r.attempts,
+          priority: r.priority,
+          due_at: new Date(r.due_at),
+          created_at: new Date(r.created_at),
+          lease_expires_at: leaseExpiresAt,
+        });
+      }
     }
-    return rows.map(toMessage).sort(byClaimOrder);
+    return claimed.sort(byClaimOrder);
   }
 
   async completeAndClaim(
@@ -333,17 +373,11 @@ export class SqliteStore implements MessageStore {
     claim: ClaimRequest,
     now: Date,
   ): Promise<CompleteAndClaim> {
-    // one write transaction, so one WAL commit, for both: a commit costs as much as ~5 row updates
-    return this.db
-      .transaction(() => ({
-        applied: this.completeRows(completions, now),
-        claimed: this.claimRows(claim),
-      }))
-      .immediate();
+    return this.stmts.completeAndClaim.immediate(completions, claim, now);
   }
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {
-    return this.db.transaction(() => this.completeRows(completions, now)).immediate();
+    return this.stmts.complete.immediate(completions, now);
   }
 
   private completeRows(items: Completion[], now: Date): string[] {
@@ -351,7 +385,7 @@ export class SqliteStore implements MessageStore {
     const at = now.getTime();
     for (const c of items) {
       const o = c.outcome;
-      const res = this.stmts.complete.get({
+      const { changes } = this.stmts.completeOne.run({
         id: c.id,
         owner: c.owner,
         status: statusOf(o),
@@ -364,7 +398,7 @@ export class SqliteStore implements MessageStore {
       });
       if (c.attempt)
         this.stmts.insertAttempt.run({ ...c.attempt, started_at: c.attempt.started_at.getTime() });
-      if (res) applied.push(res.id);
+      if (changes === 1) applied.push(c.id);
     }
     return applied;
   }
