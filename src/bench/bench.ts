@@ -11,6 +11,7 @@ import type { MessageStore } from '../store/store.js';
 import type { NewMessage } from '../domain/message.js';
 import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
 import { VERSION } from '../app.js';
+import { post } from '../delivery/webhook-client.js';
 
 interface Options {
   n: number;
@@ -151,17 +152,18 @@ async function blast(pool: Pool, n: number, concurrency: number): Promise<void> 
     Array.from({ length: concurrency }, async () => {
       while (next < n) {
         const i = next++;
-        const res = await pool.request({
-          method: 'POST',
-          path: '/hook',
-          headers: {
+        // the service's own HTTP path (undici dispatch), so the limit is not lowered by a costlier client
+        await post(
+          pool,
+          '/hook',
+          {
             'content-type': 'application/json',
+            'user-agent': `message-scheduler/${VERSION}`,
             'webhook-id': `limit_${i}`,
-            'webhook-timestamp': '0',
+            'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
           },
-          body: BODY,
-        });
-        await res.body.text();
+          BODY,
+        );
       }
     }),
   );
