@@ -259,6 +259,42 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.ok(counts.sent >= 3);
   });
 
+  test('a store slower than the receiver holds deliveries back: at most 2 × numWorkers sent and not stored', async () => {
+    await store.create(
+      Array.from({ length: 16 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    const d = new ScriptedDeliverer(() => ({
+      kind: 'delivered',
+      statusCode: 202,
+      responseMessageId: null,
+      warning: null,
+    }));
+    // the real store, with its writes held at a gate while `held`
+    let held = false;
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    const slow: MessageStore = Object.create(store) as MessageStore;
+    slow.complete = async (...args) => {
+      if (held) await gate;
+      return store.complete(...args);
+    };
+    // 4 slots and 12 ready: one round claims all 16
+    const p = pool(d, { store: slow, numWorkers: 4, prefetch: 12 });
+    assert.equal(await p.tick(), 16);
+    held = true;
+    await waitFor(() => d.calls.length >= 8 && p.inFlightCount === 0, 5000, 'the first deliveries');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(d.calls.length, 8, 'no more than 2 × 4 delivered while their outcomes cannot be stored');
+    assert.equal((await store.countByStatus()).sent, 0);
+    held = false;
+    open();
+    await waitFor(() => d.calls.length === 16 && p.inFlightCount === 0, 5000, 'the rest');
+    await p.flush();
+    assert.equal((await store.countByStatus()).sent, 16);
+    assert.equal(new Set(d.calls.map((c) => c.webhookId)).size, 16, 'each sent once');
+  });
+
   test('at most once: a maybe-delivered failure, a dead holder and a shutdown leave unknown, never a second send', async () => {
     await store.create(
       ['timeout', 'refused', 'hangs'].map((content) => ({ content, recipient_phone_number: '+1' })),

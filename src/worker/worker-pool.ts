@@ -41,7 +41,7 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** longest idle sleep */
   pollIntervalMs: number;
-  /** claimed messages kept ready beyond the busy slots (default numWorkers; 0 at most once) */
+  /** claimed messages kept ready beyond the busy slots (default 2 × numWorkers; 0 at most once) */
   prefetch?: number;
   /**
    * At most once: a delivery that may have reached the receiver without a known
@@ -96,6 +96,14 @@ export class WorkerPool {
   /** claimed messages waiting for a free slot, so a finished delivery is followed at once */
   private ready: ClaimedMessage[] = [];
   private readonly prefetch: number;
+  /**
+   * Deliveries sent or being sent whose outcome is not yet stored (in flight,
+   * queued, being written) never exceed this: what a crash can repeat. A store
+   * slower than the receiver holds deliveries back instead of piling up outcomes.
+   */
+  private readonly maxUnrecorded: number;
+  /** outcomes in a store call right now (a claim round's or a flush's) */
+  private outcomesInWrite = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
   private reconcile = false;
@@ -118,9 +126,11 @@ export class WorkerPool {
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
     // at most once, a claimed message whose holder dies becomes unknown: claim only what starts now
     this.prefetch = o.prefetch ?? (o.atMostOnce ? 0 : o.numWorkers);
-    // while deliveries run, a round claims at least a quarter of what the pool holds (slots plus
-    // ready buffer): a write transaction costs about as much as ten claimed messages on SQLite
-    this.minClaim = Math.max(1, Math.floor((o.numWorkers + this.prefetch) / 4));
+    // while deliveries run, a round waits until it can claim half the slots' worth of messages (a
+    // quarter without a ready buffer): a write transaction costs about as much as ten claimed
+    // messages on SQLite, so small rounds cost more than the deliveries they feed
+    this.minClaim = Math.max(1, Math.floor(o.numWorkers / (this.prefetch > 0 ? 2 : 4)));
+    this.maxUnrecorded = 2 * o.numWorkers;
   }
 
   getState(): PoolState {
@@ -245,6 +255,7 @@ export class WorkerPool {
       this.flushTimer = null;
     }
     let result: CompleteAndClaim;
+    this.outcomesInWrite += batch.length;
     try {
       result = await this.o.store.completeAndClaim(
         batch.map((b) => b.completion),
@@ -255,15 +266,18 @@ export class WorkerPool {
       this.o.limiter.giveBack(tokens);
       this.pending = batch.concat(this.pending);
       throw err;
+    } finally {
+      this.outcomesInWrite -= batch.length;
     }
     this.stored(batch, result.applied);
+    this.startReady();
     const messages = result.claimed;
     if (messages.length < tokens) this.o.limiter.giveBack(tokens - messages.length);
     if (messages.length > 0) {
       this.counts.claimed += messages.length;
       this.events.emit('claimed', messages);
       for (const m of messages) {
-        if (this.inFlight.size < this.o.numWorkers) this.launch(m);
+        if (this.canStart()) this.launch(m);
         else this.ready.push(m);
       }
     }
@@ -276,18 +290,26 @@ export class WorkerPool {
   }
 
   /**
-   * Claim in batches: while deliveries run, wait until a quarter of what the
-   * pool holds is free, so one store round trip serves many messages.
+   * Claim in batches: while deliveries run, wait until `minClaim` can be
+   * claimed, so one store round trip serves many messages.
    */
   private worthClaiming(): boolean {
     const room = this.room();
     return room > 0 && (room >= this.minClaim || this.inFlight.size === 0);
   }
 
+  /** A free slot, and room under the bound of unrecorded deliveries. */
+  private canStart(): boolean {
+    return (
+      this.inFlight.size < this.o.numWorkers &&
+      this.inFlight.size + this.pending.length + this.outcomesInWrite < this.maxUnrecorded
+    );
+  }
+
   /** A slot freed: the next claimed message starts now, without waiting for a store round trip. */
   private startReady(): void {
     const now = this.now();
-    while (this.inFlight.size < this.o.numWorkers && this.state === 'running' && !this.closing) {
+    while (this.canStart() && this.state === 'running' && !this.closing) {
       const m = this.ready.shift();
       if (!m) return;
       // its lease ran out while it waited (only with a lease shorter than a delivery): recovery
@@ -437,23 +459,28 @@ export class WorkerPool {
         const batch = this.pending;
         this.pending = [];
         this.writing = batch;
+        this.outcomesInWrite += batch.length;
+        let applied: string[] | null = null;
         try {
-          this.stored(
-            batch,
-            await this.o.store.complete(
-              batch.map((b) => b.completion),
-              new Date(this.now()),
-            ),
+          applied = await this.o.store.complete(
+            batch.map((b) => b.completion),
+            new Date(this.now()),
           );
         } catch (err) {
-          // keep them: the store may be back soon; the leases protect against double work meanwhile
-          this.pending = batch.concat(this.pending);
           this.log.error({ err, count: batch.length }, 'could not store delivery outcomes; retrying');
-          if (this.closing && this.inFlight.size === 0) break;
-          await new Promise((r) => setTimeout(r, STORE_ERROR_BACKOFF_MS));
         } finally {
+          this.outcomesInWrite -= batch.length;
           this.writing = [];
         }
+        if (applied) {
+          this.stored(batch, applied);
+          this.startReady();
+          continue;
+        }
+        // keep them: the store may be back soon; the leases protect against double work meanwhile
+        this.pending = batch.concat(this.pending);
+        if (this.closing && this.inFlight.size === 0) break;
+        await new Promise((r) => setTimeout(r, STORE_ERROR_BACKOFF_MS));
       }
     })().finally(() => {
       this.flushing = null;

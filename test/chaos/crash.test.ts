@@ -6,8 +6,8 @@ import { fill, logLines, report, serve, services, target, type Service } from '.
 import type { StoreKind } from '../../src/config/config.js';
 
 const WORKERS = 64;
-/** what one process can hold unrecorded: its slots plus the claimed-ahead buffer (numWorkers / 2) */
-const HELD = WORKERS + WORKERS / 2;
+/** what one process can have sent but not recorded: the pool starts nothing beyond 2 × numWorkers */
+const HELD = 2 * WORKERS;
 
 before(() => services('up'));
 
