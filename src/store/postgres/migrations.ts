@@ -54,4 +54,13 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
     name: 'at-most-once: messages whose outcome is unknown',
     sql: `CREATE INDEX messages_unknown ON messages (created_at DESC, id DESC) WHERE status = 'unknown';`,
   },
+  {
+    version: 3,
+    name: 'idempotency keys: a partial unique index, without the rows that have none',
+    // an update that changes status is never HOT, so it adds an entry to every index whose
+    // predicate the row meets: the UNIQUE constraint indexed every keyless row, twice per delivery
+    sql: `
+      CREATE UNIQUE INDEX messages_idempotency_key ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
+      ALTER TABLE messages DROP CONSTRAINT messages_idempotency_key_key;`,
+  },
 ];

@@ -56,7 +56,7 @@ const INSERT_COLUMNS: readonly [keyof Message, string][] = [
 
 const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c).join(', ')})
   SELECT * FROM unnest(${INSERT_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
-  ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`;
+  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`;
 
 /**
  * The claim's candidates, CTEs over parameters $now and $limit: the priorities
