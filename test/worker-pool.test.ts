@@ -295,6 +295,44 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.equal(new Set(d.calls.map((c) => c.webhookId)).size, 16, 'each sent once');
   });
 
+  test('the dispatcher overlaps claim rounds against a slow store, at most concurrentRounds at once', async () => {
+    const N = 200;
+    await store.create(
+      Array.from({ length: N }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    const d = new ScriptedDeliverer(() => ({
+      kind: 'delivered',
+      statusCode: 202,
+      responseMessageId: null,
+      warning: null,
+    }));
+    // the real store behind a 20 ms round trip, like a server under load
+    let running = 0;
+    let most = 0;
+    const slow: MessageStore = Object.create(store) as MessageStore;
+    slow.completeAndClaim = async (...args) => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 20));
+      try {
+        return await store.completeAndClaim(...args);
+      } finally {
+        running--;
+      }
+    };
+    const p = pool(d, { store: slow, numWorkers: 8, concurrentRounds: 2 });
+    p.start();
+    try {
+      await waitFor(async () => (await store.countByStatus()).sent === N, 10_000, 'all sent');
+    } finally {
+      await p.stop(1000);
+    }
+    assert.equal(most, 2, 'two rounds were in flight at once, never more');
+    assert.equal(d.calls.length, N, 'each message sent once');
+    assert.equal(new Set(d.calls.map((c) => c.webhookId)).size, N);
+  });
+
   test('at most once: a maybe-delivered failure, a dead holder and a shutdown leave unknown, never a second send', async () => {
     await store.create(
       ['timeout', 'refused', 'hangs'].map((content) => ({ content, recipient_phone_number: '+1' })),
@@ -362,6 +400,8 @@ describe('worker pool (driven by tick, no timers)', () => {
     let release: (() => void) | undefined;
     const slow: Deliverer = {
       async deliver(req) {
+        // m0 is still in flight when stop() begins and finishes within its timeout; m1 does not
+        if (req.content === 'm0') await new Promise((r) => setTimeout(r, 20));
         if (req.content === 'm1') await new Promise<void>((r) => (release = r));
         return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
       },
@@ -409,6 +449,10 @@ describe('worker pool over HTTP with the sink', () => {
     p.start();
     try {
       await waitFor(async () => (await store.countByStatus()).sent === N, 20_000, 'all sent');
+      // idle: the dispatcher sleeps (poll 50 ms) instead of spinning on empty rounds
+      const rounds = p.stats().rounds;
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(p.stats().rounds - rounds <= 12, `${p.stats().rounds - rounds} rounds in 500 ms of idling`);
     } finally {
       await p.stop(1000);
       await client.close();

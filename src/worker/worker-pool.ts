@@ -20,6 +20,8 @@ export interface PoolCounts {
   unknown: number;
   /** outcomes refused because the lease had passed to another node */
   lost_lease: number;
+  /** claim rounds (store calls that stored outcomes and claimed) */
+  rounds: number;
 }
 
 interface PendingOutcome {
@@ -49,6 +51,8 @@ export interface WorkerPoolOptions {
    * sent again by itself. Default: at least once (sent again, same webhook-id).
    */
   atMostOnce?: boolean;
+  /** claim rounds in flight at once (default 2): a server store's round trip overlaps the next */
+  concurrentRounds?: number;
   initialState: PoolState;
   logger: Logger;
   now?: () => number;
@@ -104,6 +108,17 @@ export class WorkerPool {
   private readonly maxUnrecorded: number;
   /** outcomes in a store call right now (a claim round's or a flush's) */
   private outcomesInWrite = 0;
+  /** claim rounds at once: a round trip to a server store overlaps the next */
+  private readonly maxRounds: number;
+  private readonly rounds = new Set<Promise<void>>();
+  /** messages asked for by the rounds in flight */
+  private claimingTokens = 0;
+  /** the last round found fewer due messages than it asked for */
+  private drained = false;
+  /** a notify() that came while the dispatcher was not asleep */
+  private woken = false;
+  /** after a failed round: no new round before this time */
+  private backoffUntil = 0;
   private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
   private reconcile = false;
@@ -117,6 +132,7 @@ export class WorkerPool {
     invalid_content: 0,
     unknown: 0,
     lost_lease: 0,
+    rounds: 0,
   };
 
   constructor(private readonly o: WorkerPoolOptions) {
@@ -131,6 +147,7 @@ export class WorkerPool {
     // messages on SQLite, so small rounds cost more than the deliveries they feed
     this.minClaim = Math.max(1, Math.floor(o.numWorkers / (this.prefetch > 0 ? 2 : 4)));
     this.maxUnrecorded = 2 * o.numWorkers;
+    this.maxRounds = Math.max(1, o.concurrentRounds ?? 2);
   }
 
   getState(): PoolState {
@@ -163,11 +180,12 @@ export class WorkerPool {
     this.notify();
   }
 
-  /** Wakes the dispatcher (new messages arrived, a slot freed). */
+  /** Wakes the dispatcher (new messages arrived, a slot freed, a round ended). */
   notify(): void {
     const w = this.wakeUp;
     this.wakeUp = null;
-    w?.();
+    if (w) w();
+    else this.woken = true;
   }
 
   start(): void {
@@ -180,20 +198,31 @@ export class WorkerPool {
     while (!this.stopped) {
       let waitMs = this.o.pollIntervalMs;
       try {
-        waitMs = await this.tickAndPlan();
+        waitMs = await this.plan();
       } catch (err) {
-        this.log.error({ err }, 'worker pool round failed; retrying');
-        // the failed round may have claimed messages without our hearing of it
-        this.reconcile = true;
-        this.events.emit('roundFailed', err as Error);
+        this.roundFailed(err);
         waitMs = STORE_ERROR_BACKOFF_MS;
       }
       if (this.stopped) break;
       if (waitMs > 0) await this.sleep(waitMs);
+      // a synchronous store (SQLite) resolves rounds in microtasks: let I/O run between steps
+      else await new Promise((r) => setImmediate(r));
     }
   }
 
+  private roundFailed(err: unknown): void {
+    this.log.error({ err }, 'worker pool round failed; retrying');
+    // the failed round may have claimed messages without our hearing of it
+    this.reconcile = true;
+    this.backoffUntil = this.now() + STORE_ERROR_BACKOFF_MS;
+    this.events.emit('roundFailed', err as Error);
+  }
+
   private sleep(ms: number): Promise<void> {
+    if (this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.wakeUp = null;
@@ -206,30 +235,52 @@ export class WorkerPool {
     });
   }
 
-  /** One round, then how long to sleep before the next (0 = go again now). */
-  private async tickAndPlan(): Promise<number> {
-    const claimed = await this.tick();
-    if (this.state === 'paused') return this.o.pollIntervalMs;
-    // a finishing delivery wakes us
-    if (!this.worthClaiming()) return this.o.pollIntervalMs;
-    if (claimed > 0) return 0;
-    const tokenWait = this.o.limiter.msUntilToken(this.now());
-    if (tokenWait > 0) return Math.min(tokenWait, this.o.pollIntervalMs);
-    const next = await this.o.store.nextDueAt();
-    if (!next) return this.o.pollIntervalMs;
-    return Math.max(0, Math.min(next.getTime() - this.now(), this.o.pollIntervalMs));
+  /**
+   * The dispatcher's step: housekeeping, then a claim round started in the
+   * background (up to `maxRounds` at once). Returns how long to sleep; a
+   * finishing round or delivery wakes it sooner.
+   */
+  private async plan(): Promise<number> {
+    const now = this.now();
+    if (now < this.backoffUntil) return this.backoffUntil - now;
+    await this.housekeeping(now);
+    if (this.state !== 'running' || this.closing) return this.o.pollIntervalMs;
+    if (this.drained) {
+      this.drained = false;
+      // nothing more was due: sleep until the next message is
+      if (this.rounds.size === 0) return this.untilDue(now);
+    }
+    if (this.rounds.size >= this.maxRounds || !this.worthClaiming()) return this.o.pollIntervalMs;
+    const tokens = this.o.limiter.take(this.room(), now);
+    if (tokens <= 0) {
+      return Math.max(1, Math.min(this.o.limiter.msUntilToken(now), this.o.pollIntervalMs));
+    }
+    const round: Promise<void> = this.round(tokens, now).then(
+      // room for another round may have opened while this one was out; not when the store ran dry
+      () => (this.drained ? undefined : this.notify()),
+      (err: unknown) => this.roundFailed(err),
+    );
+    this.rounds.add(round);
+    void round.finally(() => this.rounds.delete(round));
+    return 0;
   }
 
-  /** Recovers expired leases now and then, claims what it can send now, starts deliveries. */
-  async tick(): Promise<number> {
-    const now = this.now();
+  private async untilDue(now: number): Promise<number> {
+    const next = await this.o.store.nextDueAt();
+    if (!next) return this.o.pollIntervalMs;
+    return Math.max(0, Math.min(next.getTime() - now, this.o.pollIntervalMs));
+  }
+
+  /** Recovers expired leases now and then, reconciles after a failed round, gives back what a pause holds. */
+  private async housekeeping(now: number): Promise<void> {
     if (now - this.lastRecover >= RECOVER_EVERY_MS) {
       this.lastRecover = now;
       const to = this.o.atMostOnce ? 'unknown' : 'unsent';
       const recovered = await this.o.store.recoverExpired(new Date(now), to);
       if (recovered > 0) this.log.warn({ recovered, to }, 'recovered messages whose lease expired');
     }
-    if (this.reconcile) {
+    // not while a round is in flight: what it is claiming is not known yet
+    if (this.reconcile && this.rounds.size === 0) {
       const keep = [
         ...this.inFlight.keys(),
         ...this.ready.map((m) => m.id),
@@ -240,13 +291,21 @@ export class WorkerPool {
       this.reconcile = false;
       if (released > 0) this.log.warn({ released }, 'gave back messages a failed round had claimed');
     }
-    if (this.state !== 'running' || this.closing) {
-      await this.releaseReady();
-      return 0;
-    }
-    if (!this.worthClaiming()) return 0;
+    if (this.state !== 'running' || this.closing) await this.releaseReady();
+  }
+
+  /** One round now, awaited (tests drive the pool with this, without the dispatcher). */
+  async tick(): Promise<number> {
+    const now = this.now();
+    await this.housekeeping(now);
+    if (this.state !== 'running' || this.closing || !this.worthClaiming()) return 0;
     const tokens = this.o.limiter.take(this.room(), now);
     if (tokens <= 0) return 0;
+    return this.round(tokens, now);
+  }
+
+  /** Stores the outcomes waiting and claims up to `tokens` in one call, then starts deliveries. */
+  private async round(tokens: number, now: number): Promise<number> {
     // the outcomes waiting to be stored go in the same transaction as the claim
     const batch = this.pending;
     this.pending = [];
@@ -256,6 +315,7 @@ export class WorkerPool {
     }
     let result: CompleteAndClaim;
     this.outcomesInWrite += batch.length;
+    this.claimingTokens += tokens;
     try {
       result = await this.o.store.completeAndClaim(
         batch.map((b) => b.completion),
@@ -268,25 +328,27 @@ export class WorkerPool {
       throw err;
     } finally {
       this.outcomesInWrite -= batch.length;
+      this.claimingTokens -= tokens;
     }
+    this.counts.rounds++;
     this.stored(batch, result.applied);
-    this.startReady();
     const messages = result.claimed;
-    if (messages.length < tokens) this.o.limiter.giveBack(tokens - messages.length);
+    if (messages.length < tokens) {
+      this.o.limiter.giveBack(tokens - messages.length);
+      this.drained = true;
+    }
     if (messages.length > 0) {
       this.counts.claimed += messages.length;
       this.events.emit('claimed', messages);
-      for (const m of messages) {
-        if (this.canStart()) this.launch(m);
-        else this.ready.push(m);
-      }
+      this.ready.push(...messages);
     }
+    this.startReady();
     return messages.length;
   }
 
   /** Messages this pool may still claim: free slots plus free room in the ready buffer. */
   private room(): number {
-    return this.o.numWorkers + this.prefetch - this.inFlight.size - this.ready.length;
+    return this.o.numWorkers + this.prefetch - this.inFlight.size - this.ready.length - this.claimingTokens;
   }
 
   /**
@@ -497,6 +559,8 @@ export class WorkerPool {
     this.stopped = true;
     this.notify();
     await this.loop;
+    // rounds in flight end first: what they claim joins the ready buffer, given back below
+    await Promise.all(this.rounds);
     const waiting = [...this.inFlight.keys()];
     await this.releaseReady().catch((err: unknown) =>
       this.log.error(

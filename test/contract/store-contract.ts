@@ -211,6 +211,22 @@ export function storeContract(factory: StoreFactory): void {
         assert.equal(attempts[0]?.started_at.toISOString(), at(2).toISOString());
       });
 
+      test('concurrent claims by one owner (overlapping rounds of one pool) never hand out a message twice', async () => {
+        await store.create(
+          Array.from({ length: 30 }, (_, i) => msg(i)),
+          T0,
+        );
+        const got = await Promise.all(
+          Array.from({ length: 4 }, () =>
+            store.claim({ owner: 'w1', limit: 10, now: at(1), leaseMs: 60_000 }),
+          ),
+        );
+        const ids = got.flat().map((m) => m.id);
+        assert.equal(new Set(ids).size, ids.length, 'a message was claimed twice');
+        assert.equal(ids.length, 30);
+        assert.equal((await store.countByStatus()).processing, 30);
+      });
+
       test('completeAndClaim stores outcomes and claims more in one call; nothing is handed out twice', async () => {
         const created = await store.create([msg(1), msg(2), msg(3), msg(4)], T0);
         const first = await store.claim({ owner: 'w1', limit: 2, now: at(1), leaseMs: 60_000 });

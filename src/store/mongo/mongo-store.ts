@@ -376,7 +376,20 @@ export class MongoStore implements MessageStore {
       : { result: 'conflict', status: after.status };
   }
 
+  /**
+   * Claims by this store instance run one at a time. A claimer may reuse its own fence
+   * (`claim:<owner>`) left by an attempt that failed; two claims of one owner at once would
+   * take each other's fences for their own and could both win a message.
+   */
   async claim(req: ClaimRequest): Promise<Message[]> {
+    const run = this.claiming.then(() => this.claimOnce(req));
+    this.claiming = run.catch(() => undefined);
+    return run;
+  }
+
+  private claiming: Promise<unknown> = Promise.resolve();
+
+  private async claimOnce(req: ClaimRequest): Promise<Message[]> {
     const claimed: Message[] = [];
     const tried: ObjectId[] = [];
     const set = {
