@@ -79,20 +79,50 @@ const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
     ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
   )`;
 
-/** What a claim returns: the columns of ClaimedMessage, not the whole row */
-const CLAIMED_COLUMNS =
-  'm.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority, m.due_at, m.created_at, m.lease_expires_at';
+/** What a claim returns: the columns of ClaimedMessage (times as epoch ms), not the whole row */
+const CLAIMED_COLUMNS = `m.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority,
+  (extract(epoch FROM m.due_at) * 1000)::float8 AS due_ms, (extract(epoch FROM m.created_at) * 1000)::float8 AS created_ms`;
+
+interface ClaimedRow {
+  id: string;
+  webhook_id: string;
+  content: string;
+  recipient_phone_number: string;
+  attempts: number;
+  priority: number;
+  due_ms: number;
+  created_ms: number;
+}
+
+function toClaimed(r: ClaimedRow, leaseExpiresAt: Date): ClaimedMessage {
+  return {
+    id: r.id,
+    webhook_id: r.webhook_id,
+    content: r.content,
+    recipient_phone_number: r.recipient_phone_number,
+    attempts: r.attempts,
+    priority: r.priority,
+    due_at: new Date(r.due_ms),
+    created_at: new Date(r.created_ms),
+    lease_expires_at: leaseExpiresAt,
+  };
+}
 
 export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')}
   UPDATE messages m SET status = 'processing', processing_started_at = $2, lease_owner = $1,
     lease_expires_at = $3, updated_at = $2
   WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING ${CLAIMED_COLUMNS}`;
 
+// times travel as epoch milliseconds (float8): the driver formats and parses a timestamptz
+// as text with the local offset, a few microseconds per value on the hot path
 const COMPLETION_CTES = `c AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                         $7::timestamptz[], $8::int4[], $9::int4[], $10::timestamptz[], $11::float8[],
-                         $12::int4[], $13::text[], $14::text[])
-      AS c(id, owner, status, sent_at, resp, error, due_at, inc, attempt, started_at, latency_ms,
+    SELECT id, owner, status, to_timestamp(sent_ms / 1000) AS sent_at, resp, error,
+           to_timestamp(due_ms / 1000) AS due_at, inc, attempt, to_timestamp(started_ms / 1000) AS started_at,
+           latency_ms, status_code, attempt_error, outcome
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[],
+                $7::float8[], $8::int4[], $9::int4[], $10::float8[], $11::float8[],
+                $12::int4[], $13::text[], $14::text[])
+      AS u(id, owner, status, sent_ms, resp, error, due_ms, inc, attempt, started_ms, latency_ms,
            status_code, attempt_error, outcome)
   ), ins AS (
     INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
@@ -123,8 +153,8 @@ export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${clai
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
-  SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::timestamptz,
-    NULL::timestamptz, NULL::timestamptz, id FROM done`;
+  SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
+    NULL::float8, id FROM done`;
 
 /** The 14 parallel arrays COMPLETION_CTES unnests. */
 function completionColumns(completions: Completion[]): unknown[] {
@@ -133,13 +163,13 @@ function completionColumns(completions: Completion[]): unknown[] {
     col((c) => c.id),
     col((c) => c.owner),
     col((c) => statusOf(c.outcome)),
-    col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt : null)),
+    col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt.getTime() : null)),
     col((c) => (c.outcome.kind === 'sent' ? c.outcome.webhookResponseMessageId : null)),
     col((c) => errorOf(c.outcome)),
-    col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt : null)),
+    col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt.getTime() : null)),
     col((c) => (c.attempt ? 1 : 0)),
     col((c) => c.attempt?.attempt ?? null),
-    col((c) => c.attempt?.started_at ?? null),
+    col((c) => c.attempt?.started_at.getTime() ?? null),
     col((c) => c.attempt?.latency_ms ?? null),
     col((c) => c.attempt?.status_code ?? null),
     col((c) => c.attempt?.error ?? null),
@@ -316,12 +346,13 @@ export class PostgresStore implements MessageStore {
   async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
     if (req.limit <= 0) return [];
     // named: prepared once per connection, so the hot path skips planning
-    const { rows } = await this.pool.query<ClaimedMessage>({
+    const lease = new Date(req.now.getTime() + req.leaseMs);
+    const { rows } = await this.pool.query<ClaimedRow>({
       name: 'ms_claim',
       text: CLAIM_SQL,
-      values: [req.owner, req.now, new Date(req.now.getTime() + req.leaseMs), req.limit],
+      values: [req.owner, req.now, lease, req.limit],
     });
-    return rows.sort(byClaimOrder);
+    return rows.map((r) => toClaimed(r, lease)).sort(byClaimOrder);
   }
 
   async completeAndClaim(
@@ -330,22 +361,17 @@ export class PostgresStore implements MessageStore {
     now: Date,
   ): Promise<CompleteAndClaim> {
     if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
-    const { rows } = await this.pool.query<ClaimedMessage & { applied_id: string | null }>({
+    const lease = new Date(claim.now.getTime() + claim.leaseMs);
+    const { rows } = await this.pool.query<ClaimedRow & { applied_id: string | null }>({
       name: 'ms_complete_claim',
       text: COMPLETE_AND_CLAIM_SQL,
-      values: [
-        ...completionColumns(completions),
-        claim.now,
-        claim.owner,
-        new Date(claim.now.getTime() + claim.leaseMs),
-        claim.limit,
-      ],
+      values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit],
     });
     const applied: string[] = [];
     const claimed: ClaimedMessage[] = [];
-    for (const { applied_id, ...message } of rows) {
-      if (applied_id !== null) applied.push(applied_id);
-      else claimed.push(message);
+    for (const row of rows) {
+      if (row.applied_id !== null) applied.push(row.applied_id);
+      else claimed.push(toClaimed(row, lease));
     }
     return { applied, claimed: claimed.sort(byClaimOrder) };
   }
