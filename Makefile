@@ -1,6 +1,9 @@
 # The original's targets, mapped onto this project.
 .PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke fuzz chaos
 
+# V8 flags the service runs with (as the bin's shebang and the Dockerfile): docs/decisions.md, "Memory"
+NODE_FLAGS = --max-semi-space-size=16 --heap-growing-percent=30
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
@@ -12,11 +15,11 @@ build: install
 
 ## run: install, build and start the service on the embedded SQLite store (./data/messages.db)
 run: build
-	node dist/src/cli/main.js serve
+	node $(NODE_FLAGS) dist/src/cli/main.js serve
 
 ## run-with-seed: the same, seeding sample/seed.json first
 run-with-seed: build
-	node dist/src/cli/main.js serve --seed
+	node $(NODE_FLAGS) dist/src/cli/main.js serve --seed
 
 ## sink: a local webhook receiver on :4000 (point WEBHOOK_URL at http://127.0.0.1:4000/hook)
 sink: build

@@ -20,6 +20,12 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * The V8 flags the service runs with, as the bin's shebang, `npm start` and the Dockerfile
+ * give them: a 16 MB young generation, old space grown by 30% at a time (docs/decisions.md, "Memory").
+ */
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=30'];
+
 /** Starts `message-scheduler <args>` as its own process with only the given store variables. */
 export function startCli(args: string[], env: Record<string, string>): Proc {
   const base = { ...process.env };
@@ -30,7 +36,7 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
     process.env.MS_BENCH_PROFILE && args[0] === 'serve'
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MS_BENCH_PROFILE}`]
       : [];
-  const child = spawn(process.execPath, [...prof, ...cliCommand(), ...args], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...prof, ...cliCommand(), ...args], {
     env: { ...base, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
