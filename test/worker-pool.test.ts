@@ -333,6 +333,40 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.equal(new Set(d.calls.map((c) => c.webhookId)).size, N);
   });
 
+  test('outcomes of a failed round are stored by a flush even when no round follows (paused)', async () => {
+    await store.create(
+      [0, 1].map((i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    const gates: (() => void)[] = [];
+    const gated: Deliverer = {
+      async deliver() {
+        await new Promise<void>((r) => gates.push(r));
+        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+      },
+      async close() {},
+    };
+    let fail = false;
+    const flaky: MessageStore = Object.create(store) as MessageStore;
+    flaky.completeAndClaim = async (...args) => {
+      if (fail) throw new Error('connection terminated');
+      return store.completeAndClaim(...args);
+    };
+    const p = pool(gated, { store: flaky, numWorkers: 2 });
+    assert.equal(await p.tick(), 2);
+    await waitFor(() => gates.length === 2, 5000, 'both in flight');
+    gates.forEach((open) => open());
+    // before the 10 ms flush: the next round carries both outcomes, and fails; then a pause
+    await new Promise((r) => setImmediate(r));
+    assert.equal(p.inFlightCount, 0);
+    fail = true;
+    await assert.rejects(p.tick(), /connection terminated/);
+    assert.equal((await store.countByStatus()).sent, 0, 'the failed round stored nothing');
+    p.pause();
+    await waitFor(async () => (await store.countByStatus()).sent === 2, 5000, 'the outcomes stored');
+    assert.equal(p.stats().sent, 2);
+  });
+
   test('at most once: a maybe-delivered failure, a dead holder and a shutdown leave unknown, never a second send', async () => {
     await store.create(
       ['timeout', 'refused', 'hangs'].map((content) => ({ content, recipient_phone_number: '+1' })),

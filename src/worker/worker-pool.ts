@@ -325,6 +325,8 @@ export class WorkerPool {
     } catch (err) {
       this.o.limiter.giveBack(tokens);
       this.pending = batch.concat(this.pending);
+      // the outcomes are not stored: a flush retries them even if no round follows (a pause)
+      if (this.pending.length > 0) this.armFlush();
       throw err;
     } finally {
       this.outcomesInWrite -= batch.length;
@@ -484,6 +486,10 @@ export class WorkerPool {
   private queue(message: ClaimedMessage, outcome: Outcome, attempt: DeliveryAttempt | null): void {
     this.pending.push({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
     // the next claim round usually stores it; if none comes soon, a flush does
+    this.armFlush();
+  }
+
+  private armFlush(): void {
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = null;
       void this.flush();
