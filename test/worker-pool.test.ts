@@ -28,6 +28,19 @@ class ScriptedDeliverer implements Deliverer {
   async close(): Promise<void> {}
 }
 
+/** A receiver that answers 202 to each request when the test opens its gate (gates, in order). */
+function gatedDeliverer(): { gates: (() => void)[]; gated: Deliverer } {
+  const gates: (() => void)[] = [];
+  const gated: Deliverer = {
+    async deliver() {
+      await new Promise<void>((r) => gates.push(r));
+      return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+    },
+    async close() {},
+  };
+  return { gates, gated };
+}
+
 let store: MessageStore;
 let drop: () => Promise<void>;
 let clock: number;
@@ -215,14 +228,7 @@ describe('worker pool (driven by tick, no timers)', () => {
       Array.from({ length: 10 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
       new Date(clock),
     );
-    const gates: (() => void)[] = [];
-    const gated: Deliverer = {
-      async deliver() {
-        await new Promise<void>((r) => gates.push(r));
-        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
-      },
-      async close() {},
-    };
+    const { gates, gated } = gatedDeliverer();
     // 2 slots + 2 ready: one round claims 4 and starts 2
     const p = pool(gated, { numWorkers: 2, prefetch: 2 });
     assert.equal(await p.tick(), 4);
@@ -338,14 +344,7 @@ describe('worker pool (driven by tick, no timers)', () => {
       [0, 1].map((i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
       new Date(clock),
     );
-    const gates: (() => void)[] = [];
-    const gated: Deliverer = {
-      async deliver() {
-        await new Promise<void>((r) => gates.push(r));
-        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
-      },
-      async close() {},
-    };
+    const { gates, gated } = gatedDeliverer();
     let fail = false;
     const flaky: MessageStore = Object.create(store) as MessageStore;
     flaky.completeAndClaim = async (...args) => {

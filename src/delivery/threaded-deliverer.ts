@@ -72,7 +72,7 @@ export class ThreadedDeliverer implements Deliverer {
   private lost(lane: Lane, error: string): void {
     if (lane.exited) return;
     lane.exited = true;
-    // posted to the thread: it may have sent them
+    // still in the outbox: never posted, so not sent; the others were posted and may have been
     const outboxed = new Set(lane.outbox.map((j) => j.seq));
     for (const [seq, w] of this.waiting) {
       if (w.thread !== lane) continue;

@@ -93,6 +93,36 @@ export type ClaimedMessage = Pick<
   | 'lease_expires_at'
 >;
 
+/**
+ * A claimed row as the SQL adapters read it: the ClaimedMessage fields, times as
+ * epoch milliseconds, no lease expiry (the claim request sets it).
+ */
+export type ClaimedRow = Omit<ClaimedMessage, 'due_at' | 'created_at' | 'lease_expires_at'> & {
+  due_at: number;
+  created_at: number;
+};
+
+export function toClaimed(r: ClaimedRow, leaseExpiresAt: Date): ClaimedMessage {
+  return {
+    id: r.id,
+    webhook_id: r.webhook_id,
+    content: r.content,
+    recipient_phone_number: r.recipient_phone_number,
+    attempts: r.attempts,
+    priority: r.priority,
+    due_at: new Date(r.due_at),
+    created_at: new Date(r.created_at),
+    lease_expires_at: leaseExpiresAt,
+  };
+}
+
+/** Why a conditional update matched nothing: the message is missing, or in another status. */
+export type NotApplied = { result: 'not_found' } | { result: 'conflict'; status: MessageStatus };
+
+export function notApplied(status: MessageStatus | undefined): NotApplied {
+  return status ? { result: 'conflict', status } : { result: 'not_found' };
+}
+
 export interface CreateResult {
   message: Message;
   created: boolean;
@@ -131,15 +161,9 @@ export const GIVE_UP_PREFIX = 'given up by an operator';
 export const LEASE_LOST_ERROR =
   'outcome unknown: the process delivering it stopped before recording the result (lease expired)';
 
-export type ResolveResult =
-  | { result: 'done'; message: Message }
-  | { result: 'not_found' }
-  | { result: 'conflict'; status: MessageStatus };
+export type ResolveResult = { result: 'done'; message: Message } | NotApplied;
 
-export type CancelResult =
-  | { result: 'cancelled'; message: Message }
-  | { result: 'not_found' }
-  | { result: 'conflict'; status: MessageStatus };
+export type CancelResult = { result: 'cancelled'; message: Message } | NotApplied;
 
 export interface ClaimRequest {
   owner: string;

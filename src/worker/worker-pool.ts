@@ -106,8 +106,8 @@ export class WorkerPool {
    * slower than the receiver holds deliveries back instead of piling up outcomes.
    */
   private readonly maxUnrecorded: number;
-  /** outcomes in a store call right now (a claim round's or a flush's) */
-  private outcomesInWrite = 0;
+  /** batches of outcomes in a store call right now (claim rounds' and a flush's) */
+  private readonly writing = new Set<PendingOutcome[]>();
   /** claim rounds at once: a round trip to a server store overlaps the next */
   private readonly maxRounds: number;
   private readonly rounds = new Set<Promise<void>>();
@@ -122,8 +122,6 @@ export class WorkerPool {
   private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
   private reconcile = false;
-  /** outcomes a flush is writing right now (still processing in the store) */
-  private writing: PendingOutcome[] = [];
   private readonly counts: PoolCounts = {
     claimed: 0,
     sent: 0,
@@ -285,7 +283,7 @@ export class WorkerPool {
         ...this.inFlight.keys(),
         ...this.ready.map((m) => m.id),
         ...this.pending.map((p) => p.message.id),
-        ...this.writing.map((p) => p.message.id),
+        ...[...this.writing].flatMap((batch) => batch.map((p) => p.message.id)),
       ];
       const released = await this.o.store.releaseOwned(this.o.owner, keep, new Date(now));
       this.reconcile = false;
@@ -314,7 +312,7 @@ export class WorkerPool {
       this.flushTimer = null;
     }
     let result: CompleteAndClaim;
-    this.outcomesInWrite += batch.length;
+    this.writing.add(batch);
     this.claimingTokens += tokens;
     try {
       result = await this.o.store.completeAndClaim(
@@ -329,7 +327,7 @@ export class WorkerPool {
       if (this.pending.length > 0) this.armFlush();
       throw err;
     } finally {
-      this.outcomesInWrite -= batch.length;
+      this.writing.delete(batch);
       this.claimingTokens -= tokens;
     }
     this.counts.rounds++;
@@ -364,10 +362,10 @@ export class WorkerPool {
 
   /** A free slot, and room under the bound of unrecorded deliveries. */
   private canStart(): boolean {
-    return (
-      this.inFlight.size < this.o.numWorkers &&
-      this.inFlight.size + this.pending.length + this.outcomesInWrite < this.maxUnrecorded
-    );
+    if (this.inFlight.size >= this.o.numWorkers) return false;
+    let unrecorded = this.inFlight.size + this.pending.length;
+    for (const batch of this.writing) unrecorded += batch.length;
+    return unrecorded < this.maxUnrecorded;
   }
 
   /** A slot freed: the next claimed message starts now, without waiting for a store round trip. */
@@ -526,8 +524,7 @@ export class WorkerPool {
       while (this.pending.length > 0) {
         const batch = this.pending;
         this.pending = [];
-        this.writing = batch;
-        this.outcomesInWrite += batch.length;
+        this.writing.add(batch);
         let applied: string[] | null = null;
         try {
           applied = await this.o.store.complete(
@@ -537,8 +534,7 @@ export class WorkerPool {
         } catch (err) {
           this.log.error({ err, count: batch.length }, 'could not store delivery outcomes; retrying');
         } finally {
-          this.outcomesInWrite -= batch.length;
-          this.writing = [];
+          this.writing.delete(batch);
         }
         if (applied) {
           this.stored(batch, applied);

@@ -135,6 +135,8 @@ export class MongoStore implements MessageStore {
   private readonly fences: Collection<FenceDoc>;
   /** this store instance, named in the fences it takes */
   private readonly instance = new ObjectId().toHexString();
+  /** the claim in progress: claims of this instance run one after another (see claim()) */
+  private claiming: Promise<unknown> = Promise.resolve();
   private readonly attemptsCol: Collection<AttemptDoc>;
   private lastSweep = 0;
 
@@ -387,8 +389,6 @@ export class MongoStore implements MessageStore {
     return run;
   }
 
-  private claiming: Promise<unknown> = Promise.resolve();
-
   private async claimOnce(req: ClaimRequest): Promise<Message[]> {
     const claimed: Message[] = [];
     const tried: ObjectId[] = [];
@@ -494,7 +494,7 @@ export class MongoStore implements MessageStore {
     return applied.map((id) => id.toHexString());
   }
 
-  private async backToUnsent(
+  private async releaseLeases(
     filter: Filter<MessageDoc>,
     now: Date,
     to: 'unsent' | 'unknown' = 'unsent',
@@ -522,7 +522,7 @@ export class MongoStore implements MessageStore {
       this.lastSweep = now.getTime();
       await this.fences.deleteMany({ at: { $lt: new Date(now.getTime() - FENCE_RETENTION_MS) } });
     }
-    return this.backToUnsent({ status: 'processing', lease_expires_at: { $lt: now } }, now, to);
+    return this.releaseLeases({ status: 'processing', lease_expires_at: { $lt: now } }, now, to);
   }
 
   async resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult> {
@@ -555,13 +555,13 @@ export class MongoStore implements MessageStore {
 
   async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
     const oids = keep.flatMap((id) => (this.oid(id) ? [new ObjectId(id)] : []));
-    return this.backToUnsent({ status: 'processing', lease_owner: owner, _id: { $nin: oids } }, now);
+    return this.releaseLeases({ status: 'processing', lease_owner: owner, _id: { $nin: oids } }, now);
   }
 
   async release(owner: string, ids: string[], now: Date): Promise<number> {
     const oids = ids.flatMap((id) => (this.oid(id) ? [new ObjectId(id)] : []));
     if (oids.length === 0) return 0;
-    return this.backToUnsent({ _id: { $in: oids }, status: 'processing', lease_owner: owner }, now);
+    return this.releaseLeases({ _id: { $in: oids }, status: 'processing', lease_owner: owner }, now);
   }
 
   async nextDueAt(): Promise<Date | null> {

@@ -4,6 +4,7 @@ import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   ClaimedMessage,
+  ClaimedRow,
   CompleteAndClaim,
   CancelResult,
   ClaimRequest,
@@ -11,6 +12,7 @@ import type {
   CreateResult,
   ListQuery,
   MessageStore,
+  NotApplied,
   Page,
   ResolveAction,
   ResolveResult,
@@ -21,8 +23,10 @@ import {
   errorOf,
   GIVE_UP_PREFIX,
   LEASE_LOST_ERROR,
+  notApplied,
   statusLiteral,
   statusOf,
+  toClaimed,
   toPage,
 } from '../store.js';
 import { PG_MIGRATIONS } from './migrations.js';
@@ -79,39 +83,19 @@ const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
     ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
   )`;
 
-/** What a claim returns: the columns of ClaimedMessage (times as epoch ms), not the whole row */
-const CLAIMED_COLUMNS = `m.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority,
-  (extract(epoch FROM m.due_at) * 1000)::float8 AS due_ms, (extract(epoch FROM m.created_at) * 1000)::float8 AS created_ms`;
+/**
+ * Takes the candidates `q` for `owner` until `exp`; returns a ClaimedRow per message (times as
+ * epoch ms: the driver parses a timestamptz as text), not the whole row.
+ */
+const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE messages m
+    SET status = 'processing', processing_started_at = ${now}, lease_owner = ${owner},
+      lease_expires_at = ${exp}, updated_at = ${now}
+    WHERE m.id = ANY (ARRAY(SELECT id FROM q))
+    RETURNING m.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority,
+      (extract(epoch FROM m.due_at) * 1000)::float8 AS due_at,
+      (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at`;
 
-interface ClaimedRow {
-  id: string;
-  webhook_id: string;
-  content: string;
-  recipient_phone_number: string;
-  attempts: number;
-  priority: number;
-  due_ms: number;
-  created_ms: number;
-}
-
-function toClaimed(r: ClaimedRow, leaseExpiresAt: Date): ClaimedMessage {
-  return {
-    id: r.id,
-    webhook_id: r.webhook_id,
-    content: r.content,
-    recipient_phone_number: r.recipient_phone_number,
-    attempts: r.attempts,
-    priority: r.priority,
-    due_at: new Date(r.due_ms),
-    created_at: new Date(r.created_ms),
-    lease_expires_at: leaseExpiresAt,
-  };
-}
-
-export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')}
-  UPDATE messages m SET status = 'processing', processing_started_at = $2, lease_owner = $1,
-    lease_expires_at = $3, updated_at = $2
-  WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING ${CLAIMED_COLUMNS}`;
+export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`;
 
 // times travel as epoch milliseconds (float8): the driver formats and parses a timestamptz
 // as text with the local offset, a few microseconds per value on the hot path
@@ -147,9 +131,7 @@ const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * completion (all message columns null, applied_id set).
  */
 export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$15', '$18')}, claimed AS (
-    UPDATE messages m SET status = 'processing', processing_started_at = $15, lease_owner = $16,
-      lease_expires_at = $17, updated_at = $15
-    WHERE m.id = ANY (ARRAY(SELECT id FROM q)) RETURNING ${CLAIMED_COLUMNS}
+    ${claimUpdate('$15', '$16', '$17')}
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
@@ -335,12 +317,16 @@ export class PostgresStore implements MessageStore {
     );
     const row = rows[0];
     if (row) return { result: 'cancelled', message: row };
-    const cur = await this.pool.query<{ status: MessageStatus }>(
+    return this.notApplied(id);
+  }
+
+  /** Why a conditional update by id matched nothing. */
+  private async notApplied(id: string): Promise<NotApplied> {
+    const { rows } = await this.pool.query<{ status: MessageStatus }>(
       'SELECT status FROM messages WHERE id = $1',
       [id],
     );
-    const status = cur.rows[0]?.status;
-    return status ? { result: 'conflict', status } : { result: 'not_found' };
+    return notApplied(rows[0]?.status);
   }
 
   async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
@@ -408,12 +394,7 @@ export class PostgresStore implements MessageStore {
     );
     const row = rows[0];
     if (row) return { result: 'done', message: row };
-    const cur = await this.pool.query<{ status: MessageStatus }>(
-      'SELECT status FROM messages WHERE id = $1',
-      [id],
-    );
-    const status = cur.rows[0]?.status;
-    return status ? { result: 'conflict', status } : { result: 'not_found' };
+    return this.notApplied(id);
   }
 
   async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {

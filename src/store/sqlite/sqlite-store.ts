@@ -7,6 +7,7 @@ import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   CancelResult,
   ClaimedMessage,
+  ClaimedRow,
   ClaimRequest,
   CompleteAndClaim,
   Completion,
@@ -23,8 +24,10 @@ import {
   errorOf,
   GIVE_UP_PREFIX,
   LEASE_LOST_ERROR,
+  notApplied,
   statusLiteral,
   statusOf,
+  toClaimed,
   toPage,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
@@ -113,20 +116,27 @@ const COLUMNS = [
   'request_hash',
 ] as const;
 
-/** The columns a claim returns: what a delivery needs (see ClaimedMessage) */
-const CLAIMED_COLUMNS =
-  'id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at';
-type ClaimedRow = Pick<
-  Row,
-  | 'id'
-  | 'webhook_id'
-  | 'content'
-  | 'recipient_phone_number'
-  | 'attempts'
-  | 'priority'
-  | 'due_at'
-  | 'created_at'
->;
+/**
+ * The claim, one priority at a time, so the scan is a range on (priority, due_at) that stops
+ * at the first message not yet due: with due_at behind priority in the index, a claim over all
+ * priorities at once would walk every scheduled (future) message whenever fewer are due. It
+ * returns what a delivery needs (ClaimedRow), not the row.
+ */
+const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
+    lease_expires_at = @exp, updated_at = @now
+  WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
+                  WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
+                  ORDER BY priority DESC, due_at, created_at LIMIT @limit)
+  RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at`;
+
+/** The priorities that have unsent messages, highest first: one index seek each. */
+const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
+    SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
+    UNION ALL
+    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
+    FROM p WHERE p.pr IS NOT NULL)`;
+
+type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
 
 export interface SqliteStoreOptions {
   /** file path, or ':memory:' */
@@ -178,29 +188,8 @@ export class SqliteStore implements MessageStore {
         `UPDATE messages SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'unsent' RETURNING *`,
       ),
       statusOf: db.prepare<[string], { status: MessageStatus }>('SELECT status FROM messages WHERE id = ?'),
-      // one priority at a time, so the scan is a range on (priority, due_at) that stops at the
-      // first message not yet due: with due_at behind priority in the index, a claim over all
-      // priorities at once would walk every scheduled (future) message whenever fewer are due
-      claim: db.prepare<
-        { owner: string; now: number; exp: number; limit: number; priority: number },
-        ClaimedRow
-      >(
-        `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
-           lease_expires_at = @exp, updated_at = @now
-         WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
-                         WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
-                         ORDER BY priority DESC, due_at, created_at LIMIT @limit)
-         RETURNING ${CLAIMED_COLUMNS}`,
-      ),
-      // the priorities that have unsent messages, highest first: one index seek each
-      priorities: db.prepare<[], { pr: number }>(
-        `WITH RECURSIVE p(pr) AS (
-           SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
-           UNION ALL
-           SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
-           FROM p WHERE p.pr IS NOT NULL)
-         SELECT pr FROM p WHERE pr IS NOT NULL`,
-      ),
+      claim: db.prepare<ClaimParams, ClaimedRow>(CLAIM_SQL),
+      priorities: db.prepare<[], { pr: number }>(`${PRIORITIES_CTE} SELECT pr FROM p WHERE pr IS NOT NULL`),
       completeOne: db.prepare<
         {
           id: string;
@@ -254,11 +243,7 @@ export class SqliteStore implements MessageStore {
       ),
       // the earliest due_at of each priority, found on messages_due one priority at a time
       nextDue: db.prepare<[], { due: number | null }>(
-        `WITH RECURSIVE p(pr) AS (
-           SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
-           UNION ALL
-           SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
-           FROM p WHERE p.pr IS NOT NULL)
+        `${PRIORITIES_CTE}
          SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority = p.pr)) AS due
          FROM p WHERE p.pr IS NOT NULL`,
       ),
@@ -334,8 +319,7 @@ export class SqliteStore implements MessageStore {
   async cancel(id: string, now: Date): Promise<CancelResult> {
     const row = this.stmts.cancel.get(now.getTime(), id);
     if (row) return { result: 'cancelled', message: toMessage(row) };
-    const current = this.stmts.statusOf.get(id);
-    return current ? { result: 'conflict', status: current.status } : { result: 'not_found' };
+    return notApplied(this.stmts.statusOf.get(id)?.status);
   }
 
   async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
@@ -346,23 +330,13 @@ export class SqliteStore implements MessageStore {
     if (req.limit <= 0) return [];
     const now = req.now.getTime();
     const exp = now + req.leaseMs;
-    const leaseExpiresAt = new Date(exp);
+    const lease = new Date(exp);
     const claimed: ClaimedMessage[] = [];
     for (const { pr } of this.stmts.priorities.all()) {
       const limit = req.limit - claimed.length;
       if (limit <= 0) break;
       for (const r of this.stmts.claim.all({ owner: req.owner, now, exp, limit, priority: pr })) {
-        claimed.push({
-          id: r.id,
-          webhook_id: r.webhook_id,
-          content: r.content,
-          recipient_phone_number: r.recipient_phone_number,
-          attempts: r.attempts,
-          priority: r.priority,
-          due_at: new Date(r.due_at),
-          created_at: new Date(r.created_at),
-          lease_expires_at: leaseExpiresAt,
-        });
+        claimed.push(toClaimed(r, lease));
       }
     }
     return claimed.sort(byClaimOrder);
@@ -417,8 +391,7 @@ export class SqliteStore implements MessageStore {
         ? this.stmts.retry.get({ id, now: now.getTime() })
         : this.stmts.giveUp.get({ id, now: now.getTime(), prefix: GIVE_UP_PREFIX });
     if (row) return { result: 'done', message: toMessage(row) };
-    const current = this.stmts.statusOf.get(id);
-    return current ? { result: 'conflict', status: current.status } : { result: 'not_found' };
+    return notApplied(this.stmts.statusOf.get(id)?.status);
   }
 
   async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
@@ -436,21 +409,12 @@ export class SqliteStore implements MessageStore {
 
   /** The query plan of the claim (benchmarks show that it stays on the partial index). */
   async explainClaim(): Promise<string> {
-    const plan = (sql: string, ...args: number[]): string =>
-      this.db
-        .prepare<number[], { detail: string }>(`EXPLAIN QUERY PLAN ${sql}`)
-        .all(...args)
-        .map((r) => r.detail)
-        .join('\n');
-    return [
-      plan(
-        `UPDATE messages SET status = 'processing' WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
-         WHERE status = 'unsent' AND priority = ? AND due_at <= ? ORDER BY priority DESC, due_at, created_at LIMIT ?)`,
-        0,
-        Date.now(),
-        64,
-      ),
-    ].join('\n');
+    const now = Date.now();
+    return this.db
+      .prepare<ClaimParams, { detail: string }>(`EXPLAIN QUERY PLAN ${CLAIM_SQL}`)
+      .all({ owner: 'explain', now, exp: now, limit: 64, priority: 0 })
+      .map((r) => r.detail)
+      .join('\n');
   }
 
   async nextDueAt(): Promise<Date | null> {
