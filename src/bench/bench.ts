@@ -12,6 +12,7 @@ import type { NewMessage } from '../domain/message.js';
 import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
 import { VERSION } from '../app.js';
 import { post } from '../delivery/webhook-client.js';
+import { floorDeliver } from './floor.js';
 
 interface Options {
   n: number;
@@ -24,6 +25,7 @@ interface Options {
   growth: boolean;
   growthRows: number;
   apiInsert: boolean;
+  floor: boolean;
 }
 
 interface DeliveryResult {
@@ -146,6 +148,16 @@ async function httpLimit(n: number, concurrency: number): Promise<LimitResult> {
 /** Both sides of the comparison get the same warm-up: connections open, code compiled. */
 const WARM_UP = 2000;
 
+/** The headers the limit client and the floor send: the service's, less the signature. */
+function hookHeaders(webhookId: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'user-agent': `message-scheduler/${VERSION}`,
+    'webhook-id': webhookId,
+    'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+  };
+}
+
 async function blast(pool: Pool, n: number, concurrency: number): Promise<void> {
   let next = 0;
   await Promise.all(
@@ -153,17 +165,7 @@ async function blast(pool: Pool, n: number, concurrency: number): Promise<void> 
       while (next < n) {
         const i = next++;
         // the service's own HTTP path (undici dispatch), so the limit is not lowered by a costlier client
-        await post(
-          pool,
-          '/hook',
-          {
-            'content-type': 'application/json',
-            'user-agent': `message-scheduler/${VERSION}`,
-            'webhook-id': `limit_${i}`,
-            'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
-          },
-          BODY,
-        );
+        await post(pool, '/hook', hookHeaders(`limit_${i}`), BODY);
       }
     }),
   );
@@ -270,6 +272,59 @@ async function deliveryRun(
     };
   } finally {
     await proc?.stop();
+    await store.close();
+    await target.drop();
+  }
+}
+
+/**
+ * The floor for one store (floor.ts): the bench process itself claims, POSTs and
+ * records with the store's calls and nothing else, after the same warm-up.
+ */
+async function floorRun(
+  kind: StoreKind,
+  n: number,
+  o: Options,
+  limit: number,
+  tag: string,
+): Promise<DeliveryResult> {
+  const system = `floor: ${kind}`;
+  const target = storeEnv(kind, `f${tag}`);
+  const store = await openStore(target.env);
+  try {
+    const warmUp = Math.min(n, WARM_UP);
+    await fill(store, warmUp);
+    await floorDeliver(store, SINK, warmUp, o.concurrency, hookHeaders);
+    await getJson(`${SINK}/reset`, { method: 'POST' });
+    const insertPerSec = await fill(store, n);
+    const [self0, sink0, db0, t0] = [selfCpuMs(), sinkCpuMs(), dbServerCpuMs(), performance.now()];
+    const delivered = await floorDeliver(store, SINK, n, o.concurrency, hookHeaders);
+    const secs = (performance.now() - t0) / 1000;
+    const serviceCpuUs = ((selfCpuMs() - self0) * 1000) / n;
+    const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
+    const dbCpuUs = kind === 'sqlite' ? 0 : ((dbServerCpuMs() - db0) * 1000) / n;
+    const { accepted, duplicates } = await sinkStats();
+    const sent = (await store.countByStatus()).sent;
+    if (delivered !== n || accepted !== n || sent !== n + warmUp)
+      throw new Error(
+        `bench: floor on ${kind} delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
+      );
+    const msgsPerSec = n / secs;
+    return {
+      system,
+      n,
+      insertPerSec,
+      msgsPerSec,
+      ratio: msgsPerSec / limit,
+      peakRssMb: NaN,
+      duplicates,
+      serviceCpuUs,
+      sinkCpuUs,
+      dbCpuUs,
+      cpuCeilingRatio: (cpus().length * 1e6) / (serviceCpuUs + sinkCpuUs + dbCpuUs) / limit,
+    };
+  } finally {
+    await getJson(`${SINK}/reset`, { method: 'POST' });
     await store.close();
     await target.drop();
   }
@@ -439,6 +494,7 @@ function parseOptions(args: string[]): Options {
       'no-growth': { type: 'boolean' },
       'growth-rows': { type: 'string' },
       'no-api': { type: 'boolean' },
+      'no-floor': { type: 'boolean' },
     },
   });
   const int = (v: string | undefined, d: number, name: string): number => {
@@ -463,6 +519,7 @@ function parseOptions(args: string[]): Options {
     growth: !values['no-growth'],
     growthRows: int(values['growth-rows'], 1_000_000, 'growth-rows'),
     apiInsert: !values['no-api'],
+    floor: !values['no-floor'],
   };
 }
 
@@ -484,10 +541,12 @@ export async function runBench(args: string[]): Promise<void> {
   const results: { limit: LimitResult[]; runs: DeliveryResult[] } = { limit: [], runs: [] };
   const extra: Record<string, unknown> = {};
   try {
-    const systems: [StoreKind, boolean][] = [];
+    // [store, with Redis, the floor instead of the service]
+    const systems: [StoreKind, boolean, boolean][] = [];
     for (const s of o.stores) {
-      systems.push([s, false]);
-      if (o.redis) systems.push([s, true]);
+      systems.push([s, false, false]);
+      if (o.redis) systems.push([s, true, false]);
+      if (o.floor) systems.push([s, false, true]);
     }
     for (let r = 0; r < o.repeat; r++) {
       // alternate: the HTTP limit, then every system, each repeat (A B A B ...)
@@ -498,9 +557,11 @@ export async function runBench(args: string[]): Promise<void> {
         `  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s, CPU per message: client ${fmt(lim.clientCpuUs)} µs, sink ${fmt(lim.sinkCpuUs)} µs`,
       );
       const order = r % 2 === 0 ? systems : [...systems].reverse();
-      for (const [kind, redis] of order) {
+      for (const [kind, redis, floor] of order) {
         const n = kind === 'mongodb' ? Math.min(o.n, o.mongoN) : o.n;
-        const res = await deliveryRun(kind, redis, n, o, limit, `r${r}`);
+        const res = floor
+          ? await floorRun(kind, n, o, limit, `r${r}`)
+          : await deliveryRun(kind, redis, n, o, limit, `r${r}`);
         results.runs.push(res);
         say(
           `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
