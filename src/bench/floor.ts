@@ -46,8 +46,9 @@ export async function floorDeliver(
       .completeAndClaim(batch, { owner, limit, now, leaseMs: 60_000 }, now)
       .then(({ claimed }) => {
         ready.push(...claimed);
-        // what was asked for and not there will not come: stop asking for it
-        if (claimed.length < limit) wanted = 0;
+        // a short round gives its shortfall back (the other round may have held rows); an empty one
+        // means nothing is left to claim
+        wanted = limit > 0 && claimed.length === 0 ? 0 : wanted + limit - claimed.length;
       })
       .catch((err: unknown) => (failure = err))
       .finally(() => {
