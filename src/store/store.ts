@@ -94,24 +94,33 @@ export type ClaimedMessage = Pick<
 >;
 
 /**
- * A claimed row as the SQL adapters read it: the ClaimedMessage fields, times as
- * epoch milliseconds, no lease expiry (the claim request sets it).
+ * A claimed row as the SQL adapters read it, in array form (no object per row
+ * from the driver): the ClaimedMessage fields in this order, times as epoch
+ * milliseconds, no lease expiry (the claim request sets it). Columns after
+ * these are the adapter's own.
  */
-export type ClaimedRow = Omit<ClaimedMessage, 'due_at' | 'created_at' | 'lease_expires_at'> & {
-  due_at: number;
-  created_at: number;
-};
+export type ClaimedTuple = [
+  id: string,
+  webhookId: string,
+  content: string,
+  recipientPhoneNumber: string,
+  attempts: number,
+  priority: number,
+  dueAtMs: number,
+  createdAtMs: number,
+  ...rest: unknown[],
+];
 
-export function toClaimed(r: ClaimedRow, leaseExpiresAt: Date): ClaimedMessage {
+export function toClaimed(r: ClaimedTuple, leaseExpiresAt: Date): ClaimedMessage {
   return {
-    id: r.id,
-    webhook_id: r.webhook_id,
-    content: r.content,
-    recipient_phone_number: r.recipient_phone_number,
-    attempts: r.attempts,
-    priority: r.priority,
-    due_at: new Date(r.due_at),
-    created_at: new Date(r.created_at),
+    id: r[0],
+    webhook_id: r[1],
+    content: r[2],
+    recipient_phone_number: r[3],
+    attempts: r[4],
+    priority: r[5],
+    due_at: new Date(r[6]),
+    created_at: new Date(r[7]),
     lease_expires_at: leaseExpiresAt,
   };
 }

@@ -4,7 +4,7 @@ import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   ClaimedMessage,
-  ClaimedRow,
+  ClaimedTuple,
   CompleteAndClaim,
   CancelResult,
   ClaimRequest,
@@ -84,7 +84,7 @@ const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
   )`;
 
 /**
- * Takes the candidates `q` for `owner` until `exp`; returns a ClaimedRow per message (times as
+ * Takes the candidates `q` for `owner` until `exp`; returns a ClaimedTuple per message (times as
  * epoch ms: the driver parses a timestamptz as text), not the whole row.
  */
 const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE messages m
@@ -333,10 +333,11 @@ export class PostgresStore implements MessageStore {
     if (req.limit <= 0) return [];
     // named: prepared once per connection, so the hot path skips planning
     const lease = new Date(req.now.getTime() + req.leaseMs);
-    const { rows } = await this.pool.query<ClaimedRow>({
+    const { rows } = await this.pool.query<ClaimedTuple>({
       name: 'ms_claim',
       text: CLAIM_SQL,
       values: [req.owner, req.now, lease, req.limit],
+      rowMode: 'array',
     });
     return rows.map((r) => toClaimed(r, lease)).sort(byClaimOrder);
   }
@@ -348,15 +349,18 @@ export class PostgresStore implements MessageStore {
   ): Promise<CompleteAndClaim> {
     if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
     const lease = new Date(claim.now.getTime() + claim.leaseMs);
-    const { rows } = await this.pool.query<ClaimedRow & { applied_id: string | null }>({
+    // a claimed message's columns, then applied_id: null, or all nulls but applied_id
+    const { rows } = await this.pool.query<ClaimedTuple>({
       name: 'ms_complete_claim',
       text: COMPLETE_AND_CLAIM_SQL,
       values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit],
+      rowMode: 'array',
     });
     const applied: string[] = [];
     const claimed: ClaimedMessage[] = [];
     for (const row of rows) {
-      if (row.applied_id !== null) applied.push(row.applied_id);
+      const appliedId = row[8];
+      if (typeof appliedId === 'string') applied.push(appliedId);
       else claimed.push(toClaimed(row, lease));
     }
     return { applied, claimed: claimed.sort(byClaimOrder) };

@@ -7,7 +7,7 @@ import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   CancelResult,
   ClaimedMessage,
-  ClaimedRow,
+  ClaimedTuple,
   ClaimRequest,
   CompleteAndClaim,
   Completion,
@@ -120,7 +120,7 @@ const COLUMNS = [
  * The claim, one priority at a time, so the scan is a range on (priority, due_at) that stops
  * at the first message not yet due: with due_at behind priority in the index, a claim over all
  * priorities at once would walk every scheduled (future) message whenever fewer are due. It
- * returns what a delivery needs (ClaimedRow), not the row.
+ * returns what a delivery needs (ClaimedTuple), not the row.
  */
 const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
     lease_expires_at = @exp, updated_at = @now
@@ -188,32 +188,45 @@ export class SqliteStore implements MessageStore {
         `UPDATE messages SET status = 'cancelled', updated_at = ? WHERE id = ? AND status = 'unsent' RETURNING *`,
       ),
       statusOf: db.prepare<[string], { status: MessageStatus }>('SELECT status FROM messages WHERE id = ?'),
-      claim: db.prepare<ClaimParams, ClaimedRow>(CLAIM_SQL),
+      // rows as arrays: better-sqlite3 builds no object with named keys per claimed message
+      claim: db.prepare<ClaimParams, ClaimedTuple>(CLAIM_SQL).raw(true),
       priorities: db.prepare<[], { pr: number }>(`${PRIORITIES_CTE} SELECT pr FROM p WHERE pr IS NOT NULL`),
+      // positional parameters on the two per-message statements: binding by name looks up every
+      // key of an object, and these run once per delivered message
       completeOne: db.prepare<
-        {
-          id: string;
-          owner: string;
-          status: MessageStatus;
-          now: number;
-          sent_at: number | null;
-          resp: string | null;
-          error: string | null;
-          due_at: number | null;
-          inc: number;
-        },
+        [
+          status: MessageStatus,
+          now: number,
+          sentAt: number | null,
+          resp: string | null,
+          error: string | null,
+          dueAt: number | null,
+          inc: number,
+          id: string,
+          owner: string,
+        ],
         unknown
       >(
-        `UPDATE messages SET status = @status, updated_at = @now,
-           sent_at = COALESCE(@sent_at, sent_at),
-           webhook_response_message_id = COALESCE(@resp, webhook_response_message_id),
-           last_error = @error, due_at = COALESCE(@due_at, due_at), attempts = attempts + @inc,
+        `UPDATE messages SET status = ?, updated_at = ?,
+           sent_at = COALESCE(?, sent_at),
+           webhook_response_message_id = COALESCE(?, webhook_response_message_id),
+           last_error = ?, due_at = COALESCE(?, due_at), attempts = attempts + ?,
            lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
-         WHERE id = @id AND status = 'processing' AND lease_owner = @owner`,
+         WHERE id = ? AND status = 'processing' AND lease_owner = ?`,
       ),
-      insertAttempt: db.prepare<AttemptRow>(
+      insertAttempt: db.prepare<
+        [
+          messageId: string,
+          attempt: number,
+          startedAt: number,
+          latencyMs: number,
+          statusCode: number | null,
+          error: string | null,
+          outcome: DeliveryAttempt['outcome'],
+        ]
+      >(
         `INSERT OR IGNORE INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
-         VALUES (@message_id, @attempt, @started_at, @latency_ms, @status_code, @error, @outcome)`,
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       ),
       recover: db.prepare<{ now: number; to: string; error: string | null }>(
         `UPDATE messages SET status = @to, lease_owner = NULL, lease_expires_at = NULL,
@@ -359,19 +372,29 @@ export class SqliteStore implements MessageStore {
     const at = now.getTime();
     for (const c of items) {
       const o = c.outcome;
-      const { changes } = this.stmts.completeOne.run({
-        id: c.id,
-        owner: c.owner,
-        status: statusOf(o),
-        now: at,
-        sent_at: o.kind === 'sent' ? o.sentAt.getTime() : null,
-        resp: o.kind === 'sent' ? o.webhookResponseMessageId : null,
-        error: errorOf(o),
-        due_at: o.kind === 'retry' ? o.dueAt.getTime() : null,
-        inc: c.attempt ? 1 : 0,
-      });
-      if (c.attempt)
-        this.stmts.insertAttempt.run({ ...c.attempt, started_at: c.attempt.started_at.getTime() });
+      const { changes } = this.stmts.completeOne.run(
+        statusOf(o),
+        at,
+        o.kind === 'sent' ? o.sentAt.getTime() : null,
+        o.kind === 'sent' ? o.webhookResponseMessageId : null,
+        errorOf(o),
+        o.kind === 'retry' ? o.dueAt.getTime() : null,
+        c.attempt ? 1 : 0,
+        c.id,
+        c.owner,
+      );
+      const a = c.attempt;
+      if (a) {
+        this.stmts.insertAttempt.run(
+          a.message_id,
+          a.attempt,
+          a.started_at.getTime(),
+          a.latency_ms,
+          a.status_code,
+          a.error,
+          a.outcome,
+        );
+      }
       if (changes === 1) applied.push(c.id);
     }
     return applied;
