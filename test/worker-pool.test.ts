@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { sqliteFactory } from './helpers/services.js';
 import { waitFor } from './helpers/app.js';
-import { WorkerPool } from '../src/worker/worker-pool.js';
+import { roundSizing, WorkerPool } from '../src/worker/worker-pool.js';
 import { TokenBucket, UnlimitedRateLimiter, type RateLimiter } from '../src/worker/rate-limiter.js';
 import {
   WebhookClient,
@@ -263,6 +263,54 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.equal(counts.processing, 0);
     assert.equal(counts.sent + counts.unsent, 10);
     assert.ok(counts.sent >= 3);
+  });
+
+  test("round sizes: an embedded store claims a full slots' worth into twice the slots ready, a server store half", async () => {
+    assert.deepEqual(roundSizing(64, true, false), { prefetch: 128, minClaim: 64 });
+    assert.deepEqual(roundSizing(64, false, false), { prefetch: 64, minClaim: 32 });
+    assert.deepEqual(
+      roundSizing(64, true, true),
+      { prefetch: 0, minClaim: 16 },
+      'at most once: no ready buffer',
+    );
+    assert.deepEqual(
+      roundSizing(64, false, false, 8),
+      { prefetch: 8, minClaim: 32 },
+      'an explicit prefetch wins',
+    );
+    assert.deepEqual(roundSizing(1, false, false), { prefetch: 1, minClaim: 1 });
+
+    await store.create(
+      Array.from({ length: 40 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(clock),
+    );
+    // the same SQLite store, once as what it is (embedded) and once as if it were a server
+    const asServer: MessageStore = Object.create(store) as MessageStore;
+    Object.defineProperty(asServer, 'embedded', { value: false });
+    for (const [s, first, next] of [
+      [store, 12, 0],
+      [asServer, 8, 2],
+    ] as const) {
+      const { gates, gated } = gatedDeliverer();
+      const p = pool(gated, { store: s });
+      assert.equal(
+        await p.tick(),
+        first,
+        `${s.embedded ? 'embedded' : 'server'}: first round fills slots and ready buffer`,
+      );
+      await new Promise((r) => setImmediate(r));
+      // two deliveries finish: two ready ones start; the room is 2, worth a round only on a server store
+      gates.shift()?.();
+      gates.shift()?.();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(await p.tick(), next, `${s.embedded ? 'embedded' : 'server'}: a round of 2`);
+      const stopping = p.stop(1000);
+      for (let i = 0; i < 50 && p.inFlightCount > 0; i++) {
+        for (const g of gates.splice(0)) g();
+        await new Promise((r) => setImmediate(r));
+      }
+      await stopping;
+    }
   });
 
   test('a store slower than the receiver holds deliveries back: at most 2 × numWorkers sent and not stored', async () => {

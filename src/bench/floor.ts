@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import { post } from '../delivery/webhook-client.js';
 import type { ClaimedMessage, Completion, MessageStore } from '../store/store.js';
+import { roundSizing } from '../worker/worker-pool.js';
 
 /**
  * The benchmark's "floor": the least a scheduled-webhook deliverer can do per
@@ -12,8 +13,8 @@ import type { ClaimedMessage, Completion, MessageStore } from '../store/store.js
  * for that store's work per message; the service's distance to it is the cost
  * of everything else it does.
  *
- * It claims like the pool does (half the slots at a time, two rounds at most
- * in flight), so it is not handicapped on a server store's round trips.
+ * It sizes its rounds and its ready buffer as the pool does (roundSizing), two
+ * rounds at most in flight, so it is not handicapped where the pool is not.
  */
 export async function floorDeliver(
   store: MessageStore,
@@ -23,6 +24,7 @@ export async function floorDeliver(
   headers: (webhookId: string) => Record<string, string>,
 ): Promise<number> {
   const pool = new Pool(sinkUrl, { connections: concurrency, pipelining: 1 });
+  const { prefetch, minClaim } = roundSizing(concurrency, store.embedded, false);
   const owner = `floor-${process.pid}`;
   const ready: ClaimedMessage[] = [];
   let done: Completion[] = [];
@@ -103,9 +105,9 @@ export async function floorDeliver(
       if (!m) break;
       send(m);
     }
-    const free = concurrency - inFlight - ready.length - claiming;
-    const limit = Math.min(free, wanted);
-    if (rounds < 2 && limit > 0 && limit >= Math.min(concurrency / 2, wanted)) round(limit);
+    const room = concurrency + prefetch - inFlight - ready.length - claiming;
+    const limit = Math.min(room, wanted);
+    if (rounds < 2 && limit > 0 && limit >= Math.min(minClaim, wanted)) round(limit);
     else if (wanted === 0 && inFlight === 0 && rounds === 0 && ready.length === 0) {
       // the last outcomes, then done
       if (done.length > 0) round(0);

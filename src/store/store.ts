@@ -8,6 +8,12 @@ import { MESSAGE_STATUSES } from '../domain/message.js';
  */
 export interface MessageStore {
   readonly kind: 'sqlite' | 'postgres' | 'mongodb';
+  /**
+   * Runs in this process (SQLite): a call costs CPU, mostly per transaction, and no
+   * network round trip, so the worker pool claims in bigger rounds from a bigger
+   * ready buffer. A server store's rounds are smaller and overlap.
+   */
+  readonly embedded: boolean;
   /** Creates tables/indexes or applies migrations. Idempotent. */
   init(): Promise<void>;
   close(): Promise<void>;

@@ -32,7 +32,14 @@ interface PendingOutcome {
 export interface WorkerPoolOptions {
   store: Pick<
     MessageStore,
-    'claim' | 'complete' | 'completeAndClaim' | 'recoverExpired' | 'release' | 'releaseOwned' | 'nextDueAt'
+    | 'embedded'
+    | 'claim'
+    | 'complete'
+    | 'completeAndClaim'
+    | 'recoverExpired'
+    | 'release'
+    | 'releaseOwned'
+    | 'nextDueAt'
   >;
   deliverer: Deliverer;
   limiter: RateLimiter;
@@ -43,7 +50,7 @@ export interface WorkerPoolOptions {
   leaseMs: number;
   /** longest idle sleep */
   pollIntervalMs: number;
-  /** claimed messages kept ready beyond the busy slots (default 2 × numWorkers; 0 at most once) */
+  /** claimed messages kept ready beyond the busy slots (default: 2 × numWorkers on an embedded store, numWorkers on a server; 0 at most once) */
   prefetch?: number;
   /**
    * At most once: a delivery that may have reached the receiver without a known
@@ -73,6 +80,27 @@ const RECOVER_EVERY_MS = 5000;
  */
 const FLUSH_AFTER_MS = 10;
 const STORE_ERROR_BACKOFF_MS = 1000;
+
+/**
+ * How many claimed messages the pool keeps ready beyond its busy slots, and how
+ * many a round waits to be able to claim while deliveries run. At most once, a
+ * claimed message whose holder dies becomes unknown: nothing is claimed that
+ * does not start at once, and rounds take a quarter of the slots. An embedded
+ * store (SQLite) keeps twice the slots ready and claims a full slots' worth per
+ * round: its cost is mostly per write transaction (about ten claimed messages'
+ * worth) and there is no round trip to hide. A server store keeps the slots'
+ * worth ready and claims half of it per round, two rounds at once.
+ */
+export function roundSizing(
+  numWorkers: number,
+  embedded: boolean,
+  atMostOnce: boolean,
+  prefetch?: number,
+): { prefetch: number; minClaim: number } {
+  const ready = prefetch ?? (atMostOnce ? 0 : embedded ? 2 * numWorkers : numWorkers);
+  const per = ready === 0 ? numWorkers / 4 : embedded ? numWorkers : numWorkers / 2;
+  return { prefetch: ready, minClaim: Math.max(1, Math.floor(per)) };
+}
 
 /**
  * Claims due messages and delivers them, `numWorkers` at a time. One
@@ -138,12 +166,12 @@ export class WorkerPool {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
-    // at most once, a claimed message whose holder dies becomes unknown: claim only what starts now
-    this.prefetch = o.prefetch ?? (o.atMostOnce ? 0 : o.numWorkers);
-    // while deliveries run, a round waits until it can claim half the slots' worth of messages (a
-    // quarter without a ready buffer): a write transaction costs about as much as ten claimed
-    // messages on SQLite, so small rounds cost more than the deliveries they feed
-    this.minClaim = Math.max(1, Math.floor(o.numWorkers / (this.prefetch > 0 ? 2 : 4)));
+    ({ prefetch: this.prefetch, minClaim: this.minClaim } = roundSizing(
+      o.numWorkers,
+      o.store.embedded,
+      o.atMostOnce ?? false,
+      o.prefetch,
+    ));
     this.maxUnrecorded = 2 * o.numWorkers;
     this.maxRounds = Math.max(1, o.concurrentRounds ?? 2);
   }

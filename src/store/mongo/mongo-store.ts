@@ -129,6 +129,7 @@ function duplicateIndexes(err: unknown): Set<number> {
  */
 export class MongoStore implements MessageStore {
   readonly kind = 'mongodb' as const;
+  readonly embedded = false;
   private readonly client: MongoClient;
   private readonly db: Db;
   private readonly messages: Collection<MessageDoc>;

@@ -166,6 +166,7 @@ function quoteIdent(name: string): string {
 /** PostgreSQL store: claims with FOR UPDATE SKIP LOCKED, one round trip per batch. */
 export class PostgresStore implements MessageStore {
   readonly kind = 'postgres' as const;
+  readonly embedded = false;
   private readonly pool: pg.Pool;
   private readonly schema: string;
 

@@ -146,6 +146,7 @@ export interface SqliteStoreOptions {
 /** The embedded default store: better-sqlite3 in WAL mode. */
 export class SqliteStore implements MessageStore {
   readonly kind = 'sqlite' as const;
+  readonly embedded = true;
   private readonly db: Database.Database;
   private stmts!: ReturnType<SqliteStore['prepare']>;
 
