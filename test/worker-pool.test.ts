@@ -17,6 +17,14 @@ import type { OutcomeEvent } from '../src/worker/events.js';
 
 const SECRET = 'whsec_' + Buffer.from('test-secret-test-secret-32bytes!').toString('base64');
 
+/** A receiver's 202. */
+const DELIVERED: DeliveryResult = {
+  kind: 'delivered',
+  statusCode: 202,
+  responseMessageId: null,
+  warning: null,
+};
+
 /** A receiver scripted per call: the only fake, since the webhook is outside the system. */
 class ScriptedDeliverer implements Deliverer {
   calls: WebhookRequest[] = [];
@@ -34,7 +42,7 @@ function gatedDeliverer(): { gates: (() => void)[]; gated: Deliverer } {
   const gated: Deliverer = {
     async deliver() {
       await new Promise<void>((r) => gates.push(r));
-      return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+      return DELIVERED;
     },
     async close() {},
   };
@@ -184,12 +192,7 @@ describe('worker pool (driven by tick, no timers)', () => {
       new Date(clock),
     );
     const limiter: RateLimiter = new TokenBucket(2, 2, 120_000, clock);
-    const d = new ScriptedDeliverer(() => ({
-      kind: 'delivered',
-      statusCode: 202,
-      responseMessageId: null,
-      warning: null,
-    }));
+    const d = new ScriptedDeliverer(() => DELIVERED);
     const p = pool(d, { limiter });
     assert.equal(await p.tick(), 2);
     await settle(p);
@@ -318,12 +321,7 @@ describe('worker pool (driven by tick, no timers)', () => {
       Array.from({ length: 16 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
       new Date(clock),
     );
-    const d = new ScriptedDeliverer(() => ({
-      kind: 'delivered',
-      statusCode: 202,
-      responseMessageId: null,
-      warning: null,
-    }));
+    const d = new ScriptedDeliverer(() => DELIVERED);
     // the real store, with its writes held at a gate while `held`
     let held = false;
     let open: () => void = () => {};
@@ -355,12 +353,7 @@ describe('worker pool (driven by tick, no timers)', () => {
       Array.from({ length: N }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
       new Date(clock),
     );
-    const d = new ScriptedDeliverer(() => ({
-      kind: 'delivered',
-      statusCode: 202,
-      responseMessageId: null,
-      warning: null,
-    }));
+    const d = new ScriptedDeliverer(() => DELIVERED);
     // the real store behind a 20 ms round trip, like a server under load
     let running = 0;
     let most = 0;
@@ -441,7 +434,7 @@ describe('worker pool (driven by tick, no timers)', () => {
       async deliver(req) {
         if (req.content !== 'hangs') return d.deliver(req);
         await new Promise<void>((r) => (release = r));
-        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+        return DELIVERED;
       },
       async close() {},
     };
@@ -484,7 +477,7 @@ describe('worker pool (driven by tick, no timers)', () => {
         // m0 is still in flight when stop() begins and finishes within its timeout; m1 does not
         if (req.content === 'm0') await new Promise((r) => setTimeout(r, 20));
         if (req.content === 'm1') await new Promise<void>((r) => (release = r));
-        return { kind: 'delivered', statusCode: 202, responseMessageId: null, warning: null };
+        return DELIVERED;
       },
       async close() {},
     };

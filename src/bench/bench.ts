@@ -202,6 +202,28 @@ async function sinkStats(): Promise<{ accepted: number; duplicates: number }> {
   return getJson(`${SINK}/stats`);
 }
 
+type Costs = Pick<
+  DeliveryResult,
+  'msgsPerSec' | 'ratio' | 'serviceCpuUs' | 'sinkCpuUs' | 'dbCpuUs' | 'cpuCeilingRatio'
+>;
+
+/**
+ * Starts the clock and the CPU counters of the sender (the service or the floor),
+ * the sink and the database server; the function it returns gives the rate and
+ * the cost per message of the `n` messages delivered since.
+ */
+function startCosts(senderCpuMs: () => number): (n: number, kind: StoreKind, limit: number) => Costs {
+  const [sender0, sink0, db0, t0] = [senderCpuMs(), sinkCpuMs(), dbServerCpuMs(), performance.now()];
+  return (n, kind, limit) => {
+    const msgsPerSec = n / ((performance.now() - t0) / 1000);
+    const serviceCpuUs = ((senderCpuMs() - sender0) * 1000) / n;
+    const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
+    const dbCpuUs = kind === 'sqlite' ? 0 : ((dbServerCpuMs() - db0) * 1000) / n;
+    const cpuCeilingRatio = (cpus().length * 1e6) / (serviceCpuUs + sinkCpuUs + dbCpuUs) / limit;
+    return { msgsPerSec, ratio: msgsPerSec / limit, serviceCpuUs, sinkCpuUs, dbCpuUs, cpuCeilingRatio };
+  };
+}
+
 async function deliveryRun(
   kind: StoreKind,
   redis: boolean,
@@ -235,7 +257,8 @@ async function deliveryRun(
     await setPool('pause');
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
-    const [service0, sink0, db0, t0] = [proc.cpuMs(), sinkCpuMs(), dbServerCpuMs(), performance.now()];
+    const service = proc;
+    const costs = startCosts(() => service.cpuMs());
     await setPool('start');
     await waitUntil(
       async () => (await sinkStats()).accepted >= n,
@@ -249,27 +272,10 @@ async function deliveryRun(
       `${n} recorded as sent on ${system}`,
       10,
     );
-    const secs = (performance.now() - t0) / 1000;
-    const serviceCpuUs = ((proc.cpuMs() - service0) * 1000) / n;
-    const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
-    const dbCpuUs = kind === 'sqlite' ? 0 : ((dbServerCpuMs() - db0) * 1000) / n;
-    const cpuCeilingRatio = (cpus().length * 1e6) / (serviceCpuUs + sinkCpuUs + dbCpuUs) / limit;
+    const measured = costs(n, kind, limit);
     const peakRssMb = proc.peakRssMb();
     const { duplicates } = await sinkStats();
-    const msgsPerSec = n / secs;
-    return {
-      system,
-      n,
-      insertPerSec,
-      msgsPerSec,
-      ratio: msgsPerSec / limit,
-      peakRssMb,
-      duplicates,
-      serviceCpuUs,
-      sinkCpuUs,
-      dbCpuUs,
-      cpuCeilingRatio,
-    };
+    return { system, n, insertPerSec, peakRssMb, duplicates, ...measured };
   } finally {
     await proc?.stop();
     await store.close();
@@ -297,32 +303,16 @@ async function floorRun(
     await floorDeliver(store, SINK, warmUp, o.concurrency, hookHeaders);
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
-    const [self0, sink0, db0, t0] = [selfCpuMs(), sinkCpuMs(), dbServerCpuMs(), performance.now()];
+    const costs = startCosts(selfCpuMs);
     const delivered = await floorDeliver(store, SINK, n, o.concurrency, hookHeaders);
-    const secs = (performance.now() - t0) / 1000;
-    const serviceCpuUs = ((selfCpuMs() - self0) * 1000) / n;
-    const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
-    const dbCpuUs = kind === 'sqlite' ? 0 : ((dbServerCpuMs() - db0) * 1000) / n;
+    const measured = costs(n, kind, limit);
     const { accepted, duplicates } = await sinkStats();
     const sent = (await store.countByStatus()).sent;
     if (delivered !== n || accepted !== n || sent !== n + warmUp)
       throw new Error(
         `bench: floor on ${kind} delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
       );
-    const msgsPerSec = n / secs;
-    return {
-      system,
-      n,
-      insertPerSec,
-      msgsPerSec,
-      ratio: msgsPerSec / limit,
-      peakRssMb: NaN,
-      duplicates,
-      serviceCpuUs,
-      sinkCpuUs,
-      dbCpuUs,
-      cpuCeilingRatio: (cpus().length * 1e6) / (serviceCpuUs + sinkCpuUs + dbCpuUs) / limit,
-    };
+    return { system, n, insertPerSec, peakRssMb: NaN, duplicates, ...measured };
   } finally {
     await getJson(`${SINK}/reset`, { method: 'POST' });
     await store.close();
