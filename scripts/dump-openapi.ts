@@ -19,7 +19,6 @@ const app = await buildServer({
   pool: { getState: () => 'running', pause: () => undefined, resume: () => undefined },
   onCreated: () => undefined,
   logger: silentLogger(),
-  bodyLimit: 1_048_576,
   version: VERSION,
 });
 await app.ready();

@@ -77,6 +77,8 @@ export async function seedFromFile(store: MessageStore, file: string, logger: Lo
 }
 
 const CACHE_DROP_REPORT_MS = 10_000;
+/** After pool.timeout, how long requests still in flight may take before their connections are destroyed. */
+const SHUTDOWN_GRACE_MS = 1000;
 
 /**
  * Cache writes that fail are dropped (the store is the record). One warning
@@ -170,7 +172,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     pool,
     onCreated: () => pool.notify(),
     logger,
-    bodyLimit: config.api.bodyLimit,
+    limits: config.api,
     version: VERSION,
   });
 
@@ -188,7 +190,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       await server.close();
       const { finished, released } = await pool.stop(config.pool.timeoutMs);
       logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');
-      await deliverer.close();
+      // the pool waited pool.timeout for in-flight deliveries and released the rest: a
+      // receiver that still holds a request does not hold the process
+      await deliverer.close(SHUTDOWN_GRACE_MS);
       await cache.close();
       await store.close();
     },

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, parsePort, parseRedisUri } from '../src/config/config.js';
+import { ConfigError, loadConfig, parseListen, parsePort, parseRedisUri } from '../src/config/config.js';
 import { parseDuration } from '../src/config/duration.js';
 
 function dirWith(yaml: string): string {
@@ -134,5 +134,87 @@ describe('config', () => {
       db: 3,
       tls: false,
     });
+  });
+
+  test('PORT with a host listens on that host, as the original did; HOST only when PORT names none', () => {
+    assert.deepEqual(parseListen('127.0.0.1:3000'), { host: '127.0.0.1', port: 3000 });
+    assert.deepEqual(parseListen('[::1]:3001'), { host: '::1', port: 3001 });
+    assert.deepEqual(parseListen('localhost:80'), { host: 'localhost', port: 80 });
+    assert.deepEqual(parseListen(':3000'), { host: null, port: 3000 });
+    assert.deepEqual(parseListen('3000'), { host: null, port: 3000 });
+    for (const bad of ['3000:', 'a:b:3000', '70000', ':', 'host:', '1.2.3.4:99999', ' x y:1']) {
+      assert.throws(() => parseListen(bad), /^ConfigError: config: PORT = .* is invalid/, bad);
+    }
+    const c = loadConfig({ PORT: '127.0.0.1:3000' }, process.cwd());
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.port, 3000);
+    assert.equal(loadConfig({ PORT: '127.0.0.1:3000', HOST: '127.0.0.1' }).host, '127.0.0.1');
+    assert.equal(loadConfig({ PORT: ':3000', HOST: '::1' }).host, '::1');
+    assert.equal(loadConfig({ PORT: ':3000' }).host, '0.0.0.0');
+    assert.throws(
+      () => loadConfig({ PORT: '127.0.0.1:3000', HOST: '0.0.0.0' }),
+      /config: PORT = "127\.0\.0\.1:3000" names host 127\.0\.0\.1 but HOST = "0\.0\.0\.0"/,
+    );
+  });
+
+  test('the Redis key is the original <messageId> by default; a set but empty CACHE_KEY_PREFIX means no prefix', () => {
+    assert.equal(loadConfig({}, process.cwd()).cache.keyPrefix, '');
+    assert.equal(loadConfig({ CACHE_KEY_PREFIX: 'ms:' }).cache.keyPrefix, 'ms:');
+    const dir = dirWith('cache:\n  keyPrefix: "from-file:"\n');
+    assert.equal(loadConfig({}, dir).cache.keyPrefix, 'from-file:');
+    assert.equal(loadConfig({ CACHE_KEY_PREFIX: '' }, dir).cache.keyPrefix, '');
+    // other settings keep "empty means unset": an empty WEBHOOK_SECRET does not switch signing off
+    const signed = dirWith('webhookClient:\n  signingSecret: whsec_c2VjcmV0\n');
+    assert.equal(loadConfig({ WEBHOOK_SECRET: '' }, signed).webhook.signingSecret, 'whsec_c2VjcmV0');
+  });
+
+  test('CONFIG_PATH: an absolute folder is used as it is, a relative one under the working directory', () => {
+    const mounted = dirWith('pool:\n  numWorkers: 7\n');
+    const abs = join(mounted, '.config');
+    // the working directory is elsewhere: the absolute path must not be joined onto it
+    const elsewhere = mkdtempSync(join(tmpdir(), 'ms-cwd-'));
+    const c = loadConfig({ CONFIG_PATH: abs }, elsewhere);
+    assert.equal(c.pool.numWorkers, 7);
+    assert.equal(c.configFile, join(abs, 'dev.yaml'));
+    const rel = loadConfig({ CONFIG_PATH: '.config' }, mounted);
+    assert.equal(rel.pool.numWorkers, 7);
+    assert.equal(rel.configFile, join(mounted, '.config', 'dev.yaml'));
+    assert.throws(
+      () => loadConfig({ CONFIG_PATH: '/nonexistent/ms' }, elsewhere),
+      /point at \/nonexistent\/ms\/dev\.yaml, which does not exist/,
+    );
+  });
+
+  test('no config error shows a password, for every URL-shaped setting', () => {
+    const PW = 'S3cretPw!x';
+    const cases: Record<string, string>[] = [
+      { REDIS_URI: `redis://:${PW}@127.0.0.1:3499/notadb` },
+      { REDIS_URI: `redis://user:${PW}@127.0.0.1:3499/-1` },
+      { REDIS_URI: `rediss://u:${PW}@[bad` },
+      { REDIS_URI: '127.0.0.1:6379', REDIS_PASSWORD: PW, REDIS_DB: 'x' },
+      { WEBHOOK_URL: `ftp://user:${PW}@host/` },
+      { WEBHOOK_URL: `http://user:${PW}@exa mple/` },
+      { WEBHOOK_CLIENT_HOST: `ftp://user:${PW}@host` },
+      {
+        WEBHOOK_CLIENT_HOST: `http://user:${PW}@h`,
+        WEBHOOK_CLIENT_PATH: 'no-slash x',
+        WEBHOOK_URL: `gopher://a:${PW}@b`,
+      },
+      { DATABASE_URL: `mysql://root:${PW}@db/x` },
+      { MONGODB_URI: `mongo://root:${PW}@db/x` },
+      { WEBHOOK_SECRET: PW },
+    ];
+    for (const env of cases) {
+      assert.throws(
+        () => loadConfig(env, process.cwd()),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError, String(err));
+          assert.ok(!err.message.includes(PW), `password shown: ${err.message}`);
+          assert.ok(!err.message.includes(encodeURIComponent(PW)), `password shown: ${err.message}`);
+          return true;
+        },
+        JSON.stringify(env),
+      );
+    }
   });
 });

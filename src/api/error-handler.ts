@@ -1,13 +1,33 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
 
+/** Fastify's own errors, by their FST_ code: none leaves the server with an FST_ code. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
   FST_ERR_VALIDATION: 'BAD_REQUEST',
+  FST_ERR_BAD_URL: 'BAD_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+};
+
+/** A status with no more specific code: the code it answers with. */
+const CODE_OF_STATUS: Record<number, ErrorCode> = {
+  400: 'BAD_REQUEST',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  408: 'REQUEST_TIMEOUT',
+  413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  431: 'HEADERS_TOO_LARGE',
+  501: 'METHOD_NOT_IMPLEMENTED',
 };
 
 /** Errors that mean the store or Redis is down, not that the service is broken. */
@@ -41,76 +61,173 @@ export function isStoreFull(err: unknown): boolean {
   return code === 'SQLITE_FULL' || code === '53100';
 }
 
+/**
+ * The client went away before its request was read (it aborted, or reset the
+ * connection): nobody is there to answer, and it says nothing about the store.
+ */
+function clientGone(req: FastifyRequest, err: FastifyError): boolean {
+  const raw = req.raw;
+  return (
+    raw.destroyed ||
+    raw.socket?.destroyed === true ||
+    err.code === 'ECONNABORTED' ||
+    err.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    (err.code === 'ECONNRESET' && !raw.complete) ||
+    err.message === 'aborted'
+  );
+}
+
+export interface ErrorBody {
+  error: string;
+  code: ErrorCode;
+  details?: unknown;
+}
+
+/** What a 503 asks a client to wait, in seconds (store outages last seconds to minutes). */
+export const RETRY_AFTER_S = '5';
+
+/** The one way an error leaves the API: `{"error", "code"}` with the code's status. */
+export function sendError(reply: FastifyReply, code: ErrorCode, message: string, details?: unknown) {
+  const body: ErrorBody = { error: message, code };
+  if (details !== undefined) body.details = details;
+  const status = ERROR_CODES[code].status;
+  if (status === 503) void reply.header('retry-after', RETRY_AFTER_S);
+  return reply.status(status).send(body);
+}
+
+/** Errors the HTTP parser raises before a request exists (Node's clientError), in the same shape. */
+export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  let code: ErrorCode = 'BAD_REQUEST';
+  let message = `malformed HTTP request (${err.code ?? err.message})`;
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    code = 'REQUEST_TIMEOUT';
+    message = 'the request was not received in time (api.requestTimeout / api.headersTimeout)';
+  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
+    code = 'HEADERS_TOO_LARGE';
+    message = 'the request headers are too large';
+  } else if (err.code === 'HPE_INVALID_METHOD') {
+    code = 'METHOD_NOT_IMPLEMENTED';
+    message = 'this HTTP method is not implemented by the server';
+  }
+  this.log.debug({ code: err.code }, 'client error');
+  if (socket.writable) {
+    const status = ERROR_CODES[code].status;
+    const body = JSON.stringify({ error: message, code });
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  408: 'Request Timeout',
+  431: 'Request Header Fields Too Large',
+  501: 'Not Implemented',
+};
+
+/** Fastify's errors from before routing (a bad URL, an over-long parameter), in the API's shape. */
+export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  void sendError(reply, FASTIFY_CODES[err.code] ?? 'BAD_REQUEST', err.message);
+}
+
+interface KnownRoute {
+  url: string;
+  pattern: RegExp;
+  isStatic: boolean;
+  methods: string[];
+}
+
 /** Every error leaves as `{"error": "...", "code": "..."}` with a stable code (docs/errors.md). */
 export function installErrorHandler(app: FastifyInstance): void {
   // every route's path as a pattern, to answer 405 (with Allow) for a known path and another method
-  const routes: { pattern: RegExp; isStatic: boolean; methods: string[] }[] = [];
+  const routes: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/swagger')) return;
     const pattern = new RegExp('^' + route.url.replace(/:[^/]+/g, '[^/]+') + '/?$');
     // HEAD is served for every GET but not documented; Allow lists the documented methods
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
-    routes.push({ pattern, isStatic: !route.url.includes(':'), methods });
+    routes.push({ url: route.url.replace(/\/$/, ''), pattern, isStatic: !route.url.includes(':'), methods });
   });
+
+  /** The methods a path allows; a static path (/messages/batch) is its own resource, not an /messages/:id. */
+  const allowedOn = (path: string, staticOnly: boolean): string[] => {
+    const matching = routes.filter((r) => r.pattern.test(path) && (!staticOnly || r.isStatic));
+    const own = matching.some((r) => r.isStatic) ? matching.filter((r) => r.isStatic) : matching;
+    return [...new Set(own.flatMap((r) => r.methods))];
+  };
+  const methodNotAllowed = (reply: FastifyReply, method: string, path: string, allowed: string[]) => {
+    void reply.header('allow', allowed.join(', '));
+    const use = allowed.length > 0 ? `use ${allowed.join(', ')}` : 'it is not a resource of this API';
+    return sendError(reply, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; ${use}`);
+  };
+
   app.setNotFoundHandler((req, reply) => {
     const path = req.url.split('?')[0] ?? '';
-    const matching = routes.filter((r) => r.pattern.test(path));
-    // a static path (/messages/batch) is its own resource, not an instance of /messages/:id
-    const own = matching.some((r) => r.isStatic) ? matching.filter((r) => r.isStatic) : matching;
-    const allowed = [...new Set(own.flatMap((r) => r.methods))];
-    if (allowed.length > 0) {
-      return reply
-        .status(405)
-        .header('allow', allowed.join(', '))
-        .send({
-          error: `${req.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
-          code: 'METHOD_NOT_ALLOWED',
-        });
-    }
-    return reply.status(404).send({ error: `no route ${req.method} ${path}`, code: 'NOT_FOUND' });
+    const allowed = allowedOn(path, false);
+    if (allowed.length > 0) return methodNotAllowed(reply, req.method, path, allowed);
+    return sendError(reply, 'NOT_FOUND', `no route ${req.method} ${path}`);
   });
 
   app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
-    if (err instanceof AppError) {
-      return reply.status(err.statusCode).send({ error: err.message, code: err.code });
-    }
+    if (err instanceof AppError) return sendError(reply, err.code, err.message, err.details);
     const fe = err as FastifyError;
     if (fe.validation) {
       const where = fe.validationContext ?? 'body';
+      const path = req.url.split('?')[0] ?? '';
+      if (where === 'params') {
+        // GET /messages/batch reached GET /messages/:id: the static path exists, the method does not
+        const staticAllowed = allowedOn(path, true);
+        if (staticAllowed.length > 0) return methodNotAllowed(reply, req.method, path, staticAllowed);
+        // POST /messages/batch/retry reached /messages/:id/retry: nothing below a static path that
+        // takes an id's place is a resource, so it allows no method (an empty Allow, RFC 9110 §10.2.1)
+        const shadowed = routes.filter(
+          (r) => r.isStatic && routes.some((p) => !p.isStatic && p.pattern.test(r.url)),
+        );
+        if (shadowed.some((r) => path.startsWith(`${r.url}/`))) {
+          return methodNotAllowed(reply, req.method, path, []);
+        }
+      }
       const details = fe.validation.slice(0, MAX_DETAILS).map((v) => ({
         path: `${where}${v.instancePath}`,
         message: v.message ?? 'is invalid',
       }));
-      return reply.status(400).send({ error: fe.message, code: 'BAD_REQUEST', details });
+      if (where === 'params' && fe.validation.some((v) => v.instancePath === '/id')) {
+        return sendError(reply, 'INVALID_ID', `${path}: the message id must be 24 hex characters`, details);
+      }
+      return sendError(reply, 'BAD_REQUEST', fe.message, details);
+    }
+    if (clientGone(req, fe)) {
+      req.log.debug({ code: fe.code, url: req.url }, 'client aborted the request');
+      return sendError(reply, 'BAD_REQUEST', 'the client aborted the request');
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped) {
       let message = mapped === 'INVALID_JSON' ? `body is not valid JSON: ${fe.message}` : fe.message;
-      if (req.url.startsWith('/worker-pool/state'))
+      if (req.url.startsWith('/worker-pool/state')) {
         message += '; expected {"action": "start"} or {"action": "pause"}';
-      return reply.status(ERROR_CODES[mapped].status).send({ error: message, code: mapped });
+      }
+      return sendError(reply, mapped, message);
     }
     if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON/i.test(fe.message))) {
-      return reply
-        .status(400)
-        .send({ error: `body is not valid JSON: ${err.message}`, code: 'INVALID_JSON' });
+      return sendError(reply, 'INVALID_JSON', `body is not valid JSON: ${err.message}`);
     }
     if (isStoreFull(err)) {
       req.log.error({ err }, 'store full');
-      return reply
-        .status(507)
-        .send({ error: 'the store is out of space; nothing was written', code: 'STORE_FULL' });
+      return sendError(reply, 'STORE_FULL', 'the store is out of space; nothing was written');
     }
     if (isUnavailable(err)) {
       req.log.warn({ err }, 'store unavailable');
-      return reply
-        .status(503)
-        .send({ error: 'the store did not answer; retry later', code: 'STORE_UNAVAILABLE' });
+      return sendError(reply, 'STORE_UNAVAILABLE', 'the store did not answer; retry later');
     }
-    if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-      return reply.status(fe.statusCode).send({ error: fe.message, code: 'BAD_REQUEST' });
+    const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
+    if (status >= 400 && status < 500) {
+      return sendError(reply, CODE_OF_STATUS[status] ?? 'BAD_REQUEST', fe.message);
     }
     req.log.error({ err }, 'unhandled error');
-    return reply.status(500).send({ error: 'internal error', code: 'INTERNAL' });
+    return sendError(reply, 'INTERNAL', 'internal error');
   });
 }

@@ -1,15 +1,41 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CONTENT_MAX_CHARS, MESSAGE_STATUSES } from '../domain/message.js';
-import type { DeliveryAttempt, Message } from '../domain/message.js';
+import type { DeliveryAttempt, Message, MessageStatus } from '../domain/message.js';
 
 /** The schemas that validate requests are the ones the OpenAPI document is generated from. */
 const DateTime = Type.String({ format: 'date-time' });
 const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
 
-export const MessageStatusSchema = Type.Union(
-  MESSAGE_STATUSES.map((s) => Type.Literal(s)),
-  { $id: 'MessageStatus', description: 'See the state machine in the README.' },
-);
+/** A string enum as one `enum` (generators make one type of it; errors say "must be one of"). */
+export function StringEnum<T extends string>(values: readonly T[], options: Record<string, unknown> = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...options });
+}
+
+export const MessageStatusSchema = StringEnum<MessageStatus>(MESSAGE_STATUSES, {
+  $id: 'MessageStatus',
+  description: 'See the state machine in the README.',
+});
+
+/** A response as the OpenAPI document shows it: a description, its JSON schema and its headers. */
+export function jsonResponse(description: string, schema: TSchema, headers?: Record<string, TSchema>) {
+  return {
+    description,
+    ...(headers ? { headers } : {}),
+    content: { 'application/json': { schema } },
+  };
+}
+
+export const Headers = {
+  link: Type.String({
+    description: 'The next page, when there is one: `</path?limit=N&cursor=...>; rel="next"`.',
+  }),
+  replayed: Type.String({
+    enum: ['true'],
+    description: 'Present when an Idempotency-Key replay returned the message stored the first time.',
+  }),
+  allow: Type.String({ description: 'The methods the path allows, e.g. `GET, POST`.' }),
+  retryAfter: Type.String({ description: 'Seconds to wait before retrying.' }),
+};
 
 export const ErrorSchema = Type.Object(
   {
@@ -60,12 +86,7 @@ export const AttemptSchema = Type.Object(
     latency_ms: Type.Number(),
     status_code: Type.Union([Type.Integer(), Type.Null()]),
     error: Type.Union([Type.String(), Type.Null()]),
-    outcome: Type.Union([
-      Type.Literal('sent'),
-      Type.Literal('retry'),
-      Type.Literal('failed'),
-      Type.Literal('unknown'),
-    ]),
+    outcome: StringEnum(['sent', 'retry', 'failed', 'unknown'] as const),
   },
   { $id: 'DeliveryAttempt' },
 );
@@ -75,12 +96,29 @@ export const MessageWithAttemptsSchema = Type.Intersect([
   Type.Object({ attempts_log: Type.Array(Type.Ref('DeliveryAttempt')) }),
 ]);
 
+const CTRL = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029';
+const PHONE_PATTERN = `^[^${CTRL}]*[^\\s${CTRL}][^${CTRL}]*$`;
+
 export const NewMessageSchema = Type.Object(
   {
     content: Type.String({ minLength: 1, maxLength: CONTENT_MAX_CHARS, description: '1 to 160 characters.' }),
-    recipient_phone_number: Type.String({ minLength: 1, maxLength: 64 }),
+    recipient_phone_number: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      // no C0/C1 control characters or line separators, and not only whitespace
+      pattern: PHONE_PATTERN,
+      description:
+        'Free text as the original stored it (`+905551111111`, `0555 111 11 11`), not blank, no control characters.',
+    }),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339; default now.' })),
-    priority: Type.Optional(Type.Integer({ minimum: -1000, maximum: 1000, default: 0 })),
+    // no `default` keyword: generators would make the field required in the request type
+    priority: Type.Optional(
+      Type.Integer({
+        minimum: -1000,
+        maximum: 1000,
+        description: 'Higher is delivered first; 0 when absent.',
+      }),
+    ),
   },
   { additionalProperties: false, $id: 'NewMessage' },
 );
@@ -95,9 +133,11 @@ export interface BatchBody {
   messages: NewMessageBody[];
 }
 
+const Limit = Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size; 100 when absent.' });
+
 export const PageQuery = Type.Object(
   {
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    limit: Type.Optional(Limit),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'From the Link rel="next" header.' })),
   },
   { additionalProperties: false },
@@ -106,7 +146,7 @@ export const PageQuery = Type.Object(
 export const ListQuerySchema = Type.Object(
   {
     status: Type.Optional(Type.Ref('MessageStatus')),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    limit: Type.Optional(Limit),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -118,15 +158,13 @@ export const IdParams = Type.Object({
 
 export const PoolActionSchema = Type.Object(
   {
-    action: Type.Union([Type.Literal('start'), Type.Literal('pause')], {
-      description: '"start" or "pause".',
-    }),
+    action: StringEnum(['start', 'pause'] as const, { description: '"start" or "pause".' }),
   },
   { $id: 'PoolAction' },
 );
 export const PoolStateSchema = Type.Object(
   {
-    status: Type.Union([Type.Literal('running'), Type.Literal('paused')]),
+    status: StringEnum(['running', 'paused'] as const),
   },
   { $id: 'PoolState' },
 );

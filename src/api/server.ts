@@ -3,29 +3,19 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { Logger } from '../logging/logger.js';
-import type { MessageStore } from '../store/store.js';
-import type { Cache } from '../cache/cache.js';
-import type { PoolState } from '../worker/worker-pool.js';
-import { installErrorHandler } from './error-handler.js';
+import { AppError } from '../errors/codes.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './error-handler.js';
 import { SHARED_SCHEMAS, PoolActionSchema } from './schemas.js';
+import { illFormedStrings } from './body-checks.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
+import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
+
+export type { ApiDeps } from './deps.js';
 
 // ajv-formats is CommonJS; its default export arrives as the module under NodeNext
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default;
-
-export interface ApiDeps {
-  store: MessageStore;
-  cache: Cache;
-  pool: { getState(): PoolState; pause(): void; resume(): void };
-  /** new messages were stored: wake the worker pool */
-  onCreated: () => void;
-  logger: Logger;
-  bodyLimit: number;
-  version: string;
-}
 
 function makeAjv(coerce: boolean): Ajv {
   const ajv = new Ajv({
@@ -43,14 +33,29 @@ function makeAjv(coerce: boolean): Ajv {
 /**
  * Builds the HTTP API. Request bodies are validated strictly (no type
  * coercion, unknown fields rejected); query strings and params are coerced.
+ * What a client may hold of the server is bounded (docs/decisions.md, "The
+ * API bounds what a client can hold"): the whole request, its headers, an idle
+ * keep-alive connection, and the number of connections.
  */
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
+  const limits = { ...DEFAULT_API_LIMITS, ...deps.limits };
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    bodyLimit: deps.bodyLimit,
+    bodyLimit: limits.bodyLimit,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node checks request and header deadlines on this period (30 s by default)
+    http: { headersTimeout: limits.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    clientErrorHandler,
+    // requests that arrive while closing are answered normally (the store is still open), in
+    // the error shape when they fail, rather than with Fastify's own 503 body
+    return503OnClosing: false,
+    // bad URLs and over-long params go through the error handler, in the API's error shape
+    frameworkErrors: frameworkErrorHandler,
     // per-request lines only at debug level (onResponse hook below): none on the hot path
     logController: new LogController({ disableRequestLogging: true }),
   });
+  app.server.maxConnections = limits.maxConnections;
 
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
@@ -65,7 +70,30 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   // JSON only: any other body is 415, not a string that fails validation
   app.removeContentTypeParser(['text/plain']);
+  // Fastify's JSON parser (prototype-poisoning checks kept), except that an operation without a
+  // body accepts an empty one: many clients send `content-type: application/json` on every request
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '' && !req.routeOptions.schema?.body) {
+      done(null, undefined);
+      return;
+    }
+    json(req, body as string, done);
+  });
   installErrorHandler(app);
+  // text that is not well-formed Unicode is refused in any body, naming the field
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined || req.body === null || typeof req.body !== 'object') return;
+    const bad = illFormedStrings(req.body, 'body');
+    if (bad.length > 0) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `${bad[0]?.path} is not well-formed Unicode (a lone UTF-16 surrogate); it would be changed when stored`,
+        bad,
+      );
+    }
+  });
   app.addHook('onResponse', async (req, reply) => {
     req.log.debug(
       { method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime },
@@ -81,7 +109,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
         description:
           'Stores messages and delivers them to a webhook on time. Every error is `{"error": "...", "code": "..."}` (see docs/errors.md).',
         version: deps.version,
+        license: { name: 'MIT', url: 'https://opensource.org/licenses/MIT' },
       },
+      servers: [{ url: '/', description: 'this service' }],
       tags: [
         { name: 'messages', description: 'Add, list, inspect and cancel messages' },
         { name: 'worker-pool', description: 'Pause and resume delivery' },
@@ -91,9 +121,17 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/swagger' });
+  // the original's Swagger URLs (gofiber/swagger): the UI at /swagger/index.html, the document at
+  // /swagger/doc.json. The UI page is the one /swagger/ serves; its relative links resolve alike.
+  app.get('/swagger/index.html', { schema: { hide: true } }, async (_req, reply) => {
+    const page = await app.inject('/swagger/');
+    return reply.type('text/html; charset=utf-8').send(page.body);
+  });
+  app.get('/swagger/doc.json', { schema: { hide: true } }, async () => app.swagger());
 
-  messageRoutes(app, deps);
-  workerPoolRoutes(app, deps);
-  healthRoutes(app, deps);
+  // each group of routes is a plugin over the shared deps: its own parsers stay its own
+  await app.register(async (child) => messageRoutes(child, deps));
+  await app.register(async (child) => workerPoolRoutes(child, deps));
+  await app.register(async (child) => healthRoutes(child, deps));
   return app;
 }

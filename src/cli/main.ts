@@ -5,6 +5,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { createApp, seedFromFile, VERSION } from '../app.js';
 import { createStore } from '../store/create-store.js';
 import { Sink } from '../sink/sink.js';
+import { redact, secretsOf } from '../config/redact.js';
 
 const USAGE = `message-scheduler ${VERSION}
 
@@ -33,7 +34,7 @@ Configuration: .config/dev.yaml (CONFIG_PATH, CONFIG_ENV) and environment variab
 
 /** One line for the operator, no stack trace. */
 function die(message: string, code = 1): never {
-  process.stderr.write(`message-scheduler: ${message}\n`);
+  process.stderr.write(`message-scheduler: ${redact(message, secretsOf(process.env))}\n`);
   process.exit(code);
 }
 

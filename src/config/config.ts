@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, type KeySpec } from './keys.js';
 import { parseDuration } from './duration.js';
+import { redact, redactUrl, secretsOf } from './redact.js';
 
 export type StoreKind = 'sqlite' | 'postgres' | 'mongodb';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -49,7 +50,13 @@ export interface Config {
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   deliveryMode: DeliveryMode;
-  api: { bodyLimit: number };
+  api: {
+    bodyLimit: number;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+  };
   logLevel: LogLevel;
   /** where the file config came from, or null when none was found */
   configFile: string | null;
@@ -78,7 +85,7 @@ function flatten(obj: unknown, prefix = '', out: Map<string, unknown> = new Map(
 
 function fail(spec: KeySpec, source: string, value: unknown, expected: string): never {
   throw new ConfigError(
-    `config: ${spec.key} (${source}) = ${JSON.stringify(value)} is invalid: expected ${expected}`,
+    `config: ${spec.key} (${source}) = ${redactUrl(JSON.stringify(value) ?? String(value))} is invalid: expected ${expected}`,
   );
 }
 
@@ -147,15 +154,33 @@ function coerce(spec: KeySpec, value: unknown, source: string): string | number 
   }
 }
 
-export function parsePort(text: string): number {
-  const t = text.trim().replace(/^.*:/, '');
-  const n = Number(t);
-  if (!/^\d+$/.test(t) || n < 0 || n > 65535) {
+/**
+ * PORT as the original (Go's net.Listen) took it: `:3000`, `3000`, `127.0.0.1:3000`,
+ * `[::1]:3000`. The host, when there is one, is returned too.
+ */
+export function parseListen(text: string): { host: string | null; port: number } {
+  const bad = (): never => {
     throw new ConfigError(
-      `config: PORT = ${JSON.stringify(text)} is invalid: expected a port such as :3000 or 3000`,
+      `config: PORT = ${JSON.stringify(text)} is invalid: expected a port such as :3000, 3000 or 127.0.0.1:3000`,
     );
+  };
+  const t = text.trim();
+  let host = '';
+  let portText = t;
+  const v6 = /^\[([0-9a-fA-F:.]+)\]:(.*)$/.exec(t);
+  if (v6) [, host = '', portText = ''] = v6;
+  else if (t.includes(':')) {
+    const i = t.lastIndexOf(':');
+    host = t.slice(0, i);
+    portText = t.slice(i + 1);
+    if (host.includes(':') || /\s/.test(host)) bad();
   }
-  return n;
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) bad();
+  return { host: host === '' ? null : host, port: Number(portText) };
+}
+
+export function parsePort(text: string): number {
+  return parseListen(text).port;
 }
 
 /** `host:port` as the original took it, or a `redis://` / `rediss://` URL. */
@@ -208,9 +233,20 @@ function pick(values: Map<string, string | number | boolean>, key: string): stri
  * Throws ConfigError with one line naming the key, the value and what was expected.
  */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config {
+  try {
+    return load(env, cwd);
+  } catch (err) {
+    // one redaction for every message, whatever produced it
+    if (err instanceof ConfigError) throw new ConfigError(redact(err.message, secretsOf(env)));
+    throw err;
+  }
+}
+
+function load(env: Env, cwd: string): Config {
   const configPath = env.CONFIG_PATH || '.config';
   const configEnv = env.CONFIG_ENV || 'dev';
-  const file = join(cwd, configPath, `${configEnv}.yaml`);
+  // an absolute CONFIG_PATH (a mounted volume) is kept; a relative one is under the working directory
+  const file = resolve(cwd, configPath, `${configEnv}.yaml`);
   let fileValues = new Map<string, unknown>();
   let configFile: string | null = null;
   if (existsSync(file)) {
@@ -236,7 +272,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   for (const spec of CONFIG_KEYS) {
     const fromEnv = env[spec.env];
     let v: string | number | boolean;
-    if (fromEnv !== undefined && fromEnv !== '') v = coerce(spec, fromEnv, `env ${spec.env}`);
+    const envCounts =
+      fromEnv !== undefined && (fromEnv !== '' || ('emptyEnvIsValue' in spec && spec.emptyEnvIsValue));
+    if (envCounts) v = coerce(spec, fromEnv, `env ${spec.env}`);
     else if (fileValues.has(spec.key) && fileValues.get(spec.key) !== null) {
       v = coerce(spec, fileValues.get(spec.key), configFile ?? 'file');
     } else v = coerce(spec, spec.default, 'default');
@@ -270,6 +308,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
     );
   }
 
+  if (num('api.headersTimeout') > num('api.requestTimeout')) {
+    throw new ConfigError(
+      `config: api.headersTimeout = ${num('api.headersTimeout')}ms is invalid: expected at most api.requestTimeout (${num('api.requestTimeout')}ms)`,
+    );
+  }
+
   const mongodbUri = env.MONGODB_URI ?? '';
   const databaseUrl = env.DATABASE_URL ?? '';
   if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
@@ -285,9 +329,16 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   const redisUri = env.REDIS_URI ?? '';
   const redis = redisUri ? parseRedisUri(redisUri, env.REDIS_PASSWORD ?? '', env.REDIS_DB ?? '0') : null;
 
+  const listen = parseListen(env.PORT || ':3000');
+  if (listen.host !== null && env.HOST && env.HOST !== listen.host) {
+    throw new ConfigError(
+      `config: PORT = ${JSON.stringify(env.PORT)} names host ${listen.host} but HOST = ${JSON.stringify(env.HOST)}: expected one of them, or the same host in both`,
+    );
+  }
+
   return {
-    host: env.HOST || '0.0.0.0',
-    port: parsePort(env.PORT || ':3000'),
+    host: listen.host ?? (env.HOST || '0.0.0.0'),
+    port: listen.port,
     store: {
       kind,
       sqlitePath: env.SQLITE_PATH || './data/messages.db',
@@ -320,7 +371,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
       baseDelayMs: num('retry.baseDelay'),
       maxDelayMs: num('retry.maxDelay'),
     },
-    api: { bodyLimit: num('api.bodyLimit') },
+    api: {
+      bodyLimit: num('api.bodyLimit'),
+      requestTimeoutMs: num('api.requestTimeout'),
+      headersTimeoutMs: num('api.headersTimeout'),
+      keepAliveTimeoutMs: num('api.keepAliveTimeout'),
+      maxConnections: num('api.maxConnections'),
+    },
     deliveryMode: str('delivery.mode') as DeliveryMode,
     logLevel: str('log.level') as LogLevel,
     configFile,

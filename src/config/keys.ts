@@ -16,6 +16,8 @@ export interface KeySpec {
   readonly max?: number;
   /** the allowed values of a `choice` */
   readonly choices?: readonly string[];
+  /** an empty environment value is a value (e.g. "no prefix"), not "unset" */
+  readonly emptyEnvIsValue?: boolean;
   readonly doc: string;
 }
 
@@ -76,8 +78,9 @@ export const CONFIG_KEYS = [
     key: 'cache.keyPrefix',
     env: 'CACHE_KEY_PREFIX',
     type: 'string',
-    default: 'message-scheduler:',
-    doc: 'Prefix of every Redis key the service writes.',
+    default: '',
+    emptyEnvIsValue: true,
+    doc: "Prefix of every Redis key the service writes. Empty (the default) writes the original's key, `<messageId>`; `CACHE_KEY_PREFIX=` (set and empty) also means no prefix.",
   },
   {
     key: 'pool.numWorkers',
@@ -193,6 +196,39 @@ export const CONFIG_KEYS = [
     doc: 'Largest request body in bytes (larger → 413).',
   },
   {
+    key: 'api.requestTimeout',
+    env: 'API_REQUEST_TIMEOUT',
+    type: 'duration',
+    default: '30s',
+    min: 1000,
+    doc: 'Longest time a client may take to send a whole request (headers and body); then 408 and the connection is closed. A body that stops half-way holds nothing longer than this.',
+  },
+  {
+    key: 'api.headersTimeout',
+    env: 'API_HEADERS_TIMEOUT',
+    type: 'duration',
+    default: '10s',
+    min: 1000,
+    doc: 'Longest time a client may take to send the request headers (at most `api.requestTimeout`).',
+  },
+  {
+    key: 'api.keepAliveTimeout',
+    env: 'API_KEEP_ALIVE_TIMEOUT',
+    type: 'duration',
+    default: '72s',
+    min: 1000,
+    doc: 'How long an idle keep-alive connection stays open (longer than the usual 60 s idle timeout of load balancers, so they close first).',
+  },
+  {
+    key: 'api.maxConnections',
+    env: 'API_MAX_CONNECTIONS',
+    type: 'int',
+    default: 4096,
+    min: 16,
+    max: 1_000_000,
+    doc: "Open client connections at most; more are closed at once. Keep it below the process's file-descriptor limit (`ulimit -n`) less what the store and the webhook connections need.",
+  },
+  {
     key: 'log.level',
     env: 'LOG_LEVEL',
     type: 'level',
@@ -205,9 +241,21 @@ export type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
 
 /** Environment variables that are not file keys (the original's, and the stores'). */
 export const ENV_ONLY = [
-  { env: 'PORT', default: ':3000', doc: 'HTTP listen port; `:3000` (as the original) and `3000` both work.' },
-  { env: 'HOST', default: '0.0.0.0', doc: 'HTTP listen address.' },
-  { env: 'CONFIG_PATH', default: '.config', doc: 'Folder of the config file.' },
+  {
+    env: 'PORT',
+    default: ':3000',
+    doc: 'HTTP listen address as the original took it: `:3000` or `3000` (every interface, or `HOST`), `127.0.0.1:3000`, `[::1]:3000`. A host in `PORT` and a different `HOST` stop start-up.',
+  },
+  {
+    env: 'HOST',
+    default: '0.0.0.0',
+    doc: 'HTTP listen address when `PORT` names none.',
+  },
+  {
+    env: 'CONFIG_PATH',
+    default: '.config',
+    doc: 'Folder of the config file: absolute (`/etc/message-scheduler`, as containers mount it) or relative to the working directory.',
+  },
   { env: 'CONFIG_ENV', default: 'dev', doc: 'Config file name without `.yaml`.' },
   {
     env: 'SQLITE_PATH',

@@ -28,7 +28,7 @@ function send(result: (typeof outbox)[number]): void {
 
 port.on('message', (msg: ToThread) => {
   if (msg.type === 'close') {
-    void client.close().finally(() => port.close());
+    void client.close(msg.graceMs).finally(() => port.close());
     return;
   }
   for (const job of msg.jobs) {

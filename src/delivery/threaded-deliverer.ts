@@ -2,7 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { Deliverer, DeliveryResult, WebhookClientOptions, WebhookRequest } from './webhook-client.js';
 
 /** Messages between the main thread and a delivery thread (structured-clone safe). */
-export type ToThread = { type: 'jobs'; jobs: { seq: number; request: WebhookRequest }[] } | { type: 'close' };
+export type ToThread =
+  { type: 'jobs'; jobs: { seq: number; request: WebhookRequest }[] } | { type: 'close'; graceMs: number };
 export type FromThread = { type: 'results'; results: { seq: number; result: DeliveryResult }[] };
 
 interface Waiting {
@@ -128,8 +129,11 @@ export class ThreadedDeliverer implements Deliverer {
     }
   }
 
-  /** Lets the threads finish what they hold (the pool already waited for it), then stops them. */
-  async close(): Promise<void> {
+  /**
+   * Lets the threads finish what they hold for up to `graceMs` (the pool already
+   * waited for it), then stops them; a thread that does not exit by then is terminated.
+   */
+  async close(graceMs = this.options.timeoutMs + 1000): Promise<void> {
     this.closing = true;
     this.flush();
     await Promise.all(
@@ -137,8 +141,13 @@ export class ThreadedDeliverer implements Deliverer {
         (lane) =>
           new Promise<void>((resolve) => {
             if (lane.exited) return resolve();
-            lane.worker.once('exit', () => resolve());
-            const msg: ToThread = { type: 'close' };
+            const kill = setTimeout(() => void lane.worker.terminate(), graceMs + 500);
+            kill.unref();
+            lane.worker.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            const msg: ToThread = { type: 'close', graceMs };
             lane.worker.postMessage(msg);
           }),
       ),

@@ -27,7 +27,8 @@ export interface WebhookRequest {
 /** The I/O the worker pool needs to deliver a message; the undici client below is the real one. */
 export interface Deliverer {
   deliver(request: WebhookRequest): Promise<DeliveryResult>;
-  close(): Promise<void>;
+  /** Ends requests still in flight after `graceMs` (default: a whole timeout and a second). */
+  close(graceMs?: number): Promise<void>;
 }
 
 export interface WebhookClientOptions {
@@ -39,7 +40,10 @@ export interface WebhookClientOptions {
   userAgent?: string;
 }
 
-const MAX_BODY_BYTES = 64 * 1024;
+/** The most of a reply body that is read; past it the connection is dropped (see ResponseReader). */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** A receiver's messageId is stored only if it is a string of at most this many characters. */
+export const MAX_RESPONSE_ID_CHARS = 256;
 
 /** Parses Retry-After: delay-seconds or an HTTP date. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
@@ -69,6 +73,7 @@ export class WebhookClient implements Deliverer {
   private readonly pool: Pool;
   private readonly path: string;
   private readonly key: Buffer | null;
+  private readonly deadline: number;
 
   constructor(private readonly options: WebhookClientOptions) {
     const u = new URL(options.url);
@@ -81,6 +86,7 @@ export class WebhookClient implements Deliverer {
       bodyTimeout: options.timeoutMs,
       connectTimeout: Math.min(options.timeoutMs, 10_000),
     });
+    this.deadline = options.timeoutMs;
     this.key = options.signingSecret ? secretBytes(options.signingSecret) : null;
   }
 
@@ -89,13 +95,15 @@ export class WebhookClient implements Deliverer {
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
+      // as the original's client sent it
+      accept: 'application/json',
       'user-agent': this.options.userAgent ?? 'message-scheduler',
       'webhook-id': req.webhookId,
       'webhook-timestamp': String(timestamp),
     };
     if (this.key) headers['webhook-signature'] = sign(this.key, req.webhookId, timestamp, body);
     try {
-      const res = await post(this.pool, this.path, headers, body);
+      const res = await post(this.pool, this.path, headers, body, this.deadline);
       const code = res.statusCode;
       if (code >= 200 && code < 300) return { kind: 'delivered', statusCode: code, ...responseId(res.text) };
       const error = `HTTP ${code}${res.text ? `: ${res.text.slice(0, 200)}` : ''}`;
@@ -122,8 +130,28 @@ export class WebhookClient implements Deliverer {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
+  /**
+   * Waits for requests in flight (each ends by its deadline), then closes the
+   * connections; past `graceMs` they are destroyed, so shutdown never waits on a receiver.
+   */
+  async close(graceMs = this.deadline + 1000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => {
+      timer = setTimeout(() => r('late'), graceMs);
+      timer.unref();
+    });
+    const closed = this.pool.close().then(() => 'closed' as const);
+    if ((await Promise.race([closed, late])) === 'late') await this.pool.destroy();
+    clearTimeout(timer);
+  }
+}
+
+/** The whole exchange (connect to last byte) took longer than webhookClient.timeout. */
+export class DeadlineError extends Error {
+  override name = 'TimeoutError';
+  readonly code = 'UND_ERR_DEADLINE_TIMEOUT';
+  constructor(ms: number) {
+    super(`no complete answer within ${ms} ms (webhookClient.timeout bounds the whole exchange)`);
   }
 }
 
@@ -145,24 +173,63 @@ export function post(
   path: string,
   headers: Record<string, string>,
   body: string,
+  deadlineMs = 0,
 ): Promise<PostResponse> {
   return new Promise((resolve, reject) => {
-    dispatcher.dispatch({ method: 'POST', path, headers, body }, new ResponseReader(resolve, reject));
+    dispatcher.dispatch(
+      { method: 'POST', path, headers, body },
+      new ResponseReader(resolve, reject, deadlineMs),
+    );
   });
 }
 
+/**
+ * Reads one answer. undici's headersTimeout and bodyTimeout bound the wait for
+ * each piece, so a receiver that drips one byte a second never trips them: the
+ * deadline here bounds the whole exchange. A body past MAX_BODY_BYTES is not
+ * read on: the answer is taken as it stands and the connection dropped.
+ */
 class ResponseReader implements Dispatcher.DispatchHandler {
   private statusCode = 0;
   private retryAfter: string | undefined;
   private readonly chunks: Buffer[] = [];
   private size = 0;
+  private abort: ((err?: Error) => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private done = false;
 
   constructor(
     private readonly resolve: (res: PostResponse) => void,
     private readonly reject: (err: Error) => void,
-  ) {}
+    deadlineMs: number,
+  ) {
+    if (deadlineMs > 0) {
+      this.timer = setTimeout(() => this.expire(deadlineMs), deadlineMs);
+    }
+  }
 
-  onConnect(): void {}
+  private expire(ms: number): void {
+    this.timer = null;
+    const err = new DeadlineError(ms);
+    // before onConnect there is nothing to abort yet: undici calls onConnect, which sees done
+    this.abort?.(err);
+    this.fail(err);
+  }
+
+  private fail(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.reject(err);
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.done) {
+      abort(new DeadlineError(0));
+      return;
+    }
+    this.abort = abort;
+  }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     this.statusCode = statusCode;
@@ -177,13 +244,24 @@ class ResponseReader implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.done) return false;
+    const room = MAX_BODY_BYTES - this.size;
     this.size += chunk.length;
-    // the rest is read and dropped, so the connection can be reused
-    if (this.size <= MAX_BODY_BYTES) this.chunks.push(chunk);
-    return true;
+    if (chunk.length <= room) {
+      this.chunks.push(chunk);
+      return true;
+    }
+    // enough read: answer with the first MAX_BODY_BYTES and drop the connection
+    if (room > 0) this.chunks.push(chunk.subarray(0, room));
+    this.onComplete();
+    this.abort?.(new Error('reply body over the read limit: connection dropped'));
+    return false;
   }
 
   onComplete(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.timer) clearTimeout(this.timer);
     const text =
       this.chunks.length === 1
         ? (this.chunks[0]?.toString('utf8') ?? '')
@@ -192,7 +270,7 @@ class ResponseReader implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    this.reject(err);
+    this.fail(err);
   }
 }
 
@@ -202,7 +280,21 @@ function responseId(text: string): { responseMessageId: string | null; warning: 
     const parsed: unknown = JSON.parse(text);
     if (parsed && typeof parsed === 'object' && 'messageId' in parsed) {
       const id = (parsed as { messageId: unknown }).messageId;
-      if (typeof id === 'string' && id !== '') return { responseMessageId: id, warning: null };
+      if (typeof id === 'string' && id !== '' && id.length <= MAX_RESPONSE_ID_CHARS) {
+        return { responseMessageId: id, warning: null };
+      }
+      if (typeof id === 'string' && id.length > MAX_RESPONSE_ID_CHARS) {
+        return {
+          responseMessageId: null,
+          warning: `receiver answered 2xx with a messageId of ${id.length} characters (at most ${MAX_RESPONSE_ID_CHARS} are stored)`,
+        };
+      }
+      if (id !== undefined && id !== null && typeof id !== 'string') {
+        return {
+          responseMessageId: null,
+          warning: 'receiver answered 2xx with a messageId that is not a string',
+        };
+      }
     }
     return { responseMessageId: null, warning: 'receiver answered 2xx without a messageId' };
   } catch {

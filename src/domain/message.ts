@@ -85,6 +85,29 @@ export function contentProblem(content: string): string | null {
   return null;
 }
 
+/**
+ * Text that is not well-formed Unicode (a lone UTF-16 surrogate, which JSON's
+ * `\ud800` escape can carry) cannot be stored as UTF-8 without being changed:
+ * refused before it reaches a store.
+ */
+export function unicodeProblem(text: string): string | null {
+  return text.isWellFormed() ? null : 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)';
+}
+
+/** C0 and C1 control characters and the line/paragraph separators: never part of a phone number. */
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+/**
+ * recipient_phone_number is free text, as the original stored it (`+905551111111`,
+ * `0555 111 11 11`, `(555) 123-4567`), but not blank and without control characters.
+ */
+export function phoneProblem(phone: string): string | null {
+  if (phone.trim() === '') return 'recipient_phone_number is empty or only whitespace';
+  if (CONTROL_CHARS.test(phone)) return 'recipient_phone_number holds a control character';
+  return null;
+}
+
 export function isTerminal(status: MessageStatus): boolean {
   return status === 'sent' || status === 'failed' || status === 'invalid_content' || status === 'cancelled';
 }

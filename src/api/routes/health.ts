@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ApiDeps } from '../server.js';
+import type { ApiDeps } from '../deps.js';
+import { Headers, jsonResponse, StringEnum } from '../schemas.js';
+import { RETRY_AFTER_S } from '../error-handler.js';
 
 async function check(name: string, fn: () => Promise<void>, timeoutMs: number): Promise<[string, string]> {
   let timer: NodeJS.Timeout | undefined;
@@ -25,15 +27,18 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['health'],
+        operationId: 'healthz',
         summary: 'The process is up',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: {
+          200: jsonResponse('The process answers.', Type.Object({ status: StringEnum(['ok'] as const) })),
+        },
       },
     },
     async () => ({ status: 'ok' as const }),
   );
 
   const Ready = Type.Object({
-    status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+    status: StringEnum(['ready', 'not_ready'] as const),
     checks: Type.Record(Type.String(), Type.String()),
     code: Type.Optional(Type.String()),
     error: Type.Optional(Type.String()),
@@ -43,8 +48,14 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['health'],
+        operationId: 'readyz',
         summary: 'The store answers (Redis is reported, but a cache outage does not stop delivery)',
-        response: { 200: Ready, 503: Ready },
+        response: {
+          200: jsonResponse('The store answers.', Ready),
+          503: jsonResponse('The store does not answer (NOT_READY).', Ready, {
+            'retry-after': Headers.retryAfter,
+          }),
+        },
       },
     },
     async (_req, reply) => {
@@ -59,7 +70,10 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         checks: Object.fromEntries(checks),
       };
       if (ok) return body;
-      return reply.status(503).send({ ...body, code: 'NOT_READY', error: 'the store does not answer' });
+      return reply
+        .status(503)
+        .header('retry-after', RETRY_AFTER_S)
+        .send({ ...body, code: 'NOT_READY', error: 'the store does not answer' });
     },
   );
 }

@@ -8,6 +8,7 @@ import type { CreateResult } from '../../store/store.js';
 import { decodeCursor, nextLink } from '../cursor.js';
 import {
   BatchSchema,
+  Headers,
   IdempotencyHeaders,
   IdParams,
   ListQuerySchema,
@@ -15,26 +16,69 @@ import {
   NewMessageSchema,
   PageQuery,
   attemptJson,
+  jsonResponse,
   messageJson,
   type BatchBody,
   type NewMessageBody,
 } from '../schemas.js';
-import type { ApiDeps } from '../server.js';
+import type { ApiDeps } from '../deps.js';
+import { phoneProblems } from '../body-checks.js';
 
 const errorRef = Type.Ref('Error');
 const messageRef = Type.Ref('Message');
+const err = (description: string, headers?: Record<string, typeof Headers.allow>) =>
+  jsonResponse(description, errorRef, headers);
+/** Answers every operation can give. */
+const commonErrors = {
+  405: err('The path exists, not for this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.', {
+    allow: Headers.allow,
+  }),
+  503: err('The store did not answer (STORE_UNAVAILABLE).', { 'retry-after': Headers.retryAfter }),
+};
 /** what a write can answer besides success */
 const writeErrors = {
-  400: errorRef,
-  413: errorRef,
-  415: errorRef,
-  422: errorRef,
-  503: errorRef,
-  507: errorRef,
+  400: err('The body does not match the schema (BAD_REQUEST, INVALID_JSON); `details` names each problem.'),
+  413: err('The body is larger than api.bodyLimit (PAYLOAD_TOO_LARGE).'),
+  415: err('The body is not application/json (UNSUPPORTED_MEDIA_TYPE).'),
+  422: err('The Idempotency-Key was used with a different request (IDEMPOTENCY_KEY_REUSED).'),
+  ...commonErrors,
+  507: err('The store is out of space; nothing was written (STORE_FULL).'),
+};
+const idErrors = {
+  400: err('The id is not 24 hex characters (INVALID_ID).'),
+  404: err('No such message (NOT_FOUND).'),
+  ...commonErrors,
 };
 
-function requestHash(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body)).digest('hex');
+/** JSON with the keys of every object sorted: the same request whatever order its fields came in. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * What an Idempotency-Key's request is compared by: the parsed request, not its
+ * bytes. `legacy` is the hash earlier versions stored (the body as it arrived,
+ * in its own key order), still accepted for keys stored before this version.
+ */
+function requestHash(body: unknown): { hash: string; legacy: string } {
+  return { hash: sha256(canonicalJson(body)), legacy: sha256(JSON.stringify(body)) };
+}
+
+/** Refuses rows whose recipient_phone_number is blank or holds control characters, naming each. */
+function checkPhones(rows: readonly unknown[], path: (i: number) => string): void {
+  const problems = phoneProblems(rows, path);
+  if (problems.length > 0) {
+    throw new AppError('BAD_REQUEST', `${problems[0]?.path}: ${problems[0]?.message}`, problems);
+  }
 }
 
 function toNewMessage(b: NewMessageBody, key: string | null, hash: string | null): NewMessage {
@@ -54,9 +98,14 @@ function toNewMessage(b: NewMessageBody, key: string | null, hash: string | null
   };
 }
 
-function checkReplay(results: CreateResult[], hash: string | null, key: string): void {
+function checkReplay(
+  results: CreateResult[],
+  hash: { hash: string; legacy: string } | null,
+  key: string,
+): void {
   for (const r of results) {
-    if (!r.created && r.message.request_hash !== hash) {
+    const stored = r.message.request_hash;
+    if (!r.created && stored !== hash?.hash && stored !== hash?.legacy) {
       throw new AppError(
         'IDEMPOTENCY_KEY_REUSED',
         `Idempotency-Key ${JSON.stringify(key)} was used before with a different request body`,
@@ -89,11 +138,16 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['messages'],
+        operationId: 'listSentMessages',
         summary: 'Sent messages, newest sent_at first (as the original)',
         description:
           'Paged with `limit` and the `Link: <...>; rel="next"` header. An empty result is `[]` (the original answered 404).',
         querystring: PageQuery,
-        response: { 200: Type.Array(messageRef), 400: errorRef, 503: errorRef },
+        response: {
+          200: jsonResponse('One page of sent messages.', Type.Array(messageRef), { link: Headers.link }),
+          400: err('A bad limit or cursor (BAD_REQUEST, INVALID_CURSOR).'),
+          ...commonErrors,
+        },
       },
     },
     async (req, reply) =>
@@ -105,9 +159,15 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['messages'],
+        operationId: 'listMessages',
         summary: 'Messages, newest created_at first, optionally of one status',
+        description: 'Paged with `limit` and the `Link: <...>; rel="next"` header.',
         querystring: ListQuerySchema,
-        response: { 200: Type.Array(messageRef), 400: errorRef, 503: errorRef },
+        response: {
+          200: jsonResponse('One page of messages.', Type.Array(messageRef), { link: Headers.link }),
+          400: err('A bad status, limit or cursor (BAD_REQUEST, INVALID_CURSOR).'),
+          ...commonErrors,
+        },
       },
     },
     async (req, reply) =>
@@ -126,18 +186,29 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['messages'],
+        operationId: 'createMessage',
         summary: 'Add a message, now or for later (send_at)',
         description:
-          'With an `Idempotency-Key` header, a retry of the same request returns the same message (header `idempotent-replayed: true`); the same key with a different body is 422.',
+          'With an `Idempotency-Key` header, a retry of the same request returns the same message (header `idempotent-replayed: true`); the same key with a different request (compared as parsed JSON) is 422.',
         headers: IdempotencyHeaders,
         body: NewMessageSchema,
-        response: { 201: messageRef, ...writeErrors },
+        response: {
+          201: jsonResponse(
+            'The message as stored (or, on a replay, as stored the first time).',
+            messageRef,
+            {
+              'idempotent-replayed': Headers.replayed,
+            },
+          ),
+          ...writeErrors,
+        },
       },
+      preValidation: async (req) => checkPhones([req.body], () => 'body'),
     },
     async (req, reply) => {
       const key = req.headers['idempotency-key'] ?? null;
       const hash = key ? requestHash(req.body) : null;
-      const results = await deps.store.create([toNewMessage(req.body, key, hash)], new Date());
+      const results = await deps.store.create([toNewMessage(req.body, key, hash?.hash ?? null)], new Date());
       if (key) checkReplay(results, hash, key);
       const [result] = results;
       if (!result) throw new Error('store returned no result');
@@ -153,11 +224,23 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['messages'],
+        operationId: 'createMessages',
         summary: 'Add up to 1000 messages in one transaction',
         description: 'All or nothing: one invalid message rejects the request with its index in the error.',
         headers: IdempotencyHeaders,
         body: BatchSchema,
-        response: { 201: Type.Object({ messages: Type.Array(messageRef) }), ...writeErrors },
+        response: {
+          201: jsonResponse(
+            'The messages as stored, in request order.',
+            Type.Object({ messages: Type.Array(messageRef) }),
+            { 'idempotent-replayed': Headers.replayed },
+          ),
+          ...writeErrors,
+        },
+      },
+      preValidation: async (req) => {
+        const rows = (req.body as { messages?: unknown } | undefined)?.messages;
+        if (Array.isArray(rows)) checkPhones(rows, (i) => `body/messages/${i}`);
       },
     },
     async (req, reply) => {
@@ -169,7 +252,9 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const first = await deps.store.getByIdempotencyKey(`${key}#0`);
         if (first) checkReplay([{ message: first, created: false }], hash, key);
       }
-      const inputs = body.messages.map((m, i) => toNewMessage(m, key ? `${key}#${i}` : null, hash));
+      const inputs = body.messages.map((m, i) =>
+        toNewMessage(m, key ? `${key}#${i}` : null, hash?.hash ?? null),
+      );
       const results = await deps.store.create(inputs, new Date());
       if (key) checkReplay(results, hash, key);
       if (results.some((x) => x.created)) deps.onCreated();
@@ -183,9 +268,13 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['messages'],
+        operationId: 'getMessage',
         summary: 'One message with its delivery attempts',
         params: IdParams,
-        response: { 200: MessageWithAttemptsSchema, 400: errorRef, 404: errorRef, 503: errorRef },
+        response: {
+          200: jsonResponse('The message and every delivery attempt.', MessageWithAttemptsSchema),
+          ...idErrors,
+        },
       },
     },
     async (req) => {
@@ -202,10 +291,15 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       schema: {
         tags: ['messages'],
+        operationId: 'cancelMessage',
         summary: 'Cancel an unsent message',
-        description: '409 when it is processing or already done; 404 when unknown.',
+        description: '409 when it is processing or already done; 404 when unknown. Takes no body.',
         params: IdParams,
-        response: { 200: messageRef, 400: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
+        response: {
+          200: jsonResponse('The message, now cancelled.', messageRef),
+          ...idErrors,
+          409: err('The message is not unsent (CONFLICT).'),
+        },
       },
     },
     async (req) => {
@@ -228,6 +322,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       path: '/messages/:id/retry',
       action: 'retry' as const,
+      operationId: 'retryMessage',
       summary: 'Send an unknown or failed message again',
       description:
         'unknown or failed → unsent, due now, keeping its attempts (a failed message gets at least one more). 409 in any other status.',
@@ -235,6 +330,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     {
       path: '/messages/:id/give-up',
       action: 'give_up' as const,
+      operationId: 'giveUpMessage',
       summary: 'Give up on a message whose outcome is unknown',
       description: 'unknown → failed, with the reason kept in last_error. 409 in any other status.',
     },
@@ -245,10 +341,15 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
       {
         schema: {
           tags: ['messages'],
+          operationId: a.operationId,
           summary: a.summary,
-          description: a.description,
+          description: `${a.description} Takes no body.`,
           params: IdParams,
-          response: { 200: messageRef, 400: errorRef, 404: errorRef, 409: errorRef, 503: errorRef },
+          response: {
+            200: jsonResponse('The message after the action.', messageRef),
+            ...idErrors,
+            409: err('The message is not in a status the action applies to (CONFLICT).'),
+          },
         },
       },
       async (req) => {

@@ -2,45 +2,92 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
-import type { ApiDeps } from '../server.js';
+import type { ApiDeps } from '../deps.js';
+import { Headers, jsonResponse } from '../schemas.js';
 
 const ACTIONS = ['start', 'pause'] as const;
+const EXPECTED =
+  'expected {"action": "start"} or {"action": "pause"} as JSON, or action=start / action=pause as a form';
 
-export function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): void {
+/**
+ * The original's worker-pool control. Its handler took JSON or a form body
+ * (`curl -d action=pause`) and answered 400 to any other body; so does this
+ * one, in its own encapsulated context (the form parser serves no other route).
+ */
+export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  });
+  app.addContentTypeParser('*', (req, _payload, done) => {
+    done(
+      new AppError(
+        'INVALID_ACTION',
+        `a ${req.headers['content-type'] ?? 'body'} body is not accepted: ${EXPECTED}`,
+      ),
+      undefined,
+    );
+  });
+
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const stateRef = Type.Ref('PoolState');
   const errorRef = Type.Ref('Error');
+  const commonErrors = {
+    405: jsonResponse('Not this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.', errorRef, {
+      allow: Headers.allow,
+    }),
+  };
 
   r.get(
     '/worker-pool/state',
-    { schema: { tags: ['worker-pool'], summary: 'Worker pool state', response: { 200: stateRef } } },
+    {
+      schema: {
+        tags: ['worker-pool'],
+        operationId: 'getWorkerPoolState',
+        summary: 'Worker pool state',
+        response: { 200: jsonResponse('The pool state.', stateRef), ...commonErrors },
+      },
+    },
     async () => ({ status: deps.pool.getState() }),
   );
 
+  const action = Type.Ref('PoolAction');
   r.put(
     '/worker-pool/state',
     {
       schema: {
         tags: ['worker-pool'],
+        operationId: 'setWorkerPoolState',
         summary: 'Start or pause the worker pool (as the original)',
-        description: 'Pause stops claiming at once; deliveries in flight finish.',
-        body: Type.Ref('PoolAction'),
-        response: { 200: stateRef, 400: errorRef, 415: errorRef },
+        description:
+          'Pause stops claiming at once; deliveries in flight finish. The body is JSON or a form (`action=pause`); any other body is 400, as the original answered.',
+        body: {
+          content: {
+            'application/json': { schema: action },
+            'application/x-www-form-urlencoded': { schema: action },
+          },
+        },
+        response: {
+          200: jsonResponse('The state after the action.', stateRef),
+          400: jsonResponse('Not start or pause, or not a JSON or form body (INVALID_ACTION).', errorRef),
+          413: jsonResponse('The body is larger than api.bodyLimit (PAYLOAD_TOO_LARGE).', errorRef),
+          ...commonErrors,
+        },
       },
       // the action is checked here so the error can name the valid actions
       attachValidation: true,
     },
     async (req) => {
       const body = req.body as { action?: unknown } | undefined;
-      const action = body && typeof body === 'object' ? body.action : undefined;
-      if (action === 'start') deps.pool.resume();
-      else if (action === 'pause') deps.pool.pause();
+      const act = body && typeof body === 'object' ? body.action : undefined;
+      if (act === 'start') deps.pool.resume();
+      else if (act === 'pause') deps.pool.pause();
       else {
         throw new AppError(
           'INVALID_ACTION',
-          `invalid action ${JSON.stringify(action ?? null)}: expected {"action": "start"} or {"action": "pause"} (valid actions: ${ACTIONS.join(', ')})`,
+          `invalid action ${JSON.stringify(act ?? null)}: ${EXPECTED} (valid actions: ${ACTIONS.join(', ')})`,
         );
       }
+      req.log.info({ action: act, state: deps.pool.getState() }, 'worker pool action');
       return { status: deps.pool.getState() };
     },
   );

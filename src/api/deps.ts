@@ -1,0 +1,33 @@
+import type { Logger } from '../logging/logger.js';
+import type { MessageStore } from '../store/store.js';
+import type { Cache } from '../cache/cache.js';
+import type { PoolState } from '../worker/worker-pool.js';
+
+/** How long and how many: what a client may hold of the server (config keys api.*). */
+export interface ApiLimits {
+  bodyLimit: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+}
+
+export const DEFAULT_API_LIMITS: ApiLimits = {
+  bodyLimit: 1_048_576,
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 72_000,
+  maxConnections: 4096,
+};
+
+/** What the routes need: the one file every route module imports (no cycle through server.ts). */
+export interface ApiDeps {
+  store: MessageStore;
+  cache: Cache;
+  pool: { getState(): PoolState; pause(): void; resume(): void };
+  /** new messages were stored: wake the worker pool */
+  onCreated: () => void;
+  logger: Logger;
+  limits?: Partial<ApiLimits>;
+  version: string;
+}
