@@ -119,7 +119,7 @@ class DropReporter {
 /** Wires the store, cache, worker pool and HTTP API from a validated config. */
 export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const store = overrides.store ?? (await createStore(config.store));
+  const store = overrides.store ?? (await createStore(config.store, 10, logger));
   if (!overrides.store) await store.init();
   const cache = overrides.cache ?? (await createCache(config));
   const clientOptions = {

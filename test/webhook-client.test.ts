@@ -76,3 +76,105 @@ test('the webhook client: delivered, retryable with Retry-After, permanent, time
     await new Promise((r) => big.close(r));
   }
 });
+
+/** Receivers that misbehave on purpose: raw sockets, so nothing about the answer is polite. */
+test('hostile receivers: the timeout bounds the whole exchange, reply bodies are read up to a cap', async () => {
+  const { createServer: createTcp } = await import('node:net');
+  const timers: NodeJS.Timeout[] = [];
+  const drip = (prefix: string) =>
+    createTcp((sock) => {
+      sock.on('error', () => undefined);
+      sock.once('data', () => {
+        sock.write(prefix);
+        // one byte every 100 ms, forever: no single read ever waits long
+        const t = setInterval(() => sock.writable && sock.write('x'), 100);
+        timers.push(t);
+        sock.on('close', () => clearInterval(t));
+      });
+    });
+  const dripBody = drip(
+    'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n',
+  );
+  const dripHeaders = drip('HTTP/1.1 200 OK\r\nx-slow: ');
+  const flood = createServer((_req, res) => {
+    // a 2xx whose body never ends, as fast as the socket takes it
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const pump = (): void => {
+      while (res.write(chunk));
+      res.once('drain', pump);
+    };
+    pump();
+    res.on('close', () => res.removeAllListeners('drain'));
+  });
+  const ids = new Map<string, string>();
+  const echo = createServer((req, res) => {
+    res.writeHead(202, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ message: 'Accepted', messageId: ids.get(req.url ?? '') ?? 'x' }));
+    ids.set('accept:' + (req.url ?? ''), String(req.headers.accept));
+  });
+  const servers = [dripBody, dripHeaders, flood, echo];
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()))));
+  const port = (i: number): number => (servers[i]?.address() as AddressInfo).port;
+  const clients: WebhookClient[] = [];
+  const use = (url: string, timeoutMs: number): WebhookClient => {
+    const c = new WebhookClient({ url, timeoutMs, signingSecret: '', connections: 2 });
+    clients.push(c);
+    return c;
+  };
+  try {
+    for (const i of [0, 1]) {
+      const t0 = Date.now();
+      const r = await use(`http://127.0.0.1:${port(i)}/hook`, 1000).deliver(request);
+      const took = Date.now() - t0;
+      assert.ok(took >= 900 && took < 1600, `${i === 0 ? 'dripping body' : 'dripping headers'}: ${took} ms`);
+      assert.equal(r.kind, 'retryable', JSON.stringify(r));
+      assert.ok(
+        r.kind === 'retryable' && r.error.startsWith('timeout') && r.maybeDelivered,
+        JSON.stringify(r),
+      );
+    }
+
+    const t0 = Date.now();
+    const big = await use(`http://127.0.0.1:${port(2)}/hook`, 5000).deliver(request);
+    assert.ok(Date.now() - t0 < 2000, `an endless body is not read on (${Date.now() - t0} ms)`);
+    assert.equal(big.kind, 'delivered');
+    assert.ok(big.kind === 'delivered' && big.responseMessageId === null && big.warning !== null);
+
+    const e = use(`http://127.0.0.1:${port(3)}/x`, 2000);
+    ids.set('/ok', 'a'.repeat(256));
+    ids.set('/long', 'b'.repeat(257));
+    ids.set('/huge', 'c'.repeat(60_000));
+    const ok = await use(`http://127.0.0.1:${port(3)}/ok`, 2000).deliver(request);
+    assert.ok(ok.kind === 'delivered' && ok.responseMessageId === 'a'.repeat(256));
+    for (const path of ['/long', '/huge']) {
+      const r = await use(`http://127.0.0.1:${port(3)}${path}`, 2000).deliver(request);
+      assert.equal(r.kind, 'delivered', path);
+      assert.ok(r.kind === 'delivered' && r.responseMessageId === null, `${path}: not stored`);
+      assert.match(r.kind === 'delivered' ? (r.warning ?? '') : '', /at most 256/);
+    }
+    assert.equal(ids.get('accept:/ok'), 'application/json', "the original's Accept header");
+    await e.close();
+
+    // a request still hanging is cut by close(grace): shutdown never waits on a receiver
+    const hang = use(`http://127.0.0.1:${port(0)}/hook`, 60_000);
+    const pending = hang.deliver(request);
+    await new Promise((r) => setTimeout(r, 200));
+    const c0 = Date.now();
+    await hang.close(300);
+    assert.ok(Date.now() - c0 < 1500, `close took ${Date.now() - c0} ms`);
+    assert.equal((await pending).kind, 'retryable');
+  } finally {
+    timers.forEach(clearInterval);
+    await Promise.all(clients.map((c) => c.close(100)));
+    await Promise.all(
+      servers.map(
+        (s) =>
+          new Promise<void>((r) => {
+            (s as { closeAllConnections?: () => void }).closeAllConnections?.();
+            s.close(() => r());
+          }),
+      ),
+    );
+  }
+});

@@ -127,7 +127,7 @@ async function withStore<T>(
 ): Promise<T> {
   const c = config();
   const logger = createLogger(c.logLevel);
-  const store = await createStore(c.store);
+  const store = await createStore(c.store, 10, logger);
   try {
     await store.init();
   } catch (err) {

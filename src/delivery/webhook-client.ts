@@ -74,6 +74,7 @@ export class WebhookClient implements Deliverer {
   private readonly path: string;
   private readonly key: Buffer | null;
   private readonly deadline: number;
+  private closing: Promise<void> | null = null;
 
   constructor(private readonly options: WebhookClientOptions) {
     const u = new URL(options.url);
@@ -134,7 +135,12 @@ export class WebhookClient implements Deliverer {
    * Waits for requests in flight (each ends by its deadline), then closes the
    * connections; past `graceMs` they are destroyed, so shutdown never waits on a receiver.
    */
-  async close(graceMs = this.deadline + 1000): Promise<void> {
+  close(graceMs = this.deadline + 1000): Promise<void> {
+    this.closing ??= this.closeWithin(graceMs);
+    return this.closing;
+  }
+
+  private async closeWithin(graceMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((r) => {
       timer = setTimeout(() => r('late'), graceMs);

@@ -47,6 +47,8 @@ export interface SinkStats {
 export interface SinkDelivery {
   webhook_id: string | null;
   webhook_timestamp: string | null;
+  /** the request's Accept header */
+  accept: string | null;
   signature_valid: boolean | null;
   to: unknown;
   content: unknown;
@@ -234,6 +236,7 @@ export class Sink {
       this.recent.push({
         webhook_id: webhookId,
         webhook_timestamp: header('webhook-timestamp') ?? null,
+        accept: header('accept') ?? null,
         signature_valid: signatureValid,
         to: parsed.to,
         content: parsed.content,

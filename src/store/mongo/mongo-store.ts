@@ -15,6 +15,8 @@ import type {
   ResolveAction,
   ResolveResult,
 } from '../store.js';
+import type { Logger } from '../../logging/logger.js';
+import { backfillLegacy, fromLegacy, LegacyDocError } from './legacy.js';
 import {
   byClaimOrder,
   completeThenClaim,
@@ -51,6 +53,8 @@ export interface MongoStoreOptions {
   uri: string;
   dbName: string;
   collection: string;
+  /** where documents of the original that cannot be read are reported */
+  logger?: Logger;
 }
 
 /** a claimer looks at this many times the messages it needs (see claim) */
@@ -73,7 +77,15 @@ const FENCE_RETENTION_MS = 24 * 3_600_000;
 const FENCE_STALE_MS = 30_000;
 const SORT = { priority: -1, due_at: 1, created_at: 1 } as const;
 
+/**
+ * A stored document as a message. One still in the Go original's shape (no
+ * `version`: written after the start-up backfill, or not understood by it) is
+ * converted on the fly; throws LegacyDocError when it cannot be.
+ */
 function toMessage(d: MessageDoc): Message {
+  if (d.version === undefined) {
+    return { ...fromLegacy(d, new Date()), id: d._id.toHexString(), idempotency_key: null };
+  }
   const { _id, version: _version, idempotency_key, ...rest } = d;
   return { ...rest, id: _id.toHexString(), idempotency_key: idempotency_key ?? null };
 }
@@ -166,6 +178,38 @@ export class MongoStore implements MessageStore {
     ]);
     await ensureIndexes(this.fences, [{ key: { at: 1 }, name: 'at' }]);
     await ensureIndexes(this.attemptsCol, [{ key: { message_id: 1, attempt: 1 }, name: 'message' }]);
+    const report = await backfillLegacy(
+      this.messages as unknown as Collection<Document>,
+      new Date(),
+      (id, reason) =>
+        this.options.logger?.warn(
+          { doc_id: id, reason },
+          'a document of the original cannot be read: skipped',
+        ),
+    );
+    if (report.converted > 0 || report.skipped.length > 0) {
+      this.options.logger?.info(
+        { converted: report.converted, skipped: report.skipped.length },
+        "documents of the Go original brought to this store's shape",
+      );
+    }
+  }
+
+  /** Documents as messages; one that cannot be read is reported with its _id and left out. */
+  private readable(docs: MessageDoc[]): Message[] {
+    const out: Message[] = [];
+    for (const d of docs) {
+      try {
+        out.push(toMessage(d));
+      } catch (err) {
+        if (!(err instanceof LegacyDocError)) throw err;
+        this.options.logger?.warn(
+          { doc_id: err.docId, reason: err.message },
+          'document cannot be read: skipped',
+        );
+      }
+    }
+    return out;
   }
 
   /** Drops the database (tests). */
@@ -215,7 +259,7 @@ export class MongoStore implements MessageStore {
     const _id = this.oid(id);
     if (!_id) return null;
     const doc = await this.messages.findOne({ _id });
-    return doc ? toMessage(doc) : null;
+    return doc ? (this.readable([doc])[0] ?? null) : null;
   }
 
   async getByIdempotencyKey(key: string): Promise<Message | null> {
@@ -248,7 +292,7 @@ export class MongoStore implements MessageStore {
       .sort({ [sortField]: -1, _id: -1 })
       .limit(q.limit + 1)
       .toArray();
-    return toPage(docs.map(toMessage), q);
+    return toPage(this.readable(docs), q);
   }
 
   /**
