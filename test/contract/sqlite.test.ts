@@ -45,3 +45,39 @@ test('SQLite: a database made by schema version 2 upgrades and keeps its deliver
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SQLite: listing by any status, or the sent page, reads an index of that status only', async () => {
+  const { MESSAGE_STATUSES } = await import('../../src/domain/message.js');
+  const dir = mkdtempSync(join(tmpdir(), 'ms-plan-'));
+  const store = new SqliteStore({ path: join(dir, 'messages.db') });
+  try {
+    await store.init();
+    const plans: [string, string][] = MESSAGE_STATUSES.map((status) => [
+      status,
+      store.explainList({ order: 'created', status, limit: 100 }),
+    ]);
+    plans.push(['sent page', store.explainList({ order: 'sent', limit: 100 })]);
+    plans.push([
+      'unsent, second page',
+      store.explainList({
+        order: 'created',
+        status: 'unsent',
+        limit: 100,
+        after: { at: new Date(), id: 'f'.repeat(24) },
+      }),
+    ]);
+    for (const [what, plan] of plans) {
+      // a partial index of that status (or the lease index for the few in flight), never the
+      // all-rows created index filtered, never a table scan
+      assert.match(
+        plan,
+        /USING (COVERING )?INDEX messages_(unsent|lease|sent_created|sent|failed|invalid|cancelled|unknown)\b/,
+        `${what}: ${plan}`,
+      );
+      assert.doesNotMatch(plan, /messages_created|SCAN messages$/m, `${what}: ${plan}`);
+    }
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

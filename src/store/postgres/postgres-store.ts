@@ -303,8 +303,14 @@ export class PostgresStore implements MessageStore {
       where.push(`(${sortCol}, id) < ($${params.length - 1}, $${params.length})`);
     }
     params.push(q.limit + 1);
+    // processing messages are few (in flight) and all in messages_lease: read them there first
+    // (OFFSET 0 keeps the planner from walking messages_created past every other row) and sort
+    const from =
+      status === 'processing'
+        ? `(SELECT * FROM messages WHERE status = 'processing' OFFSET 0) m`
+        : 'messages';
     const { rows } = await this.pool.query<Message>(
-      `SELECT * FROM messages ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+      `SELECT * FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY ${sortCol} DESC, id DESC LIMIT $${params.length}`,
       params,
     );
