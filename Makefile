@@ -32,11 +32,12 @@ services:
 services-down:
 	scripts/services.sh down
 
-## test: everything CI runs: type-check, lint, OpenAPI drift, and the whole suite on every backend
+## test: everything CI runs: type-check, lint, OpenAPI drift and lint (redocly), and the whole suite on every backend
 test: install services
 	npm run build
 	npm run lint
 	npm run docs:check
+	npm run lint:openapi
 	$(MAKE) bench-smoke
 	$(MAKE) fuzz
 	$(MAKE) chaos

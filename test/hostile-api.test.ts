@@ -275,6 +275,8 @@ describe('methods and paths that are not there', () => {
       ['PATCH', '/messages', 'GET, POST'],
       ['DELETE', '/sent-messages', 'GET'],
       ['POST', '/worker-pool/state', 'GET, PUT'],
+      ['QUERY', '/healthz', 'GET'],
+      ['QUERY', '/messages/0123456789abcdef01234567', 'GET, DELETE'],
     ] as const) {
       const r = await inject(method, url);
       assert.equal(r.status, 405, `${method} ${url}: ${r.body}`);

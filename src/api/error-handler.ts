@@ -165,14 +165,17 @@ export function installErrorHandler(app: FastifyInstance): void {
     return sendError(reply, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; ${use}`);
   };
 
-  app.setNotFoundHandler((req, reply) => {
+  const notFound = (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0] ?? '';
     const allowed = allowedOn(path, false);
     if (allowed.length > 0) return methodNotAllowed(reply, req.method, path, allowed);
     return sendError(reply, 'NOT_FOUND', `no route ${req.method} ${path}`);
-  });
+  };
+  app.setNotFoundHandler(notFound);
 
   app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
+    // no route has this method (QUERY /healthz): whatever its body lacked, the answer is 404/405
+    if (req.is404) return notFound(req, reply);
     if (err instanceof AppError) return sendError(reply, err.code, err.message, err.details);
     const fe = err as FastifyError;
     if (fe.validation) {

@@ -21,6 +21,12 @@ async function check(name: string, fn: () => Promise<void>, timeoutMs: number): 
   }
 }
 
+const methodNotAllowed = jsonResponse(
+  'Not this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.',
+  Type.Ref('Error'),
+  { allow: Headers.allow },
+);
+
 export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/healthz',
@@ -31,6 +37,7 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: 'The process is up',
         response: {
           200: jsonResponse('The process answers.', Type.Object({ status: StringEnum(['ok'] as const) })),
+          405: methodNotAllowed,
         },
       },
     },
@@ -52,6 +59,7 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: 'The store answers (Redis is reported, but a cache outage does not stop delivery)',
         response: {
           200: jsonResponse('The store answers.', Ready),
+          405: methodNotAllowed,
           503: jsonResponse('The store does not answer (NOT_READY).', Ready, {
             'retry-after': Headers.retryAfter,
           }),
