@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { MessageStatus, NewMessage } from '../domain/message.js';
-import { MESSAGE_STATUSES } from '../domain/message.js';
+import { MESSAGE_STATUSES, phoneProblem, unicodeProblem } from '../domain/message.js';
 import type { MessageStore } from '../store/store.js';
 
 /** Go's zero time, which the original wrote for "not sent". */
@@ -43,6 +43,12 @@ export function seedRowToMessage(row: unknown): NewMessage {
   if (typeof r.recipient_phone_number !== 'string' || r.recipient_phone_number.trim() === '') {
     throw new Error('recipient_phone_number must be a non-empty string');
   }
+  for (const field of ['content', 'recipient_phone_number'] as const) {
+    const problem = unicodeProblem(r[field] as string);
+    if (problem) throw new Error(`${field} ${problem}`);
+  }
+  const phone = phoneProblem(r.recipient_phone_number);
+  if (phone) throw new Error(phone);
   let status: MessageStatus = 'unsent';
   if (r.status !== undefined && r.status !== null && r.status !== '') {
     if (typeof r.status !== 'string' || !(MESSAGE_STATUSES as readonly string[]).includes(r.status)) {

@@ -503,14 +503,21 @@ export function storeContract(factory: StoreFactory): void {
           },
           { content: 42, recipient_phone_number: '+90' },
           { content: 'bad date', recipient_phone_number: '+90', created_at: 'yesterday' },
+          // text no store keeps unchanged, and phone numbers no one dials
+          { content: 'x\ud800y', recipient_phone_number: '+90' },
+          { content: 'ok', recipient_phone_number: '+90\u0000' },
+          { content: 'ok', recipient_phone_number: '+90\udfff' },
         ];
         const first = await seedMessages(store, rows, T0);
         assert.equal(first.inserted, 2);
         assert.deepEqual(
           first.errors.map((e) => e.index),
-          [2, 3],
+          [2, 3, 4, 5, 6],
         );
         assert.match(first.errors[0]?.reason ?? '', /content/);
+        assert.match(first.errors[2]?.reason ?? '', /content is not well-formed Unicode/);
+        assert.match(first.errors[3]?.reason ?? '', /control character/);
+        assert.match(first.errors[4]?.reason ?? '', /recipient_phone_number is not well-formed/);
         const second = await seedMessages(store, rows, T0);
         assert.equal(second.inserted, 0);
         assert.equal(second.skipped, 2);
