@@ -67,14 +67,13 @@ export function isStoreFull(err: unknown): boolean {
  */
 function clientGone(req: FastifyRequest, err: FastifyError): boolean {
   const raw = req.raw;
-  return (
-    raw.destroyed ||
-    raw.socket?.destroyed === true ||
+  // the error itself must be a broken read: a store error while the socket is fine is the store's
+  const abortError =
+    err.code === 'ECONNRESET' ||
     err.code === 'ECONNABORTED' ||
     err.code === 'ERR_STREAM_PREMATURE_CLOSE' ||
-    (err.code === 'ECONNRESET' && !raw.complete) ||
-    err.message === 'aborted'
-  );
+    err.message === 'aborted';
+  return abortError && (!raw.complete || raw.socket?.destroyed === true);
 }
 
 export interface ErrorBody {
