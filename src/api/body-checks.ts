@@ -1,18 +1,17 @@
 import { phoneProblem, unicodeProblem } from '../domain/message.js';
+import { MAX_DETAILS } from './error-handler.js';
 
 export interface Problem {
   path: string;
   message: string;
 }
 
-const MAX_PROBLEMS = 100;
-
 /**
  * Every string (key or value) in a parsed JSON body that is not well-formed
- * Unicode, with its path (`body/messages/3/content`), the first MAX_PROBLEMS.
+ * Unicode, with its path (`body/messages/3/content`), the first MAX_DETAILS.
  */
 export function illFormedStrings(value: unknown, path: string, out: Problem[] = []): Problem[] {
-  if (out.length >= MAX_PROBLEMS) return out;
+  if (out.length >= MAX_DETAILS) return out;
   if (typeof value === 'string') {
     const p = unicodeProblem(value);
     if (p) out.push({ path, message: p });
@@ -33,7 +32,7 @@ export function phoneProblems(rows: readonly unknown[], path: (i: number) => str
   const out: Problem[] = [];
   rows.forEach((row, i) => {
     const phone = (row as { recipient_phone_number?: unknown } | null)?.recipient_phone_number;
-    if (typeof phone !== 'string' || out.length >= MAX_PROBLEMS) return;
+    if (typeof phone !== 'string' || out.length >= MAX_DETAILS) return;
     const p = phoneProblem(phone);
     if (p) out.push({ path: `${path(i)}/recipient_phone_number`, message: p });
   });

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
@@ -53,7 +54,7 @@ export function isUnavailable(err: unknown): boolean {
 }
 
 /** At most this many problems listed in a 400's `details` (a 1,000-row batch can have thousands). */
-const MAX_DETAILS = 100;
+export const MAX_DETAILS = 100;
 
 /** The store is out of space: SQLite's disk full, PostgreSQL's disk_full (53100). */
 export function isStoreFull(err: unknown): boolean {
@@ -114,19 +115,12 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
     const status = ERROR_CODES[code].status;
     const body = JSON.stringify({ error: message, code });
     socket.write(
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();
 }
-
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  408: 'Request Timeout',
-  431: 'Request Header Fields Too Large',
-  501: 'Not Implemented',
-};
 
 /** Fastify's errors from before routing (a bad URL, an over-long parameter), in the API's shape. */
 export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
@@ -158,6 +152,13 @@ export function installErrorHandler(app: FastifyInstance): void {
     const own = matching.some((r) => r.isStatic) ? matching.filter((r) => r.isStatic) : matching;
     return [...new Set(own.flatMap((r) => r.methods))];
   };
+  // static routes that take an {id}'s place (/messages/batch beside /messages/:id), found once
+  // the routes are all known (the first error that asks)
+  let shadowed: string[] | null = null;
+  const shadowedStatic = (): string[] =>
+    (shadowed ??= routes
+      .filter((r) => r.isStatic && routes.some((p) => !p.isStatic && p.pattern.test(r.url)))
+      .map((r) => r.url));
   const methodNotAllowed = (reply: FastifyReply, method: string, path: string, allowed: string[]) => {
     void reply.header('allow', allowed.join(', '));
     const use = allowed.length > 0 ? `use ${allowed.join(', ')}` : 'it is not a resource of this API';
@@ -186,10 +187,7 @@ export function installErrorHandler(app: FastifyInstance): void {
         if (staticAllowed.length > 0) return methodNotAllowed(reply, req.method, path, staticAllowed);
         // POST /messages/batch/retry reached /messages/:id/retry: nothing below a static path that
         // takes an id's place is a resource, so it allows no method (an empty Allow, RFC 9110 §10.2.1)
-        const shadowed = routes.filter(
-          (r) => r.isStatic && routes.some((p) => !p.isStatic && p.pattern.test(r.url)),
-        );
-        if (shadowed.some((r) => path.startsWith(`${r.url}/`))) {
+        if (shadowedStatic().some((url) => path.startsWith(`${url}/`))) {
           return methodNotAllowed(reply, req.method, path, []);
         }
       }

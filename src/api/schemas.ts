@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { CONTENT_MAX_CHARS, MESSAGE_STATUSES } from '../domain/message.js';
+import { CONTENT_MAX_CHARS, CONTROL_CHAR_CLASS, MESSAGE_STATUSES } from '../domain/message.js';
 import type { DeliveryAttempt, Message, MessageStatus } from '../domain/message.js';
 
 /** The schemas that validate requests are the ones the OpenAPI document is generated from. */
@@ -36,6 +36,13 @@ export const Headers = {
   allow: Type.String({ description: 'The methods the path allows, e.g. `GET, POST`.' }),
   retryAfter: Type.String({ description: 'Seconds to wait before retrying.' }),
 };
+
+/** The 405 every operation can answer (a known path, another method). */
+export const MethodNotAllowedResponse = jsonResponse(
+  'The path exists, not for this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.',
+  Type.Ref('Error'),
+  { allow: Headers.allow },
+);
 
 export const ErrorSchema = Type.Object(
   {
@@ -96,7 +103,7 @@ export const MessageWithAttemptsSchema = Type.Intersect([
   Type.Object({ attempts_log: Type.Array(Type.Ref('DeliveryAttempt')) }),
 ]);
 
-const CTRL = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029';
+const CTRL = CONTROL_CHAR_CLASS;
 const PHONE_PATTERN = `^[^${CTRL}]*[^\\s${CTRL}][^${CTRL}]*$`;
 
 export const NewMessageSchema = Type.Object(

@@ -125,9 +125,10 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/swagger' });
   // the original's Swagger URLs (gofiber/swagger): the UI at /swagger/index.html, the document at
   // /swagger/doc.json. The UI page is the one /swagger/ serves; its relative links resolve alike.
+  let uiPage: string | null = null;
   app.get('/swagger/index.html', { schema: { hide: true } }, async (_req, reply) => {
-    const page = await app.inject('/swagger/');
-    return reply.type('text/html; charset=utf-8').send(page.body);
+    uiPage ??= (await app.inject('/swagger/')).body;
+    return reply.type('text/html; charset=utf-8').send(uiPage);
   });
   app.get('/swagger/doc.json', { schema: { hide: true } }, async () => app.swagger());
 

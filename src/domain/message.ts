@@ -94,9 +94,13 @@ export function unicodeProblem(text: string): string | null {
   return text.isWellFormed() ? null : 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)';
 }
 
-/** C0 and C1 control characters and the line/paragraph separators: never part of a phone number. */
-// eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/**
+ * C0 and C1 control characters and the line/paragraph separators, never part of a phone
+ * number: a character-class body, as regular-expression source (the API schema's pattern is
+ * built from it too, so the documented rule and the check are one).
+ */
+export const CONTROL_CHAR_CLASS = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029';
+const CONTROL_CHARS = new RegExp(`[${CONTROL_CHAR_CLASS}]`, 'u');
 
 /**
  * recipient_phone_number is free text, as the original stored it (`+905551111111`,

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps.js';
-import { Headers, jsonResponse, StringEnum } from '../schemas.js';
+import { Headers, jsonResponse, MethodNotAllowedResponse, StringEnum } from '../schemas.js';
 import { RETRY_AFTER_S } from '../error-handler.js';
 
 async function check(name: string, fn: () => Promise<void>, timeoutMs: number): Promise<[string, string]> {
@@ -21,12 +21,6 @@ async function check(name: string, fn: () => Promise<void>, timeoutMs: number): 
   }
 }
 
-const methodNotAllowed = jsonResponse(
-  'Not this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.',
-  Type.Ref('Error'),
-  { allow: Headers.allow },
-);
-
 export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get(
     '/healthz',
@@ -37,7 +31,7 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: 'The process is up',
         response: {
           200: jsonResponse('The process answers.', Type.Object({ status: StringEnum(['ok'] as const) })),
-          405: methodNotAllowed,
+          405: MethodNotAllowedResponse,
         },
       },
     },
@@ -59,7 +53,7 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: 'The store answers (Redis is reported, but a cache outage does not stop delivery)',
         response: {
           200: jsonResponse('The store answers.', Ready),
-          405: methodNotAllowed,
+          405: MethodNotAllowedResponse,
           503: jsonResponse('The store does not answer (NOT_READY).', Ready, {
             'retry-after': Headers.retryAfter,
           }),

@@ -18,6 +18,7 @@ import {
   attemptJson,
   jsonResponse,
   messageJson,
+  MethodNotAllowedResponse,
   type BatchBody,
   type NewMessageBody,
 } from '../schemas.js';
@@ -30,9 +31,7 @@ const err = (description: string, headers?: Record<string, typeof Headers.allow>
   jsonResponse(description, errorRef, headers);
 /** Answers every operation can give. */
 const commonErrors = {
-  405: err('The path exists, not for this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.', {
-    allow: Headers.allow,
-  }),
+  405: MethodNotAllowedResponse,
   503: err('The store did not answer (STORE_UNAVAILABLE).', { 'retry-after': Headers.retryAfter }),
 };
 /** what a write can answer besides success */

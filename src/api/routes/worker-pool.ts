@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
 import type { ApiDeps } from '../deps.js';
-import { Headers, jsonResponse } from '../schemas.js';
+import { jsonResponse, MethodNotAllowedResponse } from '../schemas.js';
 
 const ACTIONS = ['start', 'pause'] as const;
 const EXPECTED =
@@ -31,11 +31,7 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const stateRef = Type.Ref('PoolState');
   const errorRef = Type.Ref('Error');
-  const commonErrors = {
-    405: jsonResponse('Not this method (METHOD_NOT_ALLOWED); `Allow` lists the methods.', errorRef, {
-      allow: Headers.allow,
-    }),
-  };
+  const commonErrors = { 405: MethodNotAllowedResponse };
 
   r.get(
     '/worker-pool/state',
