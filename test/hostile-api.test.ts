@@ -256,6 +256,38 @@ describe('bad input is refused by name, never stored changed', () => {
     assert.equal(assertErrorShape(empty.status, empty.body, 'empty create').code, 'INVALID_JSON');
   });
 
+  test('?status=unsent pages in delivery order through the Link header; a cursor of another listing is refused', async () => {
+    const rows = [3, 7, 7, 1].map((priority, i) => ({
+      content: `queue ${i}`,
+      recipient_phone_number: '+1',
+      priority,
+      send_at: `2099-01-0${i + 1}T00:00:00Z`,
+    }));
+    const made = await inject('POST', '/messages/batch', JSON.stringify({ messages: rows }), jsonHeaders);
+    assert.equal(made.status, 201, made.body);
+    const seen: { content: string; priority: number }[] = [];
+    let url: string | null = '/messages?status=unsent&limit=2';
+    while (url) {
+      const r = await inject('GET', url);
+      assert.equal(r.status, 200, r.body);
+      seen.push(...(JSON.parse(r.body) as typeof seen));
+      url = /<([^>]+)>; rel="next"/.exec(String(r.headers.link ?? ''))?.[1] ?? null;
+    }
+    const queued = seen.filter((m) => m.content.startsWith('queue '));
+    assert.deepEqual(
+      queued.map((m) => m.content),
+      ['queue 1', 'queue 2', 'queue 0', 'queue 3'],
+      'priority first, then due time',
+    );
+    const first = await inject('GET', '/messages?status=unsent&limit=1');
+    const dueCursor = /cursor=([^&>]+)/.exec(String(first.headers.link))?.[1] ?? '';
+    const wrong = await inject('GET', `/messages?status=failed&cursor=${dueCursor}`);
+    assert.equal(
+      assertErrorShape(wrong.status, wrong.body, 'cursor of another listing').code,
+      'INVALID_CURSOR',
+    );
+  });
+
   test('a bad message id is INVALID_ID, as docs/errors.md says', async () => {
     for (const id of ['zzz', '0123456789ABCDEF01234567', '0123', 'g'.repeat(24)]) {
       const r = await inject('GET', `/messages/${id}`);

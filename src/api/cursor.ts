@@ -4,18 +4,28 @@ import type { Cursor } from '../store/store.js';
 
 /** Opaque paging cursors: base64url of [sort time in ms, id]. */
 export function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.at.getTime(), c.id])).toString('base64url');
+  const keys: unknown[] = [c.at.getTime(), c.id];
+  // the due order's other keys
+  if (c.priority !== undefined) keys.push(c.priority, c.created?.getTime() ?? 0);
+  return Buffer.from(JSON.stringify(keys)).toString('base64url');
 }
 
 export function decodeCursor(text: string | undefined): Cursor | undefined {
   if (text === undefined || text === '') return undefined;
   try {
     const parsed: unknown = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
-    if (Array.isArray(parsed) && parsed.length === 2) {
-      const [t, id] = parsed as unknown[];
-      if (typeof t === 'number' && Number.isFinite(t) && typeof id === 'string' && ID_PATTERN.test(id)) {
-        const at = new Date(t);
-        if (!Number.isNaN(at.getTime())) return { at, id };
+    if (Array.isArray(parsed) && (parsed.length === 2 || parsed.length === 4)) {
+      const [t, id, priority, created] = parsed as unknown[];
+      const time = (x: unknown): Date | null =>
+        typeof x === 'number' && Number.isFinite(x) && !Number.isNaN(new Date(x).getTime())
+          ? new Date(x)
+          : null;
+      const at = time(t);
+      if (at && typeof id === 'string' && ID_PATTERN.test(id)) {
+        if (parsed.length === 2) return { at, id };
+        const createdAt = time(created);
+        if (Number.isInteger(priority) && createdAt)
+          return { at, id, priority: priority as number, created: createdAt };
       }
     }
   } catch {

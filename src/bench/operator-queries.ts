@@ -1,5 +1,5 @@
 import { MESSAGE_STATUSES } from '../domain/message.js';
-import type { MessageStore } from '../store/store.js';
+import { orderOf, type MessageStore } from '../store/store.js';
 
 export interface OperatorQueryTimes {
   /** query name → [p50, p99, max] in ms */
@@ -34,8 +34,10 @@ export async function operatorQueries(
     out[name] = quantiles(ms);
   };
   for (const status of MESSAGE_STATUSES) {
-    await time(`status=${status}&limit=100`, () => store.list({ order: 'created', status, limit: 100 }));
-    await time(`status=${status}&limit=1`, () => store.list({ order: 'created', status, limit: 1 }));
+    await time(`status=${status}&limit=100`, () =>
+      store.list({ order: orderOf(status), status, limit: 100 }),
+    );
+    await time(`status=${status}&limit=1`, () => store.list({ order: orderOf(status), status, limit: 1 }));
   }
   await time('all, limit=100', () => store.list({ order: 'created', limit: 100 }));
   await time('sent-messages page', () => store.list({ order: 'sent', limit: 100 }));

@@ -144,15 +144,30 @@ export interface CreateResult {
 }
 
 export interface Cursor {
-  /** sort value: created_at, or sent_at for the sent list */
+  /** sort value: created_at, sent_at for the sent list, due_at for the due list */
   at: Date;
   id: string;
+  /** the due list's other keys */
+  priority?: number | undefined;
+  created?: Date | undefined;
+}
+
+/**
+ * List orders, each read from an index the delivery path keeps anyway, so no list costs a
+ * delivery anything: created: newest created_at first (messages_created; the rare statuses by
+ * their partial indexes); sent: status=sent, newest sent_at first (messages_sent); due:
+ * status=unsent in delivery order, next first (priority desc, due_at, created_at, id; messages_due).
+ */
+export type ListOrder = 'created' | 'sent' | 'due';
+
+/** The order GET /messages lists a status in: each from an index the delivery path keeps. */
+export function orderOf(status: MessageStatus | undefined): ListOrder {
+  return status === 'unsent' ? 'due' : status === 'sent' ? 'sent' : 'created';
 }
 
 export interface ListQuery {
   status?: MessageStatus | undefined;
-  /** created: newest created_at first; sent: status=sent, newest sent_at first */
-  order: 'created' | 'sent';
+  order: ListOrder;
   limit: number;
   after?: Cursor | undefined;
 }
@@ -246,11 +261,40 @@ export async function completeThenClaim(
 export function toPage(rows: Message[], q: ListQuery): Page {
   const items = rows.slice(0, q.limit);
   const last = items[items.length - 1];
-  const next =
-    rows.length > q.limit && last
-      ? { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id }
-      : null;
-  return { items, next };
+  if (rows.length <= q.limit || !last) return { items, next: null };
+  if (q.order === 'due') {
+    return {
+      items,
+      next: { at: last.due_at, id: last.id, priority: last.priority, created: last.created_at },
+    };
+  }
+  return {
+    items,
+    next: { at: (q.order === 'sent' ? last.sent_at : last.created_at) ?? new Date(0), id: last.id },
+  };
+}
+
+/**
+ * The due list after a cursor, as the four ranges of messages_due that follow it, in order:
+ * same priority, due_at and created_at with a larger id; same priority and due_at, later
+ * created_at; same priority, later due_at; lower priority. Each is one index seek; a single
+ * OR of them would be read from the start of the index on every page.
+ */
+export const DUE_RANGES: readonly { eq: readonly DueKey[]; next: DueKey | 'id' }[] = [
+  { eq: ['priority', 'due_at', 'created_at'], next: 'id' },
+  { eq: ['priority', 'due_at'], next: 'created_at' },
+  { eq: ['priority'], next: 'due_at' },
+  // priority is descending: "next" is lower
+  { eq: [], next: 'priority' },
+];
+export type DueKey = 'priority' | 'due_at' | 'created_at';
+
+/** The cursor's value of a due-order key. */
+export function dueValue(c: Cursor, key: DueKey | 'id'): number | Date | string {
+  if (key === 'priority') return c.priority ?? 0;
+  if (key === 'due_at') return c.at;
+  if (key === 'created_at') return c.created ?? new Date(0);
+  return c.id;
 }
 
 /** The last_error an outcome leaves on the message (null once sent). */

@@ -8,6 +8,7 @@ import { sqliteFactory } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
+import { orderOf } from '../../src/store/store.js';
 
 storeContract(sqliteFactory());
 
@@ -52,26 +53,26 @@ test('SQLite: listing by any status, or the sent page, reads an index of that st
   const store = new SqliteStore({ path: join(dir, 'messages.db') });
   try {
     await store.init();
+    const after = { at: new Date(), id: 'f'.repeat(24), priority: 0, created: new Date() };
     const plans: [string, string][] = MESSAGE_STATUSES.map((status) => [
       status,
-      store.explainList({ order: 'created', status, limit: 100 }),
+      store.explainList({ order: orderOf(status), status, limit: 100 }),
     ]);
     plans.push(['sent page', store.explainList({ order: 'sent', limit: 100 })]);
     plans.push([
       'unsent, second page',
-      store.explainList({
-        order: 'created',
-        status: 'unsent',
-        limit: 100,
-        after: { at: new Date(), id: 'f'.repeat(24) },
-      }),
+      store.explainList({ order: 'due', status: 'unsent', limit: 100, after }),
+    ]);
+    plans.push([
+      'failed, second page',
+      store.explainList({ order: 'created', status: 'failed', limit: 100, after }),
     ]);
     for (const [what, plan] of plans) {
       // a partial index of that status (or the lease index for the few in flight), never the
       // all-rows created index filtered, never a table scan
       assert.match(
         plan,
-        /USING (COVERING )?INDEX messages_(unsent|lease|sent_created|sent|failed|invalid|cancelled|unknown)\b/,
+        /USING (COVERING )?INDEX messages_(due|lease|sent|failed|invalid|cancelled|unknown)\b/,
         `${what}: ${plan}`,
       );
       assert.doesNotMatch(plan, /messages_created|SCAN messages$/m, `${what}: ${plan}`);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { NewMessage } from '../../src/domain/message.js';
+import type { Message, NewMessage } from '../../src/domain/message.js';
 import { seedMessages } from '../../src/seed/seed.js';
-import { LEASE_LOST_ERROR, type Completion, type MessageStore } from '../../src/store/store.js';
+import { LEASE_LOST_ERROR, type Completion, type Cursor, type MessageStore } from '../../src/store/store.js';
 import type { StoreFactory } from '../helpers/services.js';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
@@ -447,6 +447,46 @@ export function storeContract(factory: StoreFactory): void {
         }
       });
 
+      test('unsent messages list in delivery order, paged by a cursor through ties of every key', async () => {
+        // 3 priorities × 3 due times × 2 created times × 2 messages: every key ties somewhere
+        const inputs: { m: NewMessage; created: Date }[] = [];
+        for (const priority of [0, 5, -1])
+          for (const due of [3000, 1000, 2000])
+            for (const c of [20, 10])
+              for (let k = 0; k < 2; k++)
+                inputs.push({
+                  m: msg(inputs.length, { priority, send_at: at(due) }),
+                  created: at(c),
+                });
+        for (const { m, created } of inputs) await store.create([m], created);
+        // one that is not unsent is left out
+        const [gone] = await store.create([msg(99, { priority: 9 })], at(0));
+        await store.cancel(gone?.message.id ?? '', at(1));
+        const seen: Message[] = [];
+        let after: Cursor | undefined;
+        for (let page = 0; page < 20; page++) {
+          const p = await store.list({ order: 'due', status: 'unsent', limit: 5, after });
+          seen.push(...p.items);
+          if (!p.next) break;
+          after = p.next;
+        }
+        assert.equal(seen.length, inputs.length, 'every unsent message once');
+        assert.equal(new Set(seen.map((m) => m.id)).size, inputs.length);
+        const key = (m: Message) => [-m.priority, m.due_at.getTime(), m.created_at.getTime(), m.id];
+        const sorted = [...seen].sort((a, b) => {
+          const [x, y] = [key(a), key(b)];
+          for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return (x[i] ?? 0) < (y[i] ?? 0) ? -1 : 1;
+          return 0;
+        });
+        assert.deepEqual(
+          seen.map((m) => m.id),
+          sorted.map((m) => m.id),
+          'priority desc, due_at, created_at, id',
+        );
+        assert.equal(seen[0]?.priority, 5);
+        assert.ok(seen.every((m) => m.status === 'unsent'));
+      });
+
       test('list pages newest first with a cursor, by creation or by sent time', async () => {
         const created = [];
         for (let i = 0; i < 7; i++) created.push(...(await store.create([msg(i)], at(i * 1000))));
@@ -478,7 +518,7 @@ export function storeContract(factory: StoreFactory): void {
           [at(18_000).toISOString()],
         );
         assert.equal(s2.next, null);
-        const unsent = await store.list({ order: 'created', status: 'unsent', limit: 100 });
+        const unsent = await store.list({ order: 'due', status: 'unsent', limit: 100 });
         assert.equal(unsent.items.length, 4);
         assert.ok(unsent.items.every((m) => m.status === 'unsent'));
       });

@@ -4,7 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
 import type { MessageStatus, NewMessage } from '../../domain/message.js';
-import type { CreateResult } from '../../store/store.js';
+import { orderOf, type CreateResult, type ListOrder } from '../../store/store.js';
 import { decodeCursor, nextLink } from '../cursor.js';
 import {
   BatchSchema,
@@ -120,13 +120,20 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   async function listPage(
     reply: FastifyReply,
     path: string,
-    order: 'sent' | 'created',
+    order: ListOrder,
     limitParam: number | undefined,
     status: MessageStatus | undefined,
     cursor: string | undefined,
   ) {
     const limit = limitParam ?? 100;
-    const page = await deps.store.list({ order, status, limit, after: decodeCursor(cursor) });
+    const after = decodeCursor(cursor);
+    if (after && (order === 'due') !== (after.priority !== undefined)) {
+      throw new AppError(
+        'INVALID_CURSOR',
+        'cursor belongs to another listing; use the Link rel="next" header',
+      );
+    }
+    const page = await deps.store.list({ order, status, limit, after });
     const link = nextLink(path, { limit, status }, page.next);
     if (link) void reply.header('link', link);
     return page.items.map(messageJson);
@@ -159,8 +166,9 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
       schema: {
         tags: ['messages'],
         operationId: 'listMessages',
-        summary: 'Messages, newest created_at first, optionally of one status',
-        description: 'Paged with `limit` and the `Link: <...>; rel="next"` header.',
+        summary: 'Messages, optionally of one status',
+        description:
+          'Newest `created_at` first, except `status=unsent`: delivery order, next first (priority, then `next_attempt_at`, then `created_at`), and `status=sent`: newest `sent_at` first, as `/sent-messages`. Paged with `limit` and the `Link: <...>; rel="next"` header.',
         querystring: ListQuerySchema,
         response: {
           200: jsonResponse('One page of messages.', Type.Array(messageRef), { link: Headers.link }),
@@ -173,7 +181,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
       listPage(
         reply,
         '/messages',
-        'created',
+        orderOf(req.query.status as MessageStatus | undefined),
         req.query.limit,
         req.query.status as MessageStatus | undefined,
         req.query.cursor,

@@ -27,6 +27,8 @@ import {
   RESOLVE_FROM,
   statusOf,
   toPage,
+  DUE_RANGES,
+  dueValue,
 } from '../store.js';
 
 /** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
@@ -276,6 +278,7 @@ export class MongoStore implements MessageStore {
   }
 
   async list(q: ListQuery): Promise<Page> {
+    if (q.order === 'due') return this.listDue(q);
     const sortField = q.order === 'sent' ? 'sent_at' : 'created_at';
     const filter: Filter<MessageDoc> = {};
     const status = q.order === 'sent' ? 'sent' : q.status;
@@ -290,6 +293,28 @@ export class MongoStore implements MessageStore {
     const docs = await this.messages
       .find(filter)
       .sort({ [sortField]: -1, _id: -1 })
+      .limit(q.limit + 1)
+      .toArray();
+    return toPage(this.readable(docs), q);
+  }
+
+  /** Unsent messages in delivery order (the `due` index), after the cursor's place in it. */
+  private async listDue(q: ListQuery): Promise<Page> {
+    const filter: Filter<MessageDoc> = { status: 'unsent' };
+    const after = q.after;
+    if (after) {
+      const value = (k: Parameters<typeof dueValue>[1]) =>
+        k === 'id' ? (this.oid(after.id) ?? new ObjectId('000000000000000000000000')) : dueValue(after, k);
+      filter.$or = DUE_RANGES.map((r) => {
+        const f: Record<string, unknown> = {};
+        for (const k of r.eq) f[k] = value(k);
+        f[r.next === 'id' ? '_id' : r.next] = { [r.next === 'priority' ? '$lt' : '$gt']: value(r.next) };
+        return f;
+      }) as Filter<MessageDoc>[];
+    }
+    const docs = await this.messages
+      .find(filter)
+      .sort({ ...SORT, _id: 1 })
       .limit(q.limit + 1)
       .toArray();
     return toPage(this.readable(docs), q);

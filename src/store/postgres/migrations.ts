@@ -63,12 +63,4 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
       CREATE UNIQUE INDEX messages_idempotency_key ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
       ALTER TABLE messages DROP CONSTRAINT messages_idempotency_key_key;`,
   },
-  {
-    version: 4,
-    name: 'listing unsent and sent messages newest-created first at any size',
-    // messages_due and messages_sent are ordered for claims and sent_at; processing ones are listed from
-    // messages_lease (they are few: in flight)
-    sql: `CREATE INDEX messages_unsent ON messages (created_at DESC, id DESC) WHERE status = 'unsent';
-     CREATE INDEX messages_sent_created ON messages (created_at DESC, id DESC) WHERE status = 'sent';`,
-  },
 ];

@@ -28,6 +28,8 @@ import {
   statusOf,
   toClaimed,
   toPage,
+  DUE_RANGES,
+  dueValue,
 } from '../store.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
@@ -292,6 +294,7 @@ export class PostgresStore implements MessageStore {
   }
 
   async list(q: ListQuery): Promise<Page> {
+    if (q.order === 'due') return this.listDue(q);
     const where: string[] = [];
     const params: unknown[] = [];
     const sortCol = q.order === 'sent' ? 'sent_at' : 'created_at';
@@ -314,6 +317,26 @@ export class PostgresStore implements MessageStore {
        ORDER BY ${sortCol} DESC, id DESC LIMIT $${params.length}`,
       params,
     );
+    return toPage(rows, q);
+  }
+
+  /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
+  private async listDue(q: ListQuery): Promise<Page> {
+    const order = 'ORDER BY priority DESC, due_at, created_at, id';
+    const base = `SELECT * FROM messages WHERE status = 'unsent'`;
+    const params: unknown[] = [q.limit + 1];
+    const after = q.after;
+    let sql = `${base} ${order} LIMIT $1`;
+    if (after) {
+      const parts = DUE_RANGES.map((r) => {
+        const conds = r.eq.map((k) => (params.push(dueValue(after, k)), `${k} = $${params.length}`));
+        params.push(dueValue(after, r.next));
+        conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} $${params.length}`);
+        return `(${base} AND ${conds.join(' AND ')} ${order} LIMIT $1)`;
+      });
+      sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) d ${order} LIMIT $1`;
+    }
+    const { rows } = await this.pool.query<Message>(sql, params);
     return toPage(rows, q);
   }
 

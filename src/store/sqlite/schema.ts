@@ -58,8 +58,4 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome FROM delivery_attempts;
    DROP TABLE delivery_attempts;
    ALTER TABLE delivery_attempts_v3 RENAME TO delivery_attempts;`,
-  // 4: listing unsent and sent messages newest-created first at any size (messages_due and messages_sent
-  // are ordered for claims and sent_at). Listing processing ones reads messages_lease (few: in flight).
-  `CREATE INDEX messages_unsent ON messages (created_at DESC, id DESC) WHERE status = 'unsent';
-     CREATE INDEX messages_sent_created ON messages (created_at DESC, id DESC) WHERE status = 'sent';`,
 ];

@@ -29,6 +29,8 @@ import {
   statusOf,
   toClaimed,
   toPage,
+  DUE_RANGES,
+  dueValue,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 
@@ -314,6 +316,7 @@ export class SqliteStore implements MessageStore {
 
   /** The statement and parameters of a list query (also what explainList reads). */
   private listSql(q: ListQuery): { sql: string; params: (string | number)[] } {
+    if (q.order === 'due') return this.dueSql(q);
     const where: string[] = [];
     const params: (string | number)[] = [];
     const sortCol = q.order === 'sent' ? 'sent_at' : 'created_at';
@@ -331,6 +334,29 @@ export class SqliteStore implements MessageStore {
                  ORDER BY ${sortCol} DESC, id DESC LIMIT ?`;
     params.push(q.limit + 1);
     return { sql, params };
+  }
+
+  /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
+  private dueSql(q: ListQuery): { sql: string; params: (string | number)[] } {
+    const order = 'ORDER BY priority DESC, due_at, created_at, id';
+    const n = q.limit + 1;
+    const base = `SELECT * FROM messages INDEXED BY messages_due WHERE status = 'unsent'`;
+    const after = q.after;
+    if (!after) return { sql: `${base} ${order} LIMIT ?`, params: [n] };
+    const v = (k: Parameters<typeof dueValue>[1]): string | number => {
+      const x = dueValue(after, k);
+      return x instanceof Date ? x.getTime() : x;
+    };
+    const params: (string | number)[] = [];
+    const parts = DUE_RANGES.map((r) => {
+      const conds = r.eq.map((k) => (params.push(v(k)), `${k} = ?`));
+      params.push(v(r.next));
+      conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} ?`);
+      params.push(n);
+      return `SELECT * FROM (${base} AND ${conds.join(' AND ')} ${order} LIMIT ?)`;
+    });
+    params.push(n);
+    return { sql: `SELECT * FROM (${parts.join(' UNION ALL ')}) ${order} LIMIT ?`, params };
   }
 
   async list(q: ListQuery): Promise<Page> {
