@@ -125,7 +125,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   const clientOptions = {
     url: config.webhook.url,
     timeoutMs: config.webhook.timeoutMs,
-    signingSecret: config.webhook.signingSecret,
+    signingSecrets: config.webhook.signingSecrets,
     connections: config.pool.numWorkers,
     userAgent: `message-scheduler/${VERSION}`,
   };

@@ -165,7 +165,7 @@ describe('config', () => {
     assert.equal(loadConfig({ CACHE_KEY_PREFIX: '' }, dir).cache.keyPrefix, '');
     // other settings keep "empty means unset": an empty WEBHOOK_SECRET does not switch signing off
     const signed = dirWith('webhookClient:\n  signingSecret: whsec_c2VjcmV0\n');
-    assert.equal(loadConfig({ WEBHOOK_SECRET: '' }, signed).webhook.signingSecret, 'whsec_c2VjcmV0');
+    assert.deepEqual(loadConfig({ WEBHOOK_SECRET: '' }, signed).webhook.signingSecrets, ['whsec_c2VjcmV0']);
   });
 
   test('CONFIG_PATH: an absolute folder is used as it is, a relative one under the working directory', () => {

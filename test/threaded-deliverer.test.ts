@@ -16,7 +16,7 @@ describe('delivery over worker threads', () => {
     const sink = new Sink({ port: 0, secret: SECRET });
     const port = await sink.start();
     const d = new ThreadedDeliverer(
-      { url: `http://127.0.0.1:${port}/hook`, timeoutMs: 5000, signingSecret: SECRET, connections: 8 },
+      { url: `http://127.0.0.1:${port}/hook`, timeoutMs: 5000, signingSecrets: [SECRET], connections: 8 },
       2,
     );
     try {
@@ -40,7 +40,7 @@ describe('delivery over worker threads', () => {
     const sink = new Sink({ port: 0, latencyMs: 300 });
     const port = await sink.start();
     const d = new ThreadedDeliverer(
-      { url: `http://127.0.0.1:${port}/hook`, timeoutMs: 5000, signingSecret: '', connections: 4 },
+      { url: `http://127.0.0.1:${port}/hook`, timeoutMs: 5000, signingSecrets: [], connections: 4 },
       1,
     );
     try {

@@ -9,7 +9,7 @@ const SECRET = 'whsec_' + Buffer.from('client-test-secret').toString('base64');
 const request = { webhookId: 'msg_abc', to: '+905551234567', content: 'hello' };
 
 function client(url: string, timeoutMs = 2000): WebhookClient {
-  return new WebhookClient({ url, timeoutMs, signingSecret: SECRET, connections: 2 });
+  return new WebhookClient({ url, timeoutMs, signingSecrets: [SECRET], connections: 2 });
 }
 
 test('the webhook client: delivered, retryable with Retry-After, permanent, timeout, refused', async () => {
@@ -118,7 +118,7 @@ test('hostile receivers: the timeout bounds the whole exchange, reply bodies are
   const port = (i: number): number => (servers[i]?.address() as AddressInfo).port;
   const clients: WebhookClient[] = [];
   const use = (url: string, timeoutMs: number): WebhookClient => {
-    const c = new WebhookClient({ url, timeoutMs, signingSecret: '', connections: 2 });
+    const c = new WebhookClient({ url, timeoutMs, signingSecrets: [], connections: 2 });
     clients.push(c);
     return c;
   };

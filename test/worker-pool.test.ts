@@ -500,7 +500,7 @@ describe('worker pool over HTTP with the sink', () => {
     const client = new WebhookClient({
       url: `http://127.0.0.1:${port}/hook`,
       timeoutMs: 5000,
-      signingSecret: SECRET,
+      signingSecrets: [SECRET],
       connections: 8,
     });
     const N = 300;
@@ -562,7 +562,7 @@ describe('worker pool over HTTP with the sink', () => {
       const c = new WebhookClient({
         url: `http://127.0.0.1:${port}${path}`,
         timeoutMs: 200,
-        signingSecret: '',
+        signingSecrets: [],
         connections: 1,
       });
       try {
@@ -604,7 +604,7 @@ describe('worker pool over HTTP with the sink', () => {
       const closed = await new WebhookClient({
         url: 'http://127.0.0.1:9/',
         timeoutMs: 500,
-        signingSecret: '',
+        signingSecrets: [],
         connections: 1,
       }).deliver({
         webhookId: 'x',

@@ -67,7 +67,7 @@ function logConfig(logger: Logger, c: Config): void {
       store: c.store.kind,
       cache: c.redis ? 'redis' : 'memory',
       webhook: new URL(c.webhook.url).origin,
-      signing: c.webhook.signingSecret !== '',
+      signing: c.webhook.signingSecrets.length,
       numWorkers: c.pool.numWorkers,
       rateLimiter: c.rateLimiter,
       configFile: c.configFile,

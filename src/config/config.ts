@@ -4,6 +4,8 @@ import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, type KeySpec } from './keys.js';
 import { parseDuration } from './duration.js';
 import { redact, redactUrl, secretsOf } from './redact.js';
+import { ConfigError } from './config-error.js';
+import { authConfig, corsOrigins, type AuthConfig } from './auth-config.js';
 
 export type StoreKind = 'sqlite' | 'postgres' | 'mongodb';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -38,7 +40,8 @@ export interface Config {
   redis: RedisConfig | null;
   worker: { jobIntervalMs: number };
   seedAtStart: boolean;
-  webhook: { url: string; timeoutMs: number; signingSecret: string };
+  /** signingSecrets: the first signs alone; several sign every request once each (rotation) */
+  webhook: { url: string; timeoutMs: number; signingSecrets: string[] };
   cache: { ttlMs: number; keyPrefix: string };
   pool: {
     numWorkers: number;
@@ -56,7 +59,13 @@ export interface Config {
     headersTimeoutMs: number;
     keepAliveTimeoutMs: number;
     maxConnections: number;
+    /** browser origins allowed by CORS (empty: CORS off) */
+    corsOrigins: string[];
+    /** accepted Host header values, lower case (empty: any) */
+    allowedHosts: string[];
   };
+  auth: AuthConfig;
+  apiRateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   logLevel: LogLevel;
   /** where the file config came from, or null when none was found */
   configFile: string | null;
@@ -64,10 +73,7 @@ export interface Config {
   unknownKeys: string[];
 }
 
-/** Thrown for a bad setting; the message is the one line the operator sees. */
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError };
 
 type Raw = Record<string, unknown>;
 type Env = Record<string, string | undefined>;
@@ -84,12 +90,13 @@ function flatten(obj: unknown, prefix = '', out: Map<string, unknown> = new Map(
 }
 
 function fail(spec: KeySpec, source: string, value: unknown, expected: string): never {
-  throw new ConfigError(
-    `config: ${spec.key} (${source}) = ${redactUrl(JSON.stringify(value) ?? String(value))} is invalid: expected ${expected}`,
-  );
+  const shown = spec.secret ? '(value not shown)' : redactUrl(JSON.stringify(value) ?? String(value));
+  throw new ConfigError(`config: ${spec.key} (${source}) = ${shown} is invalid: expected ${expected}`);
 }
 
-function coerce(spec: KeySpec, value: unknown, source: string): string | number | boolean {
+type Value = string | number | boolean | string[];
+
+function coerce(spec: KeySpec, value: unknown, source: string): Value {
   const range = (n: number, what: string): number => {
     if (spec.min !== undefined && n < spec.min) fail(spec, source, value, `${what} >= ${spec.min}`);
     if (spec.max !== undefined && n > spec.max) fail(spec, source, value, `${what} <= ${spec.max}`);
@@ -129,6 +136,7 @@ function coerce(spec: KeySpec, value: unknown, source: string): string | number 
     }
     case 'url': {
       const t = String(value);
+      if (t === '' && spec.optional) return '';
       try {
         const u = new URL(t);
         if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('protocol');
@@ -150,6 +158,22 @@ function coerce(spec: KeySpec, value: unknown, source: string): string | number 
       const choices = spec.choices ?? [];
       if (!choices.includes(t)) fail(spec, source, value, `one of ${choices.join(', ')}`);
       return t;
+    }
+    case 'list': {
+      let items: string[];
+      if (Array.isArray(value)) {
+        if (!value.every((v) => typeof v === 'string' || typeof v === 'number'))
+          fail(spec, source, value, 'a list of strings');
+        items = value.map((v) => String(v).trim()).filter((v) => v !== '');
+      } else if (typeof value === 'string') {
+        items = value.split(/\s+/).filter((v) => v !== '');
+      } else return fail(spec, source, value, 'a list, or a string of space-separated items');
+      const choices = spec.choices;
+      if (choices) {
+        const bad = items.find((v) => !choices.includes(v));
+        if (bad !== undefined) fail(spec, source, value, `items from ${choices.join(', ')} (not ${bad})`);
+      }
+      return items;
     }
   }
 }
@@ -222,7 +246,7 @@ export function parseRedisUri(uri: string, password: string, dbText: string): Re
   return { host: m[1], port, password, username: '', db, tls: false };
 }
 
-function pick(values: Map<string, string | number | boolean>, key: string): string | number | boolean {
+function pick(values: Map<string, Value>, key: string): Value {
   const v = values.get(key);
   if (v === undefined) throw new Error(`config key ${key} has no value`);
   return v;
@@ -268,10 +292,10 @@ function load(env: Env, cwd: string): Config {
   const known = new Set<string>(CONFIG_KEYS.map((k) => k.key));
   const unknownKeys = [...fileValues.keys()].filter((k) => !known.has(k));
 
-  const values = new Map<string, string | number | boolean>();
+  const values = new Map<string, Value>();
   for (const spec of CONFIG_KEYS) {
     const fromEnv = env[spec.env];
-    let v: string | number | boolean;
+    let v: Value;
     const envCounts =
       fromEnv !== undefined && (fromEnv !== '' || ('emptyEnvIsValue' in spec && spec.emptyEnvIsValue));
     if (envCounts) v = coerce(spec, fromEnv, `env ${spec.env}`);
@@ -284,6 +308,7 @@ function load(env: Env, cwd: string): Config {
   const num = (k: string): number => pick(values, k) as number;
   const bool = (k: string): boolean => pick(values, k) as boolean;
   const str = (k: string): string => pick(values, k) as string;
+  const list = (k: string): string[] => pick(values, k) as string[];
 
   let webhookUrl = env.WEBHOOK_URL || `${str('webhookClient.host')}${str('webhookClient.path')}`;
   try {
@@ -295,12 +320,14 @@ function load(env: Env, cwd: string): Config {
       `config: webhook URL ${JSON.stringify(webhookUrl)} (WEBHOOK_URL or webhookClient.host+path) is invalid: expected an http(s) URL`,
     );
   }
-  const secret = str('webhookClient.signingSecret');
-  if (secret !== '' && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
+  const secrets = list('webhookClient.signingSecret');
+  const badSecret = secrets.findIndex((x) => !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(x));
+  if (badSecret >= 0) {
     throw new ConfigError(
-      'config: webhookClient.signingSecret (env WEBHOOK_SECRET) is invalid: expected whsec_ followed by base64 (value not shown)',
+      `config: webhookClient.signingSecret (env WEBHOOK_SECRET) item ${badSecret + 1} of ${secrets.length} is invalid: expected whsec_ followed by base64 (value not shown)`,
     );
   }
+  const auth = authConfig(str, list, num, bool);
 
   if (num('pool.leaseTimeout') <= num('webhookClient.timeout')) {
     throw new ConfigError(
@@ -351,7 +378,7 @@ function load(env: Env, cwd: string): Config {
     redis,
     worker: { jobIntervalMs: num('worker.workerJobInterval') },
     seedAtStart: bool('mongoDB.seed'),
-    webhook: { url: webhookUrl, timeoutMs: num('webhookClient.timeout'), signingSecret: secret },
+    webhook: { url: webhookUrl, timeoutMs: num('webhookClient.timeout'), signingSecrets: secrets },
     cache: { ttlMs: num('cache.ttl'), keyPrefix: str('cache.keyPrefix') },
     pool: {
       numWorkers: num('pool.numWorkers'),
@@ -377,6 +404,15 @@ function load(env: Env, cwd: string): Config {
       headersTimeoutMs: num('api.headersTimeout'),
       keepAliveTimeoutMs: num('api.keepAliveTimeout'),
       maxConnections: num('api.maxConnections'),
+      corsOrigins: corsOrigins(list('api.cors.origins')),
+      allowedHosts: list('api.allowedHosts').map((h) => h.toLowerCase()),
+    },
+    auth,
+    apiRateLimiter: {
+      enabled: bool('apiRateLimiter.enabled'),
+      maxTokens: num('apiRateLimiter.maxTokens'),
+      refillRate: num('apiRateLimiter.refillRate'),
+      refillIntervalMs: num('apiRateLimiter.refillInterval'),
     },
     deliveryMode: str('delivery.mode') as DeliveryMode,
     logLevel: str('log.level') as LogLevel,

@@ -3,7 +3,17 @@
  * type, default and environment-variable override, in one typed place. The
  * loader, the validation and the README's table are all driven by this list.
  */
-export type KeyType = 'duration' | 'int' | 'number' | 'bool' | 'string' | 'url' | 'level' | 'choice';
+export type KeyType =
+  | 'duration'
+  | 'int'
+  | 'number'
+  | 'bool'
+  | 'string'
+  | 'url'
+  | 'level'
+  | 'choice'
+  /** a YAML list of strings, or one string of space-separated items (the environment's form) */
+  | 'list';
 
 export interface KeySpec {
   /** dotted path in the YAML file, as the original named it */
@@ -14,8 +24,12 @@ export interface KeySpec {
   readonly default: string | number | boolean;
   readonly min?: number;
   readonly max?: number;
-  /** the allowed values of a `choice` */
+  /** the allowed values of a `choice` (or of each item of a `list`) */
   readonly choices?: readonly string[];
+  /** a `url` that may be left empty (the feature is off) */
+  readonly optional?: boolean;
+  /** the value is a secret: never printed, not even in an error */
+  readonly secret?: boolean;
   /** an empty environment value is a value (e.g. "no prefix"), not "unset" */
   readonly emptyEnvIsValue?: boolean;
   readonly doc: string;
@@ -62,9 +76,10 @@ export const CONFIG_KEYS = [
   {
     key: 'webhookClient.signingSecret',
     env: 'WEBHOOK_SECRET',
-    type: 'string',
+    type: 'list',
     default: '',
-    doc: 'Standard Webhooks secret (`whsec_` + base64). When set, every request carries `webhook-signature`. Never logged.',
+    secret: true,
+    doc: 'Standard Webhooks secrets (`whsec_` + base64): one, or several (a YAML list or space-separated) while a receiver rotates: every request then carries one signature per secret in `webhook-signature`. Never logged.',
   },
   {
     key: 'cache.ttl',
@@ -227,6 +242,145 @@ export const CONFIG_KEYS = [
     min: 16,
     max: 1_000_000,
     doc: "Open client connections at most; more are closed at once. Keep it below the process's file-descriptor limit (`ulimit -n`) less what the store and the webhook connections need.",
+  },
+  {
+    key: 'api.auth',
+    env: 'API_AUTH',
+    type: 'choice',
+    choices: ['protected', 'required', 'none'],
+    default: 'protected',
+    doc: "`protected`: once any credential exists (an API key in the store or in `auth.apiKeys`, or `auth.jwt.jwksUrl`), every API request needs one; until then only loopback clients are answered (as Redis' protected mode). `required`: credentials always, even on loopback. `none`: no authentication at all: **unsafe**, for a network only trusted clients reach.",
+  },
+  {
+    key: 'auth.apiKeys',
+    env: 'AUTH_API_KEYS',
+    type: 'list',
+    default: '',
+    doc: 'API keys given as hashes, for deployments that do not create keys through the API: items `NAME;SCOPES;sha256:HEX` (scopes comma-separated), as `message-scheduler keys hash` prints them.',
+  },
+  {
+    key: 'auth.keyRefreshInterval',
+    env: 'AUTH_KEY_REFRESH_INTERVAL',
+    type: 'duration',
+    default: '2s',
+    min: 100,
+    max: 60_000,
+    doc: 'How often each node re-reads the API keys from the store: a key created or revoked on one node holds on every node within this time.',
+  },
+  {
+    key: 'auth.swaggerPublic',
+    env: 'AUTH_SWAGGER_PUBLIC',
+    type: 'bool',
+    default: true,
+    doc: '`/swagger/*` (the API description, no data) is served without credentials. `false`: it needs a credential of any scope.',
+  },
+  {
+    key: 'auth.jwt.jwksUrl',
+    env: 'AUTH_JWT_JWKS_URL',
+    type: 'url',
+    optional: true,
+    default: '',
+    doc: "OAuth2: the authorization server's JWKS URL. When set, JWT access tokens are accepted as `Authorization: Bearer`, checked with `jose`.",
+  },
+  {
+    key: 'auth.jwt.issuer',
+    env: 'AUTH_JWT_ISSUER',
+    type: 'string',
+    default: '',
+    doc: 'The `iss` every token must carry (required with `auth.jwt.jwksUrl`).',
+  },
+  {
+    key: 'auth.jwt.audience',
+    env: 'AUTH_JWT_AUDIENCE',
+    type: 'string',
+    default: '',
+    doc: 'The `aud` every token must include (required with `auth.jwt.jwksUrl`).',
+  },
+  {
+    key: 'auth.jwt.algorithms',
+    env: 'AUTH_JWT_ALGORITHMS',
+    type: 'list',
+    choices: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+    default: 'RS256 PS256 ES256 EdDSA',
+    doc: 'Signature algorithms accepted (asymmetric only: never `none`, never HS*).',
+  },
+  {
+    key: 'auth.jwt.clockTolerance',
+    env: 'AUTH_JWT_CLOCK_TOLERANCE',
+    type: 'duration',
+    default: '30s',
+    min: 0,
+    max: 300_000,
+    doc: 'Clock skew allowed on `exp` and `nbf`.',
+  },
+  {
+    key: 'auth.jwt.jwksCooldown',
+    env: 'AUTH_JWT_JWKS_COOLDOWN',
+    type: 'duration',
+    default: '30s',
+    min: 0,
+    doc: 'A token with an unknown `kid` makes the JWKS be fetched again at most this often (a flood of made-up `kid`s costs the authorization server one request per period).',
+  },
+  {
+    key: 'auth.jwt.jwksMaxAge',
+    env: 'AUTH_JWT_JWKS_MAX_AGE',
+    type: 'duration',
+    default: '10m',
+    min: 1000,
+    doc: 'The JWKS is fetched again in the background after this age. While the endpoint is down the keys already fetched stay in use; a new `kid` is refused.',
+  },
+  {
+    key: 'auth.jwt.tokenUrl',
+    env: 'AUTH_JWT_TOKEN_URL',
+    type: 'url',
+    optional: true,
+    default: '',
+    doc: "The authorization server's token endpoint, shown in the OpenAPI document (Swagger UI's client-credentials login). Documentation only.",
+  },
+  {
+    key: 'apiRateLimiter.enabled',
+    env: 'API_RATE_LIMITER_ENABLED',
+    type: 'bool',
+    default: true,
+    doc: 'A token bucket per API client (API key, token subject, or address when anonymous): over it, 429 with `Retry-After`. Shared by every node through Redis when `REDIS_URI` is set. `/healthz` and `/readyz` are exempt.',
+  },
+  {
+    key: 'apiRateLimiter.maxTokens',
+    env: 'API_RATE_LIMITER_MAX_TOKENS',
+    type: 'int',
+    default: 200,
+    min: 1,
+    doc: 'Bucket size: the largest burst of requests of one client. A request costs one token (a batch too: it is bounded by `api.bodyLimit` and 1000 messages).',
+  },
+  {
+    key: 'apiRateLimiter.refillRate',
+    env: 'API_RATE_LIMITER_REFILL_RATE',
+    type: 'int',
+    default: 100,
+    min: 1,
+    doc: 'Tokens added every `refillInterval` (continuously: a client may send `refillRate` requests per interval on average).',
+  },
+  {
+    key: 'apiRateLimiter.refillInterval',
+    env: 'API_RATE_LIMITER_REFILL_INTERVAL',
+    type: 'duration',
+    default: '1s',
+    min: 1,
+    doc: 'Refill period of the API bucket.',
+  },
+  {
+    key: 'api.cors.origins',
+    env: 'API_CORS_ORIGINS',
+    type: 'list',
+    default: '',
+    doc: 'Browser origins allowed to call the API (`https://app.example.com`); empty: CORS off, and a state-changing request from any other origin is 403.',
+  },
+  {
+    key: 'api.allowedHosts',
+    env: 'API_ALLOWED_HOSTS',
+    type: 'list',
+    default: '',
+    doc: 'Accepted `Host` header names (`scheduler.example.com`, `scheduler.example.com:8443`): anything else is 403 (DNS rebinding). Empty: any host, except that anonymous loopback access needs a loopback name (`localhost`, `127.0.0.1`, `[::1]`).',
   },
   {
     key: 'log.level',

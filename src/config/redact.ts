@@ -16,7 +16,8 @@ export function secretsOf(env: Record<string, string | undefined>): string[] {
   const out: string[] = [];
   for (const name of ['REDIS_PASSWORD', 'WEBHOOK_SECRET']) {
     const v = env[name];
-    if (v) out.push(v);
+    // several signing secrets are space-separated: each is a secret on its own
+    if (v) out.push(v, ...v.split(/\s+/));
   }
   for (const name of ['REDIS_URI', 'DATABASE_URL', 'MONGODB_URI', 'WEBHOOK_URL', 'WEBHOOK_CLIENT_HOST']) {
     const v = env[name];

@@ -12,6 +12,12 @@ export function sign(key: Buffer, id: string, timestamp: number, body: string): 
   return 'v1,' + createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
 }
 
+/** The `webhook-signature` value for one or more keys (a receiver rotating its secret checks either). */
+export function signAll(keys: readonly Buffer[], id: string, timestamp: number, body: string): string {
+  if (keys.length === 1 && keys[0]) return sign(keys[0], id, timestamp, body);
+  return keys.map((k) => sign(k, id, timestamp, body)).join(' ');
+}
+
 /**
  * Verifies a `webhook-signature` header (space-separated list of `v1,<sig>`),
  * rejecting timestamps more than `toleranceSec` away from now.

@@ -1,5 +1,5 @@
 import { Pool, type Dispatcher } from 'undici';
-import { secretBytes, sign } from './signature.js';
+import { secretBytes, signAll } from './signature.js';
 
 /** What one webhook request came to; the pool turns it into a store outcome. */
 export type DeliveryResult =
@@ -34,8 +34,8 @@ export interface Deliverer {
 export interface WebhookClientOptions {
   url: string;
   timeoutMs: number;
-  /** `whsec_...`; empty → no webhook-signature header */
-  signingSecret: string;
+  /** `whsec_...` each; none → no webhook-signature header; several → one signature each (rotation) */
+  signingSecrets: readonly string[];
   connections: number;
   userAgent?: string;
 }
@@ -72,7 +72,7 @@ export function isRetryableStatus(code: number): boolean {
 export class WebhookClient implements Deliverer {
   private readonly pool: Pool;
   private readonly path: string;
-  private readonly key: Buffer | null;
+  private readonly keys: Buffer[];
   private readonly deadline: number;
   private closing: Promise<void> | null = null;
 
@@ -88,7 +88,7 @@ export class WebhookClient implements Deliverer {
       connectTimeout: Math.min(options.timeoutMs, 10_000),
     });
     this.deadline = options.timeoutMs;
-    this.key = options.signingSecret ? secretBytes(options.signingSecret) : null;
+    this.keys = options.signingSecrets.map(secretBytes);
   }
 
   async deliver(req: WebhookRequest): Promise<DeliveryResult> {
@@ -102,7 +102,9 @@ export class WebhookClient implements Deliverer {
       'webhook-id': req.webhookId,
       'webhook-timestamp': String(timestamp),
     };
-    if (this.key) headers['webhook-signature'] = sign(this.key, req.webhookId, timestamp, body);
+    // Standard Webhooks: several signatures are space-separated; a receiver accepts any that verifies
+    if (this.keys.length > 0)
+      headers['webhook-signature'] = signAll(this.keys, req.webhookId, timestamp, body);
     try {
       const res = await post(this.pool, this.path, headers, body, this.deadline);
       const code = res.statusCode;

@@ -21,7 +21,27 @@ export const ERROR_CODES = {
   },
   INVALID_CURSOR: { status: 400, doc: 'The paging cursor was not issued by this service.' },
   INVALID_ID: { status: 400, doc: 'The message id in the path is not 24 hex characters.' },
+  UNAUTHORIZED: {
+    status: 401,
+    doc: 'No credentials, or credentials that are not valid: an unknown or revoked API key, or a JWT with a bad signature, issuer, audience, algorithm or time. The `WWW-Authenticate: Bearer` header says which (RFC 6750).',
+  },
   FORBIDDEN: { status: 403, doc: 'The request is refused (e.g. a path outside the documentation folder).' },
+  INSUFFICIENT_SCOPE: {
+    status: 403,
+    doc: 'The credentials are valid but lack the scope the operation needs (named in the message and in `WWW-Authenticate`).',
+  },
+  PROTECTED_MODE: {
+    status: 403,
+    doc: 'No credentials are configured, so only loopback clients are answered. Create an API key (`message-scheduler keys create`), configure OAuth2 (`auth.jwt.*`), or opt out with `api.auth: none` (unsafe).',
+  },
+  HOST_NOT_ALLOWED: {
+    status: 403,
+    doc: 'The `Host` header is not in `api.allowedHosts` (or, for anonymous loopback access, not a loopback name): a DNS-rebinding guard.',
+  },
+  CROSS_SITE_REQUEST: {
+    status: 403,
+    doc: 'A state-changing request came from a browser page of another origin (`Origin` or `Sec-Fetch-Site`) that is not in `api.cors.origins`.',
+  },
   NOT_FOUND: { status: 404, doc: 'No such message or route.' },
   METHOD_NOT_ALLOWED: {
     status: 405,
@@ -39,7 +59,7 @@ export const ERROR_CODES = {
   URI_TOO_LONG: { status: 414, doc: 'A path parameter is longer than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
-    doc: 'The body is not `application/json` (`PUT /worker-pool/state` also takes a form body).',
+    doc: 'The body is not `application/json` (`PUT /worker-pool/state` also takes a form body). A body-less `POST` without credentials needs `Content-Type: application/json` too, so a cross-site form cannot make it.',
   },
   RANGE_NOT_SATISFIABLE: {
     status: 416,
@@ -48,6 +68,10 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     doc: 'The `Idempotency-Key` was used before with a different request (compared as parsed JSON: key order and spacing do not matter).',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    doc: 'The client used up its API token bucket (`apiRateLimiter.*`). `Retry-After` says when a token is back; `RateLimit` and `RateLimit-Policy` describe the bucket.',
   },
   HEADERS_TOO_LARGE: { status: 431, doc: 'The request headers are larger than the server accepts.' },
   INTERNAL: { status: 500, doc: 'A bug; the log has the details under the request id.' },

@@ -32,7 +32,8 @@ export function createLogger(
       },
       redact: {
         paths: [
-          'config.webhook.signingSecret',
+          'config.webhook.signingSecrets',
+          'req.headers["x-api-key"]',
           'config.redis.password',
           'config.store.databaseUrl',
           'config.store.mongodbUri',

@@ -1,5 +1,6 @@
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../domain/message.js';
 import { MESSAGE_STATUSES } from '../domain/message.js';
+import type { ApiKeyStore } from './key-store.js';
 
 /**
  * The storage seam. The core (API, worker pool, seeding) depends on this
@@ -19,6 +20,8 @@ export interface MessageStore {
   close(): Promise<void>;
   /** Throws when the database does not answer. */
   ping(): Promise<void>;
+  /** The API keys, in the same database (its own table or collection). */
+  readonly keys: ApiKeyStore;
 
   /**
    * Inserts messages in one transaction (SQL) or one bulk write (MongoDB).

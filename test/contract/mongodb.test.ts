@@ -3,9 +3,12 @@ import { test } from 'node:test';
 import { MongoClient } from 'mongodb';
 import { mongoFactory, serviceUrl, uniqueName } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
+import { keyStoreContract } from './key-store-contract.js';
 import { MongoStore } from '../../src/store/mongo/mongo-store.js';
 
-storeContract(mongoFactory());
+const factory = mongoFactory();
+storeContract(factory);
+keyStoreContract(factory);
 
 const url = serviceUrl('MONGODB_URI');
 test(

@@ -1,4 +1,7 @@
 import { postgresFactory } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
+import { keyStoreContract } from './key-store-contract.js';
 
-storeContract(postgresFactory());
+const factory = postgresFactory();
+storeContract(factory);
+keyStoreContract(factory);

@@ -6,11 +6,14 @@ import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { sqliteFactory } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
+import { keyStoreContract } from './key-store-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { orderOf } from '../../src/store/store.js';
 
-storeContract(sqliteFactory());
+const factory = sqliteFactory();
+storeContract(factory);
+keyStoreContract(factory);
 
 test('SQLite: a database made by schema version 2 upgrades and keeps its delivery attempts', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ms-migrate-'));

@@ -16,6 +16,7 @@ import type {
   ResolveResult,
 } from '../store.js';
 import type { Logger } from '../../logging/logger.js';
+import { MongoKeys, type KeyDoc } from './mongo-keys.js';
 import { backfillLegacy, fromLegacy, LegacyDocError } from './legacy.js';
 import {
   byClaimOrder,
@@ -154,6 +155,8 @@ export class MongoStore implements MessageStore {
   private claiming: Promise<unknown> = Promise.resolve();
   private readonly attemptsCol: Collection<AttemptDoc>;
   private lastSweep = 0;
+  readonly keys: MongoKeys;
+  private readonly keysCol: Collection<KeyDoc>;
 
   constructor(private readonly options: MongoStoreOptions) {
     this.client = new MongoClient(options.uri, {
@@ -164,6 +167,8 @@ export class MongoStore implements MessageStore {
     this.messages = this.db.collection<MessageDoc>(options.collection);
     this.fences = this.db.collection<FenceDoc>(`${options.collection}_fences`);
     this.attemptsCol = this.db.collection<AttemptDoc>(`${options.collection}_attempts`);
+    this.keysCol = this.db.collection<KeyDoc>(`${options.collection}_api_keys`);
+    this.keys = new MongoKeys(this.keysCol);
   }
 
   async init(): Promise<void> {
@@ -180,6 +185,7 @@ export class MongoStore implements MessageStore {
     ]);
     await ensureIndexes(this.fences, [{ key: { at: 1 }, name: 'at' }]);
     await ensureIndexes(this.attemptsCol, [{ key: { message_id: 1, attempt: 1 }, name: 'message' }]);
+    await ensureIndexes(this.keysCol, MongoKeys.indexes());
     const report = await backfillLegacy(
       this.messages as unknown as Collection<Document>,
       new Date(),

@@ -63,4 +63,18 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
       CREATE UNIQUE INDEX messages_idempotency_key ON messages (idempotency_key) WHERE idempotency_key IS NOT NULL;
       ALTER TABLE messages DROP CONSTRAINT messages_idempotency_key_key;`,
   },
+  {
+    version: 4,
+    name: 'API keys (hashes only)',
+    sql: `
+      CREATE TABLE api_keys (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        scopes text NOT NULL,
+        hash text NOT NULL UNIQUE,
+        created_at timestamptz NOT NULL,
+        last_used_at timestamptz,
+        revoked_at timestamptz
+      );`,
+  },
 ];

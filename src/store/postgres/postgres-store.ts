@@ -31,6 +31,7 @@ import {
   DUE_RANGES,
   dueValue,
 } from '../store.js';
+import { PostgresKeys } from './postgres-keys.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -171,6 +172,7 @@ export class PostgresStore implements MessageStore {
   readonly embedded = false;
   private readonly pool: pg.Pool;
   private readonly schema: string;
+  readonly keys: PostgresKeys;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -185,6 +187,7 @@ export class PostgresStore implements MessageStore {
     });
     // an idle client that loses its server must not crash the process
     this.pool.on('error', () => undefined);
+    this.keys = new PostgresKeys(this.pool);
   }
 
   async init(): Promise<void> {

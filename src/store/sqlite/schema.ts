@@ -58,4 +58,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome FROM delivery_attempts;
    DROP TABLE delivery_attempts;
    ALTER TABLE delivery_attempts_v3 RENAME TO delivery_attempts;`,
+  // 4: API keys (hashes only)
+  `CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     scopes TEXT NOT NULL,
+     hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     last_used_at INTEGER,
+     revoked_at INTEGER
+   );`,
 ];

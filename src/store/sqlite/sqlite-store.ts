@@ -33,6 +33,7 @@ import {
   dueValue,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
+import { SqliteKeys } from './sqlite-keys.js';
 
 interface Row {
   id: string;
@@ -150,6 +151,7 @@ export class SqliteStore implements MessageStore {
   readonly kind = 'sqlite' as const;
   readonly embedded = true;
   private readonly db: Database.Database;
+  readonly keys = new SqliteKeys(() => this.db);
   private stmts!: ReturnType<SqliteStore['prepare']>;
 
   constructor(options: SqliteStoreOptions) {

@@ -1,0 +1,114 @@
+import { isScope, type Scope } from '../auth/scopes.js';
+import { ConfigError } from './config-error.js';
+
+export type AuthMode = 'protected' | 'required' | 'none';
+
+/** An API key given in the config as its hash (`auth.apiKeys`). */
+export interface ConfiguredKey {
+  name: string;
+  scopes: Scope[];
+  /** SHA-256 of the key, 32 bytes */
+  hash: Buffer;
+}
+
+export interface JwtConfig {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  algorithms: string[];
+  clockToleranceMs: number;
+  jwksCooldownMs: number;
+  jwksMaxAgeMs: number;
+  tokenUrl: string;
+}
+
+export interface AuthConfig {
+  mode: AuthMode;
+  keys: ConfiguredKey[];
+  keyRefreshMs: number;
+  swaggerPublic: boolean;
+  /** null: OAuth2 tokens are not accepted */
+  jwt: JwtConfig | null;
+}
+
+export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** `NAME;SCOPES;sha256:HEX`, as `message-scheduler keys hash` prints it. */
+export function parseConfiguredKey(item: string, index: number): ConfiguredKey {
+  const bad = (expected: string): never => {
+    throw new ConfigError(
+      `config: auth.apiKeys (env AUTH_API_KEYS) item ${index + 1} = ${JSON.stringify(item)} is invalid: expected ${expected}`,
+    );
+  };
+  const parts = item.split(';');
+  if (parts.length !== 3) bad('NAME;SCOPES;sha256:HEX (three parts separated by ;)');
+  const [name = '', scopeText = '', hashText = ''] = parts;
+  if (!KEY_NAME.test(name)) bad('a NAME of letters, digits, ".", "_" or "-" (at most 64)');
+  const scopes = scopeText.split(',').filter((x) => x !== '');
+  if (scopes.length === 0) bad('at least one scope');
+  const unknown = scopes.find((x) => !isScope(x));
+  if (unknown !== undefined)
+    bad(`scopes from messages:read, messages:write, pool:control, admin (not ${unknown})`);
+  const m = /^sha256:([0-9a-f]{64})$/i.exec(hashText);
+  if (!m?.[1]) bad('sha256: followed by 64 hex digits');
+  return { name, scopes: scopes as Scope[], hash: Buffer.from(m?.[1] ?? '', 'hex') };
+}
+
+/** Origins as browsers send them: scheme://host[:port], nothing else. */
+export function corsOrigins(items: string[]): string[] {
+  return items.map((o) => {
+    let u: URL | null = null;
+    try {
+      u = new URL(o);
+    } catch {
+      // reported below
+    }
+    if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== o.replace(/\/$/, '')) {
+      throw new ConfigError(
+        `config: api.cors.origins (env API_CORS_ORIGINS) item ${JSON.stringify(o)} is invalid: expected an origin such as https://app.example.com (scheme, host and port only)`,
+      );
+    }
+    return u.origin;
+  });
+}
+
+export function authConfig(
+  str: (k: string) => string,
+  list: (k: string) => string[],
+  num: (k: string) => number,
+  bool: (k: string) => boolean,
+): AuthConfig {
+  const keys = list('auth.apiKeys').map(parseConfiguredKey);
+  const jwksUrl = str('auth.jwt.jwksUrl');
+  let jwt: JwtConfig | null = null;
+  if (jwksUrl !== '') {
+    for (const k of ['auth.jwt.issuer', 'auth.jwt.audience']) {
+      if (str(k) === '') {
+        throw new ConfigError(
+          `config: ${k} = "" is invalid: expected a value when auth.jwt.jwksUrl is set (tokens are checked against it)`,
+        );
+      }
+    }
+    const algorithms = list('auth.jwt.algorithms');
+    if (algorithms.length === 0) {
+      throw new ConfigError('config: auth.jwt.algorithms = [] is invalid: expected at least one algorithm');
+    }
+    jwt = {
+      jwksUrl,
+      issuer: str('auth.jwt.issuer'),
+      audience: str('auth.jwt.audience'),
+      algorithms,
+      clockToleranceMs: num('auth.jwt.clockTolerance'),
+      jwksCooldownMs: num('auth.jwt.jwksCooldown'),
+      jwksMaxAgeMs: num('auth.jwt.jwksMaxAge'),
+      tokenUrl: str('auth.jwt.tokenUrl'),
+    };
+  }
+  return {
+    mode: str('api.auth') as AuthMode,
+    keys,
+    keyRefreshMs: num('auth.keyRefreshInterval'),
+    swaggerPublic: bool('auth.swaggerPublic'),
+    jwt,
+  };
+}

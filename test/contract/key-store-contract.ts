@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { MessageStore } from '../../src/store/store.js';
+import type { StoreFactory } from '../helpers/services.js';
+
+const T0 = new Date('2026-01-01T00:00:00.000Z');
+const at = (ms: number): Date => new Date(T0.getTime() + ms);
+const hash = (c: string): string => c.repeat(64);
+
+/** The API-key part of the storage contract: every adapter, the same cases. */
+export function keyStoreContract(factory: StoreFactory): void {
+  describe(
+    `key store contract: ${factory.name}`,
+    { skip: !factory.available && `${factory.name} not configured` },
+    () => {
+      let store: MessageStore;
+      let drop: () => Promise<void>;
+      beforeEach(async () => {
+        ({ store, drop } = await factory.create());
+      });
+      afterEach(async () => {
+        await drop();
+      });
+
+      test('a key round-trips; the list is oldest first and holds only hashes', async () => {
+        const a = await store.keys.createKey(
+          { id: 'aaaaaaaaaaaa', name: 'ci', scopes: ['messages:read', 'messages:write'], hash: hash('a') },
+          T0,
+        );
+        assert.deepEqual(a, {
+          id: 'aaaaaaaaaaaa',
+          name: 'ci',
+          scopes: ['messages:read', 'messages:write'],
+          hash: hash('a'),
+          created_at: T0,
+          last_used_at: null,
+          revoked_at: null,
+        });
+        await store.keys.createKey(
+          { id: 'bbbbbbbbbbbb', name: 'ops', scopes: ['admin'], hash: hash('b') },
+          at(1),
+        );
+        const list = await store.keys.listKeys();
+        assert.deepEqual(
+          list.map((k) => [k.id, k.name, k.scopes, k.created_at.getTime()]),
+          [
+            ['aaaaaaaaaaaa', 'ci', ['messages:read', 'messages:write'], T0.getTime()],
+            ['bbbbbbbbbbbb', 'ops', ['admin'], at(1).getTime()],
+          ],
+        );
+      });
+
+      test('the same id or the same hash cannot be stored twice', async () => {
+        await store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a') }, T0);
+        await assert.rejects(
+          store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'y', scopes: ['admin'], hash: hash('c') }, T0),
+        );
+        await assert.rejects(
+          store.keys.createKey({ id: 'cccccccccccc', name: 'y', scopes: ['admin'], hash: hash('a') }, T0),
+        );
+        assert.equal((await store.keys.listKeys()).length, 1);
+      });
+
+      test('revoke is idempotent and keeps the first time; an unknown id is null', async () => {
+        await store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a') }, T0);
+        const first = await store.keys.revokeKey('aaaaaaaaaaaa', at(10));
+        assert.equal(first?.revoked_at?.getTime(), at(10).getTime());
+        const again = await store.keys.revokeKey('aaaaaaaaaaaa', at(20));
+        assert.equal(again?.revoked_at?.getTime(), at(10).getTime());
+        assert.equal(await store.keys.revokeKey('nonesuch0000', at(30)), null);
+        const [listed] = await store.keys.listKeys();
+        assert.equal(listed?.revoked_at?.getTime(), at(10).getTime());
+      });
+
+      test('touch records the latest use only, for many keys at once', async () => {
+        await store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a') }, T0);
+        await store.keys.createKey({ id: 'bbbbbbbbbbbb', name: 'y', scopes: ['admin'], hash: hash('b') }, T0);
+        await store.keys.touchKeys([
+          { id: 'aaaaaaaaaaaa', at: at(100) },
+          { id: 'bbbbbbbbbbbb', at: at(50) },
+          { id: 'missing00000', at: at(50) },
+        ]);
+        await store.keys.touchKeys([{ id: 'aaaaaaaaaaaa', at: at(60) }]);
+        await store.keys.touchKeys([]);
+        const list = await store.keys.listKeys();
+        assert.deepEqual(
+          list.map((k) => k.last_used_at?.getTime()),
+          [at(100).getTime(), at(50).getTime()],
+        );
+      });
+    },
+  );
+}
