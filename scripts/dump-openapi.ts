@@ -9,10 +9,14 @@ import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { MemoryCache } from '../src/cache/cache.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { VERSION } from '../src/app.js';
+import { loadConfig } from '../src/config/config.js';
+import { createAccess } from '../src/auth/create-access.js';
 
 const FILE = 'docs/openapi.json';
 const store = new SqliteStore({ path: ':memory:' });
 await store.init();
+// the document of the default configuration (no OAuth2 token URL, the default rate limit)
+const access = await createAccess(loadConfig({}, '/nonexistent'), store, silentLogger());
 const app = await buildServer({
   store,
   cache: new MemoryCache(),
@@ -20,10 +24,12 @@ const app = await buildServer({
   onCreated: () => undefined,
   logger: silentLogger(),
   version: VERSION,
+  access: access.access,
 });
 await app.ready();
 const doc = JSON.stringify(app.swagger(), null, 2) + '\n';
 await app.close();
+await access.close();
 await store.close();
 
 if (process.argv.includes('--check')) {

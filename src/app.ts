@@ -13,6 +13,7 @@ import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import { TokenBucket, UnlimitedRateLimiter } from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
+import { createAccess } from './auth/create-access.js';
 import { seedMessages, type SeedReport } from './seed/seed.js';
 
 function readVersion(): string {
@@ -166,12 +167,15 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       .catch((err: unknown) => dropped.add(e.message.id, (err as Error).message));
   });
 
+  const access = await createAccess(config, store, logger);
+  await access.start();
   const server = await buildServer({
     store,
     cache,
     pool,
     onCreated: () => pool.notify(),
     logger,
+    access: access.access,
     limits: config.api,
     version: VERSION,
   });
@@ -193,6 +197,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       // the pool waited pool.timeout for in-flight deliveries and released the rest: a
       // receiver that still holds a request does not hold the process
       await deliverer.close(SHUTDOWN_GRACE_MS);
+      await access.close();
       await cache.close();
       await store.close();
     },

@@ -415,7 +415,7 @@ describe('over a socket', () => {
 
   test('a body that stops half-way is answered 408 and closed after api.requestTimeout', async () => {
     const stuck =
-      'POST /messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"con\r\n';
+      'POST /messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"con\r\n';
     const { text, closedAfterMs } = await raw(stuck, 6000);
     assert.ok(closedAfterMs !== null && closedAfterMs < 3500, `closed after ${closedAfterMs} ms`);
     const r = parseResponse(text);
@@ -432,7 +432,7 @@ describe('over a socket', () => {
       await new Promise<void>((resolve) => {
         const s = connect(port, '127.0.0.1', () => {
           s.write(
-            'POST /messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"content":',
+            'POST /messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"content":',
           );
           setTimeout(() => {
             s.destroy();

@@ -2,6 +2,13 @@ import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
 import type { Cache } from '../cache/cache.js';
 import type { PoolState } from '../worker/worker-pool.js';
+import type { AccessOptions } from './access.js';
+
+/** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
+export interface ApiAccess extends AccessOptions {
+  /** the OAuth2 token endpoint shown in the OpenAPI document ('' when not configured) */
+  tokenUrl: string;
+}
 
 /** How long and how many: what a client may hold of the server (config keys api.*). */
 export interface ApiLimits {
@@ -28,6 +35,7 @@ export interface ApiDeps {
   /** new messages were stored: wake the worker pool */
   onCreated: () => void;
   logger: Logger;
+  access: ApiAccess;
   limits?: Partial<ApiLimits>;
   version: string;
 }

@@ -176,7 +176,10 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
     // no route has this method (QUERY /healthz): whatever its body lacked, the answer is 404/405
     if (req.is404) return notFound(req, reply);
-    if (err instanceof AppError) return sendError(reply, err.code, err.message, err.details);
+    if (err instanceof AppError) {
+      if (err.headers) void reply.headers(err.headers);
+      return sendError(reply, err.code, err.message, err.details);
+    }
     const fe = err as FastifyError;
     if (fe.validation) {
       const where = fe.validationContext ?? 'body';

@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import helmet from '@fastify/helmet';
+import cors from '@fastify/cors';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { AppError } from '../errors/codes.js';
@@ -10,6 +12,9 @@ import { illFormedStrings } from './body-checks.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
+import { keyRoutes } from './routes/keys.js';
+import { installAccess } from './access.js';
+import { documentSecurity, securitySchemes } from './security-docs.js';
 import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
 
 export type { ApiDeps } from './deps.js';
@@ -82,6 +87,27 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     json(req, body as string, done);
   });
   installErrorHandler(app);
+  // security headers on every answer; the policy lets Swagger UI (its own scripts and styles) work
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        // the service is often reached over plain HTTP inside a network: do not upgrade its assets
+        upgradeInsecureRequests: null,
+      },
+    },
+  });
+  // CORS only for configured origins; none configured: no CORS headers, browsers keep the same-origin rule
+  if (deps.access.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: [...deps.access.corsOrigins],
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
+      allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'idempotency-key'],
+      exposedHeaders: ['link', 'idempotent-replayed', 'retry-after', 'ratelimit', 'ratelimit-policy'],
+      maxAge: 600,
+    });
+  }
+  installAccess(app, deps.access);
+  documentSecurity(app);
   // text that is not well-formed Unicode is refused in any body, naming the field
   app.addHook('preValidation', async (req) => {
     if (req.body === undefined || req.body === null || typeof req.body !== 'object') return;
@@ -112,12 +138,14 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
         license: { name: 'MIT', url: 'https://opensource.org/licenses/MIT' },
       },
       servers: [{ url: '/', description: 'this service' }],
-      // no credentials yet: every operation is public (stated, so clients and linters need not guess)
+      // public unless an operation says otherwise (each names its scope)
       security: [],
+      components: { securitySchemes: securitySchemes(deps.access.tokenUrl) },
       tags: [
         { name: 'messages', description: 'Add, list, inspect and cancel messages' },
         { name: 'worker-pool', description: 'Pause and resume delivery' },
         { name: 'health', description: 'Liveness and readiness' },
+        { name: 'keys', description: 'API keys (scope admin)' },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
@@ -136,5 +164,6 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(async (child) => messageRoutes(child, deps));
   await app.register(async (child) => workerPoolRoutes(child, deps));
   await app.register(async (child) => healthRoutes(child, deps));
+  await app.register(async (child) => keyRoutes(child, deps));
   return app;
 }

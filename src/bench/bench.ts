@@ -180,6 +180,7 @@ async function startService(env: Record<string, string>, concurrency: number): P
     HOST: '127.0.0.1',
     WEBHOOK_URL: `${SINK}/hook`,
     RATE_LIMITER_ENABLED: 'false',
+    API_RATE_LIMITER_ENABLED: 'false',
     POOL_NUM_WORKERS: String(concurrency),
     POOL_INITIAL_JOB_FETCH: 'false',
     WORKER_JOB_INTERVAL: '200ms',

@@ -42,7 +42,7 @@ export const ERROR_CODES = {
     status: 403,
     doc: 'A state-changing request came from a browser page of another origin (`Origin` or `Sec-Fetch-Site`) that is not in `api.cors.origins`.',
   },
-  NOT_FOUND: { status: 404, doc: 'No such message or route.' },
+  NOT_FOUND: { status: 404, doc: 'No such message, API key or route.' },
   METHOD_NOT_ALLOWED: {
     status: 405,
     doc: 'The path exists but not for this method; the `Allow` header lists the methods.',
@@ -99,6 +99,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
+    /** response headers the answer needs (`WWW-Authenticate`, `Retry-After`, `RateLimit`) */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.statusCode = ERROR_CODES[code].status;

@@ -130,6 +130,7 @@ export async function serve(env: Record<string, string>, sinkUrl: string): Promi
     HOST: '127.0.0.1',
     WEBHOOK_URL: sinkUrl,
     RATE_LIMITER_ENABLED: 'false',
+    API_RATE_LIMITER_ENABLED: 'false',
     POOL_NUM_WORKERS: '64',
     WORKER_JOB_INTERVAL: '100ms',
     ...env,

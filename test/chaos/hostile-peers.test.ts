@@ -211,7 +211,7 @@ describe('hostile peers', () => {
       for (let i = 0; i < flood; i++) {
         const s = connect(api, '127.0.0.1', () =>
           s.write(
-            'POST /messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"con\r\n',
+            'POST /messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"con\r\n',
           ),
         );
         s.on('connect', () => connected++);

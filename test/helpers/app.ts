@@ -19,6 +19,8 @@ export async function testApp(
       WEBHOOK_URL: 'http://127.0.0.1:9/unused',
       POOL_INITIAL_JOB_FETCH: 'false',
       WORKER_JOB_INTERVAL: '50ms',
+      // every test talks from 127.0.0.1: one bucket for the whole file. The limiter's own tests turn it on.
+      API_RATE_LIMITER_ENABLED: 'false',
       ...env,
     },
     process.cwd(),

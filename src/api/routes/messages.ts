@@ -24,6 +24,7 @@ import {
 } from '../schemas.js';
 import type { ApiDeps } from '../deps.js';
 import { phoneProblems } from '../body-checks.js';
+import { actorOf } from '../access.js';
 
 const errorRef = Type.Ref('Error');
 const messageRef = Type.Ref('Message');
@@ -142,6 +143,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.get(
     '/sent-messages',
     {
+      config: { scope: 'messages:read' },
       schema: {
         tags: ['messages'],
         operationId: 'listSentMessages',
@@ -163,6 +165,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.get(
     '/messages',
     {
+      config: { scope: 'messages:read' },
       schema: {
         tags: ['messages'],
         operationId: 'listMessages',
@@ -191,6 +194,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.post(
     '/messages',
     {
+      config: { scope: 'messages:write' },
       schema: {
         tags: ['messages'],
         operationId: 'createMessage',
@@ -229,6 +233,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.post(
     '/messages/batch',
     {
+      config: { scope: 'messages:write' },
       schema: {
         tags: ['messages'],
         operationId: 'createMessages',
@@ -273,6 +278,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.get(
     '/messages/:id',
     {
+      config: { scope: 'messages:read' },
       schema: {
         tags: ['messages'],
         operationId: 'getMessage',
@@ -296,6 +302,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.delete(
     '/messages/:id',
     {
+      config: { scope: 'messages:write' },
       schema: {
         tags: ['messages'],
         operationId: 'cancelMessage',
@@ -319,7 +326,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
           `message ${id} is ${res.status}; only an unsent message can be cancelled`,
         );
       }
-      req.log.debug({ message_id: id }, 'message cancelled');
+      req.log.info({ ...actorOf(req), message_id: id }, 'message cancelled');
       return messageJson(res.message);
     },
   );
@@ -346,6 +353,7 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     r.post(
       a.path,
       {
+        config: { scope: 'messages:write' },
         schema: {
           tags: ['messages'],
           operationId: a.operationId,
@@ -369,7 +377,10 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
             `message ${id} is ${res.status}; ${a.action === 'retry' ? 'only an unknown or failed message can be retried' : 'only an unknown message can be given up'}`,
           );
         }
-        req.log.info({ message_id: id, action: a.action, status: res.message.status }, 'operator action');
+        req.log.info(
+          { ...actorOf(req), message_id: id, action: a.action, status: res.message.status },
+          'operator action',
+        );
         if (a.action === 'retry') deps.onCreated();
         return messageJson(res.message);
       },

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonResponse, MethodNotAllowedResponse } from '../schemas.js';
+import { actorOf } from '../access.js';
 
 const ACTIONS = ['start', 'pause'] as const;
 const EXPECTED =
@@ -36,6 +37,7 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
   r.get(
     '/worker-pool/state',
     {
+      config: { scope: 'pool:control' },
       schema: {
         tags: ['worker-pool'],
         operationId: 'getWorkerPoolState',
@@ -50,6 +52,7 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
   r.put(
     '/worker-pool/state',
     {
+      config: { scope: 'pool:control' },
       schema: {
         tags: ['worker-pool'],
         operationId: 'setWorkerPoolState',
@@ -83,7 +86,7 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
           `invalid action ${JSON.stringify(act ?? null)}: ${EXPECTED} (valid actions: ${ACTIONS.join(', ')})`,
         );
       }
-      req.log.info({ action: act, state: deps.pool.getState() }, 'worker pool action');
+      req.log.info({ ...actorOf(req), action: act, state: deps.pool.getState() }, 'worker pool action');
       return { status: deps.pool.getState() };
     },
   );

@@ -1,0 +1,56 @@
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import type { MessageStore } from '../store/store.js';
+import type { ApiAccess } from '../api/deps.js';
+import { MemoryBuckets, type KeyedBuckets } from '../ratelimit/token-bucket.js';
+import { KeyRegistry } from './api-keys.js';
+import { Authenticator } from './authenticator.js';
+import { JwtVerifier } from './jwt.js';
+
+/** The API's access control from the config: keys, OAuth2, the per-client buckets (Redis when configured). */
+export async function createAccess(
+  config: Config,
+  store: MessageStore,
+  logger: Logger,
+): Promise<{ access: ApiAccess; start(): Promise<void>; close(): Promise<void> }> {
+  const registry = new KeyRegistry(store.keys, config.auth.keys, config.auth.keyRefreshMs, logger);
+  const jwt = config.auth.jwt ? new JwtVerifier(config.auth.jwt, logger) : null;
+  const policy = {
+    maxTokens: config.apiRateLimiter.maxTokens,
+    refillRate: config.apiRateLimiter.refillRate,
+    refillIntervalMs: config.apiRateLimiter.refillIntervalMs,
+  };
+  let buckets: KeyedBuckets | null = null;
+  if (config.apiRateLimiter.enabled) {
+    if (config.redis) {
+      const { RedisBuckets } = await import('../ratelimit/redis-buckets.js');
+      const redis = new RedisBuckets(
+        config.redis,
+        policy,
+        `${config.cache.keyPrefix}ms:ratelimit:api:`,
+        logger,
+      );
+      // not reachable now: the local buckets serve until it is (logged by the limiter)
+      await redis.connect().catch(() => undefined);
+      buckets = redis;
+    } else buckets = new MemoryBuckets(policy);
+  }
+  if (config.auth.mode === 'none') {
+    logger.warn('api.auth is none: the API answers anyone who can reach it, without credentials');
+  }
+  return {
+    access: {
+      auth: new Authenticator(config.auth.mode, registry, jwt),
+      swaggerPublic: config.auth.swaggerPublic,
+      allowedHosts: config.api.allowedHosts,
+      corsOrigins: config.api.corsOrigins,
+      limiter: buckets ? { buckets, policy } : null,
+      tokenUrl: config.auth.jwt?.tokenUrl ?? '',
+    },
+    start: () => registry.start(),
+    async close() {
+      await registry.stop();
+      await buckets?.close();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  jwtVerify,
+  type FetchImplementation,
+  type JWTPayload,
+  type JSONWebKeySet,
+} from 'jose';
+import type { JwtConfig } from '../config/auth-config.js';
+import type { Logger } from '../logging/logger.js';
+import { isScope, type Principal, type Scope } from './scopes.js';
+
+/** A token that does not let its bearer in; the description goes into WWW-Authenticate (RFC 6750). */
+export class InvalidToken extends Error {
+  override name = 'InvalidToken';
+}
+
+const JWKS_TIMEOUT_MS = 3000;
+
+/**
+ * The JWKS of the authorization server, through jose's remote key set (cached,
+ * fetched again on an unknown `kid` at most once per cooldown) with one
+ * difference: when the endpoint fails, the keys last fetched are served again,
+ * so tokens signed with known keys keep working through an outage, while a
+ * new `kid` is refused (fail closed). Before any fetch has worked, a failure
+ * is not retried more than once per cooldown.
+ */
+export function jwksFetcher(
+  url: string,
+  cooldownMs: number,
+  logger: Logger,
+  now: () => number = Date.now,
+): FetchImplementation {
+  let last: JSONWebKeySet | null = null;
+  let failedAt = -Infinity;
+  let failing = false;
+  return async (resource, options) => {
+    if (last === null && now() - failedAt < cooldownMs) {
+      throw new Error('the JWKS endpoint failed moments ago; not asked again before the cooldown');
+    }
+    try {
+      const res = await fetch(resource, options);
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      const json = (await res.json()) as JSONWebKeySet;
+      if (!json || !Array.isArray(json.keys)) throw new Error('not a JSON Web Key Set');
+      last = json;
+      if (failing) logger.info({ url }, 'the JWKS endpoint answers again');
+      failing = false;
+      return Response.json(json);
+    } catch (err) {
+      failedAt = now();
+      if (!failing) {
+        logger.warn(
+          { url, err: (err as Error).message, cachedKeys: last?.keys.length ?? 0 },
+          'cannot fetch the JWKS: the keys fetched before stay in use; new kids are refused',
+        );
+      }
+      failing = true;
+      if (last === null) throw err;
+      return Response.json(last);
+    }
+  };
+}
+
+function scopesOf(payload: JWTPayload): Scope[] {
+  const raw = payload.scope ?? payload.scp;
+  const items = typeof raw === 'string' ? raw.split(' ') : Array.isArray(raw) ? raw : [];
+  return items.filter((s): s is Scope => typeof s === 'string' && isScope(s));
+}
+
+/** Checks OAuth2 JWT access tokens with jose: signature, iss, aud, exp/nbf, an algorithm allow-list. */
+export class JwtVerifier {
+  private readonly keys: ReturnType<typeof createRemoteJWKSet>;
+
+  constructor(
+    private readonly config: JwtConfig,
+    logger: Logger,
+  ) {
+    this.keys = createRemoteJWKSet(new URL(config.jwksUrl), {
+      cooldownDuration: config.jwksCooldownMs,
+      cacheMaxAge: config.jwksMaxAgeMs,
+      timeoutDuration: JWKS_TIMEOUT_MS,
+      [customFetch]: jwksFetcher(config.jwksUrl, config.jwksCooldownMs, logger),
+    });
+  }
+
+  async verify(token: string): Promise<Principal> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.keys, {
+        issuer: this.config.issuer,
+        audience: this.config.audience,
+        algorithms: this.config.algorithms,
+        clockTolerance: Math.round(this.config.clockToleranceMs / 1000),
+        requiredClaims: ['exp'],
+      }));
+    } catch (err) {
+      throw new InvalidToken(describe(err));
+    }
+    const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
+    const clientId = typeof payload.client_id === 'string' ? payload.client_id : undefined;
+    const name = sub ?? clientId ?? 'unknown';
+    return {
+      kind: 'jwt',
+      name,
+      scopes: new Set(scopesOf(payload)),
+      bucket: `jwt:${name}`,
+    };
+  }
+}
+
+/** What was wrong with a token, in words safe to send back (never the token). */
+function describe(err: unknown): string {
+  if (err instanceof errors.JWTExpired) return 'the token has expired';
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === 'nbf') return 'the token is not valid yet';
+    if (err.claim === 'iss') return 'the token has another issuer';
+    if (err.claim === 'aud') return 'the token is for another audience';
+    return `the token's ${err.claim} claim is not valid`;
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return 'the token is signed with an algorithm that is not allowed';
+  if (err instanceof errors.JWKSNoMatchingKey)
+    return 'the token is signed with a key the authorization server does not publish';
+  if (err instanceof errors.JWSSignatureVerificationFailed) return 'the token signature is not valid';
+  if (err instanceof errors.JWTInvalid || err instanceof errors.JWSInvalid)
+    return 'the token is not a valid JWT';
+  if (err instanceof errors.JOSENotSupported) return 'the token uses something this server does not support';
+  return 'the token cannot be checked';
+}

@@ -1,0 +1,52 @@
+import type { ApiKeyRecord, ApiKeyStore } from '../store/key-store.js';
+import { KEY_NAME } from '../config/auth-config.js';
+import { generateKey, hashKey } from './api-keys.js';
+import { isScope, SCOPE_NAMES, type Scope } from './scopes.js';
+
+/** A request to make a key that cannot be made; the message names the problem. */
+export class KeyRequestError extends Error {
+  override name = 'KeyRequestError';
+}
+
+export function checkKeyRequest(name: string, scopes: readonly string[]): Scope[] {
+  if (!KEY_NAME.test(name)) {
+    throw new KeyRequestError(
+      `name ${JSON.stringify(name)} is invalid: expected letters, digits, ".", "_" or "-" (1 to 64, starting with a letter or digit)`,
+    );
+  }
+  if (scopes.length === 0)
+    throw new KeyRequestError(`at least one scope is needed: ${SCOPE_NAMES.join(', ')}`);
+  const bad = scopes.find((s) => !isScope(s));
+  if (bad !== undefined) {
+    throw new KeyRequestError(`scope ${JSON.stringify(bad)} is unknown: expected ${SCOPE_NAMES.join(', ')}`);
+  }
+  return [...new Set(scopes)] as Scope[];
+}
+
+/** Makes a key and stores its hash; the key itself is returned once and kept nowhere. */
+export async function createApiKey(
+  store: ApiKeyStore,
+  name: string,
+  scopes: readonly string[],
+  now = new Date(),
+): Promise<{ key: string; record: ApiKeyRecord }> {
+  const checked = checkKeyRequest(name, scopes);
+  const { id, key } = generateKey();
+  const record = await store.createKey(
+    { id, name, scopes: checked, hash: hashKey(key).toString('hex') },
+    now,
+  );
+  return { key, record };
+}
+
+/** A key as lists show it: never the hash. */
+export function keyJson(r: ApiKeyRecord) {
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: r.scopes,
+    created_at: r.created_at.toISOString(),
+    last_used_at: r.last_used_at?.toISOString() ?? null,
+    revoked_at: r.revoked_at?.toISOString() ?? null,
+  };
+}
