@@ -18,7 +18,11 @@ if ! command -v st >/dev/null || ! st --version 2>/dev/null | grep -q "$SCHEMATH
 fi
 
 dir=$(mktemp -d)
-SQLITE_PATH="$dir/messages.db" PORT=$PORT HOST=127.0.0.1 WEBHOOK_URL=http://127.0.0.1:9/fuzz \
+# an API key with every scope: operations are fuzzed as a client with credentials, and
+# schemathesis' ignored_auth check sends them without, expecting 401
+key=$(SQLITE_PATH="$dir/messages.db" MONGODB_URI= DATABASE_URL= LOG_LEVEL=error \
+  node dist/src/cli/main.js keys create --name fuzz --scopes messages:read,messages:write,pool:control,admin | head -1)
+SQLITE_PATH="$dir/messages.db" PORT=$PORT API_RATE_LIMITER_ENABLED=false HOST=127.0.0.1 WEBHOOK_URL=http://127.0.0.1:9/fuzz \
   POOL_INITIAL_JOB_FETCH=false LOG_LEVEL=error MONGODB_URI= DATABASE_URL= REDIS_URI= \
   node dist/src/cli/main.js serve >"$dir/serve.log" 2>&1 &
 pid=$!
@@ -27,5 +31,5 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
   sleep 0.1
 done
-st run "http://127.0.0.1:$PORT/swagger/json" --max-examples "$EXAMPLES" --checks all \
+st run "http://127.0.0.1:$PORT/swagger/json" -H "Authorization: Bearer $key" --max-examples "$EXAMPLES" --checks all \
   --exclude-checks positive_data_acceptance,use_after_free --generation-deterministic

@@ -12,7 +12,7 @@ import { illFormedStrings } from './body-checks.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
-import { keyRoutes } from './routes/keys.js';
+import { KeySchema, keyRoutes } from './routes/keys.js';
 import { installAccess } from './access.js';
 import { documentSecurity, securitySchemes } from './security-docs.js';
 import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
@@ -64,7 +64,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
-  for (const s of [...SHARED_SCHEMAS, PoolActionSchema]) {
+  for (const s of [...SHARED_SCHEMAS, PoolActionSchema, KeySchema]) {
     strict.addSchema(s);
     coercing.addSchema(s);
     app.addSchema(s);

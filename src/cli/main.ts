@@ -6,6 +6,9 @@ import { createApp, seedFromFile, VERSION } from '../app.js';
 import { createStore } from '../store/create-store.js';
 import { Sink } from '../sink/sink.js';
 import { redact, secretsOf } from '../config/redact.js';
+import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';
+import { configItem, generateKey } from '../auth/api-keys.js';
+import { SCOPE_NAMES } from '../auth/scopes.js';
 
 const USAGE = `message-scheduler ${VERSION}
 
@@ -15,6 +18,13 @@ Commands:
   serve [--seed]        run the API and the worker pool (default command)
   seed [file]           add the messages of a seed file (default sample/seed.json); seeding twice adds nothing
   migrate               create or upgrade the store's tables and indexes, then exit
+  keys create --name NAME --scopes S1,S2
+                        make an API key in the store and print it (once); scopes: messages:read,
+                        messages:write, pool:control, admin
+  keys list             the store's keys (id, name, scopes, created, last used, revoked; never the key)
+  keys revoke ID        revoke a key: every node refuses it within auth.keyRefreshInterval
+  keys hash --name NAME --scopes S1,S2
+                        make a key without storing it: prints the key and the auth.apiKeys item (its hash)
   bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
   sink [options]        run a local webhook receiver that answers like webhook.site
       --port N            port (default 4000)
@@ -200,6 +210,67 @@ async function sink(args: string[]): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
+function scopesArg(values: { name?: string; scopes?: string }): { name: string; scopes: string[] } {
+  if (!values.name) die('keys: --name NAME is required', 2);
+  if (!values.scopes) die(`keys: --scopes is required (comma-separated: ${SCOPE_NAMES.join(', ')})`, 2);
+  const scopes = values.scopes
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  try {
+    checkKeyRequest(values.name, scopes);
+  } catch (err) {
+    if (err instanceof KeyRequestError) die(`keys: ${err.message}`, 2);
+    throw err;
+  }
+  return { name: values.name, scopes };
+}
+
+async function keysCommand(args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  const opts = { name: { type: 'string' as const }, scopes: { type: 'string' as const } };
+  switch (sub) {
+    case 'create': {
+      const { name, scopes } = scopesArg(parseArgs({ args: rest, options: opts }).values);
+      const made = await withStore((_c, _l, store) => createApiKey(store.keys, name, scopes));
+      process.stdout.write(
+        `${made.key}\n# id ${made.record.id}, name ${made.record.name}, scopes ${made.record.scopes.join(',')}: ` +
+          'shown once; the store keeps only its hash\n',
+      );
+      return;
+    }
+    case 'hash': {
+      const { name, scopes } = scopesArg(parseArgs({ args: rest, options: opts }).values);
+      const { key } = generateKey();
+      process.stdout.write(
+        `${key}\n# auth.apiKeys item (or AUTH_API_KEYS, space-separated), stored nowhere else:\n${configItem(name, checkKeyRequest(name, scopes), key)}\n`,
+      );
+      return;
+    }
+    case 'list': {
+      const list = await withStore((_c, _l, store) => store.keys.listKeys());
+      for (const k of list.map(keyJson)) {
+        process.stdout.write(
+          `${k.id}  ${k.name}  ${k.scopes.join(',')}  created ${k.created_at}  last used ${k.last_used_at ?? 'never'}${k.revoked_at ? `  REVOKED ${k.revoked_at}` : ''}\n`,
+        );
+      }
+      if (list.length === 0) process.stdout.write('no API keys in the store\n');
+      return;
+    }
+    case 'revoke': {
+      const id = rest[0];
+      if (!id || !/^[0-9a-f]{12}$/.test(id))
+        die('keys revoke: expected the key id (12 hex digits, from keys list)', 2);
+      const record = await withStore((_c, _l, store) => store.keys.revokeKey(id, new Date()));
+      if (!record) die(`keys revoke: no API key ${id}`);
+      process.stdout.write(`revoked ${record.id} (${record.name}) at ${record.revoked_at?.toISOString()}\n`);
+      return;
+    }
+    default:
+      die('keys: expected create, list, revoke or hash (message-scheduler help)', 2);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
@@ -222,6 +293,8 @@ async function main(argv: string[]): Promise<void> {
         process.stdout.write(`${describeStore(c)}: schema is up to date\n`);
       });
       return;
+    case 'keys':
+      return keysCommand(rest);
     case 'sink':
       return sink(rest);
     case 'bench': {

@@ -10,7 +10,8 @@ import { actorOf } from '../access.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 const ScopeSchema = StringEnum(SCOPE_NAMES, { description: 'What the key may do (README, "Security").' });
-const KeySchema = Type.Object(
+/** Registered with the shared schemas at the root: a schema added in a child context brings Fastify's default (coercing) validator back there. */
+export const KeySchema = Type.Object(
   {
     id: Type.String({ description: 'The public part of the key (`ms_<id>_…`).' }),
     name: Type.String(),
@@ -28,7 +29,6 @@ const keyRef = Type.Ref('ApiKey');
 
 /** API keys over HTTP (scope admin); the CLI's `keys` commands do the same on the store directly. */
 export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.addSchema(KeySchema);
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { keys } = deps.store;
 
