@@ -45,7 +45,7 @@ export function isLoopbackAddress(address: string): boolean {
 
 function unauthorized(message: string, error?: 'invalid_token' | 'invalid_request'): AppError {
   const challenge = error
-    ? `Bearer ${REALM}, error="${error}", error_description="${message.replace(/"/g, "'")}"`
+    ? `Bearer ${REALM}, error="${error}", error_description="${message.replace(/[^\x20-\x7e]|"/g, "'")}"`
     : `Bearer ${REALM}`;
   return new AppError('UNAUTHORIZED', message, undefined, { 'www-authenticate': challenge });
 }

@@ -139,8 +139,11 @@ export function installErrorHandler(app: FastifyInstance): void {
   // every route's path as a pattern, to answer 405 (with Allow) for a known path and another method
   const routes: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/swagger')) return;
-    const pattern = new RegExp('^' + route.url.replace(/:[^/]+/g, '[^/]+') + '/?$');
+    // the documentation, and catch-all routes (CORS preflight: OPTIONS *), are no resource's methods
+    if (route.url.startsWith('/swagger') || route.url.includes('*')) return;
+    const pattern = new RegExp(
+      '^' + route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+') + '/?$',
+    );
     // HEAD is served for every GET but not documented; Allow lists the documented methods
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
     routes.push({ url: route.url.replace(/\/$/, ''), pattern, isStatic: !route.url.includes(':'), methods });

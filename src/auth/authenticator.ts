@@ -36,7 +36,7 @@ export class Authenticator {
       if (!p) throw new InvalidToken('the API key is unknown or revoked');
       return p;
     }
-    if (!this.jwt) throw new InvalidToken('not an API key (ms_…), and OAuth2 tokens are not configured');
+    if (!this.jwt) throw new InvalidToken('not an API key (ms_...), and OAuth2 tokens are not configured');
     return this.jwt.verify(credential);
   }
 }

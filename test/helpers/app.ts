@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createApp, type App, type AppOverrides } from '../../src/app.js';
-import { silentLogger } from '../../src/logging/logger.js';
+import { silentLogger, type Logger } from '../../src/logging/logger.js';
 
 /** A whole app on a fresh SQLite file (or the given store), with test-friendly defaults. */
 export async function testApp(
   env: Record<string, string> = {},
   overrides: AppOverrides = {},
+  logger: Logger = silentLogger(),
 ): Promise<{ app: App; config: Config; cleanup(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'ms-app-'));
   const config = loadConfig(
@@ -25,7 +26,7 @@ export async function testApp(
     },
     process.cwd(),
   );
-  const app = await createApp(config, silentLogger(), overrides);
+  const app = await createApp(config, logger, overrides);
   return {
     app,
     config,

@@ -24,6 +24,11 @@ export const KeySchema = Type.Object(
   },
   { $id: 'ApiKey' },
 );
+/** The answer to a create: the key's fields and, this once, the key itself. */
+const NewKeySchema = Type.Object({
+  ...KeySchema.properties,
+  key: Type.String({ description: '`ms_<id>_<secret>`: shown only in this answer.' }),
+});
 const errorRef = Type.Ref('Error');
 const keyRef = Type.Ref('ApiKey');
 
@@ -52,10 +57,7 @@ export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
         response: {
           201: jsonResponse(
             'The key, with the secret: store it now, it cannot be shown again.',
-            Type.Intersect([
-              keyRef,
-              Type.Object({ key: Type.String({ description: '`ms_<id>_<secret>`' }) }),
-            ]),
+            NewKeySchema,
           ),
           400: jsonResponse('A bad name or scope (BAD_REQUEST).', errorRef),
           405: MethodNotAllowedResponse,
