@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Test/benchmark servers on 127.0.0.1: PostgreSQL, Redis and FerretDB v1 (a
-# MongoDB-wire-compatible server on top of the same PostgreSQL).
+# MongoDB-wire-compatible server on top of the same PostgreSQL); and Debian's
+# Chromium for the browser test.
 #
 #   scripts/services.sh up      install what is missing, start what is not running
 #   scripts/services.sh down    stop them
@@ -61,6 +62,8 @@ install_packages() {
   local need=()
   command -v redis-server >/dev/null || need+=(redis-server)
   pg_bin >/dev/null || need+=(postgresql)
+  # the browser test (Swagger UI under the CSP) drives Debian's Chromium through playwright-core
+  command -v chromium >/dev/null || need+=(chromium)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     apt_install "${need[@]}"
