@@ -326,6 +326,23 @@ describe('API keys', () => {
   });
 });
 
+test('auth.swaggerPublic false: the API description needs a credential of any scope', async () => {
+  const t = await testApp({ AUTH_SWAGGER_PUBLIC: 'false', API_AUTH: 'required' });
+  try {
+    assert.equal((await call(t.app, { url: '/swagger/json' })).status, 401);
+    assert.equal((await call(t.app, { url: '/swagger/doc.json' })).status, 401);
+    const { key } = await createApiKey(t.app.store.keys, 'docs', ['messages:read']);
+    await waitFor(
+      async () => (await call(t.app, { url: '/swagger/json', headers: bearer(key) })).status === 200,
+      5000,
+      'key',
+    );
+    assert.equal((await call(t.app, { url: '/healthz' })).status, 200);
+  } finally {
+    await t.cleanup();
+  }
+});
+
 describe('browser safety', () => {
   test('no state change by a cross-site simple request: form, text or body-less POST; foreign Origin', async () => {
     const t = await testApp();

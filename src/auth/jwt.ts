@@ -17,6 +17,9 @@ export class InvalidToken extends Error {
 }
 
 const JWKS_TIMEOUT_MS = 3000;
+/** A token checked once is trusted for at most this long (or until it expires, if sooner). */
+const VERIFIED_TTL_MS = 60_000;
+const VERIFIED_MAX = 10_000;
 
 /**
  * The JWKS of the authorization server, through jose's remote key set (cached,
@@ -72,6 +75,12 @@ function scopesOf(payload: JWTPayload): Scope[] {
 /** Checks OAuth2 JWT access tokens with jose: signature, iss, aud, exp/nbf, an algorithm allow-list. */
 export class JwtVerifier {
   private readonly keys: ReturnType<typeof createRemoteJWKSet>;
+  /**
+   * Tokens already checked, until they expire or for a minute: an RS256 check costs about a
+   * third of a cheap request (bench access). A key withdrawn from the JWKS is thus refused at
+   * most a minute later; every other check (exp included) holds as if the token were checked again.
+   */
+  private readonly verified = new Map<string, { principal: Principal; until: number }>();
 
   constructor(
     private readonly config: JwtConfig,
@@ -85,7 +94,27 @@ export class JwtVerifier {
     });
   }
 
-  async verify(token: string): Promise<Principal> {
+  async verify(token: string, now = Date.now()): Promise<Principal> {
+    const hit = this.verified.get(token);
+    if (hit && hit.until > now) return hit.principal;
+    if (hit) this.verified.delete(token);
+    const principal = await this.check(token);
+    if (this.verified.size >= VERIFIED_MAX) {
+      for (const [t, v] of this.verified) if (v.until <= now) this.verified.delete(t);
+      // still full: the oldest entries go (a Map iterates in insertion order)
+      for (const t of this.verified.keys()) {
+        if (this.verified.size < VERIFIED_MAX) break;
+        this.verified.delete(t);
+      }
+    }
+    this.verified.set(token, {
+      principal: principal.principal,
+      until: Math.min(now + VERIFIED_TTL_MS, principal.exp * 1000),
+    });
+    return principal.principal;
+  }
+
+  private async check(token: string): Promise<{ principal: Principal; exp: number }> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.keys, {
@@ -102,10 +131,8 @@ export class JwtVerifier {
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : undefined;
     const name = sub ?? clientId ?? 'unknown';
     return {
-      kind: 'jwt',
-      name,
-      scopes: new Set(scopesOf(payload)),
-      bucket: `jwt:${name}`,
+      principal: { kind: 'jwt', name, scopes: new Set(scopesOf(payload)), bucket: `jwt:${name}` },
+      exp: typeof payload.exp === 'number' ? payload.exp : 0,
     };
   }
 }

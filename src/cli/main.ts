@@ -26,6 +26,7 @@ Commands:
   keys hash --name NAME --scopes S1,S2
                         make a key without storing it: prints the key and the auth.apiKeys item (its hash)
   bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
+  bench access          what authentication and the API rate limiter cost a request, and how exactly the bucket holds
   sink [options]        run a local webhook receiver that answers like webhook.site
       --port N            port (default 4000)
       --host H            address (default 127.0.0.1)
@@ -298,6 +299,10 @@ async function main(argv: string[]): Promise<void> {
     case 'sink':
       return sink(rest);
     case 'bench': {
+      if (rest[0] === 'access') {
+        const { runAccessBench } = await import('../bench/api-access.js');
+        return runAccessBench(rest.slice(1));
+      }
       const { runBench } = await import('../bench/bench.js');
       return runBench(rest);
     }
