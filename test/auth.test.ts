@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -338,6 +338,38 @@ test('auth.swaggerPublic false: the API description needs a credential of any sc
       'key',
     );
     assert.equal((await call(t.app, { url: '/healthz' })).status, 200);
+  } finally {
+    await t.cleanup();
+  }
+});
+
+test('every operation but the probes needs a scope, and without credentials every one is 401 (HEAD too)', async () => {
+  const doc = JSON.parse(readFileSync('docs/openapi.json', 'utf8')) as {
+    paths: Record<string, Record<string, { security?: unknown[]; operationId: string }>>;
+  };
+  const t = await testApp({ API_AUTH: 'required' });
+  try {
+    const open: string[] = [];
+    let checked = 0;
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const url = path.replace(
+          '{id}',
+          path.startsWith('/keys') ? '0123456789ab' : '0123456789abcdef01234567',
+        );
+        if (!op.security || op.security.length === 0) {
+          open.push(op.operationId);
+          continue;
+        }
+        for (const m of method === 'get' ? ['GET', 'HEAD'] : [method.toUpperCase()]) {
+          const r = await call(t.app, { method: m as InjectOptions['method'], url, ...FROM_LAN });
+          assert.equal(r.status, 401, `${m} ${url}`);
+          checked++;
+        }
+      }
+    }
+    assert.deepEqual(open.sort(), ['healthz', 'readyz']);
+    assert.ok(checked >= 18, `${checked} checked`);
   } finally {
     await t.cleanup();
   }
