@@ -207,10 +207,10 @@ describe('API keys', () => {
         (await call(t.app, { method: 'DELETE', url: '/keys/0123456789ab', headers: bearer(admin) })).status,
         404,
       );
-      assert.equal(
-        (await call(t.app, { method: 'DELETE', url: '/keys/nope', headers: bearer(admin) })).status,
-        400,
-      );
+      const badId = await call(t.app, { method: 'DELETE', url: '/keys/nope', headers: bearer(admin) });
+      assert.equal(badId.status, 400);
+      assert.equal(badId.body.code, 'BAD_REQUEST');
+      assert.match(String(badId.body.error), /key id must be 12 hex digits/);
 
       // last use reaches the store with the next refresh
       await waitFor(
@@ -541,6 +541,13 @@ describe('config', () => {
         assert.ok(!(err as Error).message.includes('hunter2'));
         assert.ok(!(err as Error).message.includes('c2VjcmV0'));
       }
+      writeFileSync(
+        join(dir, 'list.yaml'),
+        'webhookClient:\n  signingSecret:\n    - whsec_c2VjcmV0\n    - whsec_b3RoZXI=\napi:\n  cors:\n    origins: [https://app.example]\n',
+      );
+      const fromYaml = loadConfig({ CONFIG_PATH: dir, CONFIG_ENV: 'list' }, dir);
+      assert.deepEqual(fromYaml.webhook.signingSecrets, ['whsec_c2VjcmV0', 'whsec_b3RoZXI=']);
+      assert.deepEqual(fromYaml.api.corsOrigins, ['https://app.example']);
       const c = loadConfig({ CONFIG_PATH: dir, WEBHOOK_SECRET: 'whsec_c2VjcmV0  whsec_b3RoZXI=' }, dir);
       assert.deepEqual(c.webhook.signingSecrets, ['whsec_c2VjcmV0', 'whsec_b3RoZXI=']);
       assert.equal(c.auth.mode, 'protected');

@@ -201,6 +201,9 @@ export function installErrorHandler(app: FastifyInstance): void {
         path: `${where}${v.instancePath}`,
         message: v.message ?? 'is invalid',
       }));
+      if (where === 'params' && req.routeOptions.url?.startsWith('/keys/')) {
+        return sendError(reply, 'BAD_REQUEST', `${path}: the key id must be 12 hex digits`, details);
+      }
       if (where === 'params' && fe.validation.some((v) => v.instancePath === '/id')) {
         return sendError(reply, 'INVALID_ID', `${path}: the message id must be 24 hex characters`, details);
       }
