@@ -65,7 +65,7 @@ describe('protected mode: no credentials configured', () => {
     }
   });
 
-  test('api.auth none answers anyone, and says so at start', async () => {
+  test('api.auth none answers anyone naming it by address or a listed name, and says so at start', async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk, _enc, done) {
@@ -78,6 +78,22 @@ describe('protected mode: no credentials configured', () => {
       const r = await call(t.app, { method: 'POST', url: '/messages', payload: NEW_MESSAGE, ...FROM_LAN });
       assert.equal(r.status, 201);
       assert.ok(lines.some((l) => /api\.auth is none/.test(l)));
+      // no authentication: a DNS name is a rebinding page's unless it is listed; addresses are fine
+      for (const host of ['10.0.0.9:3000', '[fd00::1]:3000', '127.0.0.1:3000', 'localhost']) {
+        assert.equal(
+          (await call(t.app, { url: '/messages', headers: { host }, ...FROM_LAN })).status,
+          200,
+          host,
+        );
+      }
+      const rebound = await call(t.app, {
+        url: '/messages',
+        headers: { host: 'evil.example:3000' },
+        ...FROM_LAN,
+      });
+      assert.equal(rebound.status, 403);
+      assert.equal(rebound.body.code, 'HOST_NOT_ALLOWED');
+      assert.match(String(rebound.body.error), /api\.allowedHosts/);
     } finally {
       await t.cleanup();
     }
@@ -552,6 +568,58 @@ describe('config', () => {
       assert.deepEqual(c.webhook.signingSecrets, ['whsec_c2VjcmV0', 'whsec_b3RoZXI=']);
       assert.equal(c.auth.mode, 'protected');
       assert.equal(c.auth.jwt, null);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('keys CLI', () => {
+  test('create prints the key alone on stdout (the log goes to stderr, with the actor); list, revoke, hash', async () => {
+    const { execFile } = await import('node:child_process');
+    const dir = mkdtempSync(join(tmpdir(), 'ms-keys-cli-'));
+    const env = {
+      ...process.env,
+      SQLITE_PATH: join(dir, 'm.db'),
+      MONGODB_URI: '',
+      DATABASE_URL: '',
+      LOG_LEVEL: 'info',
+    };
+    const cli = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'src/cli/main.ts', 'keys', ...args],
+          { env },
+          (err, stdout, stderr) => {
+            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+          },
+        );
+      });
+    try {
+      const made = await cli(['create', '--name', 'ci', '--scopes', 'messages:read,admin']);
+      assert.equal(made.code, 0, made.stderr);
+      const key = made.stdout.split('\n')[0] ?? '';
+      assert.match(key, /^ms_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/);
+      assert.match(made.stderr, /"actor":"cli \(.+\)".*"msg":"API key created"/);
+      assert.ok(!made.stderr.includes(key.slice(16)), 'the key is not logged');
+      const id = key.slice(3, 15);
+      const list = await cli(['list']);
+      assert.match(
+        list.stdout,
+        new RegExp(`^${id}  ci  messages:read,admin  created .* last used never\\n$`),
+      );
+      assert.ok(!list.stdout.includes(key.slice(16)));
+      const revoked = await cli(['revoke', id]);
+      assert.equal(revoked.code, 0);
+      assert.match((await cli(['list'])).stdout, /REVOKED/);
+      assert.equal((await cli(['revoke', '0123456789ab'])).code, 1);
+      const bad = await cli(['create', '--name', 'x', '--scopes', 'root']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /scope "root" is unknown/);
+      const hashed = await cli(['hash', '--name', 'deploy', '--scopes', 'messages:write']);
+      const [hkey = '', , item = ''] = hashed.stdout.split('\n');
+      assert.equal(item, configItem('deploy', ['messages:write'], hkey));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

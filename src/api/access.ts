@@ -64,6 +64,21 @@ function credentialOf(req: FastifyRequest): string | null {
   return null;
 }
 
+/**
+ * A Host an anonymous request may name: a loopback name, an IP literal (a DNS-rebinding page names
+ * the attacker's domain, never an address) or an `api.allowedHosts` entry.
+ */
+export function anonymousHostOk(host: string, allowed: ReadonlySet<string>): boolean {
+  const name = hostName(host);
+  return (
+    LOOPBACK_NAMES.has(name) ||
+    /^\d{1,3}(\.\d{1,3}){3}$/.test(name) ||
+    /^\[[0-9a-f:.]+\]$/.test(name) ||
+    allowed.has(host) ||
+    allowed.has(name)
+  );
+}
+
 function sameOrigin(origin: string, host: string): boolean {
   return origin === `http://${host}` || origin === `https://${host}`;
 }
@@ -148,11 +163,18 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
     const need: Scope | 'any' | null =
       req.routeOptions.config.scope ?? (swagger && !o.swaggerPublic ? 'any' : null);
     if (need !== null && principal === null) {
-      if (o.auth.mode === 'none') principal = anonymous(address);
-      else if (o.auth.mode === 'protected' && !o.auth.credentialsExist()) {
-        const loopbackHost =
-          LOOPBACK_NAMES.has(hostName(host)) || allowedHosts.has(host) || allowedHosts.has(hostName(host));
-        if (!isLoopbackAddress(address) || !loopbackHost) {
+      // anonymous access: a DNS name that is not this service's (allowedHosts) may be a rebinding page's
+      const hostOk = anonymousHostOk(host, allowedHosts);
+      if (o.auth.mode === 'none') {
+        if (!hostOk) {
+          throw new AppError(
+            'HOST_NOT_ALLOWED',
+            `Host ${JSON.stringify(host)} is refused: with api.auth none, a request naming the service by a DNS name needs that name in api.allowedHosts (DNS rebinding); IP addresses and localhost are accepted`,
+          );
+        }
+        principal = anonymous(address);
+      } else if (o.auth.mode === 'protected' && !o.auth.credentialsExist()) {
+        if (!isLoopbackAddress(address) || !hostOk) {
           throw new AppError(
             'PROTECTED_MODE',
             'no credentials are configured, so only loopback clients are answered: create an API key (message-scheduler keys create --name NAME --scopes ...), configure OAuth2 (auth.jwt.jwksUrl, issuer, audience), or set api.auth: none (unsafe: no authentication)',

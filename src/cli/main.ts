@@ -1,5 +1,7 @@
 #!/usr/bin/env -S node --max-semi-space-size=16 --heap-growing-percent=30
 import { parseArgs } from 'node:util';
+import { userInfo } from 'node:os';
+import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createApp, seedFromFile, VERSION } from '../app.js';
@@ -143,9 +145,11 @@ async function serve(seed: boolean): Promise<void> {
 
 async function withStore<T>(
   fn: (c: Config, logger: Logger, store: Awaited<ReturnType<typeof createStore>>) => Promise<T>,
+  /** log to stderr: the command's stdout is its answer (a key a script reads) */
+  logToStderr = false,
 ): Promise<T> {
   const c = config();
-  const logger = createLogger(c.logLevel);
+  const logger = logToStderr ? createLogger(c.logLevel, pino.destination(2)) : createLogger(c.logLevel);
   const store = await createStore(c.store, 10, logger);
   try {
     await store.init();
@@ -219,6 +223,15 @@ async function sink(args: string[]): Promise<void> {
   process.on('SIGTERM', stop);
 }
 
+/** The actor of a CLI action, as the logs name it: the OS user. */
+function cliActor(): string {
+  try {
+    return `cli (${userInfo().username})`;
+  } catch {
+    return 'cli';
+  }
+}
+
 function scopesArg(values: { name?: string; scopes?: string }): { name: string; scopes: string[] } {
   if (!values.name) die('keys: --name NAME is required', 2);
   if (!values.scopes) die(`keys: --scopes is required (comma-separated: ${SCOPE_NAMES.join(', ')})`, 2);
@@ -241,7 +254,14 @@ async function keysCommand(args: string[]): Promise<void> {
   switch (sub) {
     case 'create': {
       const { name, scopes } = scopesArg(parseArgs({ args: rest, options: opts }).values);
-      const made = await withStore((_c, _l, store) => createApiKey(store.keys, name, scopes));
+      const made = await withStore(async (_c, logger, store) => {
+        const m = await createApiKey(store.keys, name, scopes);
+        logger.info(
+          { actor: cliActor(), key_id: m.record.id, key_name: m.record.name, scopes: m.record.scopes },
+          'API key created',
+        );
+        return m;
+      }, true);
       process.stdout.write(
         `${made.key}\n# id ${made.record.id}, name ${made.record.name}, scopes ${made.record.scopes.join(',')}: ` +
           'shown once; the store keeps only its hash\n',
@@ -257,7 +277,7 @@ async function keysCommand(args: string[]): Promise<void> {
       return;
     }
     case 'list': {
-      const list = await withStore((_c, _l, store) => store.keys.listKeys());
+      const list = await withStore((_c, _l, store) => store.keys.listKeys(), true);
       for (const k of list.map(keyJson)) {
         process.stdout.write(
           `${k.id}  ${k.name}  ${k.scopes.join(',')}  created ${k.created_at}  last used ${k.last_used_at ?? 'never'}${k.revoked_at ? `  REVOKED ${k.revoked_at}` : ''}\n`,
@@ -270,7 +290,11 @@ async function keysCommand(args: string[]): Promise<void> {
       const id = rest[0];
       if (!id || !/^[0-9a-f]{12}$/.test(id))
         die('keys revoke: expected the key id (12 hex digits, from keys list)', 2);
-      const record = await withStore((_c, _l, store) => store.keys.revokeKey(id, new Date()));
+      const record = await withStore(async (_c, logger, store) => {
+        const r = await store.keys.revokeKey(id, new Date());
+        if (r) logger.info({ actor: cliActor(), key_id: r.id, key_name: r.name }, 'API key revoked');
+        return r;
+      }, true);
       if (!record) die(`keys revoke: no API key ${id}`);
       process.stdout.write(`revoked ${record.id} (${record.name}) at ${record.revoked_at?.toISOString()}\n`);
       return;
