@@ -1,6 +1,7 @@
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../domain/message.js';
 import { MESSAGE_STATUSES } from '../domain/message.js';
 import type { ApiKeyStore } from './key-store.js';
+import type { ControlStore } from './control-store.js';
 
 /**
  * The storage seam. The core (API, worker pool, seeding) depends on this
@@ -22,6 +23,8 @@ export interface MessageStore {
   ping(): Promise<void>;
   /** The API keys, in the same database (its own table or collection). */
   readonly keys: ApiKeyStore;
+  /** The cluster's pool state and the nodes' heartbeats. */
+  readonly control: ControlStore;
 
   /**
    * Inserts messages in one transaction (SQL) or one bulk write (MongoDB).
@@ -63,6 +66,11 @@ export interface MessageStore {
    * into failed. Any other status is a conflict.
    */
   resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult>;
+  /**
+   * processing messages leased by any of `owners` (nodes that stopped heartbeating) → `to`
+   * (unsent; unknown in at-most-once mode), at once rather than at lease expiry. Returns how many.
+   */
+  recoverOwners(owners: readonly string[], now: Date, to?: 'unsent' | 'unknown'): Promise<number>;
   /** Gives back the owner's leases (shutdown): processing → unsent. */
   release(owner: string, ids: string[], now: Date): Promise<number>;
   /**
@@ -193,6 +201,10 @@ export const GIVE_UP_PREFIX = 'given up by an operator';
 /** last_error of a message whose holder died mid-delivery (at-most-once recovery). */
 export const LEASE_LOST_ERROR =
   'outcome unknown: the process delivering it stopped before recording the result (lease expired)';
+
+/** last_error of a message whose holder stopped heartbeating mid-delivery (at-most-once recovery). */
+export const NODE_LOST_ERROR =
+  'outcome unknown: the node delivering it stopped heartbeating before recording the result (pool.nodeTimeout)';
 
 export type ResolveResult = { result: 'done'; message: Message } | NotApplied;
 

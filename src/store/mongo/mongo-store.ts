@@ -17,6 +17,7 @@ import type {
 } from '../store.js';
 import type { Logger } from '../../logging/logger.js';
 import { MongoKeys, type KeyDoc } from './mongo-keys.js';
+import { MongoControl, type ControlDoc, type NodeDoc } from './mongo-control.js';
 import { backfillLegacy, fromLegacy, LegacyDocError } from './legacy.js';
 import {
   byClaimOrder,
@@ -25,6 +26,7 @@ import {
   errorOf,
   GIVE_UP_PREFIX,
   LEASE_LOST_ERROR,
+  NODE_LOST_ERROR,
   RESOLVE_FROM,
   statusOf,
   toPage,
@@ -156,6 +158,7 @@ export class MongoStore implements MessageStore {
   private readonly attemptsCol: Collection<AttemptDoc>;
   private lastSweep = 0;
   readonly keys: MongoKeys;
+  readonly control: MongoControl;
   private readonly keysCol: Collection<KeyDoc>;
 
   constructor(private readonly options: MongoStoreOptions) {
@@ -169,6 +172,10 @@ export class MongoStore implements MessageStore {
     this.attemptsCol = this.db.collection<AttemptDoc>(`${options.collection}_attempts`);
     this.keysCol = this.db.collection<KeyDoc>(`${options.collection}_api_keys`);
     this.keys = new MongoKeys(this.keysCol);
+    this.control = new MongoControl(
+      this.db.collection<ControlDoc>(`${options.collection}_control`),
+      this.db.collection<NodeDoc>(`${options.collection}_nodes`),
+    );
   }
 
   async init(): Promise<void> {
@@ -574,6 +581,7 @@ export class MongoStore implements MessageStore {
     filter: Filter<MessageDoc>,
     now: Date,
     to: 'unsent' | 'unknown' = 'unsent',
+    lostError: string = LEASE_LOST_ERROR,
   ): Promise<number> {
     const docs = await this.messages
       .find(filter, { projection: { _id: 1, version: 1, status: 1 } })
@@ -586,7 +594,7 @@ export class MongoStore implements MessageStore {
         lease_expires_at: null,
         processing_started_at: null,
         updated_at: now,
-        ...(to === 'unknown' ? { last_error: LEASE_LOST_ERROR } : {}),
+        ...(to === 'unknown' ? { last_error: lostError } : {}),
       }),
       now,
     );
@@ -599,6 +607,20 @@ export class MongoStore implements MessageStore {
       await this.fences.deleteMany({ at: { $lt: new Date(now.getTime() - FENCE_RETENTION_MS) } });
     }
     return this.releaseLeases({ status: 'processing', lease_expires_at: { $lt: now } }, now, to);
+  }
+
+  async recoverOwners(
+    owners: readonly string[],
+    now: Date,
+    to: 'unsent' | 'unknown' = 'unsent',
+  ): Promise<number> {
+    if (owners.length === 0) return 0;
+    return this.releaseLeases(
+      { status: 'processing', lease_owner: { $in: [...owners] } },
+      now,
+      to,
+      NODE_LOST_ERROR,
+    );
   }
 
   async resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult> {

@@ -77,4 +77,24 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
         revoked_at timestamptz
       );`,
   },
+  {
+    version: 5,
+    name: "the cluster's pool state and the nodes' heartbeats",
+    sql: `
+      CREATE TABLE control (
+        key text PRIMARY KEY,
+        value text NOT NULL,
+        updated_at timestamptz NOT NULL,
+        updated_by text NOT NULL
+      );
+      CREATE TABLE nodes (
+        id text PRIMARY KEY,
+        role text NOT NULL,
+        state text NOT NULL,
+        in_flight integer NOT NULL,
+        version text NOT NULL,
+        started_at timestamptz NOT NULL,
+        last_seen timestamptz NOT NULL
+      );`,
+  },
 ];

@@ -23,6 +23,7 @@ import {
   errorOf,
   GIVE_UP_PREFIX,
   LEASE_LOST_ERROR,
+  NODE_LOST_ERROR,
   notApplied,
   statusLiteral,
   statusOf,
@@ -32,6 +33,7 @@ import {
   dueValue,
 } from '../store.js';
 import { PostgresKeys } from './postgres-keys.js';
+import { PostgresControl } from './postgres-control.js';
 import { PG_MIGRATIONS } from './migrations.js';
 
 export interface PostgresStoreOptions {
@@ -173,6 +175,7 @@ export class PostgresStore implements MessageStore {
   private readonly pool: pg.Pool;
   private readonly schema: string;
   readonly keys: PostgresKeys;
+  readonly control: PostgresControl;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -188,6 +191,7 @@ export class PostgresStore implements MessageStore {
     // an idle client that loses its server must not crash the process
     this.pool.on('error', () => undefined);
     this.keys = new PostgresKeys(this.pool);
+    this.control = new PostgresControl(this.pool);
   }
 
   async init(): Promise<void> {
@@ -415,6 +419,21 @@ export class PostgresStore implements MessageStore {
          processing_started_at = NULL, updated_at = $1, last_error = COALESCE($3, last_error)
        WHERE status = 'processing' AND lease_expires_at < $1`,
       [now, to, to === 'unknown' ? LEASE_LOST_ERROR : null],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async recoverOwners(
+    owners: readonly string[],
+    now: Date,
+    to: 'unsent' | 'unknown' = 'unsent',
+  ): Promise<number> {
+    if (owners.length === 0) return 0;
+    const res = await this.pool.query(
+      `UPDATE messages SET status = $2, lease_owner = NULL, lease_expires_at = NULL,
+         processing_started_at = NULL, updated_at = $1, last_error = COALESCE($3, last_error)
+       WHERE status = 'processing' AND lease_owner = ANY($4)`,
+      [now, to, to === 'unknown' ? NODE_LOST_ERROR : null, owners],
     );
     return res.rowCount ?? 0;
   }

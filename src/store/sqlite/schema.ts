@@ -68,4 +68,20 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      last_used_at INTEGER,
      revoked_at INTEGER
    );`,
+  // 5: the cluster's pool state and the nodes' heartbeats
+  `CREATE TABLE control (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL,
+     updated_at INTEGER NOT NULL,
+     updated_by TEXT NOT NULL
+   );
+   CREATE TABLE nodes (
+     id TEXT PRIMARY KEY,
+     role TEXT NOT NULL,
+     state TEXT NOT NULL,
+     in_flight INTEGER NOT NULL,
+     version TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     last_seen INTEGER NOT NULL
+   );`,
 ];

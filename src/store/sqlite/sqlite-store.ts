@@ -24,6 +24,7 @@ import {
   errorOf,
   GIVE_UP_PREFIX,
   LEASE_LOST_ERROR,
+  NODE_LOST_ERROR,
   notApplied,
   statusLiteral,
   statusOf,
@@ -34,6 +35,7 @@ import {
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { SqliteKeys } from './sqlite-keys.js';
+import { SqliteControl } from './sqlite-control.js';
 
 interface Row {
   id: string;
@@ -152,6 +154,7 @@ export class SqliteStore implements MessageStore {
   readonly embedded = true;
   private readonly db: Database.Database;
   readonly keys = new SqliteKeys(() => this.db);
+  readonly control = new SqliteControl(() => this.db);
   private stmts!: ReturnType<SqliteStore['prepare']>;
 
   constructor(options: SqliteStoreOptions) {
@@ -454,6 +457,26 @@ export class SqliteStore implements MessageStore {
       to,
       error: to === 'unknown' ? LEASE_LOST_ERROR : null,
     }).changes;
+  }
+
+  async recoverOwners(
+    owners: readonly string[],
+    now: Date,
+    to: 'unsent' | 'unknown' = 'unsent',
+  ): Promise<number> {
+    if (owners.length === 0) return 0;
+    return this.db
+      .prepare(
+        `UPDATE messages SET status = @to, lease_owner = NULL, lease_expires_at = NULL,
+           processing_started_at = NULL, updated_at = @now, last_error = COALESCE(@error, last_error)
+         WHERE status = 'processing' AND lease_owner IN (SELECT value FROM json_each(@owners))`,
+      )
+      .run({
+        now: now.getTime(),
+        to,
+        error: to === 'unknown' ? NODE_LOST_ERROR : null,
+        owners: JSON.stringify(owners),
+      }).changes;
   }
 
   async resolve(id: string, action: ResolveAction, now: Date): Promise<ResolveResult> {
