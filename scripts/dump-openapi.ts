@@ -20,7 +20,7 @@ const access = await createAccess(loadConfig({}, '/nonexistent'), store, silentL
 const app = await buildServer({
   store,
   cache: new MemoryCache(),
-  pool: { getState: () => 'running', pause: () => undefined, resume: () => undefined },
+  pool: { getState: () => 'running', setState: async (s) => s, nodes: async () => [] },
   onCreated: () => undefined,
   logger: silentLogger(),
   version: VERSION,

@@ -14,6 +14,7 @@ import { TokenBucket, UnlimitedRateLimiter } from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
 import { createAccess } from './auth/create-access.js';
+import { ClusterNode } from './cluster/cluster-node.js';
 import { seedMessages, type SeedReport } from './seed/seed.js';
 
 function readVersion(): string {
@@ -37,6 +38,7 @@ export const VERSION = readVersion();
 export interface App {
   server: FastifyInstance;
   pool: WorkerPool;
+  cluster: ClusterNode;
   store: MessageStore;
   cache: Cache;
   nodeId: string;
@@ -154,8 +156,25 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     pollIntervalMs: config.worker.jobIntervalMs,
     initialState: config.pool.initialRunning ? 'running' : 'paused',
     atMostOnce: config.deliveryMode === 'at-most-once',
+    // late-bound: the cluster node drives the pool and fences it
+    fence: { fenced: () => cluster.fence.fenced(), generation: () => cluster.fence.generation() },
     logger,
   });
+  const cluster: ClusterNode = new ClusterNode({
+    control: store.control,
+    messages: store,
+    pool,
+    nodeId,
+    role: 'all',
+    version: VERSION,
+    heartbeatMs: config.pool.heartbeatMs,
+    nodeTimeoutMs: config.pool.nodeTimeoutMs,
+    stateSyncMs: config.pool.stateSyncMs,
+    initialState: config.pool.initialRunning ? 'running' : 'paused',
+    atMostOnce: config.deliveryMode === 'at-most-once',
+    logger,
+  });
+  await cluster.start();
 
   // the original's cache write: messageId → sent_at, with a TTL. The store is the
   // truth; a failed cache write is logged and dropped rather than retried.
@@ -172,7 +191,11 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   const server = await buildServer({
     store,
     cache,
-    pool,
+    pool: {
+      getState: () => pool.getState(),
+      setState: (state, by) => cluster.setState(state, by),
+      nodes: () => cluster.nodes(),
+    },
     onCreated: () => pool.notify(),
     logger,
     access: access.access,
@@ -184,6 +207,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   return {
     server,
     pool,
+    cluster,
     store,
     cache,
     nodeId,
@@ -194,6 +218,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       await server.close();
       const { finished, released } = await pool.stop(config.pool.timeoutMs);
       logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');
+      await cluster.stop();
       // the pool waited pool.timeout for in-flight deliveries and released the rest: a
       // receiver that still holds a request does not hold the process
       await deliverer.close(SHUTDOWN_GRACE_MS);

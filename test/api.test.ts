@@ -110,7 +110,16 @@ describe('compatibility with the original', () => {
     assert.deepEqual(r.json(), { status: 'running' });
     r = await put('{"action":"pause"}');
     assert.deepEqual(r.json(), { status: 'paused' });
-    assert.deepEqual((await app.server.inject('/worker-pool/state')).json(), { status: 'paused' });
+    // GET keeps the original's status and adds each live node's own view (one node here)
+    const got = (await app.server.inject('/worker-pool/state')).json() as {
+      status: string;
+      nodes: { id: string; state: string }[];
+    };
+    assert.equal(got.status, 'paused');
+    assert.deepEqual(
+      got.nodes.map((n) => n.id),
+      [app.nodeId],
+    );
     for (const bad of ['{"action":"stop"}', '{}', '{"action":1}', '[]']) {
       r = await put(bad);
       assert.equal(r.statusCode, 400, bad);

@@ -3,6 +3,7 @@ import type { MessageStore } from '../store/store.js';
 import type { Cache } from '../cache/cache.js';
 import type { PoolState } from '../worker/worker-pool.js';
 import type { AccessOptions } from './access.js';
+import type { NodeView } from '../cluster/cluster-node.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -31,7 +32,13 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
 export interface ApiDeps {
   store: MessageStore;
   cache: Cache;
-  pool: { getState(): PoolState; pause(): void; resume(): void };
+  /** the cluster's pool: a state set here is stored, and every node follows it */
+  pool: {
+    getState(): PoolState;
+    setState(state: PoolState, by: string): Promise<PoolState>;
+    /** live nodes (heard from within pool.nodeTimeout) */
+    nodes(): Promise<NodeView[]>;
+  };
   /** new messages were stored: wake the worker pool */
   onCreated: () => void;
   logger: Logger;

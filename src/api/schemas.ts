@@ -169,9 +169,31 @@ export const PoolActionSchema = Type.Object(
   },
   { $id: 'PoolAction' },
 );
+export const NodeSchema = Type.Object(
+  {
+    id: Type.String({ description: 'The node id (host, pid, random): the lease owner of what it holds.' }),
+    role: Type.String({ description: 'all, api or worker.' }),
+    state: Type.String({
+      description:
+        "The node's own view: running, paused, or stale (its heartbeat is late: it starts no delivery).",
+    }),
+    in_flight: Type.Integer({ description: 'Deliveries it had in flight at its last heartbeat.' }),
+    version: Type.String(),
+    started_at: Type.String({ format: 'date-time' }),
+    last_seen: Type.String({ format: 'date-time', description: 'Its last heartbeat.' }),
+  },
+  { $id: 'Node' },
+);
+
 export const PoolStateSchema = Type.Object(
   {
-    status: StringEnum(['running', 'paused'] as const),
+    status: StringEnum(['running', 'paused'] as const, {
+      description:
+        "The cluster's state (the one stored; this node follows it within pool.stateSyncInterval).",
+    }),
+    nodes: Type.Optional(
+      Type.Array(Type.Ref('Node'), { description: 'Each live node (GET only): its own view of the pool.' }),
+    ),
   },
   { $id: 'PoolState' },
 );
@@ -181,6 +203,7 @@ export const IdempotencyHeaders = Type.Object({
 });
 
 export const SHARED_SCHEMAS = [
+  NodeSchema,
   MessageStatusSchema,
   ErrorSchema,
   MessageSchema,

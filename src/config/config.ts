@@ -49,6 +49,9 @@ export interface Config {
     initialRunning: boolean;
     leaseMs: number;
     deliveryThreads: number;
+    heartbeatMs: number;
+    nodeTimeoutMs: number;
+    stateSyncMs: number;
   };
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
@@ -335,6 +338,12 @@ function load(env: Env, cwd: string): Config {
     );
   }
 
+  if (num('pool.nodeTimeout') < 3 * num('pool.heartbeatInterval')) {
+    throw new ConfigError(
+      `config: pool.nodeTimeout = ${num('pool.nodeTimeout')}ms is invalid: expected at least 3 × pool.heartbeatInterval (${3 * num('pool.heartbeatInterval')}ms), or one slow heartbeat would declare a live node dead`,
+    );
+  }
+
   if (num('api.headersTimeout') > num('api.requestTimeout')) {
     throw new ConfigError(
       `config: api.headersTimeout = ${num('api.headersTimeout')}ms is invalid: expected at most api.requestTimeout (${num('api.requestTimeout')}ms)`,
@@ -386,6 +395,9 @@ function load(env: Env, cwd: string): Config {
       initialRunning: bool('pool.initialJobFetch'),
       leaseMs: num('pool.leaseTimeout'),
       deliveryThreads: num('pool.deliveryThreads'),
+      heartbeatMs: num('pool.heartbeatInterval'),
+      nodeTimeoutMs: num('pool.nodeTimeout'),
+      stateSyncMs: num('pool.stateSyncInterval'),
     },
     rateLimiter: {
       enabled: bool('rateLimiter.enabled'),

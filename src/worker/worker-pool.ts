@@ -61,6 +61,14 @@ export interface WorkerPoolOptions {
   /** claim rounds in flight at once (default 2): a server store's round trip overlaps the next */
   concurrentRounds?: number;
   initialState: PoolState;
+  /**
+   * The cluster's fence. `fenced()`: this node must not start deliveries, it cannot prove it is
+   * alive (its heartbeat is stale) so other nodes may be recovering its leases; checked at each
+   * start, from the clock. `generation()` changes when the node was fenced since the last look
+   * (even if nothing looked meanwhile, as after SIGSTOP): what it had claimed and not started is
+   * then no longer surely its own.
+   */
+  fence?: { fenced(): boolean; generation(): number };
   logger: Logger;
   now?: () => number;
   random?: () => number;
@@ -270,7 +278,7 @@ export class WorkerPool {
     const now = this.now();
     if (now < this.backoffUntil) return this.backoffUntil - now;
     await this.housekeeping(now);
-    if (this.state !== 'running' || this.closing) return this.o.pollIntervalMs;
+    if (this.state !== 'running' || this.closing || this.isFenced()) return this.o.pollIntervalMs;
     if (this.drained) {
       this.drained = false;
       // nothing more was due: sleep until the next message is
@@ -317,14 +325,49 @@ export class WorkerPool {
       this.reconcile = false;
       if (released > 0) this.log.warn({ released }, 'gave back messages a failed round had claimed');
     }
-    if (this.state !== 'running' || this.closing) await this.releaseReady();
+    if (this.isFenced()) this.dropReady(now);
+    else if (this.state !== 'running' || this.closing) await this.releaseReady();
+  }
+
+  private fenceGeneration = 0;
+
+  private isFenced(): boolean {
+    const f = this.o.fence;
+    if (!f) return false;
+    const g = f.generation();
+    if (g !== this.fenceGeneration) {
+      this.fenceGeneration = g;
+      this.dropReady(this.now());
+    }
+    return f.fenced();
+  }
+
+  /**
+   * Fenced: the messages claimed but not started are no longer surely ours (other nodes may be
+   * recovering them), so they are forgotten, never started later. Given back if the store answers.
+   */
+  private dropReady(now: number): void {
+    if (this.ready.length === 0) return;
+    const held = this.ready;
+    this.ready = [];
+    this.log.warn(
+      { dropped: held.length },
+      'heartbeat stale: claimed messages not started are left to recovery',
+    );
+    this.o.store
+      .release(
+        this.o.owner,
+        held.map((m) => m.id),
+        new Date(now),
+      )
+      .catch(() => undefined);
   }
 
   /** One round now, awaited (tests drive the pool with this, without the dispatcher). */
   async tick(): Promise<number> {
     const now = this.now();
     await this.housekeeping(now);
-    if (this.state !== 'running' || this.closing || !this.worthClaiming()) return 0;
+    if (this.state !== 'running' || this.closing || this.isFenced() || !this.worthClaiming()) return 0;
     const tokens = this.o.limiter.take(this.room(), now);
     if (tokens <= 0) return 0;
     return this.round(tokens, now);
@@ -399,7 +442,7 @@ export class WorkerPool {
   /** A slot freed: the next claimed message starts now, without waiting for a store round trip. */
   private startReady(): void {
     const now = this.now();
-    while (this.canStart() && this.state === 'running' && !this.closing) {
+    while (this.canStart() && this.state === 'running' && !this.closing && !this.isFenced()) {
       const m = this.ready.shift();
       if (!m) return;
       // its lease ran out while it waited (only with a lease shorter than a delivery): recovery

@@ -41,11 +41,26 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
       schema: {
         tags: ['worker-pool'],
         operationId: 'getWorkerPoolState',
-        summary: 'Worker pool state',
+        summary: "The cluster's pool state, and each live node's view",
         response: { 200: jsonResponse('The pool state.', stateRef), ...commonErrors },
       },
     },
-    async () => ({ status: deps.pool.getState() }),
+    async () => ({ status: deps.pool.getState(), nodes: await deps.pool.nodes() }),
+  );
+
+  r.get(
+    '/nodes',
+    {
+      config: { scope: 'pool:control' },
+      schema: {
+        tags: ['worker-pool'],
+        operationId: 'listNodes',
+        summary: 'The live nodes sharing this store',
+        description: 'Heard from within pool.nodeTimeout, by id.',
+        response: { 200: jsonResponse('Every live node.', Type.Array(Type.Ref('Node'))), ...commonErrors },
+      },
+    },
+    async () => deps.pool.nodes(),
   );
 
   const action = Type.Ref('PoolAction');
@@ -58,7 +73,7 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
         operationId: 'setWorkerPoolState',
         summary: 'Start or pause the worker pool (as the original)',
         description:
-          'Pause stops claiming at once; deliveries in flight finish. The body is JSON or a form (`action=pause`); any other body is 400, as the original answered.',
+          'The state is stored: every node sharing the store follows it within pool.stateSyncInterval (this one at once), a restarted node too. Pause stops claiming; deliveries in flight finish. The body is JSON or a form (`action=pause`); any other body is 400, as the original answered.',
         body: {
           content: {
             'application/json': { schema: action },
@@ -78,16 +93,16 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
     async (req) => {
       const body = req.body as { action?: unknown } | undefined;
       const act = body && typeof body === 'object' ? body.action : undefined;
-      if (act === 'start') deps.pool.resume();
-      else if (act === 'pause') deps.pool.pause();
-      else {
+      if (act !== 'start' && act !== 'pause') {
         throw new AppError(
           'INVALID_ACTION',
           `invalid action ${JSON.stringify(act ?? null)}: ${EXPECTED} (valid actions: ${ACTIONS.join(', ')})`,
         );
       }
-      req.log.info({ ...actorOf(req), action: act, state: deps.pool.getState() }, 'worker pool action');
-      return { status: deps.pool.getState() };
+      const actor = actorOf(req);
+      const status = await deps.pool.setState(act === 'start' ? 'running' : 'paused', actor.actor);
+      req.log.info({ ...actor, action: act, state: status }, 'worker pool action');
+      return { status };
     },
   );
 }
