@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { testApp, waitFor } from './helpers/app.js';
-import { postgresFactory, serviceUrl, uniqueName } from './helpers/services.js';
+import { mongoFactory, postgresFactory, serviceUrl, sqliteFactory, uniqueName } from './helpers/services.js';
 import { ClusterNode, type LocalPool } from '../src/cluster/cluster-node.js';
 import { silentLogger } from '../src/logging/logger.js';
 import type { SharedPoolState } from '../src/store/control-store.js';
@@ -107,62 +107,67 @@ describe('one pool state for the cluster', () => {
 });
 
 describe('node liveness (driven by tick() with a clock)', () => {
-  const factory = postgresFactory();
-  test("a dead node's leases are recovered by a live one at nodeTimeout, not at lease expiry", async (ctx) => {
-    if (!factory.available) return ctx.skip('DATABASE_URL not set');
-    const { store, drop } = await factory.create();
-    try {
-      let now = Date.parse('2026-01-01T00:00:00Z');
-      const clock = () => now;
-      const opts = {
-        control: store.control,
-        messages: store,
-        role: 'all',
-        version: 't',
-        heartbeatMs: 1000,
-        nodeTimeoutMs: 6000,
-        stateSyncMs: 500,
-        initialState: 'running' as const,
-        atMostOnce: false,
-        logger: silentLogger(),
-        now: clock,
-      };
-      const dead = new ClusterNode({ ...opts, pool: fakePool(), nodeId: 'dead-node' });
-      const live = new ClusterNode({ ...opts, pool: fakePool(), nodeId: 'live-node' });
-      await dead.tick();
-      await live.tick();
-      await store.create(
-        Array.from({ length: 4 }, (_, i) => ({
-          content: `m${i}`,
-          recipient_phone_number: `+9055500000${i}`,
-        })),
-        new Date(now),
-      );
-      const held = await store.claim({ owner: 'dead-node', limit: 3, now: new Date(now), leaseMs: 300_000 });
-      assert.equal(held.length, 3);
-      // the dead node goes silent; the live one keeps beating
-      for (let s = 1; s <= 6; s++) {
+  for (const factory of [sqliteFactory(), postgresFactory(), mongoFactory()])
+    test(`${factory.name}: a dead node's leases are recovered by a live one at nodeTimeout, not at lease expiry`, async (ctx) => {
+      if (!factory.available) return ctx.skip('DATABASE_URL not set');
+      const { store, drop } = await factory.create();
+      try {
+        let now = Date.parse('2026-01-01T00:00:00Z');
+        const clock = () => now;
+        const opts = {
+          control: store.control,
+          messages: store,
+          role: 'all',
+          version: 't',
+          heartbeatMs: 1000,
+          nodeTimeoutMs: 6000,
+          stateSyncMs: 500,
+          initialState: 'running' as const,
+          atMostOnce: false,
+          logger: silentLogger(),
+          now: clock,
+        };
+        const dead = new ClusterNode({ ...opts, pool: fakePool(), nodeId: 'dead-node' });
+        const live = new ClusterNode({ ...opts, pool: fakePool(), nodeId: 'live-node' });
+        await dead.tick();
+        await live.tick();
+        await store.create(
+          Array.from({ length: 4 }, (_, i) => ({
+            content: `m${i}`,
+            recipient_phone_number: `+9055500000${i}`,
+          })),
+          new Date(now),
+        );
+        const held = await store.claim({
+          owner: 'dead-node',
+          limit: 3,
+          now: new Date(now),
+          leaseMs: 300_000,
+        });
+        assert.equal(held.length, 3);
+        // the dead node goes silent; the live one keeps beating
+        for (let s = 1; s <= 6; s++) {
+          now += 1000;
+          await live.tick();
+        }
+        assert.equal((await store.countByStatus()).processing, 3, 'not yet: silent for exactly nodeTimeout');
         now += 1000;
         await live.tick();
+        const counts = await store.countByStatus();
+        assert.equal(counts.processing, 0);
+        assert.equal(counts.unsent, 4);
+        assert.deepEqual(
+          (await live.nodes()).map((n) => n.id),
+          ['live-node'],
+        );
+        assert.deepEqual(
+          (await store.control.listNodes()).map((n) => n.id),
+          ['live-node'],
+        );
+      } finally {
+        await drop();
       }
-      assert.equal((await store.countByStatus()).processing, 3, 'not yet: silent for exactly nodeTimeout');
-      now += 1000;
-      await live.tick();
-      const counts = await store.countByStatus();
-      assert.equal(counts.processing, 0);
-      assert.equal(counts.unsent, 4);
-      assert.deepEqual(
-        (await live.nodes()).map((n) => n.id),
-        ['live-node'],
-      );
-      assert.deepEqual(
-        (await store.control.listNodes()).map((n) => n.id),
-        ['live-node'],
-      );
-    } finally {
-      await drop();
-    }
-  });
+    });
 
   test('a node that cannot heartbeat is fenced after nodeTimeout / 2, and knows it was once it can again', async () => {
     let now = 0;

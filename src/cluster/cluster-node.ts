@@ -197,6 +197,13 @@ export class ClusterNode {
         'heartbeat was stale: claimed messages not started are dropped',
       );
     }
+    const tookMs = this.now() - began;
+    if (tookMs > this.o.nodeTimeoutMs / 4) {
+      this.log.warn(
+        { tookMs, nodeTimeoutMs: this.o.nodeTimeoutMs },
+        'slow heartbeat: the store is slow to answer; raise pool.nodeTimeout if this repeats',
+      );
+    }
     if (this.beatFailing) this.log.info('the heartbeat is written again');
     this.beatFailing = false;
     this.lastBeat = Math.max(this.lastBeat, began);

@@ -1,0 +1,168 @@
+/**
+ * Node liveness with real processes: a node killed with kill -9 leaves its
+ * leases for at most pool.nodeTimeout (plus a heartbeat), not pool.leaseTimeout
+ * (5 minutes, left at its default here): a live node, or the killed one's
+ * restart, recovers them as soon as the dead node's heartbeat is old enough.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import { Sink } from '../../src/sink/sink.js';
+import { waitFor } from '../helpers/app.js';
+import { fill, logLines, report, serve, services, target, type Service } from './helpers.js';
+import type { MessageStore } from '../../src/store/store.js';
+import type { StoreKind } from '../../src/config/config.js';
+
+before(() => services('up'));
+
+/**
+ * PostgreSQL: a 3 s node timeout. FerretDB (v1, which spends about 10 ms of CPU per delivered
+ * message) answers a heartbeat in over a second while it is saturated: 6 s there, or a live node
+ * under load could be taken for dead.
+ */
+const NODE_TIMEOUT: Record<string, number> = { postgres: 3000, mongodb: 6000 };
+const ENV = {
+  POOL_NUM_WORKERS: '64',
+  WEBHOOK_CLIENT_TIMEOUT: '2s',
+  // the node id is read from the 'started' line
+  LOG_LEVEL: 'info',
+};
+
+async function heldBy(store: MessageStore, owner: string): Promise<number> {
+  const page = await store.list({ order: 'created', status: 'processing', limit: 1000 });
+  return page.items.filter((m) => m.lease_owner === owner).length;
+}
+
+function nodeIdOf(svc: Service): string {
+  const started = logLines(svc).find((l) => l.msg === 'started');
+  const id = started?.node;
+  if (typeof id !== 'string') throw new Error(`no node id in the log: ${svc.output()}`);
+  return id;
+}
+
+describe('node liveness: kill -9 under load', () => {
+  const cases: [StoreKind, number, string][] = [
+    ['postgres', 4000, 'a live node recovers'],
+    ['postgres', 4000, 'the restarted node recovers'],
+    ['mongodb', 600, 'a live node recovers'],
+  ];
+  for (const [kind, n, how] of cases) {
+    test(`${kind}: ${how} the killed node's messages within nodeTimeout + 5 s (lease timeout left at 5 min)`, async () => {
+      // 100 ms per request: the node always holds about 64 leases
+      const sink = new Sink({ port: 0, keep: 0, latencyMs: 100 });
+      const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
+      const t = target(kind);
+      const store = await t.open();
+      const procs: Service[] = [];
+      try {
+        await fill(store, n);
+        const NODE_TIMEOUT_MS = NODE_TIMEOUT[kind] ?? 3000;
+        const env = {
+          ...t.env,
+          ...ENV,
+          POOL_HEARTBEAT_INTERVAL: `${NODE_TIMEOUT_MS / 6}ms`,
+          POOL_NODE_TIMEOUT: `${NODE_TIMEOUT_MS}ms`,
+        };
+        const victim = await serve(env, sinkUrl);
+        procs.push(victim);
+        const other = how.startsWith('a live') ? await serve(env, sinkUrl) : null;
+        if (other) procs.push(other);
+        const victimId = nodeIdOf(victim);
+        await waitFor(() => sink.stats().accepted >= n / 5, 60_000, 'load');
+        await waitFor(async () => (await heldBy(store, victimId)) > 0, 10_000, 'the victim holds leases');
+        const held = await heldBy(store, victimId);
+        await victim.stop('SIGKILL');
+        // stopped: a second stop would wait for an exit that already happened
+        procs.splice(procs.indexOf(victim), 1);
+        const killedAt = Date.now();
+        if (!other) procs.push(await serve(env, sinkUrl));
+        try {
+          await waitFor(
+            async () => (await heldBy(store, victimId)) === 0,
+            NODE_TIMEOUT_MS + 15_000,
+            'recovery',
+          );
+        } catch (err) {
+          // what the live nodes said: why they did not recover it
+          const warnings = procs.flatMap((p) => logLines(p).filter((l) => Number(l.level) >= 40));
+          throw new Error(`${(err as Error).message}: ${JSON.stringify(warnings).slice(0, 3000)}`);
+        }
+        const recoveredMs = Date.now() - killedAt;
+        await waitFor(async () => (await store.countByStatus()).sent === n, 120_000, `all ${n} sent`);
+        const allSentMs = Date.now() - killedAt;
+        const stats = sink.stats();
+        report(`node-liveness/${kind}/${how.replace(/ /g, '-')}`, {
+          messages: n,
+          held_by_killed_node: held,
+          recovered_ms_after_kill: recoveredMs,
+          node_timeout_ms: NODE_TIMEOUT_MS,
+          all_sent_ms_after_kill: allSentMs,
+          duplicates: stats.duplicates,
+          lost: n - stats.unique_webhook_ids,
+        });
+        assert.ok(recoveredMs <= NODE_TIMEOUT_MS + 5000, `recovered ${recoveredMs} ms after the kill`);
+        assert.equal(stats.unique_webhook_ids, n, 'none lost');
+        // repeats only from what the killed node had in flight (sent, not recorded)
+        assert.ok(stats.duplicates <= 2 * 64, `${stats.duplicates} repeats`);
+      } finally {
+        for (const p of procs) await p.stop('SIGKILL');
+        await store.close();
+        await t.drop();
+        await sink.stop();
+      }
+    });
+  }
+});
+
+describe('one pool state across processes', () => {
+  test('postgres: pause on one of two nodes under load: the other starts nothing new within 1 s', async () => {
+    const sink = new Sink({ port: 0, keep: 0, latencyMs: 50 });
+    const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
+    const t = target('postgres');
+    const store = await t.open();
+    const procs: Service[] = [];
+    try {
+      await fill(store, 20_000);
+      const env = { ...t.env, ...ENV, POOL_HEARTBEAT_INTERVAL: '500ms', POOL_NODE_TIMEOUT: '3s' };
+      procs.push(await serve(env, sinkUrl), await serve(env, sinkUrl));
+      const [a, b] = procs;
+      if (!a || !b) throw new Error('two nodes');
+      await waitFor(() => sink.stats().accepted >= 1000, 60_000, 'load');
+      const r = await fetch(`${a.url}/worker-pool/state`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'pause' }),
+      });
+      assert.deepEqual(await r.json(), { status: 'paused' });
+      const answeredAt = Date.now();
+      // the last delivery started anywhere: watch the receiver until it has been quiet for 3 s
+      let last = sink.stats().accepted;
+      let lastChange = Date.now();
+      await waitFor(
+        () => {
+          const now = sink.stats().accepted;
+          if (now !== last) {
+            last = now;
+            lastChange = Date.now();
+          }
+          return Date.now() - lastChange > 3000;
+        },
+        30_000,
+        'quiet',
+      );
+      // a request started at most pool.stateSyncInterval after the answer, plus its 50 ms and the
+      // receiver's count: anything later than 1 s would mean a node kept claiming
+      const stoppedMs = lastChange - answeredAt;
+      const b2 = (await (await fetch(`${b.url}/worker-pool/state`)).json()) as { status: string };
+      report('cluster-pause/postgres', { last_delivery_ms_after_answer: stoppedMs, delivered: last });
+      assert.equal(b2.status, 'paused');
+      assert.ok(stoppedMs < 1000, `deliveries went on ${stoppedMs} ms after the pause was answered`);
+      const counts = await store.countByStatus();
+      assert.equal(counts.processing, 0, 'nothing left processing');
+    } finally {
+      for (const p of procs) await p.stop('SIGKILL');
+      await store.close();
+      await t.drop();
+      await sink.stop();
+    }
+  });
+});
