@@ -7,7 +7,10 @@ import { fill, logLines, report, serve, services, target, type Service } from '.
 before(() => services('up'));
 
 describe('two processes, one store', () => {
+  // SQLite too: two processes on one file are safe (docs/decisions.md, "SQLite: several processes
+  // on one file"): a claim is one write transaction, and SQLite runs one at a time
   const cases = [
+    ['sqlite', 10_000],
     ['postgres', 20_000],
     ['mongodb', 2_000],
   ] as const;
