@@ -15,6 +15,7 @@ import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
 import { createAccess } from './auth/create-access.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import type { ClusterSignals } from './cluster/signals.js';
 import { seedMessages, type SeedReport } from './seed/seed.js';
 
 function readVersion(): string {
@@ -119,6 +120,36 @@ class DropReporter {
   }
 }
 
+/**
+ * Pushes between nodes (docs/decisions.md, "Wake-ups across nodes"): Redis pub/sub when REDIS_URI is
+ * set, PostgreSQL LISTEN/NOTIFY on a PostgreSQL store, none otherwise (polling). A push that cannot
+ * start is logged and polling serves.
+ */
+async function createSignals(config: Config, logger: Logger): Promise<ClusterSignals> {
+  const { NoSignals, PgSignals, RedisSignals } = await import('./cluster/signals.js');
+  const s = config.store;
+  const scope =
+    s.kind === 'postgres'
+      ? `pg:${s.databaseSchema}`
+      : s.kind === 'mongodb'
+        ? `mongo:${s.mongoDbName}.${s.mongoCollection}`
+        : `sqlite:${s.sqlitePath}`;
+  const signals = config.redis
+    ? new RedisSignals(config.redis, `${config.cache.keyPrefix}ms:signals:${scope}`)
+    : s.kind === 'postgres'
+      ? new PgSignals(s.databaseUrl, s.databaseSchema, logger)
+      : null;
+  if (!signals) return new NoSignals();
+  try {
+    await signals.start();
+    return signals;
+  } catch (err) {
+    logger.warn({ err }, 'cluster signals cannot start: nodes learn of changes by polling');
+    await signals.close();
+    return new NoSignals();
+  }
+}
+
 /** Wires the store, cache, worker pool and HTTP API from a validated config. */
 export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -165,7 +196,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     messages: store,
     pool,
     nodeId,
-    role: 'all',
+    role: config.role,
     version: VERSION,
     heartbeatMs: config.pool.heartbeatMs,
     nodeTimeoutMs: config.pool.nodeTimeoutMs,
@@ -175,6 +206,11 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     logger,
   });
   await cluster.start();
+  const signals = await createSignals(config, logger);
+  signals.onSignal((signal) => {
+    if (signal === 'state') void cluster.syncNow();
+    else pool.notify();
+  });
 
   // the original's cache write: messageId → sent_at, with a TTL. The store is the
   // truth; a failed cache write is logged and dropped rather than retried.
@@ -193,14 +229,22 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     cache,
     pool: {
       getState: () => pool.getState(),
-      setState: (state, by) => cluster.setState(state, by),
+      setState: async (state, by) => {
+        const set = await cluster.setState(state, by);
+        signals.publish('state');
+        return set;
+      },
       nodes: () => cluster.nodes(),
     },
-    onCreated: () => pool.notify(),
+    onCreated: () => {
+      pool.notify();
+      signals.publish('wake');
+    },
     logger,
     access: access.access,
     limits: config.api,
     version: VERSION,
+    routes: config.role === 'worker' ? 'probes' : 'all',
   });
 
   let closed = false;
@@ -219,6 +263,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       const { finished, released } = await pool.stop(config.pool.timeoutMs);
       logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');
       await cluster.stop();
+      await signals.close();
       // the pool waited pool.timeout for in-flight deliveries and released the rest: a
       // receiver that still holds a request does not hold the process
       await deliverer.close(SHUTDOWN_GRACE_MS);

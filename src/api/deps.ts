@@ -44,5 +44,7 @@ export interface ApiDeps {
   logger: Logger;
   access: ApiAccess;
   limits?: Partial<ApiLimits>;
+  /** `probes`: only /healthz and /readyz (a worker node); default all */
+  routes?: 'all' | 'probes';
   version: string;
 }

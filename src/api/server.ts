@@ -127,6 +127,20 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     );
   });
 
+  // a worker node serves the probes only: no API, so no API description either
+  if (deps.routes !== 'probes') await documentation(app, deps);
+
+  // each group of routes is a plugin over the shared deps: its own parsers stay its own
+  await app.register(async (child) => healthRoutes(child, deps));
+  if (deps.routes === 'probes') return app;
+  await app.register(async (child) => messageRoutes(child, deps));
+  await app.register(async (child) => workerPoolRoutes(child, deps));
+  await app.register(async (child) => keyRoutes(child, deps));
+  return app;
+}
+
+/** Swagger UI and the OpenAPI document, at this project's paths and the original's. */
+async function documentation(app: FastifyInstance, deps: ApiDeps): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -159,11 +173,4 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     return reply.type('text/html; charset=utf-8').send(uiPage);
   });
   app.get('/swagger/doc.json', { schema: { hide: true } }, async () => app.swagger());
-
-  // each group of routes is a plugin over the shared deps: its own parsers stay its own
-  await app.register(async (child) => messageRoutes(child, deps));
-  await app.register(async (child) => workerPoolRoutes(child, deps));
-  await app.register(async (child) => healthRoutes(child, deps));
-  await app.register(async (child) => keyRoutes(child, deps));
-  return app;
 }

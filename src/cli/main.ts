@@ -17,7 +17,9 @@ const USAGE = `message-scheduler ${VERSION}
 Usage: message-scheduler [command] [options]
 
 Commands:
-  serve [--seed]        run the API and the worker pool (default command)
+  serve [--seed] [--role all|api|worker]
+                        run the API and the worker pool (default command); --role api: the API only,
+                        worker: delivery only (and /healthz, /readyz)
   seed [file]           add the messages of a seed file (default sample/seed.json); seeding twice adds nothing
   migrate               create or upgrade the store's tables and indexes, then exit
   keys create --name NAME --scopes S1,S2
@@ -51,9 +53,9 @@ function die(message: string, code = 1): never {
   process.exit(code);
 }
 
-function config(): Config {
+function config(overrides: Record<string, string> = {}): Config {
   try {
-    return loadConfig();
+    return loadConfig({ ...process.env, ...overrides });
   } catch (err) {
     if (err instanceof ConfigError) die(err.message, 2);
     throw err;
@@ -97,8 +99,8 @@ function logConfig(logger: Logger, c: Config): void {
   );
 }
 
-async function serve(seed: boolean): Promise<void> {
-  const c = config();
+async function serve(seed: boolean, role: string | undefined): Promise<void> {
+  const c = config(role !== undefined ? { NODE_ROLE: role } : {});
   const logger = createLogger(c.logLevel);
   logConfig(logger, c);
   let app;
@@ -114,9 +116,15 @@ async function serve(seed: boolean): Promise<void> {
     await app.close();
     die(`cannot listen on ${c.host}:${c.port}: ${(err as Error).message}`);
   }
-  app.pool.start();
+  // an api node never delivers: its pool is never started (it still follows and sets the cluster state)
+  if (c.role !== 'api') app.pool.start();
   logger.info(
-    { node: app.nodeId, state: app.pool.getState(), swagger: `http://localhost:${c.port}/swagger/` },
+    {
+      node: app.nodeId,
+      role: c.role,
+      state: app.pool.getState(),
+      swagger: `http://localhost:${c.port}/swagger/`,
+    },
     'started',
   );
 
@@ -308,8 +316,11 @@ async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
     case 'serve': {
-      const { values } = parseArgs({ args: rest, options: { seed: { type: 'boolean' } } });
-      return serve(values.seed ?? false);
+      const { values } = parseArgs({
+        args: rest,
+        options: { seed: { type: 'boolean' }, role: { type: 'string' } },
+      });
+      return serve(values.seed ?? false, values.role);
     }
     case 'seed': {
       const file = rest[0] ?? 'sample/seed.json';

@@ -121,6 +121,11 @@ export class ClusterNode {
     return (await this.o.control.listNodes()).filter((n) => n.last_seen.getTime() >= cutoff).map(view);
   }
 
+  /** Reads the cluster's pool state now (another node signalled a change). */
+  syncNow(): Promise<void> {
+    return this.sync();
+  }
+
   /** One round of both loops (tests). */
   async tick(): Promise<void> {
     await this.heartbeat();

@@ -32,6 +32,7 @@ export interface RedisConfig {
 }
 
 export type DeliveryMode = 'at-least-once' | 'at-most-once';
+export type NodeRole = 'all' | 'api' | 'worker';
 
 export interface Config {
   host: string;
@@ -56,6 +57,7 @@ export interface Config {
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   deliveryMode: DeliveryMode;
+  role: NodeRole;
   api: {
     bodyLimit: number;
     requestTimeoutMs: number;
@@ -427,6 +429,7 @@ function load(env: Env, cwd: string): Config {
       refillIntervalMs: num('apiRateLimiter.refillInterval'),
     },
     deliveryMode: str('delivery.mode') as DeliveryMode,
+    role: str('node.role') as NodeRole,
     logLevel: str('log.level') as LogLevel,
     configFile,
     unknownKeys,

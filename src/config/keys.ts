@@ -122,6 +122,14 @@ export const CONFIG_KEYS = [
     doc: 'Pool state at boot while the cluster has none stored (no `PUT /worker-pool/state` was ever made on this store): `true` running, `false` paused. Once a state is stored, every node, a restarted one too, follows it.',
   },
   {
+    key: 'node.role',
+    env: 'NODE_ROLE',
+    type: 'choice',
+    choices: ['all', 'api', 'worker'],
+    default: 'all',
+    doc: '`all`: this node serves the API and delivers. `api`: it serves the API and never delivers. `worker`: it delivers and serves only `/healthz` and `/readyz`. `serve --role` sets it too.',
+  },
+  {
     key: 'pool.heartbeatInterval',
     env: 'POOL_HEARTBEAT_INTERVAL',
     type: 'duration',

@@ -8,7 +8,17 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { Sink } from '../../src/sink/sink.js';
 import { waitFor } from '../helpers/app.js';
-import { fill, logLines, report, serve, services, target, type Service } from './helpers.js';
+import {
+  CHAOS_URLS,
+  fill,
+  logLines,
+  report,
+  serve,
+  services,
+  target,
+  uniqueName,
+  type Service,
+} from './helpers.js';
 import type { MessageStore } from '../../src/store/store.js';
 import type { StoreKind } from '../../src/config/config.js';
 
@@ -165,4 +175,68 @@ describe('one pool state across processes', () => {
       await sink.stop();
     }
   });
+});
+
+describe('roles and wake-ups across nodes', () => {
+  for (const withRedis of [false, true]) {
+    const how = withRedis ? 'Redis pub/sub' : 'PostgreSQL LISTEN/NOTIFY';
+    test(`postgres, ${how}: an api node and a worker node; a message posted to the api node is claimed by the idle worker fast`, async () => {
+      const sink = new Sink({ port: 0, keep: 0 });
+      const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
+      const t = target('postgres');
+      const store = await t.open();
+      const procs: Service[] = [];
+      try {
+        const env = {
+          ...t.env,
+          ...ENV,
+          // idle nodes look at the store once a second: only a push can make a wake-up fast
+          WORKER_JOB_INTERVAL: '1s',
+          ...(withRedis ? { REDIS_URI: CHAOS_URLS.redis, CACHE_KEY_PREFIX: `${uniqueName('sig')}:` } : {}),
+        };
+        const api = await serve({ ...env, NODE_ROLE: 'api' }, sinkUrl);
+        const worker = await serve({ ...env, NODE_ROLE: 'worker' }, sinkUrl);
+        procs.push(api, worker);
+        // the worker serves the probes only; the api node lists both
+        assert.equal((await fetch(`${worker.url}/messages`)).status, 404);
+        assert.equal((await fetch(`${worker.url}/readyz`)).status, 200);
+        const nodes = (await (await fetch(`${api.url}/nodes`)).json()) as { role: string }[];
+        assert.deepEqual(nodes.map((n) => n.role).sort(), ['api', 'worker']);
+        await new Promise((r) => setTimeout(r, 1500)); // both idle
+        const latencies: number[] = [];
+        for (let i = 0; i < 100; i++) {
+          const t0 = performance.now();
+          const r = await fetch(`${api.url}/messages`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ content: `wake ${i}`, recipient_phone_number: '+905551234567' }),
+          });
+          assert.equal(r.status, 201);
+          while (sink.stats().accepted < i + 1) await new Promise((res) => setTimeout(res, 1));
+          latencies.push(performance.now() - t0);
+          // idle again before the next one: a random pause up to 50 ms
+          await new Promise((res) => setTimeout(res, 20 + Math.random() * 30));
+        }
+        latencies.sort((a, b) => a - b);
+        const p50 = latencies[49] ?? NaN;
+        const p99 = latencies[98] ?? NaN;
+        assert.equal(await api.stop('SIGTERM'), 0);
+        procs.splice(procs.indexOf(api), 1);
+        const apiStopped = logLines(api).find((l) => l.msg === 'worker pool stopped');
+        report(`wake-up/postgres/${withRedis ? 'redis' : 'notify'}`, {
+          messages: 100,
+          post_to_delivery_ms_p50: Number(p50.toFixed(1)),
+          post_to_delivery_ms_p99: Number(p99.toFixed(1)),
+          max_ms: Number((latencies[99] ?? NaN).toFixed(1)),
+        });
+        assert.equal(apiStopped?.sent, 0, 'the api node delivered nothing');
+        assert.ok(p99 < 50, `p99 ${p99.toFixed(1)} ms from POST to delivery`);
+      } finally {
+        for (const p of procs) await p.stop('SIGKILL');
+        await store.close();
+        await t.drop();
+        await sink.stop();
+      }
+    });
+  }
 });
