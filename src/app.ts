@@ -10,7 +10,7 @@ import { MemoryCache, type Cache } from './cache/cache.js';
 import { RedisCache } from './cache/redis-cache.js';
 import { WebhookClient, type Deliverer } from './delivery/webhook-client.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
-import { TokenBucket, UnlimitedRateLimiter } from './worker/rate-limiter.js';
+import { SharedOutRateLimiter, UnlimitedRateLimiter, type RateLimiter } from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
 import { createAccess } from './auth/create-access.js';
@@ -150,6 +150,36 @@ async function createSignals(config: Config, logger: Logger): Promise<ClusterSig
   }
 }
 
+/**
+ * The delivery gate (docs/decisions.md, "One rate limit for the cluster"): with Redis one bucket for
+ * the cluster; without it, each node takes its share (the rate divided by the live delivering nodes).
+ */
+async function createDeliveryLimiter(
+  config: Config,
+  logger: Logger,
+  deliverers: () => number,
+): Promise<RateLimiter & { close?: () => Promise<void> }> {
+  if (!config.rateLimiter.enabled) return new UnlimitedRateLimiter();
+  const policy = {
+    maxTokens: config.rateLimiter.maxTokens,
+    refillRate: config.rateLimiter.refillRate,
+    refillIntervalMs: config.rateLimiter.refillIntervalMs,
+  };
+  if (!config.redis) return new SharedOutRateLimiter(policy, deliverers);
+  const share = new SharedOutRateLimiter(policy, deliverers, true);
+  const { RedisDeliveryLimiter } = await import('./ratelimit/redis-delivery-limiter.js');
+  const redis = new RedisDeliveryLimiter(
+    config.redis,
+    policy,
+    `${config.cache.keyPrefix}ms:ratelimit:delivery:`,
+    share,
+    logger,
+  );
+  // not reachable now: the node's share serves until it is (logged by the limiter)
+  await redis.connect().catch(() => undefined);
+  return redis;
+}
+
 /** Wires the store, cache, worker pool and HTTP API from a validated config. */
 export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -168,14 +198,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     (config.pool.deliveryThreads > 0
       ? new ThreadedDeliverer(clientOptions, config.pool.deliveryThreads)
       : new WebhookClient(clientOptions));
-  const limiter = config.rateLimiter.enabled
-    ? new TokenBucket(
-        config.rateLimiter.maxTokens,
-        config.rateLimiter.refillRate,
-        config.rateLimiter.refillIntervalMs,
-        Date.now(),
-      )
-    : new UnlimitedRateLimiter();
+  const limiter = await createDeliveryLimiter(config, logger, () => cluster.liveDeliverers());
   const pool = new WorkerPool({
     store,
     deliverer,
@@ -264,6 +287,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');
       await cluster.stop();
       await signals.close();
+      await limiter.close?.();
       // the pool waited pool.timeout for in-flight deliveries and released the rest: a
       // receiver that still holds a request does not hold the process
       await deliverer.close(SHUTDOWN_GRACE_MS);

@@ -3,7 +3,12 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import { sqliteFactory } from './helpers/services.js';
 import { waitFor } from './helpers/app.js';
 import { roundSizing, WorkerPool } from '../src/worker/worker-pool.js';
-import { TokenBucket, UnlimitedRateLimiter, type RateLimiter } from '../src/worker/rate-limiter.js';
+import {
+  DEFAULT_DESTINATION,
+  LocalRateLimiter,
+  SharedOutRateLimiter,
+  UnlimitedRateLimiter,
+} from '../src/worker/rate-limiter.js';
 import {
   WebhookClient,
   type Deliverer,
@@ -191,14 +196,17 @@ describe('worker pool (driven by tick, no timers)', () => {
       Array.from({ length: 5 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
       new Date(clock),
     );
-    const limiter: RateLimiter = new TokenBucket(2, 2, 120_000, clock);
+    const limiter = new LocalRateLimiter(
+      { maxTokens: 2, refillRate: 2, refillIntervalMs: 120_000 },
+      () => clock,
+    );
     const d = new ScriptedDeliverer(() => DELIVERED);
     const p = pool(d, { limiter });
     assert.equal(await p.tick(), 2);
     await settle(p);
     assert.equal(await p.tick(), 0);
     assert.equal((await store.countByStatus()).processing, 0, 'no message claimed and left waiting');
-    assert.equal(limiter.msUntilToken(clock), 120_000);
+    assert.equal(limiter.bucket(DEFAULT_DESTINATION).msUntilToken(clock), 120_000);
     clock += 120_000;
     assert.equal(await p.tick(), 2);
     await settle(p);
@@ -622,4 +630,24 @@ describe('worker pool over HTTP with the sink', () => {
       server.close();
     }
   });
+});
+
+test('a rate shared out among live nodes: each takes its part; the part follows the node count', () => {
+  let nodes = 3;
+  let now = 0;
+  const l = new SharedOutRateLimiter({ maxTokens: 30, refillRate: 30, refillIntervalMs: 1000 }, () => nodes);
+  assert.equal(l.take(DEFAULT_DESTINATION, 100, now).tokens, 10);
+  assert.equal(l.take(DEFAULT_DESTINATION, 100, now).tokens, 0);
+  now += 1000;
+  assert.equal(l.take(DEFAULT_DESTINATION, 100, now).tokens, 10);
+  // one node left: it gets the whole rate from the next step, starting from where its share was
+  nodes = 1;
+  assert.equal(l.take(DEFAULT_DESTINATION, 100, now).tokens, 0);
+  now += 1000;
+  assert.equal(l.take(DEFAULT_DESTINATION, 100, now).tokens, 30);
+  // fewer tokens than nodes: each keeps a burst of one, the rate still divided
+  const tiny = new SharedOutRateLimiter({ maxTokens: 2, refillRate: 2, refillIntervalMs: 120_000 }, () => 3);
+  assert.equal(tiny.take(DEFAULT_DESTINATION, 5, 0).tokens, 1);
+  assert.equal(tiny.take(DEFAULT_DESTINATION, 5, 120_000).tokens, 0);
+  assert.equal(tiny.take(DEFAULT_DESTINATION, 5, 240_000).tokens, 1);
 });

@@ -70,6 +70,7 @@ export class ClusterNode {
   private beatFailing = false;
   private syncFailing = false;
   private stopped = false;
+  private deliverers = 1;
 
   constructor(private readonly o: ClusterOptions) {
     this.now = o.now ?? Date.now;
@@ -215,12 +216,20 @@ export class ClusterNode {
     await this.recoverDead(began);
   }
 
+  /** Live nodes that deliver (role all or worker), this one counted: the share of a rate divided among them. */
+  liveDeliverers(): number {
+    return this.deliverers;
+  }
+
   /** Any live node does it: idempotent, so several at once do no harm. */
   private async recoverDead(now: number): Promise<void> {
     const cutoff = now - this.o.nodeTimeoutMs;
-    const dead = (await this.o.control.listNodes()).filter(
-      (n) => n.id !== this.o.nodeId && n.last_seen.getTime() < cutoff,
+    const rows = await this.o.control.listNodes();
+    const others = rows.filter(
+      (n) => n.id !== this.o.nodeId && n.last_seen.getTime() >= cutoff && n.role !== 'api',
     );
+    this.deliverers = Math.max(1, others.length + (this.o.role === 'api' ? 0 : 1));
+    const dead = rows.filter((n) => n.id !== this.o.nodeId && n.last_seen.getTime() < cutoff);
     if (dead.length === 0) return;
     const ids = dead.map((n) => n.id);
     const to = this.o.atMostOnce ? 'unknown' : 'unsent';

@@ -4,7 +4,7 @@ import type { Deliverer, DeliveryResult } from '../delivery/webhook-client.js';
 import { backoffMs, type RetryPolicy } from '../delivery/retry-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClaimedMessage, CompleteAndClaim, Completion, MessageStore, Outcome } from '../store/store.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { DEFAULT_DESTINATION, type RateLimiter } from './rate-limiter.js';
 import { PoolEvents } from './events.js';
 
 export type PoolState = 'running' | 'paused';
@@ -158,6 +158,8 @@ export class WorkerPool {
   private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
   private reconcile = false;
+  /** the rate limiter's key: the one destination there is today */
+  private readonly destination = DEFAULT_DESTINATION;
   private readonly counts: PoolCounts = {
     claimed: 0,
     sent: 0,
@@ -285,10 +287,9 @@ export class WorkerPool {
       if (this.rounds.size === 0) return this.untilDue(now);
     }
     if (this.rounds.size >= this.maxRounds || !this.worthClaiming()) return this.o.pollIntervalMs;
-    const tokens = this.o.limiter.take(this.room(), now);
-    if (tokens <= 0) {
-      return Math.max(1, Math.min(this.o.limiter.msUntilToken(now), this.o.pollIntervalMs));
-    }
+    const grant = await this.o.limiter.take(this.destination, this.room(), now);
+    const tokens = grant.tokens;
+    if (tokens <= 0) return Math.max(1, Math.min(grant.waitMs, this.o.pollIntervalMs));
     const round: Promise<void> = this.round(tokens, now).then(
       // room for another round may have opened while this one was out; not when the store ran dry
       () => (this.drained ? undefined : this.notify()),
@@ -368,7 +369,7 @@ export class WorkerPool {
     const now = this.now();
     await this.housekeeping(now);
     if (this.state !== 'running' || this.closing || this.isFenced() || !this.worthClaiming()) return 0;
-    const tokens = this.o.limiter.take(this.room(), now);
+    const { tokens } = await this.o.limiter.take(this.destination, this.room(), now);
     if (tokens <= 0) return 0;
     return this.round(tokens, now);
   }
@@ -392,7 +393,7 @@ export class WorkerPool {
         new Date(now),
       );
     } catch (err) {
-      this.o.limiter.giveBack(tokens);
+      this.o.limiter.giveBack(this.destination, tokens);
       this.pending = batch.concat(this.pending);
       // the outcomes are not stored: a flush retries them even if no round follows (a pause)
       if (this.pending.length > 0) this.armFlush();
@@ -405,7 +406,7 @@ export class WorkerPool {
     this.stored(batch, result.applied);
     const messages = result.claimed;
     if (messages.length < tokens) {
-      this.o.limiter.giveBack(tokens - messages.length);
+      this.o.limiter.giveBack(this.destination, tokens - messages.length);
       this.drained = true;
     }
     if (messages.length > 0) {

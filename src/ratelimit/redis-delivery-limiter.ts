@@ -1,0 +1,136 @@
+import { Redis } from 'ioredis';
+import type { RedisConfig } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import type { Grant, RateLimiter, SharedOutRateLimiter, StepPolicy } from '../worker/rate-limiter.js';
+
+/**
+ * The delivery bucket of the whole cluster, in Redis: refilled in steps (as
+ * the original's ticker) and taken in one script on Redis' clock, so N nodes
+ * together never take more than the configured rate. A grant may be partial.
+ */
+const TAKE = `
+local max = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2])
+local interval = tonumber(ARGV[3])
+local wanted = tonumber(ARGV[4])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local v = redis.call('HMGET', KEYS[1], 't', 'last')
+local tokens = tonumber(v[1])
+local last = tonumber(v[2])
+if tokens == nil or last == nil then
+  tokens = max
+  last = now
+end
+local steps = math.floor((now - last) / interval)
+if steps > 0 then
+  tokens = math.min(max, tokens + steps * rate)
+  last = last + steps * interval
+end
+local got = math.min(wanted, math.floor(tokens))
+if got < 0 then got = 0 end
+tokens = tokens - got
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'last', tostring(last))
+redis.call('PEXPIRE', KEYS[1], interval * (math.ceil(max / rate) + 1))
+local wait = 0
+if got == 0 then wait = last + interval - now end
+return {got, wait}
+`;
+
+const GIVE_BACK = `
+local max = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local t = tonumber(redis.call('HGET', KEYS[1], 't'))
+if t == nil then return 0 end
+redis.call('HSET', KEYS[1], 't', tostring(math.min(max, t + n)))
+return 1
+`;
+
+type Cmd = (...args: unknown[]) => Promise<unknown>;
+
+/**
+ * When Redis does not answer (250 ms), the node falls back to its share of the
+ * rate (`fallback`: the rate divided by the live delivering nodes), so the
+ * cluster stays within the configured rate; back to the shared bucket when Redis answers.
+ */
+export class RedisDeliveryLimiter implements RateLimiter {
+  private readonly redis: Redis;
+  private degraded = false;
+
+  constructor(
+    config: RedisConfig,
+    private readonly policy: StepPolicy,
+    private readonly prefix: string,
+    /** the node's share of the rate, starting empty (see SharedOutRateLimiter) */
+    private readonly fallback: SharedOutRateLimiter,
+    private readonly logger: Logger,
+  ) {
+    this.redis = new Redis({
+      host: config.host,
+      port: config.port,
+      password: config.password || undefined,
+      username: config.username || undefined,
+      db: config.db,
+      tls: config.tls ? {} : undefined,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: 250,
+      connectTimeout: 2000,
+    });
+    this.redis.on('error', () => undefined);
+    this.redis.defineCommand('msDeliveryTake', { numberOfKeys: 1, lua: TAKE });
+    this.redis.defineCommand('msDeliveryGiveBack', { numberOfKeys: 1, lua: GIVE_BACK });
+  }
+
+  async connect(): Promise<void> {
+    await this.redis.connect();
+  }
+
+  private cmd(name: string): Cmd {
+    const c = (this.redis as unknown as Record<string, Cmd>)[name];
+    if (!c) throw new Error(`${name} is not defined`);
+    return c.bind(this.redis);
+  }
+
+  async take(key: string, wanted: number, now: number): Promise<Grant> {
+    try {
+      const [tokens, waitMs] = (await this.cmd('msDeliveryTake')(
+        this.prefix + key,
+        this.policy.maxTokens,
+        this.policy.refillRate,
+        this.policy.refillIntervalMs,
+        wanted,
+      )) as [number, number];
+      if (this.degraded) {
+        this.degraded = false;
+        this.logger.info('delivery rate limit: Redis answers again; the cluster shares one bucket again');
+      }
+      return { tokens: Number(tokens), waitMs: Number(waitMs) };
+    } catch (err) {
+      if (!this.degraded) {
+        this.degraded = true;
+        // what the shared bucket granted this interval is not known here: start from nothing
+        this.fallback.reset();
+        this.logger.warn(
+          { err: (err as Error).message },
+          'delivery rate limit: Redis does not answer; this node takes its share of the rate until it does',
+        );
+      }
+      return this.fallback.take(key, wanted, now);
+    }
+  }
+
+  giveBack(key: string, count: number): void {
+    if (count <= 0) return;
+    if (this.degraded) {
+      this.fallback.giveBack(key, count);
+      return;
+    }
+    this.cmd('msDeliveryGiveBack')(this.prefix + key, this.policy.maxTokens, count).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
