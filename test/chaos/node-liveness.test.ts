@@ -51,7 +51,7 @@ function nodeIdOf(svc: Service): string {
 
 describe('node liveness: kill -9 under load', () => {
   const cases: [StoreKind, number, string][] = [
-    ['postgres', 4000, 'a live node recovers'],
+    ['postgres', 4000, 'two live nodes recover'],
     ['postgres', 4000, 'the restarted node recovers'],
     ['mongodb', 600, 'a live node recovers'],
   ];
@@ -74,8 +74,10 @@ describe('node liveness: kill -9 under load', () => {
         };
         const victim = await serve(env, sinkUrl);
         procs.push(victim);
-        const other = how.startsWith('a live') ? await serve(env, sinkUrl) : null;
-        if (other) procs.push(other);
+        // one of three nodes, one of two, or the only one (then restarted)
+        const others = how.startsWith('two') ? 2 : how.startsWith('a live') ? 1 : 0;
+        for (let i = 0; i < others; i++) procs.push(await serve(env, sinkUrl));
+        const other = others > 0;
         const victimId = nodeIdOf(victim);
         await waitFor(() => sink.stats().accepted >= n / 5, 60_000, 'load');
         await waitFor(async () => (await heldBy(store, victimId)) > 0, 10_000, 'the victim holds leases');
@@ -121,6 +123,63 @@ describe('node liveness: kill -9 under load', () => {
       }
     });
   }
+});
+
+describe('a node stopped past nodeTimeout (SIGSTOP), then continued (SIGCONT)', () => {
+  test('postgres: the others recover its messages; woken, it starts none of them again', async () => {
+    // 200 ms per request: the stopped node holds about 64 in flight and 64 claimed-not-started
+    const sink = new Sink({ port: 0, keep: 0, latencyMs: 200 });
+    const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
+    const t = target('postgres');
+    const store = await t.open();
+    const procs: Service[] = [];
+    const n = 3000;
+    try {
+      await fill(store, n);
+      const env = { ...t.env, ...ENV, POOL_HEARTBEAT_INTERVAL: '500ms', POOL_NODE_TIMEOUT: '3s' };
+      const frozen = await serve(env, sinkUrl);
+      procs.push(frozen, await serve(env, sinkUrl));
+      const frozenId = nodeIdOf(frozen);
+      await waitFor(() => sink.stats().accepted >= 300, 60_000, 'load');
+      const held = await heldBy(store, frozenId);
+      frozen.child.kill('SIGSTOP');
+      const stoppedAt = Date.now();
+      await waitFor(
+        async () => (await heldBy(store, frozenId)) === 0,
+        20_000,
+        'recovery while it is stopped',
+      );
+      const recoveredMs = Date.now() - stoppedAt;
+      await new Promise((r) => setTimeout(r, 1000));
+      frozen.child.kill('SIGCONT');
+      await waitFor(async () => (await store.countByStatus()).sent === n, 120_000, `all ${n} sent`);
+      const stats = sink.stats();
+      const said = logLines(frozen).map((l) => l.msg);
+      report('sigstop/postgres', {
+        messages: n,
+        held_when_stopped: held,
+        recovered_ms_after_stop: recoveredMs,
+        duplicates: stats.duplicates,
+        lost: n - stats.unique_webhook_ids,
+      });
+      assert.equal(stats.unique_webhook_ids, n, 'none lost');
+      // only what it had in flight (sent when it stopped, its outcome unrecorded) can reach the
+      // receiver twice: never the messages it had claimed and not started
+      assert.ok(stats.duplicates <= 64, `${stats.duplicates} repeats > the 64 it had in flight`);
+      assert.ok(
+        said.includes('heartbeat was stale: claimed messages not started are dropped'),
+        'it knew it had been stale',
+      );
+    } finally {
+      for (const p of procs) {
+        p.child.kill('SIGCONT');
+        await p.stop('SIGKILL');
+      }
+      await store.close();
+      await t.drop();
+      await sink.stop();
+    }
+  });
 });
 
 describe('one pool state across processes', () => {
