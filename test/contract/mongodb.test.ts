@@ -274,3 +274,58 @@ test(
     }
   },
 );
+
+test(
+  "MongoDB: a dead node's fence (killed between its completion's fence and update) does not hold its message back",
+  { skip: url === null && 'MONGODB_URI not configured' },
+  async () => {
+    const dbName = uniqueName('t');
+    const store = new MongoStore({ uri: url ?? '', dbName, collection: 'messages' });
+    const raw = new MongoClient(url ?? '');
+    try {
+      await store.init();
+      await store.create([{ content: 'held', recipient_phone_number: '+1' }], new Date());
+      const [m] = await store.claim({ owner: 'dead', limit: 1, now: new Date(), leaseMs: 600_000 });
+      assert.ok(m);
+      const doc = await raw
+        .db(dbName)
+        .collection('messages')
+        .findOne({}, { projection: { version: 1 } });
+      const fences = raw
+        .db(dbName)
+        .collection<{ _id: string; at: Date; by: string; to: string }>('messages_fences');
+      // what its completion left: a fresh fence for the next version, by the lease holder
+      await fences.insertOne({
+        _id: `${m.id}:${Number(doc?.version) + 1}`,
+        at: new Date(),
+        by: 'lease:dead',
+        to: 'sent',
+      });
+      assert.equal(
+        await store.recoverOwners(['dead'], new Date()),
+        1,
+        'recovered at once, not after the fence is stale',
+      );
+      assert.equal((await store.get(m.id))?.status, 'unsent');
+      // the dead node's update, arriving late, matches nothing
+      assert.deepEqual(
+        await store.complete(
+          [
+            {
+              id: m.id,
+              owner: 'dead',
+              outcome: { kind: 'sent', webhookResponseMessageId: null, sentAt: new Date() },
+              attempt: null,
+            },
+          ],
+          new Date(),
+        ),
+        [],
+      );
+    } finally {
+      await store.dropDatabase();
+      await store.close();
+      await raw.close();
+    }
+  },
+);

@@ -346,6 +346,8 @@ export class MongoStore implements MessageStore {
   private async fence(
     steps: { id: ObjectId; version: number; to: string; by: string }[],
     now: Date,
+    /** fences taken by these (dead nodes) are leftovers at once, not after FENCE_STALE_MS */
+    voidBy: ReadonlySet<string> = new Set(),
   ): Promise<(number | null)[]> {
     if (steps.length === 0) return [];
     const target = steps.map((s) => s.version + 1);
@@ -377,7 +379,9 @@ export class MongoStore implements MessageStore {
       }
       lost = lost.filter((i) => next[i] === null);
       const staleKeys = new Set(
-        held.filter((f) => f.at.getTime() < now.getTime() - FENCE_STALE_MS).map((f) => f._id),
+        held
+          .filter((f) => f.at.getTime() < now.getTime() - FENCE_STALE_MS || voidBy.has(f.by ?? ''))
+          .map((f) => f._id),
       );
       const retry = lost.filter((i) => staleKeys.has(key(i)));
       if (retry.length === 0) break;
@@ -400,6 +404,7 @@ export class MongoStore implements MessageStore {
      * the rest: this store instance.
      */
     actor: (d: Pick<MessageDoc, '_id' | 'version' | 'status'>) => string = () => this.instance,
+    voidBy?: ReadonlySet<string>,
   ): Promise<ObjectId[]> {
     // only steps that change something are fenced: a fence with no update after it would hold
     // the message until it went stale
@@ -415,6 +420,7 @@ export class MongoStore implements MessageStore {
         by: actor(d),
       })),
       now,
+      voidBy,
     );
     const ops: AnyBulkWriteOperation<MessageDoc>[] = [];
     const winners: ObjectId[] = [];
@@ -582,6 +588,7 @@ export class MongoStore implements MessageStore {
     now: Date,
     to: 'unsent' | 'unknown' = 'unsent',
     lostError: string = LEASE_LOST_ERROR,
+    deadOwners?: ReadonlySet<string>,
   ): Promise<number> {
     const docs = await this.messages
       .find(filter, { projection: { _id: 1, version: 1, status: 1 } })
@@ -597,6 +604,8 @@ export class MongoStore implements MessageStore {
         ...(to === 'unknown' ? { last_error: lostError } : {}),
       }),
       now,
+      undefined,
+      deadOwners,
     );
     return applied.length;
   }
@@ -620,6 +629,9 @@ export class MongoStore implements MessageStore {
       now,
       to,
       NODE_LOST_ERROR,
+      // a dead node killed between its fence and its update (a completion) left fences that would
+      // hold its messages for FENCE_STALE_MS: they are leftovers now
+      new Set(owners.flatMap((o) => [`lease:${o}`, `claim:${o}`])),
     );
   }
 
