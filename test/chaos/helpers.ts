@@ -138,10 +138,11 @@ export async function serve(env: Record<string, string>, sinkUrl: string): Promi
   const url = `http://127.0.0.1:${port}`;
   const t0 = Date.now();
   for (;;) {
-    if ((await fetch(`${url}/healthz`).catch(() => null))?.ok) break;
-    if (proc.child.exitCode !== null || Date.now() - t0 > 30_000) {
+    // each probe bounded: a port held by a process that does not answer must not eat the whole wait
+    if ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) }).catch(() => null))?.ok) break;
+    if (proc.child.exitCode !== null || Date.now() - t0 > 60_000) {
       const how =
-        proc.child.exitCode !== null ? `it exited with ${proc.child.exitCode}` : 'no answer in 30 s';
+        proc.child.exitCode !== null ? `it exited with ${proc.child.exitCode}` : 'no answer in 60 s';
       await proc.stop('SIGKILL');
       throw new Error(`the service on ${port} did not start (${how}): ${proc.output()}`);
     }

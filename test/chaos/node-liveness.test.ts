@@ -42,11 +42,18 @@ async function heldBy(store: MessageStore, owner: string): Promise<number> {
   return page.items.filter((m) => m.lease_owner === owner).length;
 }
 
-function nodeIdOf(svc: Service): string {
-  const started = logLines(svc).find((l) => l.msg === 'started');
-  const id = started?.node;
-  if (typeof id !== 'string') throw new Error(`no node id in the log: ${svc.output()}`);
-  return id;
+/** The node id from its 'started' line, which follows the listen (healthz may answer first). */
+async function nodeIdOf(svc: Service): Promise<string> {
+  let id: unknown;
+  await waitFor(
+    () => {
+      id = logLines(svc).find((l) => l.msg === 'started')?.node;
+      return typeof id === 'string';
+    },
+    10_000,
+    `the 'started' line: ${svc.output()}`,
+  );
+  return String(id);
 }
 
 describe('node liveness: kill -9 under load', () => {
@@ -78,7 +85,7 @@ describe('node liveness: kill -9 under load', () => {
         const others = how.startsWith('two') ? 2 : how.startsWith('a live') ? 1 : 0;
         for (let i = 0; i < others; i++) procs.push(await serve(env, sinkUrl));
         const other = others > 0;
-        const victimId = nodeIdOf(victim);
+        const victimId = await nodeIdOf(victim);
         await waitFor(() => sink.stats().accepted >= n / 5, 60_000, 'load');
         await waitFor(async () => (await heldBy(store, victimId)) > 0, 10_000, 'the victim holds leases');
         const held = await heldBy(store, victimId);
@@ -139,7 +146,7 @@ describe('a node stopped past nodeTimeout (SIGSTOP), then continued (SIGCONT)', 
       const env = { ...t.env, ...ENV, POOL_HEARTBEAT_INTERVAL: '500ms', POOL_NODE_TIMEOUT: '3s' };
       const frozen = await serve(env, sinkUrl);
       procs.push(frozen, await serve(env, sinkUrl));
-      const frozenId = nodeIdOf(frozen);
+      const frozenId = await nodeIdOf(frozen);
       await waitFor(() => sink.stats().accepted >= 300, 60_000, 'load');
       const held = await heldBy(store, frozenId);
       frozen.child.kill('SIGSTOP');
