@@ -48,8 +48,17 @@ describe('protected mode: no credentials configured', () => {
       assert.match(String(lan.body.error), /keys create/);
       assert.match(String(lan.body.error), /auth\.jwt/);
       assert.match(String(lan.body.error), /api\.auth: none/);
-      for (const url of ['/messages', '/worker-pool/state', '/keys']) {
-        assert.equal((await call(t.app, { method: 'PUT', url, ...FROM_LAN })).status !== 200, true);
+      // every kind of operation, state changes included, refused before its body is read
+      const ops: InjectOptions[] = [
+        { method: 'POST', url: '/messages', payload: NEW_MESSAGE },
+        { method: 'PUT', url: '/worker-pool/state', payload: { action: 'pause' } },
+        { method: 'DELETE', url: '/messages/0123456789abcdef01234567' },
+        { method: 'GET', url: '/keys' },
+      ];
+      for (const op of ops) {
+        const r = await call(t.app, { ...op, ...FROM_LAN });
+        assert.equal(r.status, 403, `${op.method} ${op.url}`);
+        assert.equal(r.body.code, 'PROTECTED_MODE', `${op.method} ${op.url}`);
       }
       // DNS rebinding: a page of evil.example resolved to 127.0.0.1 talks from loopback, with its own Host
       const rebound = await call(t.app, { url: '/messages', headers: { host: 'evil.example:3000' } });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { startCli, type Proc } from './processes.js';
+import { median, startCli, type Proc } from './processes.js';
 import { configItem, generateKey } from '../auth/api-keys.js';
 
 const PORT_A = 38211;
@@ -22,12 +22,6 @@ interface Scenario {
   name: string;
   env: Record<string, string>;
   headers: Record<string, string>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
 }
 
 async function start(port: number, env: Record<string, string>, dir: string): Promise<Proc> {

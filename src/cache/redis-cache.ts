@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from './redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Cache } from './cache.js';
 
@@ -10,22 +11,13 @@ export class RedisCache implements Cache {
     config: RedisConfig,
     private readonly prefix: string,
   ) {
-    this.redis = new Redis({
-      host: config.host,
-      port: config.port,
-      password: config.password || undefined,
-      username: config.username || undefined,
-      db: config.db,
-      tls: config.tls ? {} : undefined,
-      lazyConnect: true,
+    this.redis = redisClient(config, {
       maxRetriesPerRequest: 2,
       enableOfflineQueue: true,
       // the SETs of one event-loop turn go out in one write
       enableAutoPipelining: true,
       connectTimeout: 5000,
     });
-    // reconnects by itself; errors surface on commands
-    this.redis.on('error', () => undefined);
   }
 
   async connect(): Promise<void> {

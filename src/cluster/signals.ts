@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisClient } from '../cache/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 
@@ -60,6 +61,8 @@ abstract class BaseSignals {
 
 export class NoSignals extends BaseSignals implements ClusterSignals {
   readonly kind = 'none' as const;
+  /** nobody to tell: not even the coalescing timer */
+  override publish(): void {}
   protected send(): void {}
   async close(): Promise<void> {
     this.stopTimers();
@@ -145,21 +148,10 @@ export class RedisSignals extends BaseSignals implements ClusterSignals {
     private readonly channel: string,
   ) {
     super();
-    const options = {
-      host: config.host,
-      port: config.port,
-      password: config.password || undefined,
-      username: config.username || undefined,
-      db: config.db,
-      tls: config.tls ? {} : undefined,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-    };
-    this.sub = new Redis(options);
-    this.pub = new Redis(options);
-    this.sub.on('error', () => undefined);
-    this.pub.on('error', () => undefined);
+    // a publish must not queue while disconnected: a lost push is made up by polling
+    const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0 };
+    this.sub = redisClient(config, options);
+    this.pub = redisClient(config, options);
     this.sub.on('message', (_channel: string, payload: string) => this.deliver(payload));
   }
 

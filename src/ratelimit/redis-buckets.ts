@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { FAIL_FAST, redisClient, script } from '../cache/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import {
@@ -53,6 +54,7 @@ type TakeReply = [number, string];
 export class RedisBuckets implements KeyedBuckets {
   readonly kind = 'redis' as const;
   private readonly redis: Redis;
+  private readonly takeToken: ReturnType<typeof script>;
   private readonly fallback: MemoryBuckets;
   private degraded = false;
 
@@ -62,23 +64,9 @@ export class RedisBuckets implements KeyedBuckets {
     private readonly prefix: string,
     private readonly logger: Logger,
   ) {
-    this.redis = new Redis({
-      host: config.host,
-      port: config.port,
-      password: config.password || undefined,
-      username: config.username || undefined,
-      db: config.db,
-      tls: config.tls ? {} : undefined,
-      lazyConnect: true,
-      // a request must not wait for a reconnect: fail at once and use the local bucket
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 250,
-      connectTimeout: 2000,
-      enableAutoPipelining: true,
-    });
-    this.redis.on('error', () => undefined);
-    this.redis.defineCommand('msTakeToken', { numberOfKeys: 1, lua: TAKE });
+    // a request must not wait for a reconnect: fail at once and use the local bucket
+    this.redis = redisClient(config, { ...FAIL_FAST, enableAutoPipelining: true });
+    this.takeToken = script(this.redis, 'msTakeToken', 1, TAKE);
     this.fallback = new MemoryBuckets(policy);
   }
 
@@ -88,16 +76,12 @@ export class RedisBuckets implements KeyedBuckets {
 
   async take(key: string, cost: number): Promise<TakeResult> {
     try {
-      const cmd = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<TakeReply>>)
-        .msTakeToken;
-      if (!cmd) throw new Error('script not defined');
-      const [allowed, tokens] = await cmd.call(
-        this.redis,
+      const [allowed, tokens] = (await this.takeToken(
         this.prefix + key,
         this.policy.maxTokens,
         ratePerMs(this.policy),
         cost,
-      );
+      )) as TakeReply;
       if (this.degraded) {
         this.degraded = false;
         this.logger.info('API rate limiter: Redis answers again; buckets are shared again');

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { FAIL_FAST, redisClient, script } from '../cache/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import type { Grant, RateLimiter, SharedOutRateLimiter, StepPolicy } from '../worker/rate-limiter.js';
@@ -46,8 +47,6 @@ redis.call('HSET', KEYS[1], 't', tostring(math.min(max, t + n)))
 return 1
 `;
 
-type Cmd = (...args: unknown[]) => Promise<unknown>;
-
 /**
  * When Redis does not answer (250 ms), the node falls back to its share of the
  * rate (`fallback`: the rate divided by the live delivering nodes), so the
@@ -55,6 +54,8 @@ type Cmd = (...args: unknown[]) => Promise<unknown>;
  */
 export class RedisDeliveryLimiter implements RateLimiter {
   private readonly redis: Redis;
+  private readonly takeTokens: ReturnType<typeof script>;
+  private readonly giveTokensBack: ReturnType<typeof script>;
   private degraded = false;
 
   constructor(
@@ -65,37 +66,18 @@ export class RedisDeliveryLimiter implements RateLimiter {
     private readonly fallback: SharedOutRateLimiter,
     private readonly logger: Logger,
   ) {
-    this.redis = new Redis({
-      host: config.host,
-      port: config.port,
-      password: config.password || undefined,
-      username: config.username || undefined,
-      db: config.db,
-      tls: config.tls ? {} : undefined,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: 250,
-      connectTimeout: 2000,
-    });
-    this.redis.on('error', () => undefined);
-    this.redis.defineCommand('msDeliveryTake', { numberOfKeys: 1, lua: TAKE });
-    this.redis.defineCommand('msDeliveryGiveBack', { numberOfKeys: 1, lua: GIVE_BACK });
+    this.redis = redisClient(config, FAIL_FAST);
+    this.takeTokens = script(this.redis, 'msDeliveryTake', 1, TAKE);
+    this.giveTokensBack = script(this.redis, 'msDeliveryGiveBack', 1, GIVE_BACK);
   }
 
   async connect(): Promise<void> {
     await this.redis.connect();
   }
 
-  private cmd(name: string): Cmd {
-    const c = (this.redis as unknown as Record<string, Cmd>)[name];
-    if (!c) throw new Error(`${name} is not defined`);
-    return c.bind(this.redis);
-  }
-
   async take(key: string, wanted: number, now: number): Promise<Grant> {
     try {
-      const [tokens, waitMs] = (await this.cmd('msDeliveryTake')(
+      const [tokens, waitMs] = (await this.takeTokens(
         this.prefix + key,
         this.policy.maxTokens,
         this.policy.refillRate,
@@ -127,7 +109,7 @@ export class RedisDeliveryLimiter implements RateLimiter {
       this.fallback.giveBack(key, count);
       return;
     }
-    this.cmd('msDeliveryGiveBack')(this.prefix + key, this.policy.maxTokens, count).catch(() => undefined);
+    this.giveTokensBack(this.prefix + key, this.policy.maxTokens, count).catch(() => undefined);
   }
 
   async close(): Promise<void> {

@@ -158,6 +158,8 @@ export class WorkerPool {
   private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
   private reconcile = false;
+  /** the fence generation last seen (see WorkerPoolOptions.fence) */
+  private fenceGeneration = 0;
   /** the rate limiter's key: the one destination there is today */
   private readonly destination = DEFAULT_DESTINATION;
   private readonly counts: PoolCounts = {
@@ -329,8 +331,6 @@ export class WorkerPool {
     if (this.isFenced()) this.dropReady(now);
     else if (this.state !== 'running' || this.closing) await this.releaseReady();
   }
-
-  private fenceGeneration = 0;
 
   private isFenced(): boolean {
     const f = this.o.fence;
