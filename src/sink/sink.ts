@@ -163,9 +163,8 @@ export class Sink {
       this.reset();
       return this.send(res, 200, this.stats());
     }
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const body = Buffer.concat(chunks).toString('utf8');
+    const body = await readBody(req);
+    if (body === null) return; // the sender gave up mid-body
     this.counters.requests++;
     const header = (name: string): string | undefined => {
       const v = req.headers[name];
@@ -248,4 +247,26 @@ export class Sink {
     }
     return this.send(res, 202, { message: 'Accepted', messageId });
   }
+}
+
+/**
+ * The request body as text, or null if the request broke off. Events rather
+ * than `for await`: the iterator cost the receiver a fifth more CPU per request
+ * (45 against 36 µs in the benchmark's HTTP limit), CPU the services it
+ * measures share on one machine.
+ */
+function readBody(req: IncomingMessage): Promise<string | null> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.once('end', () =>
+      resolve(
+        chunks.length === 1 ? (chunks[0]?.toString('utf8') ?? '') : Buffer.concat(chunks).toString('utf8'),
+      ),
+    );
+    req.once('error', () => resolve(null));
+    req.once('close', () => {
+      if (!req.complete) resolve(null);
+    });
+  });
 }
