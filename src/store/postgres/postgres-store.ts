@@ -168,30 +168,42 @@ function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
+/** Connections of the delivery lane: two claim rounds, an outcome flush and the cluster's own queries. */
+const DELIVERY_CONNECTIONS = 4;
+
 /** PostgreSQL store: claims with FOR UPDATE SKIP LOCKED, one round trip per batch. */
 export class PostgresStore implements MessageStore {
   readonly kind = 'postgres' as const;
   readonly embedded = false;
+  /** the API's reads and writes */
   private readonly pool: pg.Pool;
+  /**
+   * The delivery loop's and the cluster's own connections (claims, outcomes, recovery,
+   * heartbeats): under an API write flood their queries do not queue behind the API's
+   * in the pool's wait list (docs/decisions.md, "Delivery keeps its own connections").
+   */
+  private readonly lane: pg.Pool;
   private readonly schema: string;
   readonly keys: PostgresKeys;
   readonly control: PostgresControl;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
-    this.pool = new pg.Pool({
+    const connection = {
       connectionString: options.connectionString,
-      max: options.poolSize ?? 10,
       // The claim must walk messages_due in order and stop at LIMIT. With a large due backlog the
       // planner otherwise prefers a bitmap scan that sorts every due row on every claim. No JIT:
       // with sorts priced out, plans look expensive and JIT compiled every claim (~100 ms each).
       options: `-c search_path=${quoteIdent(this.schema)} -c enable_bitmapscan=off -c enable_sort=off -c enable_seqscan=off -c jit=off`,
       connectionTimeoutMillis: 10_000,
-    });
+    };
+    this.pool = new pg.Pool({ ...connection, max: options.poolSize ?? 10 });
+    this.lane = new pg.Pool({ ...connection, max: DELIVERY_CONNECTIONS });
     // an idle client that loses its server must not crash the process
     this.pool.on('error', () => undefined);
+    this.lane.on('error', () => undefined);
     this.keys = new PostgresKeys(this.pool);
-    this.control = new PostgresControl(this.pool);
+    this.control = new PostgresControl(this.lane);
   }
 
   async init(): Promise<void> {
@@ -235,7 +247,7 @@ export class PostgresStore implements MessageStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.lane.end()]);
   }
 
   async ping(): Promise<void> {
@@ -370,7 +382,7 @@ export class PostgresStore implements MessageStore {
     if (req.limit <= 0) return [];
     // named: prepared once per connection, so the hot path skips planning
     const lease = new Date(req.now.getTime() + req.leaseMs);
-    const { rows } = await this.pool.query<ClaimedTuple>({
+    const { rows } = await this.lane.query<ClaimedTuple>({
       name: 'ms_claim',
       text: CLAIM_SQL,
       values: [req.owner, req.now, lease, req.limit],
@@ -387,7 +399,7 @@ export class PostgresStore implements MessageStore {
     if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
     const lease = new Date(claim.now.getTime() + claim.leaseMs);
     // a claimed message's columns, then applied_id: null, or all nulls but applied_id
-    const { rows } = await this.pool.query<ClaimedTuple>({
+    const { rows } = await this.lane.query<ClaimedTuple>({
       name: 'ms_complete_claim',
       text: COMPLETE_AND_CLAIM_SQL,
       values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit],
@@ -405,7 +417,7 @@ export class PostgresStore implements MessageStore {
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {
     if (completions.length === 0) return [];
-    const { rows } = await this.pool.query<{ id: string }>({
+    const { rows } = await this.lane.query<{ id: string }>({
       name: 'ms_complete',
       text: COMPLETE_SQL,
       values: [...completionColumns(completions), now],
@@ -414,7 +426,7 @@ export class PostgresStore implements MessageStore {
   }
 
   async recoverExpired(now: Date, to: 'unsent' | 'unknown' = 'unsent'): Promise<number> {
-    const res = await this.pool.query(
+    const res = await this.lane.query(
       `UPDATE messages SET status = $2, lease_owner = NULL, lease_expires_at = NULL,
          processing_started_at = NULL, updated_at = $1, last_error = COALESCE($3, last_error)
        WHERE status = 'processing' AND lease_expires_at < $1`,
@@ -429,7 +441,7 @@ export class PostgresStore implements MessageStore {
     to: 'unsent' | 'unknown' = 'unsent',
   ): Promise<number> {
     if (owners.length === 0) return 0;
-    const res = await this.pool.query(
+    const res = await this.lane.query(
       `UPDATE messages SET status = $2, lease_owner = NULL, lease_expires_at = NULL,
          processing_started_at = NULL, updated_at = $1, last_error = COALESCE($3, last_error)
        WHERE status = 'processing' AND lease_owner = ANY($4)`,
@@ -454,7 +466,7 @@ export class PostgresStore implements MessageStore {
   }
 
   async releaseOwned(owner: string, keep: string[], now: Date): Promise<number> {
-    const res = await this.pool.query(
+    const res = await this.lane.query(
       `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
          processing_started_at = NULL, updated_at = $3
        WHERE status = 'processing' AND lease_owner = $1 AND NOT (id = ANY($2))`,
@@ -465,7 +477,7 @@ export class PostgresStore implements MessageStore {
 
   async release(owner: string, ids: string[], now: Date): Promise<number> {
     if (ids.length === 0) return 0;
-    const res = await this.pool.query(
+    const res = await this.lane.query(
       `UPDATE messages SET status = 'unsent', lease_owner = NULL, lease_expires_at = NULL,
          processing_started_at = NULL, updated_at = $3
        WHERE id = ANY($1) AND status = 'processing' AND lease_owner = $2`,
@@ -491,7 +503,7 @@ export class PostgresStore implements MessageStore {
   }
 
   async nextDueAt(): Promise<Date | null> {
-    const { rows } = await this.pool.query<{ due: Date | null }>(
+    const { rows } = await this.lane.query<{ due: Date | null }>(
       // the earliest due_at of each priority, found on messages_due one priority at a time
       `WITH RECURSIVE p(pr) AS (
          SELECT max(priority) FROM messages WHERE status = 'unsent'
