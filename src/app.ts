@@ -266,6 +266,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     logger,
     access: access.access,
     limits: config.api,
+    // the API waits its turn only where it shares the thread with deliveries
+    ...(config.role === 'all' ? { delivering: () => pool.getState() === 'running' } : {}),
     version: VERSION,
     routes: config.role === 'worker' ? 'probes' : 'all',
   });

@@ -26,7 +26,7 @@ export interface AccessOptions {
 }
 
 /** Never authenticated, never rate limited, any Host: what load balancers and orchestrators probe. */
-const PROBES = new Set(['/healthz', '/readyz']);
+export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const REALM = 'realm="message-scheduler"';
@@ -141,7 +141,7 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (req, reply) => {
     const route = req.routeOptions.url;
-    if (route !== undefined && PROBES.has(route)) return;
+    if (route !== undefined && PROBE_ROUTES.has(route)) return;
     const host = (req.headers.host ?? '').toLowerCase();
     if (allowedHosts.size > 0 && !allowedHosts.has(host) && !allowedHosts.has(hostName(host))) {
       throw new AppError('HOST_NOT_ALLOWED', `Host ${JSON.stringify(host)} is not in api.allowedHosts`);
@@ -196,7 +196,7 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
   app.addHook('preHandler', async (req) => {
     if (SAFE_METHODS.has(req.method)) return;
     const route = req.routeOptions.url;
-    if (route !== undefined && PROBES.has(route)) return;
+    if (route !== undefined && PROBE_ROUTES.has(route)) return;
     crossSite(
       req,
       (req.headers.host ?? '').toLowerCase(),

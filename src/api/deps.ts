@@ -18,6 +18,8 @@ export interface ApiLimits {
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnections: number;
+  /** requests worked on at once while `ApiDeps.delivering()` (0: no bound); the others wait */
+  maxConcurrentRequests: number;
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
@@ -26,6 +28,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 72_000,
   maxConnections: 4096,
+  maxConcurrentRequests: 0,
 };
 
 /** What the routes need: the one file every route module imports (no cycle through server.ts). */
@@ -44,6 +47,8 @@ export interface ApiDeps {
   logger: Logger;
   access: ApiAccess;
   limits?: Partial<ApiLimits>;
+  /** true while this process's own deliveries share its thread (an `all` node whose pool runs) */
+  delivering?: () => boolean;
   /** `probes`: only /healthz and /readyz (a worker node); default all */
   routes?: 'all' | 'probes';
   version: string;

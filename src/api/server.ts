@@ -1,3 +1,4 @@
+import { installGate, RequestGate } from './request-gate.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -13,7 +14,7 @@ import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
-import { installAccess } from './access.js';
+import { installAccess, PROBE_ROUTES } from './access.js';
 import { documentSecurity, securitySchemes } from './security-docs.js';
 import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
 
@@ -107,6 +108,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     });
   }
   installAccess(app, deps.access);
+  if (limits.maxConcurrentRequests > 0 && deps.delivering) {
+    installGate(app, new RequestGate(limits.maxConcurrentRequests, deps.delivering), PROBE_ROUTES);
+  }
   documentSecurity(app);
   // text that is not well-formed Unicode is refused in any body, naming the field
   app.addHook('preValidation', async (req) => {

@@ -64,6 +64,8 @@ export interface Config {
     headersTimeoutMs: number;
     keepAliveTimeoutMs: number;
     maxConnections: number;
+    /** on an `all` node while delivering: requests worked on at once (0: no bound) */
+    maxConcurrentRequests: number;
     /** browser origins allowed by CORS (empty: CORS off) */
     corsOrigins: string[];
     /** accepted Host header values, lower case (empty: any) */
@@ -418,6 +420,7 @@ function load(env: Env, cwd: string): Config {
       headersTimeoutMs: num('api.headersTimeout'),
       keepAliveTimeoutMs: num('api.keepAliveTimeout'),
       maxConnections: num('api.maxConnections'),
+      maxConcurrentRequests: num('api.maxConcurrentRequests'),
       corsOrigins: corsOrigins(list('api.cors.origins')),
       allowedHosts: list('api.allowedHosts').map((h) => h.toLowerCase()),
     },

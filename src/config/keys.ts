@@ -268,6 +268,15 @@ export const CONFIG_KEYS = [
     doc: 'How long an idle keep-alive connection stays open (longer than the usual 60 s idle timeout of load balancers, so they close first).',
   },
   {
+    key: 'api.maxConcurrentRequests',
+    env: 'API_MAX_CONCURRENT_REQUESTS',
+    type: 'int',
+    default: 4,
+    min: 0,
+    max: 100_000,
+    doc: 'On a node that also delivers (`node.role: all`), while its pool is running: API requests worked on at once; the others wait their turn (first come, first served) before their body is read, so a write flood slows API answers instead of starving deliveries (`bench flood`: 34% → 67% of the delivery rate kept under a batch flood). `0`: no bound. An `api` node is never bounded; probes never wait.',
+  },
+  {
     key: 'api.maxConnections',
     env: 'API_MAX_CONNECTIONS',
     type: 'int',
