@@ -30,6 +30,8 @@ Commands:
   keys hash --name NAME --scopes S1,S2
                         make a key without storing it: prints the key and the auth.apiKeys item (its hash)
   bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
+  bench --nodes 1,2,3   scale-out: the same messages through 1, 2, 3 nodes on PostgreSQL/MongoDB + Redis (README, Running several nodes)
+  bench flood           delivery under an API write flood: an api node beside a worker node, and one all node
   bench access          what authentication and the API rate limiter cost a request, and how exactly the bucket holds
   sink [options]        run a local webhook receiver that answers like webhook.site
       --port N            port (default 4000)
@@ -345,6 +347,14 @@ async function main(argv: string[]): Promise<void> {
       if (rest[0] === 'access') {
         const { runAccessBench } = await import('../bench/api-access.js');
         return runAccessBench(rest.slice(1));
+      }
+      if (rest[0] === 'flood') {
+        const { runFloodBench } = await import('../bench/flood.js');
+        return runFloodBench(rest.slice(1));
+      }
+      if (rest.some((a) => a === '--nodes' || a.startsWith('--nodes='))) {
+        const { runScaleOutBench } = await import('../bench/scale-out.js');
+        return runScaleOutBench(rest);
       }
       const { runBench } = await import('../bench/bench.js');
       return runBench(rest);
