@@ -14,7 +14,15 @@ import { parseArgs } from 'node:util';
 import type { StoreKind } from '../config/config.js';
 import type { MessageStore } from '../store/store.js';
 import { VERSION } from '../app.js';
-import { dbServerCpuMs, getJson, median, startCli, waitUntil, type Proc } from './processes.js';
+import {
+  dbServerCpuMs,
+  getJson,
+  machineCpuTicks,
+  median,
+  startCli,
+  waitUntil,
+  type Proc,
+} from './processes.js';
 import { fill, openStore, storeEnv } from './targets.js';
 import { setState, startNodes, stopNodes, type Node } from './nodes.js';
 
@@ -41,6 +49,8 @@ interface ScaleRun {
   nodesCpuUs: number;
   sinkCpuUs: number;
   dbCpuUs: number;
+  /** share of the machine's CPU (all cores) busy while the n messages were delivered */
+  machineBusy: number;
   /** from the pause's HTTP answer to the last delivery started on any node, ms */
   pauseMs: number;
   /** deliveries started after the pause's answer (in flight or already claimed) */
@@ -138,10 +148,13 @@ async function scaleRun(kind: StoreKind, count: number, o: ScaleOptions, tag: st
     await fill(store, n);
     const nodesCpu = (): number => nodes.reduce((sum, x) => sum + x.proc.cpuMs(), 0);
     const cpu0 = [nodesCpu(), sinkCpuMs(), dbServerCpuMs()] as const;
+    const machine0 = machineCpuTicks();
     const t0 = performance.now();
     await setState(first, 'start');
     await waitUntil(async () => (await sinkStats()).accepted >= n, 600_000, `${n} deliveries`, 25);
     const msgsPerSec = n / ((performance.now() - t0) / 1000);
+    const machine1 = machineCpuTicks();
+    const machineBusy = (machine1.busy - machine0.busy) / (machine1.total - machine0.total);
     const perMsg = (now: number, then: number): number => ((now - then) * 1000) / n;
     const nodesCpuUs = perMsg(nodesCpu(), cpu0[0]);
     const sinkCpuUs = perMsg(sinkCpuMs(), cpu0[1]);
@@ -172,6 +185,7 @@ async function scaleRun(kind: StoreKind, count: number, o: ScaleOptions, tag: st
       nodesCpuUs,
       sinkCpuUs,
       dbCpuUs,
+      machineBusy,
       duplicates: duplicates + after.duplicates,
       pauseMs: Math.max(0, lastStart - answeredAt),
       startedAfterPause,
@@ -318,7 +332,7 @@ export async function runScaleOutBench(args: string[]): Promise<void> {
           const run = await scaleRun(kind, count, o, `s${count}r${r}`);
           runs.push(run);
           say(
-            `  [${r + 1}/${o.repeat}] ${kind}, ${count} node(s): ${fmt(run.msgsPerSec)} msg/s, CPU per message: nodes ${fmt(run.nodesCpuUs)} µs, receiver ${fmt(run.sinkCpuUs)} µs, database server ${fmt(run.dbCpuUs)} µs, duplicates ${run.duplicates}, pause: last delivery started ${fmt(run.pauseMs)} ms after the answer (${run.startedAfterPause} started after it)`,
+            `  [${r + 1}/${o.repeat}] ${kind}, ${count} node(s): ${fmt(run.msgsPerSec)} msg/s, CPU per message: nodes ${fmt(run.nodesCpuUs)} µs, receiver ${fmt(run.sinkCpuUs)} µs, database server ${fmt(run.dbCpuUs)} µs, machine ${fmt(run.machineBusy * 100)}% busy, duplicates ${run.duplicates}, pause: last delivery started ${fmt(run.pauseMs)} ms after the answer (${run.startedAfterPause} started after it)`,
           );
         }
       }
@@ -339,8 +353,8 @@ export async function runScaleOutBench(args: string[]): Promise<void> {
 
   const lines = [
     '',
-    `| store + Redis | nodes | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × 1 node | duplicates | pause → last start anywhere, ms (median, max) | CPU µs/msg: nodes / receiver / db server |`,
-    '|---|---|---|---|---|---|---|---|',
+    `| store + Redis | nodes | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × 1 node | duplicates | pause → last start anywhere, ms (median, max) | CPU µs/msg: nodes / receiver / db server | machine busy |`,
+    '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const kind of o.stores) {
     const one = median(runs.filter((x) => x.store === kind && x.nodes === 1).map((x) => x.msgsPerSec));
@@ -349,7 +363,7 @@ export async function runScaleOutBench(args: string[]): Promise<void> {
       const rates = rs.map((x) => x.msgsPerSec);
       const range = rates.length > 1 ? ` (${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))})` : '';
       lines.push(
-        `| ${kind} | ${count} | ${rs[0]?.n ?? ''} | ${fmt(median(rates))}${range} | ${fmt(median(rates) / one, 2)} | ${Math.max(...rs.map((x) => x.duplicates))} | ${fmt(median(rs.map((x) => x.pauseMs)))}, ${fmt(Math.max(...rs.map((x) => x.pauseMs)))} | ${fmt(median(rs.map((x) => x.nodesCpuUs)))} / ${fmt(median(rs.map((x) => x.sinkCpuUs)))} / ${fmt(median(rs.map((x) => x.dbCpuUs)))} |`,
+        `| ${kind} | ${count} | ${rs[0]?.n ?? ''} | ${fmt(median(rates))}${range} | ${fmt(median(rates) / one, 2)} | ${Math.max(...rs.map((x) => x.duplicates))} | ${fmt(median(rs.map((x) => x.pauseMs)))}, ${fmt(Math.max(...rs.map((x) => x.pauseMs)))} | ${fmt(median(rs.map((x) => x.nodesCpuUs)))} / ${fmt(median(rs.map((x) => x.sinkCpuUs)))} / ${fmt(median(rs.map((x) => x.dbCpuUs)))} | ${fmt(median(rs.map((x) => x.machineBusy)) * 100)}% |`,
       );
     }
   }
