@@ -64,6 +64,8 @@ interface RateRun {
   maxTokens: number;
   seconds: number;
   delivered: number;
+  /** the most the bucket allows in the window: a full bucket, then the refill */
+  allowedTotal: number;
   /** steady-state rate: from the end of the first 5 s (the bucket's burst spent) to the end */
   steadyPerSec: number;
   errorPct: number;
@@ -198,7 +200,9 @@ async function scaleRun(kind: StoreKind, count: number, o: ScaleOptions, tag: st
 }
 
 async function rateRun(kind: StoreKind, count: number, o: ScaleOptions): Promise<RateRun> {
-  const maxTokens = Math.max(1, Math.round(o.rate / 10));
+  // the original's bucket adds refillRate per interval up to maxTokens: a bucket smaller than
+  // the refill would cap the rate at maxTokens, so it holds one interval's worth
+  const maxTokens = o.rate;
   const target = storeEnv(kind, 'rate');
   const store = await openStore(target.env);
   let nodes: Node[] = [];
@@ -252,6 +256,7 @@ async function rateRun(kind: StoreKind, count: number, o: ScaleOptions): Promise
       maxTokens,
       seconds: o.rateSeconds,
       delivered,
+      allowedTotal: maxTokens + o.rate * o.rateSeconds,
       steadyPerSec,
       errorPct: ((steadyPerSec - o.rate) / o.rate) * 100,
       largest100ms,
@@ -343,7 +348,7 @@ export async function runScaleOutBench(args: string[]): Promise<void> {
         const rr = await rateRun(kind, count, o);
         rates.push(rr);
         say(
-          `  shared rate on ${kind}, ${count} nodes, ${rr.rate}/s (maxTokens ${rr.maxTokens}) over ${rr.seconds} s: ${fmt(rr.steadyPerSec, 1)}/s after the first 5 s (${fmt(rr.errorPct, 2)}%), ${rr.delivered} delivered, largest 100 ms ${rr.largest100ms}, largest 1 s ${rr.largest1s} (allowed ${rr.allowed1s}), duplicates ${rr.duplicates}`,
+          `  shared rate on ${kind}, ${count} nodes, ${rr.rate}/s (maxTokens ${rr.maxTokens}) over ${rr.seconds} s: ${fmt(rr.steadyPerSec, 1)}/s after the first 5 s (${fmt(rr.errorPct, 2)}%), ${rr.delivered} delivered of ${rr.allowedTotal} allowed, largest 100 ms ${rr.largest100ms}, largest 1 s ${rr.largest1s} (allowed ${rr.allowed1s}), duplicates ${rr.duplicates}`,
         );
       }
     }

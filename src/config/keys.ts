@@ -274,7 +274,7 @@ export const CONFIG_KEYS = [
     default: 4,
     min: 0,
     max: 100_000,
-    doc: 'On a node that also delivers (`node.role: all`), while its pool is running: API requests worked on at once; the others wait their turn (first come, first served) before their body is read, so a write flood slows API answers instead of starving deliveries (`bench flood`: 34% → 67% of the delivery rate kept under a batch flood). `0`: no bound. An `api` node is never bounded; probes never wait.',
+    doc: 'On a node that also delivers (`node.role: all`), while its pool is running: API requests worked on at once; the others wait their turn (first come, first served) once their body is in, so a write flood slows API answers instead of starving deliveries (`bench flood`: 28% → 67% of the delivery rate kept under a batch flood). A body still arriving or an answer not yet read holds no place. `0`: no bound. An `api` node is never bounded; probes never wait.',
   },
   {
     key: 'api.maxConnections',
