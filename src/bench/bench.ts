@@ -1,3 +1,4 @@
+import { fmt, say } from './report.js';
 import { fill, openStore, storeEnv } from './targets.js';
 import { operatorQueries, type OperatorQueryTimes } from './operator-queries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -65,10 +66,6 @@ const sinkPort = BASE_PORT;
 const apiPort = BASE_PORT + 1;
 const SINK = `http://127.0.0.1:${sinkPort}`;
 const BODY = JSON.stringify({ to: '+905551234567', content: 'benchmark message' });
-
-function say(line: string): void {
-  process.stdout.write(line + '\n');
-}
 
 /** The HTTP limit: the same POSTs straight to the sink with the same concurrency, no storage. */
 async function httpLimit(n: number, concurrency: number): Promise<LimitResult> {
@@ -406,12 +403,6 @@ async function apiInsertRun(): Promise<number> {
     await proc?.stop();
     await target.drop();
   }
-}
-
-function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : 'n/a';
 }
 
 function parseOptions(args: string[]): Options {

@@ -6,6 +6,7 @@
  * node, and one `all` node doing both. The flood's messages are due tomorrow,
  * so the backlog the workers deliver is the same in both windows.
  */
+import { fmt, say } from './report.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -50,16 +51,6 @@ interface FloodRun {
 const BASE_PORT = 33_000 + (process.pid % 400) * 4;
 const SINK_PORT = BASE_PORT;
 const SINK = `http://127.0.0.1:${SINK_PORT}`;
-
-function say(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
-function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : 'n/a';
-}
 
 const accepted = async (): Promise<number> => (await getJson<{ accepted: number }>(`${SINK}/stats`)).accepted;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -7,6 +7,7 @@
  * pause's answer to the last delivery started anywhere, and (with `--rate`)
  * how closely the cluster holds one shared delivery rate over a long window.
  */
+import { fmt, say } from './report.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -79,16 +80,6 @@ interface RateRun {
 const BASE_PORT = 31_000 + (process.pid % 400) * 8;
 const SINK_PORT = BASE_PORT;
 const SINK = `http://127.0.0.1:${SINK_PORT}`;
-
-function say(line: string): void {
-  process.stdout.write(line + '\n');
-}
-
-function fmt(n: number, digits = 0): string {
-  return Number.isFinite(n)
-    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
-    : 'n/a';
-}
 
 type Stats = { accepted: number; requests: number; duplicates: number };
 let sinkProc: Proc | null = null;
