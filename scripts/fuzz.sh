@@ -21,7 +21,7 @@ dir=$(mktemp -d)
 # an API key with every scope: operations are fuzzed as a client with credentials, and
 # schemathesis' ignored_auth check sends them without, expecting 401
 key=$(SQLITE_PATH="$dir/messages.db" MONGODB_URI= DATABASE_URL= LOG_LEVEL=error \
-  node dist/src/cli/main.js keys create --name fuzz --scopes messages:read,messages:write,pool:control,admin | head -1)
+  node dist/src/cli/main.js keys create --name fuzz --scopes messages:read,messages:write,pool:control,metrics:read,admin | head -1)
 SQLITE_PATH="$dir/messages.db" PORT=$PORT API_RATE_LIMITER_ENABLED=false HOST=127.0.0.1 WEBHOOK_URL=http://127.0.0.1:9/fuzz \
   POOL_INITIAL_JOB_FETCH=false LOG_LEVEL=error MONGODB_URI= DATABASE_URL= REDIS_URI= \
   node dist/src/cli/main.js serve >"$dir/serve.log" 2>&1 &

@@ -64,9 +64,15 @@ install_packages() {
   pg_bin >/dev/null || need+=(postgresql)
   # the browser test (Swagger UI under the CSP) drives Debian's Chromium through playwright-core
   command -v chromium >/dev/null || need+=(chromium)
+  # the metrics end-to-end test scrapes the service with Debian's Prometheus (its own instance, on loopback)
+  command -v prometheus >/dev/null || need+=(prometheus)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     apt_install "${need[@]}"
+    # the package may start a server on every interface: the tests run their own on loopback
+    if [ -x /etc/init.d/prometheus ] && pgrep -x prometheus >/dev/null; then
+      as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
   fi
 }
 

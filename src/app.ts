@@ -9,6 +9,9 @@ import { createStore } from './store/create-store.js';
 import { MemoryCache, type Cache } from './cache/cache.js';
 import { RedisCache } from './cache/redis-cache.js';
 import { WebhookClient, type Deliverer } from './delivery/webhook-client.js';
+import { Metrics } from './telemetry/metrics.js';
+import { StoreCounts } from './telemetry/store-counts.js';
+import { timedStore } from './telemetry/timed-store.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import { SharedOutRateLimiter, UnlimitedRateLimiter, type RateLimiter } from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
@@ -183,8 +186,18 @@ async function createDeliveryLimiter(
 /** Wires the store, cache, worker pool and HTTP API from a validated config. */
 export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
   const nodeId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const store = overrides.store ?? (await createStore(config.store, 10, logger));
-  if (!overrides.store) await store.init();
+  const rawStore = overrides.store ?? (await createStore(config.store, 10, logger));
+  if (!overrides.store) await rawStore.init();
+  // late-bound gauges: the pool and the cluster node are made below
+  const metrics: Metrics | null = config.metrics.enabled
+    ? new Metrics({
+        inFlight: (): number => pool.inFlightCount,
+        freeSlots: (): number => Math.max(0, config.pool.numWorkers - pool.inFlightCount),
+        running: (): boolean => pool.getState() === 'running',
+        liveNodes: (): number => cluster.liveDeliverers(),
+      })
+    : null;
+  const store: MessageStore = metrics ? timedStore(rawStore, metrics) : rawStore;
   const cache = overrides.cache ?? (await createCache(config));
   const clientOptions = {
     url: config.webhook.url,
@@ -199,7 +212,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       ? new ThreadedDeliverer(clientOptions, config.pool.deliveryThreads)
       : new WebhookClient(clientOptions));
   const limiter = await createDeliveryLimiter(config, logger, () => cluster.liveDeliverers());
-  const pool = new WorkerPool({
+  const pool: WorkerPool = new WorkerPool({
     store,
     deliverer,
     limiter,
@@ -238,11 +251,26 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   // the original's cache write: messageId → sent_at, with a TTL. The store is the
   // truth; a failed cache write is logged and dropped rather than retried.
   const dropped = new DropReporter(logger, CACHE_DROP_REPORT_MS);
+  if (metrics) pool.events.on('outcome', (e) => metrics.outcome(e));
+  const counts = metrics
+    ? new StoreCounts({
+        store,
+        metrics,
+        nodeId,
+        liveNodeIds: async () => (await cluster.nodes()).map((n) => n.id),
+        everyMs: config.metrics.countIntervalMs,
+        logger,
+      })
+    : null;
+  counts?.start();
   pool.events.on('outcome', (e) => {
     if (e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
     cache
       .set(e.outcome.webhookResponseMessageId, e.outcome.sentAt.toISOString(), config.cache.ttlMs)
-      .catch((err: unknown) => dropped.add(e.message.id, (err as Error).message));
+      .catch((err: unknown) => {
+        metrics?.cacheWriteDropped();
+        dropped.add(e.message.id, (err as Error).message);
+      });
   });
 
   const access = await createAccess(config, store, logger);
@@ -266,6 +294,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     logger,
     access: access.access,
     limits: config.api,
+    ...(metrics ? { metrics } : {}),
     // the API waits its turn only where it shares the thread with deliveries
     ...(config.role === 'all' ? { delivering: () => pool.getState() === 'running' } : {}),
     version: VERSION,
@@ -284,6 +313,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       if (closed) return;
       closed = true;
       dropped.close();
+      await counts?.stop();
       await server.close();
       const { finished, released } = await pool.stop(config.pool.timeoutMs);
       logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');

@@ -4,6 +4,7 @@ import type { Cache } from '../cache/cache.js';
 import type { PoolState } from '../worker/worker-pool.js';
 import type { AccessOptions } from './access.js';
 import type { NodeView } from '../cluster/cluster-node.js';
+import type { Metrics } from '../telemetry/metrics.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -47,6 +48,8 @@ export interface ApiDeps {
   logger: Logger;
   access: ApiAccess;
   limits?: Partial<ApiLimits>;
+  /** this node's Prometheus metrics (GET /metrics); absent: metrics.enabled is false */
+  metrics?: Metrics;
   /** true while this process's own deliveries share its thread (an `all` node whose pool runs) */
   delivering?: () => boolean;
   /** `probes`: only /healthz and /readyz (a worker node); default all */

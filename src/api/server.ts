@@ -1,3 +1,4 @@
+import { metricsRoutes } from './routes/metrics.js';
 import { installGate, RequestGate } from './request-gate.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -109,7 +110,11 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   }
   installAccess(app, deps.access);
   if (limits.maxConcurrentRequests > 0 && deps.delivering) {
-    installGate(app, new RequestGate(limits.maxConcurrentRequests, deps.delivering), PROBE_ROUTES);
+    installGate(
+      app,
+      new RequestGate(limits.maxConcurrentRequests, deps.delivering),
+      new Set([...PROBE_ROUTES, '/metrics']),
+    );
   }
   documentSecurity(app);
   // text that is not well-formed Unicode is refused in any body, naming the field
@@ -124,7 +129,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
       );
     }
   });
+  const metrics = deps.metrics;
   app.addHook('onResponse', async (req, reply) => {
+    metrics?.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
     req.log.debug(
       { method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime },
       'request',
@@ -136,6 +143,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   // each group of routes is a plugin over the shared deps: its own parsers stay its own
   await app.register(async (child) => healthRoutes(child, deps));
+  await app.register(async (child) => metricsRoutes(child, deps));
   if (deps.routes === 'probes') return app;
   await app.register(async (child) => messageRoutes(child, deps));
   await app.register(async (child) => workerPoolRoutes(child, deps));

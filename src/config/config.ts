@@ -58,6 +58,7 @@ export interface Config {
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   deliveryMode: DeliveryMode;
   role: NodeRole;
+  metrics: { enabled: boolean; countIntervalMs: number };
   api: {
     bodyLimit: number;
     requestTimeoutMs: number;
@@ -414,6 +415,7 @@ function load(env: Env, cwd: string): Config {
       baseDelayMs: num('retry.baseDelay'),
       maxDelayMs: num('retry.maxDelay'),
     },
+    metrics: { enabled: bool('metrics.enabled'), countIntervalMs: num('metrics.countInterval') },
     api: {
       bodyLimit: num('api.bodyLimit'),
       requestTimeoutMs: num('api.requestTimeout'),

@@ -130,6 +130,21 @@ export const CONFIG_KEYS = [
     doc: '`all`: this node serves the API and delivers. `api`: it serves the API and never delivers. `worker`: it delivers and serves only `/healthz` and `/readyz`. `serve --role` sets it too.',
   },
   {
+    key: 'metrics.enabled',
+    env: 'METRICS_ENABLED',
+    type: 'bool',
+    default: true,
+    doc: '`GET /metrics`: Prometheus text format, scope `metrics:read` (labels reveal traffic). Served by `worker` nodes too. README "Observability".',
+  },
+  {
+    key: 'metrics.countInterval',
+    env: 'METRICS_COUNT_INTERVAL',
+    type: 'duration',
+    default: '15s',
+    min: 1000,
+    doc: 'How often one node of the cluster (the live node with the lowest id) counts messages by status and the oldest due one for `message_scheduler_messages` and `message_scheduler_oldest_due_age_seconds`: bounded counts, never a scan per scrape.',
+  },
+  {
     key: 'pool.heartbeatInterval',
     env: 'POOL_HEARTBEAT_INTERVAL',
     type: 'duration',

@@ -1,0 +1,227 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { OutcomeEvent } from '../worker/events.js';
+import type { MessageStatus } from '../domain/message.js';
+
+/** What the gauges read from the running node when Prometheus scrapes. */
+export interface NodeGauges {
+  inFlight(): number;
+  freeSlots(): number;
+  running(): boolean;
+  liveNodes(): number;
+}
+
+const PREFIX = 'message_scheduler_';
+
+/** Seconds: a webhook answer (ms to the timeout), a store call, a claim round. */
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds late: on time (under 10 ms) to a day behind. */
+const LATENESS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86_400];
+
+function statusClass(code: number | null | undefined): string {
+  return code === null || code === undefined ? 'none' : `${Math.floor(code / 100)}xx`;
+}
+
+/**
+ * The node's Prometheus metrics (prom-client, its own registry): names by the
+ * Prometheus conventions (prefix, base units, `_total`), labels of bounded
+ * cardinality only (an outcome, a status class, a route pattern; never a
+ * message id or a phone number). README "Observability" lists them.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly deliveries: Counter<'outcome'>;
+  private readonly attempts: Counter<'status_class'>;
+  private readonly recoveries: Counter<'reason'>;
+  private readonly cacheDropped: Counter;
+  private readonly apiRequests: Counter<'method' | 'route' | 'status'>;
+  private readonly apiRateLimited: Counter;
+  private readonly deliveryDuration: Histogram;
+  private readonly lateness: Histogram;
+  private readonly claimRound: Histogram;
+  private readonly storeCall: Histogram<'operation'>;
+  private readonly messages: Gauge<'status'>;
+  private readonly oldestDue: Gauge;
+
+  constructor(gauges: NodeGauges) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    this.deliveries = new Counter({
+      name: `${PREFIX}deliveries_total`,
+      help: 'Delivery outcomes stored: sent, retried, failed, invalid_content, unknown (at most once), lost_lease (another node owns the message now)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.attempts = new Counter({
+      name: `${PREFIX}delivery_attempts_total`,
+      help: 'Webhook requests made, by the class of the HTTP status answered (none: no answer)',
+      labelNames: ['status_class'],
+      registers,
+    });
+    this.recoveries = new Counter({
+      name: `${PREFIX}lease_recoveries_total`,
+      help: 'Messages returned from processing by this node: leases expired, or held by a dead node',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.cacheDropped = new Counter({
+      name: `${PREFIX}cache_writes_dropped_total`,
+      help: 'Cache writes (messageId to sent_at) that failed and were dropped',
+      registers,
+    });
+    this.apiRequests = new Counter({
+      name: `${PREFIX}api_requests_total`,
+      help: 'API requests answered, by method, route pattern and status code',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.apiRateLimited = new Counter({
+      name: `${PREFIX}api_rate_limited_total`,
+      help: 'API requests refused by the API rate limiter (429)',
+      registers,
+    });
+    this.deliveryDuration = new Histogram({
+      name: `${PREFIX}delivery_duration_seconds`,
+      help: 'Time of one webhook request, from start to the answer or the error',
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.lateness = new Histogram({
+      name: `${PREFIX}delivery_lateness_seconds`,
+      help: 'Time a message was sent after its send_at (messages sent on their first attempt)',
+      buckets: LATENESS_BUCKETS,
+      registers,
+    });
+    this.claimRound = new Histogram({
+      name: `${PREFIX}claim_round_duration_seconds`,
+      help: 'Time of one claim round in the store (outcomes stored and messages claimed in one call)',
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.storeCall = new Histogram({
+      name: `${PREFIX}store_operation_duration_seconds`,
+      help: 'Time of a store call, by operation',
+      labelNames: ['operation'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.messages = new Gauge({
+      name: `${PREFIX}messages`,
+      help: 'Messages in the store by status, counted every metrics.countInterval by one node of the cluster (the others export none: sum or max across nodes alike)',
+      labelNames: ['status'],
+      registers,
+    });
+    this.oldestDue = new Gauge({
+      name: `${PREFIX}oldest_due_age_seconds`,
+      help: 'How long the oldest due, unsent message has been due (0: none is due), counted with message_scheduler_messages',
+      registers,
+    });
+    // every outcome and class exported from the start at 0, so rate() and increase() see the first one
+    for (const outcome of ['sent', 'retried', 'failed', 'invalid_content', 'unknown', 'lost_lease'])
+      this.deliveries.inc({ outcome }, 0);
+    for (const c of ['2xx', '3xx', '4xx', '5xx', 'none']) this.attempts.inc({ status_class: c }, 0);
+    for (const reason of ['expired', 'dead_node']) this.recoveries.inc({ reason }, 0);
+    new Gauge({
+      name: `${PREFIX}in_flight`,
+      help: 'Webhook requests this node has in flight',
+      registers,
+      collect() {
+        this.set(gauges.inFlight());
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}free_slots`,
+      help: 'Delivery slots of this node not in use (pool.numWorkers less in flight)',
+      registers,
+      collect() {
+        this.set(gauges.freeSlots());
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}pool_running`,
+      help: "1 while this node's worker pool runs, 0 while paused",
+      registers,
+      collect() {
+        this.set(gauges.running() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: `${PREFIX}live_nodes`,
+      help: 'Nodes delivering, as this node saw at its last heartbeat (itself included)',
+      registers,
+      collect() {
+        this.set(gauges.liveNodes());
+      },
+    });
+  }
+
+  /** labelled children, looked up once: the delivery path pays no label hashing per message */
+  private readonly byOutcome = new Map<string, { inc(): void }>();
+  private readonly byClass = new Map<string, { inc(): void }>();
+
+  private child(
+    cache: Map<string, { inc(): void }>,
+    counter: Counter<'outcome'> | Counter<'status_class'>,
+    value: string,
+  ): { inc(): void } {
+    let c = cache.get(value);
+    if (!c) {
+      c = (counter as Counter<string>).labels(value);
+      cache.set(value, c);
+    }
+    return c;
+  }
+
+  /** One stored (or refused) outcome of the pool. */
+  outcome(e: OutcomeEvent): void {
+    if (e.attempt) {
+      this.child(this.byClass, this.attempts, statusClass(e.attempt.status_code)).inc();
+      this.deliveryDuration.observe(e.attempt.latency_ms / 1000);
+    }
+    if (!e.applied) {
+      this.child(this.byOutcome, this.deliveries, 'lost_lease').inc();
+      return;
+    }
+    const kind = e.outcome.kind;
+    this.child(this.byOutcome, this.deliveries, kind === 'retry' ? 'retried' : kind).inc();
+    // a first attempt is due at send_at; a retry's back-off is not lateness
+    if (e.outcome.kind === 'sent' && e.message.attempts === 0) {
+      const late = (e.outcome.sentAt.getTime() - e.message.due_at.getTime()) / 1000;
+      this.lateness.observe(Math.max(0, late));
+    }
+  }
+
+  storeOperation(operation: string, seconds: number): void {
+    this.storeCall.observe({ operation }, seconds);
+    if (operation === 'claim' || operation === 'completeAndClaim') this.claimRound.observe(seconds);
+  }
+
+  recovered(reason: 'expired' | 'dead_node', n: number): void {
+    if (n > 0) this.recoveries.inc({ reason }, n);
+  }
+
+  cacheWriteDropped(): void {
+    this.cacheDropped.inc();
+  }
+
+  apiRequest(method: string, route: string, status: number): void {
+    this.apiRequests.inc({ method, route, status: String(status) });
+    if (status === 429) this.apiRateLimited.inc();
+  }
+
+  /** The cluster-wide counts; `null`: this node does not report them (another one does). */
+  storeCounts(counts: Record<MessageStatus, number> | null, oldestDueAgeSeconds: number): void {
+    this.messages.reset();
+    this.oldestDue.reset();
+    if (!counts) return;
+    for (const [status, n] of Object.entries(counts)) this.messages.set({ status }, n);
+    this.oldestDue.set(oldestDueAgeSeconds);
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

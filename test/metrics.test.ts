@@ -1,0 +1,149 @@
+/**
+ * GET /metrics: what a node counts agrees with what the receiver saw, labels
+ * stay of bounded cardinality, cluster-wide gauges come from one node, and
+ * the endpoint needs the metrics:read scope.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Sink } from '../src/sink/sink.js';
+import { testApp, waitFor } from './helpers/app.js';
+
+/** Prometheus text → sample name{labels} → value. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return out;
+}
+
+describe('GET /metrics', () => {
+  const sink = new Sink({ port: 0, keep: 0 });
+  let t: Awaited<ReturnType<typeof testApp>>;
+  before(async () => {
+    const port = await sink.start();
+    t = await testApp({
+      API_AUTH: 'none',
+      WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
+      METRICS_COUNT_INTERVAL: '1s',
+      RATE_LIMITER_ENABLED: 'false',
+    });
+    t.app.pool.start(); // as `serve` does
+  });
+  after(async () => {
+    await t.cleanup();
+    await sink.stop();
+  });
+
+  const scrape = async (): Promise<Map<string, number>> => {
+    const r = await t.app.server.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(r.statusCode, 200);
+    assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    return samples(r.body);
+  };
+
+  test('deliveries, attempts, lateness, API requests and store calls agree with what happened', async () => {
+    const start = await t.app.server.inject({
+      method: 'PUT',
+      url: '/worker-pool/state',
+      payload: { action: 'start' },
+    });
+    assert.equal(start.statusCode, 200);
+    const n = 25;
+    for (let i = 0; i < n; i++) {
+      const r = await t.app.server.inject({
+        method: 'POST',
+        url: '/messages',
+        payload: { content: `m ${i}`, recipient_phone_number: '+905551234567' },
+      });
+      assert.equal(r.statusCode, 201);
+    }
+    await waitFor(() => sink.stats().accepted >= n, 10_000, 'the deliveries');
+    await waitFor(
+      async () => (await scrape()).get('message_scheduler_deliveries_total{outcome="sent"}') === n,
+    );
+    const m = await scrape();
+    assert.equal(m.get('message_scheduler_delivery_attempts_total{status_class="2xx"}'), n);
+    assert.equal(m.get('message_scheduler_delivery_lateness_seconds_count'), n);
+    assert.equal(m.get('message_scheduler_delivery_duration_seconds_count'), n);
+    assert.equal(
+      m.get('message_scheduler_api_requests_total{method="POST",route="/messages",status="201"}'),
+      n,
+    );
+    assert.ok((m.get('message_scheduler_claim_round_duration_seconds_count') ?? 0) > 0);
+    assert.ok(
+      (m.get('message_scheduler_store_operation_duration_seconds_count{operation="create"}') ?? 0) >= n,
+    );
+    assert.equal(m.get('message_scheduler_pool_running'), 1);
+    assert.equal(m.get('message_scheduler_in_flight'), 0);
+    assert.equal(m.get('message_scheduler_live_nodes'), 1);
+    assert.ok((m.get('message_scheduler_process_resident_memory_bytes') ?? 0) > 0, 'default process metrics');
+    // the one node of this cluster counts the store
+    await waitFor(async () => (await scrape()).get('message_scheduler_messages{status="sent"}') === n);
+    assert.equal((await scrape()).get('message_scheduler_oldest_due_age_seconds'), 0);
+  });
+
+  test('labels are of bounded cardinality: no message id, webhook id, phone number or raw URL', async () => {
+    await t.app.server.inject({ method: 'GET', url: '/messages/does-not-exist?x=1' });
+    const text = (await t.app.server.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.doesNotMatch(text, /\+90555|msg_|does-not-exist|\?x=1/);
+    const routes = new Set([...text.matchAll(/route="([^"]*)"/g)].map((x) => x[1]));
+    for (const route of routes) assert.ok(route === 'unmatched' || route?.startsWith('/'), String(route));
+    assert.ok(routes.has('/messages/:id'), 'the route pattern, not the URL');
+  });
+
+  test('a due backlog shows as the oldest due age', async () => {
+    await t.app.server.inject({
+      method: 'PUT',
+      url: '/worker-pool/state',
+      payload: { action: 'pause' },
+    });
+    await t.app.store.create(
+      [{ content: 'late', recipient_phone_number: '+1', send_at: new Date(Date.now() - 60_000) }],
+      new Date(),
+    );
+    await waitFor(async () => ((await scrape()).get('message_scheduler_oldest_due_age_seconds') ?? 0) >= 59);
+    assert.equal((await scrape()).get('message_scheduler_pool_running'), 0);
+  });
+});
+
+describe('GET /metrics access', () => {
+  test('needs metrics:read; metrics.enabled false: no endpoint', async () => {
+    const t = await testApp();
+    const off = await testApp({ API_AUTH: 'none', METRICS_ENABLED: 'false' });
+    try {
+      const key = async (scopes: string[], admin?: string): Promise<string> => {
+        const r = await t.app.server.inject({
+          method: 'POST',
+          url: '/keys',
+          payload: { name: scopes.join('-').replace(/:/g, '-'), scopes },
+          ...(admin ? { headers: { authorization: `Bearer ${admin}` } } : {}),
+        });
+        assert.equal(r.statusCode, 201, r.body);
+        return String((r.json() as { key: string }).key);
+      };
+      // the first key by the loopback operator (protected mode), the others with it
+      const admin = await key(['admin']);
+      const reader = await key(['messages:read'], admin);
+      const metrics = await key(['metrics:read'], admin);
+      const as = (k?: string) =>
+        t.app.server.inject({
+          method: 'GET',
+          url: '/metrics',
+          ...(k ? { headers: { authorization: `Bearer ${k}` } } : {}),
+        });
+      assert.equal((await as()).statusCode, 401);
+      assert.equal((await as(reader)).statusCode, 403);
+      const ok = await as(metrics);
+      assert.equal(ok.statusCode, 200);
+      assert.match(ok.body, /message_scheduler_deliveries_total/);
+      assert.doesNotMatch(ok.body, new RegExp(metrics.slice(16)), 'no credential in the metrics');
+      assert.equal((await off.app.server.inject({ method: 'GET', url: '/metrics' })).statusCode, 404);
+    } finally {
+      await t.cleanup();
+      await off.cleanup();
+    }
+  });
+});
