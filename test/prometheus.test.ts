@@ -59,6 +59,7 @@ before(async () => {
   const scraper = await createApiKey(t.app.store.keys, 'prometheus', ['metrics:read']);
   const writer = await createApiKey(t.app.store.keys, 'writer', ['messages:write', 'pool:control']);
   process.env.MS_TEST_WRITER = writer.key;
+  process.env.MS_TEST_SCRAPER = scraper.key;
   dir = mkdtempSync(join(tmpdir(), 'ms-prom-'));
   writeFileSync(
     join(dir, 'prometheus.yml'),
@@ -163,3 +164,32 @@ test('Prometheus scrapes the service; PromQL agrees with the receiver', { skip: 
     `# prometheus: ${sent} = ${n}; sum(increase(...[5m])) = ${increase.toFixed(1)}; lateness p99 = ${(p99 * 1000).toFixed(1)} ms; api 201s = ${created}\n`,
   );
 });
+
+test(
+  'the Grafana dashboard and the README alerts: valid PromQL, only metrics the service exports',
+  { skip: !available },
+  async () => {
+    const { readFileSync } = await import('node:fs');
+    const dashboard = JSON.parse(readFileSync('docs/grafana-dashboard.json', 'utf8')) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    const full = readFileSync('README.md', 'utf8');
+  const from = full.indexOf('## Observability');
+  const readme = full.slice(from, full.indexOf('\n## ', from + 3));
+    const alerts = [...readme.matchAll(/^- \*\*[^*]+:\*\* `([^`]+)`/gm)].map((m) => m[1] ?? '');
+    assert.ok(alerts.length >= 4, 'the README lists its example alerts');
+    const exprs = [...dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr)), ...alerts];
+    const key = process.env.MS_TEST_SCRAPER ?? '';
+    const base = `http://127.0.0.1:${(t.app.server.server.address() as AddressInfo).port}`;
+    const exported = await (
+      await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${key}` } })
+    ).text();
+    for (const expr of exprs) {
+      await query(expr); // asserts status success: Prometheus parsed and ran it
+      for (const [name] of expr.matchAll(/message_scheduler_[a-z_]+/g)) {
+        const family = name.replace(/_(bucket|count|sum)$/, '');
+        assert.match(exported, new RegExp(`^# TYPE ${family} `, 'm'), `${expr}: ${name} is not exported`);
+      }
+    }
+  },
+);
