@@ -174,8 +174,8 @@ test(
       panels: { title: string; targets: { expr: string }[] }[];
     };
     const full = readFileSync('README.md', 'utf8');
-  const from = full.indexOf('## Observability');
-  const readme = full.slice(from, full.indexOf('\n## ', from + 3));
+    const from = full.indexOf('## Observability');
+    const readme = full.slice(from, full.indexOf('\n## ', from + 3));
     const alerts = [...readme.matchAll(/^- \*\*[^*]+:\*\* `([^`]+)`/gm)].map((m) => m[1] ?? '');
     assert.ok(alerts.length >= 4, 'the README lists its example alerts');
     const exprs = [...dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr)), ...alerts];
