@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Sink } from '../src/sink/sink.js';
 import { testApp, waitFor } from './helpers/app.js';
+import { serviceUrl, uniqueName } from './helpers/services.js';
 
 /** Prometheus text → sample name{labels} → value. */
 function samples(text: string): Map<string, number> {
@@ -144,6 +145,44 @@ describe('GET /metrics access', () => {
     } finally {
       await t.cleanup();
       await off.cleanup();
+    }
+  });
+});
+
+describe('cluster-wide gauges', () => {
+  test('two nodes on one PostgreSQL store: exactly one exports the message counts; when it stops the other does', async (ctx) => {
+    const url = serviceUrl('DATABASE_URL');
+    if (!url) return ctx.skip('DATABASE_URL not set');
+    const env = {
+      DATABASE_URL: url,
+      DATABASE_SCHEMA: uniqueName('metrics'),
+      API_AUTH: 'none',
+      METRICS_COUNT_INTERVAL: '1s',
+    };
+    const a = await testApp(env);
+    const b = await testApp(env);
+    const open = new Set([a, b]);
+    const stop = async (x: typeof a): Promise<void> => {
+      if (open.delete(x)) await x.cleanup();
+    };
+    try {
+      await a.app.store.create(
+        Array.from({ length: 7 }, (_, i) => ({ content: `c ${i}`, recipient_phone_number: '+1' })),
+        new Date(),
+      );
+      const unsent = async (x: typeof a): Promise<number | undefined> =>
+        samples((await x.app.server.inject({ method: 'GET', url: '/metrics' })).body).get(
+          'message_scheduler_messages{status="unsent"}',
+        );
+      const [leader, other] = a.app.nodeId < b.app.nodeId ? [a, b] : [b, a];
+      await waitFor(async () => (await unsent(leader)) === 7, 10_000, 'the lowest node id to count');
+      await new Promise((r) => setTimeout(r, 1500)); // the other has counted (or not) at least once
+      assert.equal(await unsent(other), undefined, 'the other node exports no count: a sum is not doubled');
+      // the counting node stops cleanly (its node row goes): the other takes over
+      await stop(leader);
+      await waitFor(async () => (await unsent(other)) === 7, 10_000, 'the remaining node to count');
+    } finally {
+      for (const x of [...open]) await stop(x);
     }
   });
 });
