@@ -10,6 +10,7 @@ import { MemoryCache, type Cache } from './cache/cache.js';
 import { RedisCache } from './cache/redis-cache.js';
 import { WebhookClient, type Deliverer } from './delivery/webhook-client.js';
 import { Metrics } from './telemetry/metrics.js';
+import { MetricsServer } from './telemetry/metrics-server.js';
 import { StoreCounts } from './telemetry/store-counts.js';
 import { timedStore } from './telemetry/timed-store.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
@@ -46,6 +47,8 @@ export interface App {
   store: MessageStore;
   cache: Cache;
   nodeId: string;
+  /** the metrics.listen listener, when configured */
+  metricsServer: MetricsServer | null;
   /** stops claiming, finishes or releases in-flight deliveries, closes everything */
   close(): Promise<void>;
 }
@@ -263,6 +266,12 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       })
     : null;
   counts?.start();
+  let metricsServer: MetricsServer | null = null;
+  if (metrics && config.metrics.listen) {
+    metricsServer = new MetricsServer(metrics);
+    const where = await metricsServer.listen(config.metrics.listen.host, config.metrics.listen.port);
+    logger.info({ address: where.address, port: where.port }, 'metrics listener (no authentication)');
+  }
   pool.events.on('outcome', (e) => {
     if (e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
     cache
@@ -309,11 +318,13 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     store,
     cache,
     nodeId,
+    metricsServer,
     async close() {
       if (closed) return;
       closed = true;
       dropped.close();
       await counts?.stop();
+      await metricsServer?.close();
       await server.close();
       const { finished, released } = await pool.stop(config.pool.timeoutMs);
       logger.info({ finished, released, ...pool.stats() }, 'worker pool stopped');

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { Sink } from '../src/sink/sink.js';
 import { testApp, waitFor } from './helpers/app.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';
+import { loadConfig } from '../src/config/config.js';
 
 /** Prometheus text → sample name{labels} → value. */
 function samples(text: string): Map<string, number> {
@@ -184,5 +185,51 @@ describe('cluster-wide gauges', () => {
     } finally {
       for (const x of [...open]) await stop(x);
     }
+  });
+});
+
+describe('metrics.listen', () => {
+  test('a listener of its own answers /metrics without credentials; the API port still asks for them', async () => {
+    const t = await testApp({ API_AUTH: 'required', METRICS_LISTEN: '127.0.0.1:0' });
+    try {
+      const where = t.app.metricsServer?.address();
+      assert.ok(where, 'the listener is up');
+      assert.equal(where.address, '127.0.0.1');
+      const base = `http://127.0.0.1:${where.port}`;
+      const r = await fetch(`${base}/metrics`);
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      assert.match(await r.text(), /^# TYPE message_scheduler_deliveries_total counter$/m);
+      const other = await fetch(`${base}/messages`);
+      assert.equal(other.status, 404);
+      assert.equal(((await other.json()) as { code: string }).code, 'NOT_FOUND');
+      const post = await fetch(`${base}/metrics`, { method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, HEAD');
+      assert.equal((await t.app.server.inject({ method: 'GET', url: '/metrics' })).statusCode, 401);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  test('a bad address stops start-up with one line naming the key', () => {
+    for (const bad of ['127.0.0.1:99999', 'localhost:', 'a b:1']) {
+      assert.throws(
+        () => loadConfig({ CONFIG_PATH: '.config', CONFIG_ENV: 'dev', METRICS_LISTEN: bad }, process.cwd()),
+        (err: Error) =>
+          /^config: metrics\.listen \(METRICS_LISTEN\) = .* is invalid: expected/.test(err.message) &&
+          !err.message.includes('\n'),
+        bad,
+      );
+    }
+    assert.equal(
+      loadConfig({ CONFIG_PATH: '.config', CONFIG_ENV: 'dev' }, process.cwd()).metrics.listen,
+      null,
+    );
+    assert.deepEqual(
+      loadConfig({ CONFIG_PATH: '.config', CONFIG_ENV: 'dev', METRICS_LISTEN: ':9464' }, process.cwd())
+        .metrics.listen,
+      { host: '0.0.0.0', port: 9464 },
+    );
   });
 });

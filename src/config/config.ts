@@ -58,7 +58,8 @@ export interface Config {
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   deliveryMode: DeliveryMode;
   role: NodeRole;
-  metrics: { enabled: boolean; countIntervalMs: number };
+  /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */
+  metrics: { enabled: boolean; countIntervalMs: number; listen: { host: string; port: number } | null };
   api: {
     bodyLimit: number;
     requestTimeoutMs: number;
@@ -190,10 +191,10 @@ function coerce(spec: KeySpec, value: unknown, source: string): Value {
  * PORT as the original (Go's net.Listen) took it: `:3000`, `3000`, `127.0.0.1:3000`,
  * `[::1]:3000`. The host, when there is one, is returned too.
  */
-export function parseListen(text: string): { host: string | null; port: number } {
+export function parseListen(text: string, name = 'PORT'): { host: string | null; port: number } {
   const bad = (): never => {
     throw new ConfigError(
-      `config: PORT = ${JSON.stringify(text)} is invalid: expected a port such as :3000, 3000 or 127.0.0.1:3000`,
+      `config: ${name} = ${JSON.stringify(text)} is invalid: expected a port such as :3000, 3000 or 127.0.0.1:3000`,
     );
   };
   const t = text.trim();
@@ -209,6 +210,12 @@ export function parseListen(text: string): { host: string | null; port: number }
   }
   if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) bad();
   return { host: host === '' ? null : host, port: Number(portText) };
+}
+
+function metricsListen(text: string): { host: string; port: number } | null {
+  if (text.trim() === '') return null;
+  const { host, port } = parseListen(text, 'metrics.listen (METRICS_LISTEN)');
+  return { host: host ?? '0.0.0.0', port };
 }
 
 export function parsePort(text: string): number {
@@ -415,7 +422,11 @@ function load(env: Env, cwd: string): Config {
       baseDelayMs: num('retry.baseDelay'),
       maxDelayMs: num('retry.maxDelay'),
     },
-    metrics: { enabled: bool('metrics.enabled'), countIntervalMs: num('metrics.countInterval') },
+    metrics: {
+      enabled: bool('metrics.enabled'),
+      countIntervalMs: num('metrics.countInterval'),
+      listen: metricsListen(str('metrics.listen')),
+    },
     api: {
       bodyLimit: num('api.bodyLimit'),
       requestTimeoutMs: num('api.requestTimeout'),

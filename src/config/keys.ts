@@ -137,6 +137,13 @@ export const CONFIG_KEYS = [
     doc: '`GET /metrics`: Prometheus text format, scope `metrics:read` (labels reveal traffic). Served by `worker` nodes too. README "Observability".',
   },
   {
+    key: 'metrics.listen',
+    env: 'METRICS_LISTEN',
+    type: 'string',
+    default: '',
+    doc: 'A listener of its own for `GET /metrics`, e.g. `127.0.0.1:9464` (`:9464`: every interface), answered **without authentication**: give it an address only Prometheus reaches. Empty: none (`/metrics` on the API port, scope `metrics:read`, stays either way).',
+  },
+  {
     key: 'metrics.countInterval',
     env: 'METRICS_COUNT_INTERVAL',
     type: 'duration',
