@@ -215,6 +215,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       ? new ThreadedDeliverer(clientOptions, config.pool.deliveryThreads)
       : new WebhookClient(clientOptions));
   const limiter = await createDeliveryLimiter(config, logger, () => cluster.liveDeliverers());
+  // the pool and the cluster node start from the same state and delivery mode
+  const initialState = config.pool.initialRunning ? 'running' : 'paused';
+  const atMostOnce = config.deliveryMode === 'at-most-once';
   const pool: WorkerPool = new WorkerPool({
     store,
     deliverer,
@@ -224,8 +227,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     numWorkers: config.pool.numWorkers,
     leaseMs: config.pool.leaseMs,
     pollIntervalMs: config.worker.jobIntervalMs,
-    initialState: config.pool.initialRunning ? 'running' : 'paused',
-    atMostOnce: config.deliveryMode === 'at-most-once',
+    initialState,
+    atMostOnce,
     // late-bound: the cluster node drives the pool and fences it
     fence: { fenced: () => cluster.fence.fenced(), generation: () => cluster.fence.generation() },
     logger,
@@ -240,8 +243,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     heartbeatMs: config.pool.heartbeatMs,
     nodeTimeoutMs: config.pool.nodeTimeoutMs,
     stateSyncMs: config.pool.stateSyncMs,
-    initialState: config.pool.initialRunning ? 'running' : 'paused',
-    atMostOnce: config.deliveryMode === 'at-most-once',
+    initialState,
+    atMostOnce,
     logger,
   });
   await cluster.start();

@@ -29,6 +29,9 @@ let promUrl = '';
 let promOut = '';
 const sink = new Sink({ port: 0, keep: 0 });
 let t: Awaited<ReturnType<typeof testApp>>;
+/** keys made in before(): Prometheus' metrics:read key, and one to write messages and start the pool */
+let scraperKey = '';
+let writerKey = '';
 
 async function query(expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
   const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
@@ -58,8 +61,8 @@ before(async () => {
   const { createApiKey } = await import('../src/auth/key-admin.js');
   const scraper = await createApiKey(t.app.store.keys, 'prometheus', ['metrics:read']);
   const writer = await createApiKey(t.app.store.keys, 'writer', ['messages:write', 'pool:control']);
-  process.env.MS_TEST_WRITER = writer.key;
-  process.env.MS_TEST_SCRAPER = scraper.key;
+  writerKey = writer.key;
+  scraperKey = scraper.key;
   dir = mkdtempSync(join(tmpdir(), 'ms-prom-'));
   writeFileSync(
     join(dir, 'prometheus.yml'),
@@ -102,7 +105,7 @@ after(async () => {
 });
 
 test('Prometheus scrapes the service; PromQL agrees with the receiver', { skip: !available }, async () => {
-  const auth = { authorization: `Bearer ${process.env.MS_TEST_WRITER}`, 'content-type': 'application/json' };
+  const auth = { authorization: `Bearer ${writerKey}`, 'content-type': 'application/json' };
   const base = `http://127.0.0.1:${(t.app.server.server.address() as AddressInfo).port}`;
   // the key was written to the store directly: wait until this node's registry has read it
   await waitFor(
@@ -179,10 +182,9 @@ test(
     const alerts = [...readme.matchAll(/^- \*\*[^*]+:\*\* `([^`]+)`/gm)].map((m) => m[1] ?? '');
     assert.ok(alerts.length >= 4, 'the README lists its example alerts');
     const exprs = [...dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr)), ...alerts];
-    const key = process.env.MS_TEST_SCRAPER ?? '';
     const base = `http://127.0.0.1:${(t.app.server.server.address() as AddressInfo).port}`;
     const exported = await (
-      await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${key}` } })
+      await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${scraperKey}` } })
     ).text();
     for (const expr of exprs) {
       await query(expr); // asserts status success: Prometheus parsed and ran it

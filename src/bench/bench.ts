@@ -1,4 +1,4 @@
-import { fmt, say } from './report.js';
+import { fmt, say, wholeNumber } from './report.js';
 import { fill, openStore, storeEnv } from './targets.js';
 import { operatorQueries, type OperatorQueryTimes } from './operator-queries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -423,12 +423,8 @@ function parseOptions(args: string[]): Options {
       'no-floor': { type: 'boolean' },
     },
   });
-  const int = (v: string | undefined, d: number, name: string): number => {
-    const x = v === undefined ? d : Number(v);
-    if (!Number.isInteger(x) || x < 1)
-      throw new Error(`bench: --${name} ${JSON.stringify(v)} is invalid: expected a whole number >= 1`);
-    return x;
-  };
+  const int = (v: string | undefined, d: number, name: string, min = 1): number =>
+    wholeNumber('bench', name, v, d, min);
   const stores = (values.stores ?? 'sqlite,postgres,mongodb').split(',').map((s) => s.trim());
   for (const s of stores) {
     if (!['sqlite', 'postgres', 'mongodb'].includes(s))

@@ -6,7 +6,7 @@
  * node, and one `all` node doing both. The flood's messages are due tomorrow,
  * so the backlog the workers deliver is the same in both windows.
  */
-import { fmt, say } from './report.js';
+import { fmt, say, wholeNumber } from './report.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -204,14 +204,8 @@ function parseFloodOptions(args: string[]): FloodOptions {
       repeat: { type: 'string' },
     },
   });
-  const int = (v: string | undefined, d: number, name: string, min = 1): number => {
-    const x = v === undefined ? d : Number(v);
-    if (!Number.isInteger(x) || x < min)
-      throw new Error(
-        `bench flood: --${name} ${JSON.stringify(v)} is invalid: expected a whole number >= ${min}`,
-      );
-    return x;
-  };
+  const int = (v: string | undefined, d: number, name: string, min = 1): number =>
+    wholeNumber('bench flood', name, v, d, min);
   const list = <T extends string>(
     v: string | undefined,
     d: string,

@@ -7,7 +7,7 @@
  * pause's answer to the last delivery started anywhere, and (with `--rate`)
  * how closely the cluster holds one shared delivery rate over a long window.
  */
-import { fmt, say } from './report.js';
+import { fmt, say, wholeNumber } from './report.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -277,12 +277,8 @@ function parseScaleOptions(args: string[]): ScaleOptions {
       'rate-seconds': { type: 'string' },
     },
   });
-  const int = (v: string | undefined, d: number, name: string, min = 1): number => {
-    const x = v === undefined ? d : Number(v);
-    if (!Number.isInteger(x) || x < min)
-      throw new Error(`bench: --${name} ${JSON.stringify(v)} is invalid: expected a whole number >= ${min}`);
-    return x;
-  };
+  const int = (v: string | undefined, d: number, name: string, min = 1): number =>
+    wholeNumber('bench', name, v, d, min);
   const nodes = (values.nodes ?? '1,2,3').split(',').map((s) => int(s.trim(), 1, 'nodes'));
   const stores = (values.stores ?? 'postgres,mongodb').split(',').map((s) => s.trim());
   for (const s of stores) {

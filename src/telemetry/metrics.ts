@@ -120,38 +120,35 @@ export class Metrics {
       this.deliveries.inc({ outcome }, 0);
     for (const c of ['2xx', '3xx', '4xx', '5xx', 'none']) this.attempts.inc({ status_class: c }, 0);
     for (const reason of ['expired', 'dead_node']) this.recoveries.inc({ reason }, 0);
-    new Gauge({
-      name: `${PREFIX}in_flight`,
-      help: 'Webhook requests this node has in flight',
-      registers,
-      collect() {
-        this.set(gauges.inFlight());
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}free_slots`,
-      help: 'Delivery slots of this node not in use (pool.numWorkers less in flight)',
-      registers,
-      collect() {
-        this.set(gauges.freeSlots());
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}pool_running`,
-      help: "1 while this node's worker pool runs, 0 while paused",
-      registers,
-      collect() {
-        this.set(gauges.running() ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: `${PREFIX}live_nodes`,
-      help: 'Nodes delivering, as this node saw at its last heartbeat (itself included)',
-      registers,
-      collect() {
-        this.set(gauges.liveNodes());
-      },
-    });
+    // read from the running node at each scrape
+    const live: [string, string, () => number][] = [
+      ['in_flight', 'Webhook requests this node has in flight', gauges.inFlight],
+      [
+        'free_slots',
+        'Delivery slots of this node not in use (pool.numWorkers less in flight)',
+        gauges.freeSlots,
+      ],
+      [
+        'pool_running',
+        "1 while this node's worker pool runs, 0 while paused",
+        () => (gauges.running() ? 1 : 0),
+      ],
+      [
+        'live_nodes',
+        'Nodes delivering, as this node saw at its last heartbeat (itself included)',
+        gauges.liveNodes,
+      ],
+    ];
+    for (const [name, help, read] of live) {
+      new Gauge({
+        name: `${PREFIX}${name}`,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
+    }
   }
 
   /** labelled children, looked up once: the delivery path pays no label hashing per message */
