@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Test/benchmark servers on 127.0.0.1: PostgreSQL, Redis and FerretDB v1 (a
-# MongoDB-wire-compatible server on top of the same PostgreSQL); and Debian's
-# Chromium for the browser test.
+# MongoDB-wire-compatible server on top of the same PostgreSQL); Debian's
+# Chromium for the browser test and Prometheus for the metrics test; and a
+# Jaeger binary (built once from the Go module proxy) for the tracing test,
+# which starts its own instance on loopback.
 #
 #   scripts/services.sh up      install what is missing, start what is not running
 #   scripts/services.sh down    stop them
@@ -134,6 +136,27 @@ build_ferretdb() {
   echo "$bin"
 }
 
+# Jaeger v2 (an OpenTelemetry Collector with an in-memory trace store and a
+# query API): the tracing end-to-end test's OTLP receiver. `go install` refuses
+# the module (it has replace directives), so it is built inside the downloaded
+# module, once, into the cache; the test starts it with a loopback-only config.
+JAEGER_VERSION=v1.76.0
+jaeger_bin() { echo "$CACHE_BIN/jaeger-$JAEGER_VERSION"; }
+
+build_jaeger() {
+  local bin dir; bin=$(jaeger_bin)
+  if [ ! -x "$bin" ]; then
+    command -v go >/dev/null || { log "Go is needed to build Jaeger (apt-get install golang or see go.dev)"; return 1; }
+    log "building Jaeger $JAEGER_VERSION (first time only, a few minutes) into $bin"
+    mkdir -p "$CACHE_BIN"
+    dir=$(GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" |
+      sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [ -d "$dir" ] || { log "could not download github.com/jaegertracing/jaeger@$JAEGER_VERSION"; return 1; }
+    (cd "$dir" && GOFLAGS="-mod=mod -buildvcs=false" go build -o "$bin.tmp" ./cmd/jaeger && mv "$bin.tmp" "$bin")
+  fi
+  echo "$bin"
+}
+
 start_ferretdb() {
   if port_open "$MONGO_PORT"; then return 0; fi
   local bin; bin=$(build_ferretdb)
@@ -151,6 +174,8 @@ print_env() {
   echo "export DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "export REDIS_URI=redis://127.0.0.1:$REDIS_PORT"
   echo "export MONGODB_URI=mongodb://127.0.0.1:$MONGO_PORT/"
+  [ -x "$(jaeger_bin)" ] && echo "export JAEGER_BIN=$(jaeger_bin)"
+  return 0
 }
 
 stop_all() {
@@ -200,6 +225,7 @@ case "${1:-up}" in
     start_postgres
     start_redis
     start_ferretdb
+    build_jaeger >/dev/null
     status >&2
     ;;
   down) stop_all ;;

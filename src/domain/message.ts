@@ -51,6 +51,11 @@ export interface Message {
   idempotency_key: string | null;
   /** hash of the request that created it under idempotency_key */
   request_hash: string | null;
+  /**
+   * W3C `traceparent` of the API request that created it, when tracing was on: its delivery
+   * attempts, on any node and however much later, are spans in that trace (internal, not in the API)
+   */
+  trace_context: string | null;
 }
 
 export interface DeliveryAttempt {
@@ -70,6 +75,7 @@ export interface NewMessage {
   priority?: number | undefined;
   idempotency_key?: string | null | undefined;
   request_hash?: string | null | undefined;
+  trace_context?: string | null | undefined;
   /** seeding only: rows of the original's format may already be sent */
   status?: MessageStatus | undefined;
   created_at?: Date | undefined;
@@ -140,5 +146,6 @@ export function buildMessage(input: NewMessage, id: string, webhookId: string, n
     webhook_id: webhookId,
     idempotency_key: input.idempotency_key ?? null,
     request_hash: input.request_hash ?? null,
+    trace_context: input.trace_context ?? null,
   };
 }

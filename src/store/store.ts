@@ -108,6 +108,7 @@ export type ClaimedMessage = Pick<
   | 'due_at'
   | 'created_at'
   | 'lease_expires_at'
+  | 'trace_context'
 >;
 
 /**
@@ -125,6 +126,7 @@ export type ClaimedTuple = [
   priority: number,
   dueAtMs: number,
   createdAtMs: number,
+  traceContext: string | null,
   ...rest: unknown[],
 ];
 
@@ -139,6 +141,7 @@ export function toClaimed(r: ClaimedTuple, leaseExpiresAt: Date): ClaimedMessage
     due_at: new Date(r[6]),
     created_at: new Date(r[7]),
     lease_expires_at: leaseExpiresAt,
+    trace_context: r[8],
   };
 }
 

@@ -259,6 +259,40 @@ export function storeContract(factory: StoreFactory): void {
         );
       });
 
+      test('the trace context a message was created with comes back with it and with every claim', async () => {
+        const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+        const [traced, plain] = await store.create([msg(1, { trace_context: tp }), msg(2)], T0);
+        assert.equal(traced?.message.trace_context, tp);
+        assert.equal(plain?.message.trace_context, null);
+        assert.equal((await store.get(traced?.message.id ?? ''))?.trace_context, tp);
+        const first = await store.claim({ owner: 'w1', limit: 1, now: at(1), leaseMs: 60_000 });
+        assert.equal(first[0]?.trace_context, tp, 'claim');
+        const retry: Completion = {
+          id: traced?.message.id ?? '',
+          owner: 'w1',
+          outcome: { kind: 'retry', error: 'HTTP 503', dueAt: at(2) },
+          attempt: null,
+        };
+        // claimed again by the combined call, after a retry, and the untraced one alongside
+        const res = await store.completeAndClaim(
+          [retry],
+          { owner: 'w1', limit: 5, now: at(3), leaseMs: 60_000 },
+          at(3),
+        );
+        assert.deepEqual(res.applied, [traced?.message.id]);
+        const byId = new Map(res.claimed.map((m) => [m.id, m.trace_context]));
+        assert.equal(byId.get(plain?.message.id ?? ''), null);
+        // the SQL stores' combined call reads its snapshot: the retried one may come in the next round
+        const again = byId.has(traced?.message.id ?? '')
+          ? res.claimed
+          : await store.claim({ owner: 'w1', limit: 5, now: at(4), leaseMs: 60_000 });
+        assert.equal(
+          again.find((m) => m.id === traced?.message.id)?.trace_context,
+          tp,
+          'claim after a retry',
+        );
+      });
+
       test('a retry puts the message back with a later due time; failure and invalid content are final', async () => {
         const created = await store.create([msg(1), msg(2), msg(3)], T0);
         const [a, b, c] = created.map((r) => r.message.id);

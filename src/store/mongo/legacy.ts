@@ -101,6 +101,7 @@ export function fromLegacy(doc: LegacyDoc, now: Date): Omit<Message, 'id' | 'ide
     lease_expires_at: processing ? new Date(0) : null,
     webhook_id: webhookIdFor(id),
     request_hash: null,
+    trace_context: null,
   };
 }
 

@@ -35,10 +35,12 @@ import {
 } from '../store.js';
 
 /** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
-type MessageDoc = Omit<Message, 'id' | 'idempotency_key'> & {
+type MessageDoc = Omit<Message, 'id' | 'idempotency_key' | 'trace_context'> & {
   _id: ObjectId;
   /** absent when none, so the sparse unique index ignores it */
   idempotency_key?: string;
+  /** absent when none (and in documents older than the field) */
+  trace_context?: string;
   /** bumped by every state transition; see FENCING below */
   version: number;
 };
@@ -91,14 +93,21 @@ function toMessage(d: MessageDoc): Message {
   if (d.version === undefined) {
     return { ...fromLegacy(d, new Date()), id: d._id.toHexString(), idempotency_key: null };
   }
-  const { _id, version: _version, idempotency_key, ...rest } = d;
-  return { ...rest, id: _id.toHexString(), idempotency_key: idempotency_key ?? null };
+  const { _id, version: _version, idempotency_key, trace_context, ...rest } = d;
+  return {
+    ...rest,
+    id: _id.toHexString(),
+    idempotency_key: idempotency_key ?? null,
+    // documents written before the field existed have none
+    trace_context: trace_context ?? null,
+  };
 }
 
 function toDoc(m: Message): MessageDoc {
-  const { id, idempotency_key, ...rest } = m;
+  const { id, idempotency_key, trace_context, ...rest } = m;
   const doc: MessageDoc = { ...rest, _id: new ObjectId(id), version: 0 };
   if (idempotency_key !== null) doc.idempotency_key = idempotency_key;
+  if (trace_context !== null) doc.trace_context = trace_context;
   return doc;
 }
 

@@ -97,4 +97,10 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
         last_seen timestamptz NOT NULL
       );`,
   },
+  {
+    version: 6,
+    name: 'the trace context of the request that created a message, for its deliveries',
+    // no default and nullable: a metadata-only change, instant on a table of any size
+    sql: `ALTER TABLE messages ADD COLUMN trace_context text;`,
+  },
 ];

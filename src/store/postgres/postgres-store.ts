@@ -61,6 +61,7 @@ const INSERT_COLUMNS: readonly [keyof Message, string][] = [
   ['webhook_id', 'text'],
   ['idempotency_key', 'text'],
   ['request_hash', 'text'],
+  ['trace_context', 'text'],
 ];
 
 const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c).join(', ')})
@@ -98,7 +99,7 @@ const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE
     WHERE m.id = ANY (ARRAY(SELECT id FROM q))
     RETURNING m.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority,
       (extract(epoch FROM m.due_at) * 1000)::float8 AS due_at,
-      (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at`;
+      (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at, m.trace_context`;
 
 export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`;
 
@@ -141,7 +142,7 @@ export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${clai
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
   SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
-    NULL::float8, id FROM done`;
+    NULL::float8, NULL::text, id FROM done`;
 
 /** The 14 parallel arrays COMPLETION_CTES unnests. */
 function completionColumns(completions: Completion[]): unknown[] {
@@ -408,7 +409,7 @@ export class PostgresStore implements MessageStore {
     const applied: string[] = [];
     const claimed: ClaimedMessage[] = [];
     for (const row of rows) {
-      const appliedId = row[8];
+      const appliedId = row[9];
       if (typeof appliedId === 'string') applied.push(appliedId);
       else claimed.push(toClaimed(row, lease));
     }

@@ -84,4 +84,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      started_at INTEGER NOT NULL,
      last_seen INTEGER NOT NULL
    );`,
+  // 6: the trace context of the request that created a message (tracing on), for its deliveries
+  `ALTER TABLE messages ADD COLUMN trace_context TEXT;`,
 ];

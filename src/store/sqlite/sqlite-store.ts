@@ -57,6 +57,7 @@ interface Row {
   webhook_id: string;
   idempotency_key: string | null;
   request_hash: string | null;
+  trace_context: string | null;
 }
 
 interface AttemptRow {
@@ -119,6 +120,7 @@ const COLUMNS = [
   'webhook_id',
   'idempotency_key',
   'request_hash',
+  'trace_context',
 ] as const;
 
 /**
@@ -132,7 +134,8 @@ const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started
   WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
                   WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
                   ORDER BY priority DESC, due_at, created_at LIMIT @limit)
-  RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at`;
+  RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
+    trace_context`;
 
 /** The priorities that have unsent messages, highest first: one index seek each. */
 const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
