@@ -13,6 +13,9 @@ import { Metrics } from './telemetry/metrics.js';
 import { MetricsServer } from './telemetry/metrics-server.js';
 import { StoreCounts } from './telemetry/store-counts.js';
 import { timedStore } from './telemetry/timed-store.js';
+import { Tracing } from './telemetry/tracing.js';
+import { secretsOf } from './config/redact.js';
+import { requestTracing } from './telemetry/request-tracing.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import { SharedOutRateLimiter, UnlimitedRateLimiter, type RateLimiter } from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
@@ -201,6 +204,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       })
     : null;
   const store: MessageStore = metrics ? timedStore(rawStore, metrics) : rawStore;
+  // OpenTelemetry (OTEL_* variables): off unless an OTLP endpoint is set
+  const tracing = config.tracing ? Tracing.start(config.tracing, VERSION, secretsOf(process.env)) : null;
   const cache = overrides.cache ?? (await createCache(config));
   const clientOptions = {
     url: config.webhook.url,
@@ -232,6 +237,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     // late-bound: the cluster node drives the pool and fences it
     fence: { fenced: () => cluster.fence.fenced(), generation: () => cluster.fence.generation() },
     logger,
+    ...(tracing ? { tracer: tracing.poolTracer(config.webhook.url) } : {}),
   });
   const cluster: ClusterNode = new ClusterNode({
     control: store.control,
@@ -307,6 +313,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     access: access.access,
     limits: config.api,
     ...(metrics ? { metrics } : {}),
+    ...(tracing ? { tracing: requestTracing(tracing) } : {}),
     // the API waits its turn only where it shares the thread with deliveries
     ...(config.role === 'all' ? { delivering: () => pool.getState() === 'running' } : {}),
     version: VERSION,
@@ -340,6 +347,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       await access.close();
       await cache.close();
       await store.close();
+      // last: the spans of the shutdown itself are exported too
+      await tracing?.close();
     },
   };
 }

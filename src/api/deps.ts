@@ -1,3 +1,4 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
 import type { Cache } from '../cache/cache.js';
@@ -32,6 +33,14 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   maxConcurrentRequests: 0,
 };
 
+/** Traces of API requests (src/telemetry/request-tracing.ts); absent: tracing is off. */
+export interface RequestTracing {
+  /** the hooks that make a span per request */
+  install(app: FastifyInstance): void;
+  /** the W3C traceparent of the request's span, stored with the messages it creates */
+  traceparent(req: FastifyRequest): string | null;
+}
+
 /** What the routes need: the one file every route module imports (no cycle through server.ts). */
 export interface ApiDeps {
   store: MessageStore;
@@ -50,6 +59,7 @@ export interface ApiDeps {
   limits?: Partial<ApiLimits>;
   /** this node's Prometheus metrics (GET /metrics); absent: metrics.enabled is false */
   metrics?: Metrics;
+  tracing?: RequestTracing;
   /** true while this process's own deliveries share its thread (an `all` node whose pool runs) */
   delivering?: () => boolean;
   /** `probes`: only /healthz and /readyz (a worker node); default all */

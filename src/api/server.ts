@@ -89,6 +89,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     json(req, body as string, done);
   });
   installErrorHandler(app);
+  // first of the hooks: a request refused by any later one is traced too
+  deps.tracing?.install(app);
   // security headers on every answer; the policy lets Swagger UI (its own scripts and styles) work
   await app.register(helmet, {
     contentSecurityPolicy: {

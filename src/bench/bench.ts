@@ -25,6 +25,8 @@ interface Options {
   mongoGrowthRows: number;
   apiInsert: boolean;
   floor: boolean;
+  /** the service traces every delivery (OTLP to the sink, which discards it) */
+  tracing: boolean;
 }
 
 interface DeliveryResult {
@@ -107,8 +109,12 @@ async function blast(pool: Pool, n: number, concurrency: number): Promise<void> 
   );
 }
 
+/** Set by --tracing: every service run exports its spans (all sampled) to the sink, which discards them. */
+let tracingEnv: Record<string, string> = {};
+
 async function startService(env: Record<string, string>, concurrency: number): Promise<Proc> {
   const proc = startCli(['serve'], {
+    ...tracingEnv,
     ...env,
     PORT: String(apiPort),
     HOST: '127.0.0.1',
@@ -421,6 +427,7 @@ function parseOptions(args: string[]): Options {
       'mongo-growth-rows': { type: 'string' },
       'no-api': { type: 'boolean' },
       'no-floor': { type: 'boolean' },
+      tracing: { type: 'boolean' },
     },
   });
   const int = (v: string | undefined, d: number, name: string, min = 1): number =>
@@ -443,11 +450,18 @@ function parseOptions(args: string[]): Options {
     mongoGrowthRows: int(values['mongo-growth-rows'], 100_000, 'mongo-growth-rows'),
     apiInsert: !values['no-api'],
     floor: !values['no-floor'],
+    tracing: values.tracing ?? false,
   };
 }
 
 export async function runBench(args: string[]): Promise<void> {
   const o = parseOptions(args);
+  if (o.tracing)
+    tracingEnv = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: SINK,
+      OTEL_TRACES_SAMPLER: process.env.MS_BENCH_SAMPLER ?? 'always_on',
+      OTEL_SERVICE_NAME: 'bench',
+    };
   const sink = startCli(['sink', '--port', String(sinkPort), '--keep', '20000'], {});
   sinkProc = sink;
   await waitUntil(async () => (await fetch(`${SINK}/stats`)).ok, 20_000, 'the sink');
@@ -459,7 +473,7 @@ export async function runBench(args: string[]): Promise<void> {
     version: VERSION,
   };
   say(
-    `message-scheduler bench ${VERSION}: n=${o.n} (MongoDB-compatible: ${o.mongoN}), concurrency=${o.concurrency}, repeat=${o.repeat}, ${machine.cpus} cores, Node ${machine.node}`,
+    `message-scheduler bench ${VERSION}: n=${o.n} (MongoDB-compatible: ${o.mongoN}), concurrency=${o.concurrency}, repeat=${o.repeat}, ${machine.cpus} cores, Node ${machine.node}${o.tracing ? ', tracing on (every delivery a span, exported over OTLP to the sink, which discards it)' : ''}`,
   );
   const results: { limit: LimitResult[]; runs: DeliveryResult[] } = { limit: [], runs: [] };
   const extra: Record<string, unknown> = {};

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { createApp, seedFromFile, VERSION } from '../app.js';
 import { createStore } from '../store/create-store.js';
 import { Sink } from '../sink/sink.js';
-import { redact, secretsOf } from '../config/redact.js';
+import { redact, redactUrl, secretsOf } from '../config/redact.js';
 import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';
 import { configItem, generateKey } from '../auth/api-keys.js';
 import { SCOPE_NAMES } from '../auth/scopes.js';
@@ -95,6 +95,13 @@ function logConfig(logger: Logger, c: Config): void {
         allowedHosts: c.api.allowedHosts,
       },
       apiRateLimiter: c.apiRateLimiter,
+      tracing: c.tracing
+        ? {
+            endpoint: redactUrl(c.tracing.endpoint),
+            protocol: c.tracing.protocol,
+            service: c.tracing.serviceName,
+          }
+        : null,
       configFile: c.configFile,
     },
     'configuration',

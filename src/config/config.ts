@@ -6,6 +6,7 @@ import { parseDuration } from './duration.js';
 import { redact, redactUrl, secretsOf } from './redact.js';
 import { ConfigError } from './config-error.js';
 import { authConfig, corsOrigins, type AuthConfig } from './auth-config.js';
+import { tracingConfig, type TracingConfig } from './tracing-config.js';
 
 export type StoreKind = 'sqlite' | 'postgres' | 'mongodb';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -60,6 +61,8 @@ export interface Config {
   role: NodeRole;
   /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */
   metrics: { enabled: boolean; countIntervalMs: number; listen: { host: string; port: number } | null };
+  /** OpenTelemetry traces, from the standard OTEL_* variables (null: off, the default) */
+  tracing: TracingConfig | null;
   api: {
     bodyLimit: number;
     requestTimeoutMs: number;
@@ -427,6 +430,7 @@ function load(env: Env, cwd: string): Config {
       countIntervalMs: num('metrics.countInterval'),
       listen: metricsListen(str('metrics.listen')),
     },
+    tracing: tracingConfig(env),
     api: {
       bodyLimit: num('api.bodyLimit'),
       requestTimeoutMs: num('api.requestTimeout'),

@@ -11,6 +11,8 @@ export function redactUrl(text: string): string {
   );
 }
 
+import { otlpHeaderSecrets } from './tracing-config.js';
+
 /** The secrets held in the environment the service reads: passwords and the passwords inside URLs. */
 export function secretsOf(env: Record<string, string | undefined>): string[] {
   const out: string[] = [];
@@ -19,7 +21,15 @@ export function secretsOf(env: Record<string, string | undefined>): string[] {
     // several signing secrets are space-separated: each is a secret on its own
     if (v) out.push(v, ...v.split(/\s+/));
   }
-  for (const name of ['REDIS_URI', 'DATABASE_URL', 'MONGODB_URI', 'WEBHOOK_URL', 'WEBHOOK_CLIENT_HOST']) {
+  for (const name of [
+    'REDIS_URI',
+    'DATABASE_URL',
+    'MONGODB_URI',
+    'WEBHOOK_URL',
+    'WEBHOOK_CLIENT_HOST',
+    'OTEL_EXPORTER_OTLP_ENDPOINT',
+    'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  ]) {
     const v = env[name];
     if (!v) continue;
     const m = /:\/\/[^/?#@\s]*?:([^/?#@\s]*)@/.exec(v);
@@ -32,6 +42,7 @@ export function secretsOf(env: Record<string, string | undefined>): string[] {
       }
     }
   }
+  out.push(...otlpHeaderSecrets(env));
   // longest first, so a secret that contains another is replaced whole; short ones would mask too much
   return [...new Set(out)].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
 }

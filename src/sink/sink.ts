@@ -42,6 +42,8 @@ export interface SinkStats {
   unique_webhook_ids: number;
   /** accepted requests whose webhook-id had been accepted before */
   duplicates: number;
+  /** OTLP/HTTP trace exports received at POST /v1/traces (discarded: the benchmark's tracing cost) */
+  trace_exports: number;
 }
 
 export interface SinkDelivery {
@@ -49,6 +51,8 @@ export interface SinkDelivery {
   webhook_timestamp: string | null;
   /** the request's Accept header */
   accept: string | null;
+  /** W3C Trace Context the request carried (tracing on) */
+  traceparent: string | null;
   signature_valid: boolean | null;
   to: unknown;
   content: unknown;
@@ -98,6 +102,7 @@ export class Sink {
       rejected_signature: 0,
       rejected_bad_request: 0,
       duplicates: 0,
+      trace_exports: 0,
     };
   }
 
@@ -162,6 +167,16 @@ export class Sink {
     if (req.method === 'POST' && req.url === '/reset') {
       this.reset();
       return this.send(res, 200, this.stats());
+    }
+    if (req.method === 'POST' && req.url === '/v1/traces') {
+      // an OTLP receiver that keeps nothing (read, not decoded): an empty ExportTraceServiceResponse
+      req.resume();
+      req.once('end', () => {
+        this.counters.trace_exports++;
+        res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': '0' });
+        res.end();
+      });
+      return;
     }
     const body = await readBody(req);
     if (body === null) return; // the sender gave up mid-body
@@ -236,6 +251,7 @@ export class Sink {
         webhook_id: webhookId,
         webhook_timestamp: header('webhook-timestamp') ?? null,
         accept: header('accept') ?? null,
+        traceparent: header('traceparent') ?? null,
         signature_valid: signatureValid,
         to: parsed.to,
         content: parsed.content,

@@ -6,6 +6,7 @@ import type { Logger } from '../logging/logger.js';
 import type { ClaimedMessage, CompleteAndClaim, Completion, MessageStore, Outcome } from '../store/store.js';
 import { DEFAULT_DESTINATION, type RateLimiter } from './rate-limiter.js';
 import { PoolEvents } from './events.js';
+import type { PoolTracer } from './pool-tracer.js';
 
 export type PoolState = 'running' | 'paused';
 
@@ -70,6 +71,8 @@ export interface WorkerPoolOptions {
    */
   fence?: { fenced(): boolean; generation(): number };
   logger: Logger;
+  /** a span per delivery attempt and claim round (tracing on); absent: none */
+  tracer?: PoolTracer;
   now?: () => number;
   random?: () => number;
 }
@@ -392,7 +395,9 @@ export class WorkerPool {
         { owner: this.o.owner, limit: tokens, now: new Date(now), leaseMs: this.o.leaseMs },
         new Date(now),
       );
+      this.o.tracer?.round(now, result.claimed.length, result.applied.length);
     } catch (err) {
+      this.o.tracer?.round(now, 0, 0, err);
       this.o.limiter.giveBack(this.destination, tokens);
       this.pending = batch.concat(this.pending);
       // the outcomes are not stored: a flush retries them even if no round follows (a pause)
@@ -485,25 +490,32 @@ export class WorkerPool {
 
   private async deliver(message: ClaimedMessage): Promise<void> {
     // a child logger per message only when someone reads debug lines: it is not free
-    const log = this.log.isLevelEnabled('debug')
-      ? this.log.child({ message_id: message.id, webhook_id: message.webhook_id })
-      : this.log;
     const problem = contentProblem(message.content);
     if (problem) {
-      log.debug({ reason: problem }, 'message not sent: invalid content');
+      if (this.log.isLevelEnabled('debug'))
+        this.log.debug(
+          { message_id: message.id, webhook_id: message.webhook_id, reason: problem },
+          'message not sent: invalid content',
+        );
       this.queue(message, { kind: 'invalid_content', reason: problem }, null);
       return;
     }
+    const attemptNo = message.attempts + 1;
+    const span = this.o.tracer?.attempt(message, attemptNo);
+    const log = this.log.isLevelEnabled('debug')
+      ? this.log.child({ message_id: message.id, webhook_id: message.webhook_id, ...span?.logIds })
+      : this.log;
     const startedAt = this.now();
-    log.debug({ attempt: message.attempts + 1 }, 'delivering');
+    log.debug({ attempt: attemptNo }, 'delivering');
     const result = await this.o.deliverer.deliver({
       webhookId: message.webhook_id,
       to: message.recipient_phone_number,
       content: message.content,
+      ...(span ? { headers: span.headers } : {}),
     });
     const finished = this.now();
-    const attemptNo = message.attempts + 1;
     const outcome = this.decide(result, attemptNo, finished);
+    span?.end(result, outcome.kind);
     const attempt: DeliveryAttempt = {
       message_id: message.id,
       attempt: attemptNo,
@@ -517,7 +529,11 @@ export class WorkerPool {
           : 'failed',
     };
     if (result.kind === 'delivered' && result.warning)
-      log.warn({ status_code: result.statusCode }, result.warning);
+      // a child logger already carries the trace ids
+      log.warn(
+        { status_code: result.statusCode, ...(log === this.log ? span?.logIds : undefined) },
+        result.warning,
+      );
     log.debug(
       {
         attempt: attemptNo,

@@ -81,7 +81,12 @@ function checkPhones(rows: readonly unknown[], path: (i: number) => string): voi
   }
 }
 
-function toNewMessage(b: NewMessageBody, key: string | null, hash: string | null): NewMessage {
+function toNewMessage(
+  b: NewMessageBody,
+  key: string | null,
+  hash: string | null,
+  traceContext: string | null,
+): NewMessage {
   let sendAt: Date | undefined;
   if (b.send_at !== undefined) {
     sendAt = new Date(b.send_at);
@@ -95,6 +100,7 @@ function toNewMessage(b: NewMessageBody, key: string | null, hash: string | null
     priority: b.priority ?? 0,
     idempotency_key: key,
     request_hash: hash,
+    trace_context: traceContext,
   };
 }
 
@@ -219,7 +225,11 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       const key = req.headers['idempotency-key'] ?? null;
       const hash = key ? requestHash(req.body) : null;
-      const results = await deps.store.create([toNewMessage(req.body, key, hash?.hash ?? null)], new Date());
+      const trace = deps.tracing?.traceparent(req) ?? null;
+      const results = await deps.store.create(
+        [toNewMessage(req.body, key, hash?.hash ?? null, trace)],
+        new Date(),
+      );
       if (key) checkReplay(results, hash, key);
       const [result] = results;
       if (!result) throw new Error('store returned no result');
@@ -264,8 +274,9 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
         const first = await deps.store.getByIdempotencyKey(`${key}#0`);
         if (first) checkReplay([{ message: first, created: false }], hash, key);
       }
+      const trace = deps.tracing?.traceparent(req) ?? null;
       const inputs = body.messages.map((m, i) =>
-        toNewMessage(m, key ? `${key}#${i}` : null, hash?.hash ?? null),
+        toNewMessage(m, key ? `${key}#${i}` : null, hash?.hash ?? null, trace),
       );
       const results = await deps.store.create(inputs, new Date());
       if (key) checkReplay(results, hash, key);

@@ -1,0 +1,201 @@
+import { Worker } from 'node:worker_threads';
+import { randomFillSync } from 'node:crypto';
+import { ROOT_CONTEXT, SpanKind, trace, TraceFlags, type Context } from '@opentelemetry/api';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  ParentBasedSampler,
+  SamplingDecision,
+  TraceIdRatioBasedSampler,
+  type Sampler,
+} from '@opentelemetry/sdk-trace-base';
+import type { TracingConfig } from '../config/tracing-config.js';
+import type { DeliveryResult } from '../delivery/webhook-client.js';
+import type { ClaimedMessage, Outcome } from '../store/store.js';
+import type { AttemptTrace } from '../worker/pool-tracer.js';
+
+/**
+ * Finished delivery attempts cross to the export thread as text, a line each, fields
+ * separated by tabs: one string per batch is copied in one piece, where an array of
+ * values is cloned value by value (a tenth of the delivery thread's time at 17,000 msg/s).
+ * No span object is made on the delivery path (docs/decisions.md, "Traces").
+ */
+export const FIELDS = [
+  'traceId',
+  'spanId',
+  /** '' when the message has no stored trace context (the attempt starts a trace) */
+  'parentSpanId',
+  /** epoch milliseconds, fractional */
+  'startMs',
+  'endMs',
+  'attempt',
+  'webhookId',
+  /** -1: no answer */
+  'statusCode',
+  'outcome',
+  /** '' when delivered */
+  'errorType',
+  'errorMessage',
+] as const;
+
+export interface ExportThreadData {
+  config: TracingConfig;
+  version: string;
+  webhookUrl: string;
+}
+
+export type ToExportThread = { type: 'spans'; lines: string } | { type: 'close' };
+
+/** The samplers OTEL_TRACES_SAMPLER names, as the SDK builds them. */
+export function samplerOf(config: TracingConfig): Sampler {
+  const root = config.sampler.endsWith('always_off')
+    ? new AlwaysOffSampler()
+    : config.sampler.endsWith('traceidratio')
+      ? new TraceIdRatioBasedSampler(config.ratio)
+      : new AlwaysOnSampler();
+  return config.sampler.startsWith('parentbased_') ? new ParentBasedSampler({ root }) : root;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+const ZERO_TRACE = '0'.repeat(32);
+const ZERO_SPAN = '0'.repeat(16);
+
+/** Random ids from a pooled buffer: one getrandom call per 512 spans. */
+class Ids {
+  private readonly pool = Buffer.alloc(8192);
+  private at = this.pool.length;
+
+  hex(bytes: number, zero: string): string {
+    for (;;) {
+      if (this.at + bytes > this.pool.length) {
+        randomFillSync(this.pool);
+        this.at = 0;
+      }
+      const id = this.pool.toString('hex', this.at, this.at + bytes);
+      this.at += bytes;
+      if (id !== zero) return id;
+    }
+  }
+}
+
+const FLUSH_EVERY_MS = 100;
+const FLUSH_AT_RECORDS = 512;
+
+// the thread's module sits next to this one: .ts under tsx (tests), .js when built
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const THREAD_URL = new URL(
+  FROM_SOURCE ? './span-export-thread.ts' : './span-export-thread.js',
+  import.meta.url,
+);
+
+/**
+ * Delivery-attempt spans, made without span objects on the delivery path: the sampler
+ * decides, the ids come from a pool, the webhook request gets its `traceparent`, and the
+ * finished attempt is a row of primitives. Rows go in batches to a thread that turns them
+ * into spans for the SDK's batch processor and OTLP exporter (the same ones, configured by
+ * the same OTEL_* variables, as the rest of the service's spans).
+ */
+export class AttemptSpans {
+  private readonly sampler: Sampler;
+  private readonly ids = new Ids();
+  private readonly worker: Worker;
+  private lines = '';
+  private count = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+  private exited = false;
+
+  constructor(config: TracingConfig, version: string, webhookUrl: string) {
+    this.sampler = samplerOf(config);
+    const data: ExportThreadData = { config, version, webhookUrl };
+    this.worker = FROM_SOURCE
+      ? new Worker(
+          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_URL.href)}); })`,
+          { eval: true, workerData: data },
+        )
+      : new Worker(THREAD_URL, { workerData: data });
+    // spans are best effort: a thread that fails loses its spans, never a delivery
+    this.worker.on('error', () => undefined);
+    this.worker.on('exit', () => (this.exited = true));
+    this.worker.unref();
+  }
+
+  start(message: ClaimedMessage, attempt: number): AttemptTrace {
+    const parent = message.trace_context ? TRACEPARENT.exec(message.trace_context) : null;
+    const parentTrace = parent?.[1] !== undefined && parent[1] !== ZERO_TRACE ? parent[1] : null;
+    const parentSpan = parentTrace && parent?.[2] !== ZERO_SPAN ? (parent?.[2] ?? '') : '';
+    const traceId = parentTrace && parentSpan ? parentTrace : this.ids.hex(16, ZERO_TRACE);
+    const spanId = this.ids.hex(8, ZERO_SPAN);
+    let ctx: Context = ROOT_CONTEXT;
+    if (parentSpan && parentTrace) {
+      ctx = trace.setSpanContext(ROOT_CONTEXT, {
+        traceId,
+        spanId: parentSpan,
+        traceFlags: parseInt(parent?.[3] ?? '0', 16) & TraceFlags.SAMPLED,
+        isRemote: true,
+      });
+    }
+    const sampled =
+      this.sampler.shouldSample(ctx, traceId, 'POST', SpanKind.CLIENT, {}, []).decision ===
+      SamplingDecision.RECORD_AND_SAMPLED;
+    const startMs = performance.timeOrigin + performance.now();
+    const add = (line: string): void => this.add(line);
+    return {
+      headers: { traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}` },
+      logIds: { trace_id: traceId, span_id: spanId },
+      end(result: DeliveryResult, outcome: Outcome['kind']): void {
+        if (!sampled) return;
+        const failed = result.kind !== 'delivered';
+        const end = performance.timeOrigin + performance.now();
+        // in FIELDS order; the error text is the only free text: no tab or line break in it
+        add(
+          `${traceId}\t${spanId}\t${parentSpan}\t${startMs}\t${end}\t${attempt}\t${message.webhook_id}\t${
+            result.statusCode ?? -1
+          }\t${outcome}\t${failed ? errorType(result) : ''}\t${
+            failed ? result.error.slice(0, 200).replace(/[\t\r\n]/g, ' ') : ''
+          }\n`,
+        );
+      },
+    };
+  }
+
+  private add(line: string): void {
+    this.lines += line;
+    if (++this.count >= FLUSH_AT_RECORDS) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.count === 0) return;
+    const msg: ToExportThread = { type: 'spans', lines: this.lines };
+    this.lines = '';
+    this.count = 0;
+    if (!this.exited) this.worker.postMessage(msg);
+  }
+
+  /** Sends what is left; the thread exports it and exits (terminated after `graceMs`). */
+  close(graceMs = 5000): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      this.flush();
+      if (this.exited) return resolve();
+      const kill = setTimeout(() => void this.worker.terminate(), graceMs);
+      kill.unref();
+      this.worker.once('exit', () => {
+        clearTimeout(kill);
+        resolve();
+      });
+      const msg: ToExportThread = { type: 'close' };
+      this.worker.postMessage(msg);
+    });
+    return this.closing;
+  }
+}
+
+/** Low-cardinality error.type of a failed attempt: the status code, or the transport error's name. */
+export function errorType(result: Exclude<DeliveryResult, { kind: 'delivered' }>): string {
+  if (result.statusCode !== null) return String(result.statusCode);
+  const head = result.error.split(':')[0]?.trim() ?? '';
+  return /^[A-Za-z_]+$/.test(head) ? head : 'error';
+}
