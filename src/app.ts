@@ -17,7 +17,12 @@ import { Tracing } from './telemetry/tracing.js';
 import { secretsOf } from './config/redact.js';
 import { requestTracing } from './telemetry/request-tracing.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
-import { SharedOutRateLimiter, UnlimitedRateLimiter, type RateLimiter } from './worker/rate-limiter.js';
+import {
+  DEFAULT_DESTINATION,
+  SharedOutRateLimiter,
+  UnlimitedRateLimiter,
+  type RateLimiter,
+} from './worker/rate-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
 import { createAccess } from './auth/create-access.js';
@@ -201,6 +206,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
         freeSlots: (): number => Math.max(0, config.pool.numWorkers - pool.inFlightCount),
         running: (): boolean => pool.getState() === 'running',
         liveNodes: (): number => cluster.liveDeliverers(),
+        ...(config.rateLimiter.enabled
+          ? { rateLimiterTokens: (): number => limiter.tokens?.(DEFAULT_DESTINATION, Date.now()) ?? Number.NaN }
+          : {}),
       })
     : null;
   const store: MessageStore = metrics ? timedStore(rawStore, metrics) : rawStore;

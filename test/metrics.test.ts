@@ -212,6 +212,57 @@ describe('metrics.listen', () => {
     }
   });
 
+  test('rate-limiter tokens: the bucket as this node sees it, local and shared in Redis; no limit, no gauge', async (ctx) => {
+    const sink2 = new Sink({ port: 0, keep: 0 });
+    const port = await sink2.start();
+    const redis = serviceUrl('REDIS_URI');
+    const setups: Record<string, string>[] = [{}];
+    if (redis) setups.push({ REDIS_URI: redis, CACHE_KEY_PREFIX: `${uniqueName('rl')}:` });
+    else ctx.diagnostic('REDIS_URI not set: the Redis bucket is not checked');
+    try {
+      for (const extra of setups) {
+        // 3 tokens, refilled by 3 an hour: nothing comes back during the test
+        const t2 = await testApp({
+          API_AUTH: 'none',
+          WEBHOOK_URL: `http://127.0.0.1:${port}/hook`,
+          POOL_INITIAL_JOB_FETCH: 'true',
+          RATE_LIMITER_MAX_TOKENS: '3',
+          RATE_LIMITER_REFILL_RATE: '3',
+          RATE_LIMITER_REFILL_INTERVAL: '1h',
+          ...extra,
+        });
+        try {
+          const gauge = async (): Promise<number | undefined> =>
+            samples((await t2.app.server.inject('/metrics')).body).get(
+              'message_scheduler_rate_limiter_tokens',
+            );
+          const where = extra.REDIS_URI ? 'redis' : 'local';
+          if (!extra.REDIS_URI) assert.equal(await gauge(), 3, `${where}: full at start`);
+          t2.app.pool.start();
+          for (let i = 0; i < 2; i++) {
+            await t2.app.server.inject({
+              method: 'POST',
+              url: '/messages',
+              payload: { content: `m${i}`, recipient_phone_number: '+905551234567' },
+            });
+          }
+          await waitFor(async () => (await gauge()) === 1, 10_000, `${where}: two tokens spent`);
+        } finally {
+          await t2.cleanup();
+        }
+      }
+      const off = await testApp({ API_AUTH: 'none', RATE_LIMITER_ENABLED: 'false' });
+      try {
+        const body = (await off.app.server.inject('/metrics')).body;
+        assert.ok(!body.includes('rate_limiter_tokens'), 'no gauge without a limit');
+      } finally {
+        await off.cleanup();
+      }
+    } finally {
+      await sink2.stop();
+    }
+  });
+
   test('a bad address stops start-up with one line naming the key', () => {
     for (const bad of ['127.0.0.1:99999', 'localhost:', 'a b:1']) {
       assert.throws(

@@ -35,16 +35,17 @@ redis.call('HSET', KEYS[1], 't', tostring(tokens), 'last', tostring(last))
 redis.call('PEXPIRE', KEYS[1], interval * (math.ceil(max / rate) + 1))
 local wait = 0
 if got == 0 then wait = last + interval - now end
-return {got, wait}
+return {got, wait, math.floor(tokens)}
 `;
 
 const GIVE_BACK = `
 local max = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
 local t = tonumber(redis.call('HGET', KEYS[1], 't'))
-if t == nil then return 0 end
-redis.call('HSET', KEYS[1], 't', tostring(math.min(max, t + n)))
-return 1
+if t == nil then return -1 end
+t = math.min(max, t + n)
+redis.call('HSET', KEYS[1], 't', tostring(t))
+return math.floor(t)
 `;
 
 /**
@@ -57,6 +58,8 @@ export class RedisDeliveryLimiter implements RateLimiter {
   private readonly takeTokens: ReturnType<typeof script>;
   private readonly giveTokensBack: ReturnType<typeof script>;
   private degraded = false;
+  /** the shared bucket's tokens after this node's last take (the metrics gauge) */
+  private lastLevel = Number.NaN;
 
   constructor(
     config: RedisConfig,
@@ -77,13 +80,14 @@ export class RedisDeliveryLimiter implements RateLimiter {
 
   async take(key: string, wanted: number, now: number): Promise<Grant> {
     try {
-      const [tokens, waitMs] = (await this.takeTokens(
+      const [tokens, waitMs, left] = (await this.takeTokens(
         this.prefix + key,
         this.policy.maxTokens,
         this.policy.refillRate,
         this.policy.refillIntervalMs,
         wanted,
-      )) as [number, number];
+      )) as [number, number, number];
+      this.lastLevel = Number(left);
       if (this.degraded) {
         this.degraded = false;
         this.logger.info('delivery rate limit: Redis answers again; the cluster shares one bucket again');
@@ -109,7 +113,16 @@ export class RedisDeliveryLimiter implements RateLimiter {
       this.fallback.giveBack(key, count);
       return;
     }
-    this.giveTokensBack(this.prefix + key, this.policy.maxTokens, count).catch(() => undefined);
+    this.giveTokensBack(this.prefix + key, this.policy.maxTokens, count).then(
+      (left) => {
+        if (Number(left) >= 0) this.lastLevel = Number(left);
+      },
+      () => undefined,
+    );
+  }
+
+  tokens(key: string, now: number): number {
+    return this.degraded ? this.fallback.tokens(key, now) : this.lastLevel;
   }
 
   async close(): Promise<void> {

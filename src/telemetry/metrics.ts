@@ -8,6 +8,8 @@ export interface NodeGauges {
   freeSlots(): number;
   running(): boolean;
   liveNodes(): number;
+  /** delivery rate-limit tokens there to take; absent: no limit (rateLimiter.enabled false), no gauge */
+  rateLimiterTokens?: () => number;
 }
 
 const PREFIX = 'message_scheduler_';
@@ -139,6 +141,12 @@ export class Metrics {
         gauges.liveNodes,
       ],
     ];
+    if (gauges.rateLimiterTokens)
+      live.push([
+        'rate_limiter_tokens',
+        "Delivery rate-limit tokens there to take now (with Redis: the cluster's bucket after this node's last take)",
+        gauges.rateLimiterTokens,
+      ]);
     for (const [name, help, read] of live) {
       new Gauge({
         name: `${PREFIX}${name}`,

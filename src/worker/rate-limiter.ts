@@ -16,6 +16,8 @@ export interface RateLimiter {
   take(key: string, wanted: number, now: number): Grant | Promise<Grant>;
   /** Returns tokens taken but not used (fewer messages were due). */
   giveBack(key: string, count: number): void;
+  /** Tokens there to take now, as this node knows (the metrics gauge); absent: no limit. */
+  tokens?(key: string, now: number): number;
 }
 
 /** The one destination there is today: the configured webhook. */
@@ -121,6 +123,10 @@ export class LocalRateLimiter implements RateLimiter {
   giveBack(key: string, count: number): void {
     this.buckets.get(key)?.giveBack(count);
   }
+
+  tokens(key: string, now: number): number {
+    return Math.floor(this.bucket(key, now).level(now));
+  }
 }
 
 /**
@@ -181,5 +187,9 @@ export class SharedOutRateLimiter implements RateLimiter {
 
   giveBack(key: string, count: number): void {
     this.current.giveBack(key, count);
+  }
+
+  tokens(key: string, now: number): number {
+    return this.current.tokens(key, now);
   }
 }
