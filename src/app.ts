@@ -207,7 +207,10 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
         running: (): boolean => pool.getState() === 'running',
         liveNodes: (): number => cluster.liveDeliverers(),
         ...(config.rateLimiter.enabled
-          ? { rateLimiterTokens: (): number => limiter.tokens?.(DEFAULT_DESTINATION, Date.now()) ?? Number.NaN }
+          ? {
+              rateLimiterTokens: (): number =>
+                limiter.tokens?.(DEFAULT_DESTINATION, Date.now()) ?? Number.NaN,
+            }
           : {}),
       })
     : null;
