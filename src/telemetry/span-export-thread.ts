@@ -1,11 +1,13 @@
 /**
- * Runs in a worker thread: turns the delivery attempts AttemptSpans records into spans and
- * hands them to the SDK's BatchSpanProcessor and OTLP exporter (OTEL_BSP_*, OTEL_EXPORTER_OTLP_*
- * apply as everywhere), so encoding and sending spans costs the delivery thread nothing.
+ * Runs in a worker thread: exports the delivery attempts AttemptSpans records, so encoding and
+ * sending spans costs the delivery thread nothing. OTLP/protobuf over HTTP (the default) goes
+ * through the SDK's HTTP export delegate (OTEL_EXPORTER_OTLP_* apply: endpoint, headers,
+ * timeout, compression, retries) with the rows encoded by AttemptEncoder; the other protocols
+ * go through the SDK's exporter for that protocol and its BatchSpanProcessor.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime } from '@opentelemetry/api';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
+import { getNumberFromEnv } from '@opentelemetry/core';
+import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   defaultResource,
   detectResources,
@@ -14,108 +16,105 @@ import {
   processDetector,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import { FIELDS, type ExportThreadData, type ToExportThread } from './attempt-spans.js';
+import type { ExportThreadData, ToExportThread } from './attempt-spans.js';
+import { AttemptEncoder, parseRow, toReadableSpan, urlAttributes, type AttemptRow } from './otlp-encoder.js';
 
 if (!parentPort) throw new Error('span-export-thread.ts must run in a worker thread');
 const port = parentPort;
 const { config, version, webhookUrl } = workerData as ExportThreadData;
-
-async function exporterFor(protocol: ExportThreadData['config']['protocol']): Promise<SpanExporter> {
-  if (protocol === 'grpc')
-    return new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter();
-  if (protocol === 'http/json')
-    return new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
-  return new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter();
-}
 
 // the resource NodeSDK gives the main thread's spans: the same process, so the same attributes
 const resource = defaultResource()
   .merge(detectResources({ detectors: [envDetector, processDetector, hostDetector] }))
   .merge(resourceFromAttributes({ 'service.name': config.serviceName }));
 const scope = { name: 'message-scheduler', version };
-const u = new URL(webhookUrl);
-// no credentials or query string in a span: they can hold a receiver's token
-const urlAttributes: Attributes = {
-  'http.request.method': 'POST',
-  'server.address': u.hostname,
-  'server.port': Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
-  'url.full': `${u.origin}${u.pathname}`,
-};
+const shared = urlAttributes(webhookUrl);
 
-const hr = (ms: number): HrTime => {
-  const s = Math.floor(ms / 1000);
-  return [s, Math.round((ms - s * 1000) * 1e6)];
-};
+interface Sender {
+  add(row: AttemptRow): void;
+  shutdown(): Promise<void>;
+}
 
-/** One line of AttemptSpans' batch as a span; null if it is not one (never expected). */
-function toSpan(line: string): ReadableSpan | null {
-  const f = line.split('\t');
-  if (f.length !== FIELDS.length) return null;
-  const [
-    traceId = '',
-    spanId = '',
-    parentSpanId,
-    start,
-    end,
-    attemptText,
-    webhookId = '',
-    code,
-    outcome = '',
-    errorType,
-    error,
-  ] = f;
-  const startMs = Number(start);
-  const endMs = Number(end);
-  const attempt = Number(attemptText);
-  const statusCode = Number(code);
-  const attributes: Attributes = {
-    ...urlAttributes,
-    'message_scheduler.attempt': attempt,
-    'message_scheduler.webhook.id': webhookId,
-    'message_scheduler.outcome': outcome,
-  };
-  if (statusCode >= 0) attributes['http.response.status_code'] = statusCode;
-  if (errorType) attributes['error.type'] = errorType;
-  const context = { traceId, spanId, traceFlags: TraceFlags.SAMPLED };
+/** The SDK's exporter and batch processor for the protocols AttemptEncoder does not write. */
+async function sdkSender(protocol: 'http/json' | 'grpc'): Promise<Sender> {
+  const exporter: SpanExporter =
+    protocol === 'grpc'
+      ? new (await import('@opentelemetry/exporter-trace-otlp-grpc')).OTLPTraceExporter()
+      : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
+  const processor = new BatchSpanProcessor(exporter);
   return {
-    name: 'POST',
-    kind: SpanKind.CLIENT,
-    spanContext: () => context,
-    ...(parentSpanId
-      ? {
-          parentSpanContext: {
-            traceId,
-            spanId: parentSpanId,
-            traceFlags: TraceFlags.SAMPLED,
-            isRemote: true,
-          },
-        }
-      : {}),
-    startTime: hr(startMs),
-    endTime: hr(endMs),
-    duration: hr(endMs - startMs),
-    status: errorType ? { code: SpanStatusCode.ERROR, message: error ?? '' } : { code: SpanStatusCode.UNSET },
-    attributes,
-    links: [],
-    events: [],
-    ended: true,
-    resource,
-    instrumentationScope: scope,
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
+    add: (row) => processor.onEnd(toReadableSpan(row, resource, scope, shared)),
+    shutdown: () => processor.shutdown(),
   };
 }
 
-const processor = new BatchSpanProcessor(await exporterFor(config.protocol));
+/**
+ * OTLP/protobuf over HTTP: batches as the SDK's BatchSpanProcessor makes them (OTEL_BSP_*:
+ * schedule delay, batch size, queue size; beyond the queue spans are dropped), each encoded by
+ * AttemptEncoder and sent by the SDK's HTTP export delegate.
+ */
+async function protobufSender(): Promise<Sender> {
+  const { OTLPExporterBase } = await import('@opentelemetry/otlp-exporter-base');
+  const { createOtlpHttpExportDelegate, convertLegacyHttpOptions } =
+    await import('@opentelemetry/otlp-exporter-base/node-http');
+  const { ProtobufTraceSerializer } = await import('@opentelemetry/otlp-transformer');
+  await resource.waitForAsyncAttributes?.();
+  const encoder = new AttemptEncoder(resource.attributes, scope, shared);
+  const exporter = new OTLPExporterBase<AttemptRow[]>(
+    createOtlpHttpExportDelegate(
+      convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+      {
+        serializeRequest: (rows: AttemptRow[]) => encoder.encode(rows),
+        deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data),
+      },
+      'otlp_http_span_exporter',
+      { name: 'span', countItems: (rows: AttemptRow[]) => rows.length },
+      undefined,
+    ),
+  );
+  const delayMs = getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000;
+  const batchSize = getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512;
+  const maxQueue = getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
+  let queue: AttemptRow[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const inFlight = new Set<Promise<void>>();
+  const send = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    while (queue.length > 0) {
+      const batch = queue.slice(0, batchSize);
+      queue = queue.slice(batchSize);
+      // a failed export is dropped, as the SDK's processor drops it
+      const done = new Promise<void>((resolve) => exporter.export(batch, () => resolve()));
+      inFlight.add(done);
+      void done.then(() => inFlight.delete(done));
+    }
+  };
+  return {
+    add(row) {
+      if (queue.length >= maxQueue) return;
+      queue.push(row);
+      if (queue.length >= batchSize) send();
+      else timer ??= setTimeout(send, delayMs);
+    },
+    async shutdown() {
+      send();
+      await Promise.all(inFlight);
+      await exporter.shutdown();
+    },
+  };
+}
+
+const sender =
+  config.protocol === 'http/protobuf' ? await protobufSender() : await sdkSender(config.protocol);
 
 port.on('message', (msg: ToExportThread) => {
   if (msg.type === 'close') {
-    void processor.shutdown().finally(() => port.close());
+    void sender.shutdown().finally(() => port.close());
     return;
   }
   for (const line of msg.lines.split('\n')) {
-    const span = line ? toSpan(line) : null;
-    if (span) processor.onEnd(span);
+    const row = line ? parseRow(line) : null;
+    if (row) sender.add(row);
   }
 });

@@ -1,0 +1,445 @@
+/**
+ * OTLP/protobuf for the one span shape the export thread sends (delivery attempts), written
+ * straight from AttemptSpans' text rows: the resource, the scope and the attributes every
+ * attempt shares are encoded once, so a span costs its ids, times and a few attributes. The
+ * bytes are the ones the SDK's serializer writes for the same span (test/otlp-encoder.test.ts
+ * compares them); it stays the encoder for everything else (docs/decisions.md, "Traces").
+ * Field numbers: opentelemetry/proto/trace/v1/trace.proto and common/v1/common.proto.
+ */
+import {
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  type AttributeValue,
+  type Attributes,
+  type HrTime,
+} from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+
+const WIRE_VARINT = 0;
+const WIRE_FIXED64 = 1;
+const WIRE_LEN = 2;
+const WIRE_FIXED32 = 5;
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    n++;
+  }
+  return n;
+}
+
+/** A growable buffer with protobuf's primitive writes. */
+export class ProtoWriter {
+  buf = Buffer.allocUnsafe(4096);
+  pos = 0;
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  byte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  /** a non-negative integer below 2^53, or a negative one as int64 (ten bytes) */
+  varint(v: number): void {
+    this.room(10);
+    if (v < 0) {
+      const big = BigInt.asUintN(64, BigInt(v));
+      let x = big;
+      while (x >= 0x80n) {
+        this.buf[this.pos++] = Number(x & 0x7fn) | 0x80;
+        x >>= 7n;
+      }
+      this.buf[this.pos++] = Number(x);
+      return;
+    }
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  tag(field: number, wire: number): void {
+    this.varint((field << 3) | wire);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.room(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  lengthDelimited(bytes: Uint8Array): void {
+    this.varint(bytes.length);
+    this.raw(bytes);
+  }
+
+  string(s: string): void {
+    const n = Buffer.byteLength(s);
+    this.varint(n);
+    this.room(n);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+
+  /** `hex` as bytes, length-prefixed */
+  hex(hex: string): void {
+    const n = hex.length >>> 1;
+    this.varint(n);
+    this.room(n);
+    this.pos += this.buf.write(hex, this.pos, 'hex');
+  }
+
+  fixed32(v: number): void {
+    this.room(4);
+    this.pos = this.buf.writeUInt32LE(v >>> 0, this.pos);
+  }
+
+  /** whole microseconds since the epoch, as fixed64 nanoseconds */
+  fixed64Micros(us: number): void {
+    this.room(8);
+    // us × 1000 is past 2^53: multiplied in two 32-bit halves, each product exact
+    const lowTimes1000 = (us % 0x1_0000_0000) * 1000;
+    const high = Math.floor(us / 0x1_0000_0000) * 1000 + Math.floor(lowTimes1000 / 0x1_0000_0000);
+    this.pos = this.buf.writeUInt32LE(lowTimes1000 % 0x1_0000_0000, this.pos);
+    this.pos = this.buf.writeUInt32LE(high >>> 0, this.pos);
+  }
+
+  double(v: number): void {
+    this.room(8);
+    this.pos = this.buf.writeDoubleLE(v, this.pos);
+  }
+
+  bytes(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.pos));
+  }
+}
+
+/** A message encoded on its own (start-up only: the shared parts). */
+function message(write: (w: ProtoWriter) => void): Buffer {
+  const w = new ProtoWriter();
+  write(w);
+  return w.bytes();
+}
+
+function anyValue(w: ProtoWriter, v: AttributeValue | undefined): void {
+  if (typeof v === 'string') {
+    w.tag(1, WIRE_LEN);
+    w.string(v);
+  } else if (typeof v === 'boolean') {
+    w.tag(2, WIRE_VARINT);
+    w.varint(v ? 1 : 0);
+  } else if (typeof v === 'number') {
+    if (Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) {
+      w.tag(3, WIRE_VARINT);
+      w.varint(v);
+    } else {
+      w.tag(4, WIRE_FIXED64);
+      w.double(v);
+    }
+  } else if (Array.isArray(v)) {
+    w.tag(5, WIRE_LEN);
+    w.lengthDelimited(
+      message((a) => {
+        for (const item of v) {
+          a.tag(1, WIRE_LEN);
+          a.lengthDelimited(message((x) => anyValue(x, item ?? undefined)));
+        }
+      }),
+    );
+  }
+}
+
+/** `attributes` as repeated KeyValue in field `field`, in their order. */
+export function encodeAttributes(attributes: Attributes, field: number): Buffer {
+  return message((w) => {
+    for (const [key, value] of Object.entries(attributes)) {
+      if (value === undefined) continue;
+      w.tag(field, WIRE_LEN);
+      w.lengthDelimited(
+        message((kv) => {
+          kv.tag(1, WIRE_LEN);
+          kv.string(key);
+          kv.tag(2, WIRE_LEN);
+          kv.lengthDelimited(message((a) => anyValue(a, value)));
+        }),
+      );
+    }
+  });
+}
+
+/** KeyValue{key, AnyValue{string_value}} in field 9 (Span.attributes), without a scratch buffer. */
+function stringAttribute(w: ProtoWriter, key: Buffer, value: string): void {
+  const n = Buffer.byteLength(value);
+  const any = 1 + varintSize(n) + n;
+  w.tag(9, WIRE_LEN);
+  w.varint(1 + varintSize(key.length) + key.length + 1 + varintSize(any) + any);
+  w.byte(0x0a);
+  w.lengthDelimited(key);
+  w.byte(0x12);
+  w.varint(any);
+  w.byte(0x0a);
+  w.string(value);
+}
+
+function intAttribute(w: ProtoWriter, key: Buffer, value: number): void {
+  const any = 1 + varintSize(value);
+  w.tag(9, WIRE_LEN);
+  w.varint(1 + varintSize(key.length) + key.length + 1 + varintSize(any) + any);
+  w.byte(0x0a);
+  w.lengthDelimited(key);
+  w.byte(0x12);
+  w.varint(any);
+  w.byte(0x18);
+  w.varint(value);
+}
+
+const KEY = {
+  attempt: Buffer.from('message_scheduler.attempt'),
+  webhookId: Buffer.from('message_scheduler.webhook.id'),
+  outcome: Buffer.from('message_scheduler.outcome'),
+  statusCode: Buffer.from('http.response.status_code'),
+  errorType: Buffer.from('error.type'),
+};
+const NAME = Buffer.from('POST');
+/** OTLP SpanKind CLIENT (the API's value plus one) */
+const KIND_CLIENT = 3;
+const STATUS_ERROR = 2;
+/** Span.flags: W3C sampled, and "whether the parent is remote" is known */
+const FLAGS_SAMPLED = 0x01;
+const FLAGS_HAS_IS_REMOTE = 0x100;
+const FLAGS_IS_REMOTE = 0x200;
+
+/** One delivery attempt as AttemptSpans writes it (FIELDS order), times in whole microseconds. */
+export interface AttemptRow {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  startUs: number;
+  endUs: number;
+  attempt: number;
+  webhookId: string;
+  statusCode: number;
+  outcome: string;
+  errorType: string;
+  errorMessage: string;
+}
+
+/** A row's text back into its fields; null when it is not one. */
+export function parseRow(line: string): AttemptRow | null {
+  const f = line.split('\t');
+  if (f.length !== 11) return null;
+  const [
+    traceId = '',
+    spanId = '',
+    parentSpanId = '',
+    start,
+    end,
+    attempt,
+    webhookId = '',
+    code,
+    outcome = '',
+    errorType = '',
+    errorMessage = '',
+  ] = f;
+  if (traceId.length !== 32 || spanId.length !== 16) return null;
+  if (!Number.isSafeInteger(Number(start)) || !Number.isSafeInteger(Number(end))) return null;
+  return {
+    traceId,
+    spanId,
+    parentSpanId,
+    startUs: Number(start),
+    endUs: Number(end),
+    attempt: Number(attempt),
+    webhookId,
+    statusCode: Number(code),
+    outcome,
+    errorType,
+    errorMessage,
+  };
+}
+
+/**
+ * ExportTraceServiceRequest bodies for batches of attempt rows, all under one resource and
+ * scope. `shared` are the attributes every attempt carries first (the webhook URL's).
+ */
+export class AttemptEncoder {
+  private readonly resource: Buffer;
+  private readonly scope: Buffer;
+  private readonly shared: Buffer;
+  private readonly spans = new ProtoWriter();
+  private readonly span = new ProtoWriter();
+  private readonly out = new ProtoWriter();
+
+  constructor(resource: Attributes, scope: { name: string; version: string }, shared: Attributes) {
+    // ResourceSpans.resource: Resource{attributes, dropped_attributes_count = 0}
+    this.resource = message((w) => {
+      w.tag(1, WIRE_LEN);
+      w.lengthDelimited(
+        message((r) => {
+          r.raw(encodeAttributes(resource, 1));
+          r.tag(2, WIRE_VARINT);
+          r.varint(0);
+        }),
+      );
+    });
+    // ScopeSpans.scope: InstrumentationScope{name, version}
+    this.scope = message((w) => {
+      w.tag(1, WIRE_LEN);
+      w.lengthDelimited(
+        message((s) => {
+          s.tag(1, WIRE_LEN);
+          s.string(scope.name);
+          if (scope.version) {
+            s.tag(2, WIRE_LEN);
+            s.string(scope.version);
+          }
+        }),
+      );
+    });
+    this.shared = encodeAttributes(shared, 9);
+  }
+
+  encode(rows: readonly AttemptRow[]): Uint8Array {
+    const spans = this.spans;
+    spans.reset();
+    for (const r of rows) {
+      const s = this.span;
+      s.reset();
+      s.tag(1, WIRE_LEN);
+      s.hex(r.traceId);
+      s.tag(2, WIRE_LEN);
+      s.hex(r.spanId);
+      if (r.parentSpanId) {
+        s.tag(4, WIRE_LEN);
+        s.hex(r.parentSpanId);
+      }
+      s.tag(5, WIRE_LEN);
+      s.lengthDelimited(NAME);
+      s.tag(6, WIRE_VARINT);
+      s.varint(KIND_CLIENT);
+      s.tag(7, WIRE_FIXED64);
+      s.fixed64Micros(r.startUs);
+      s.tag(8, WIRE_FIXED64);
+      s.fixed64Micros(r.endUs);
+      s.raw(this.shared);
+      intAttribute(s, KEY.attempt, r.attempt);
+      stringAttribute(s, KEY.webhookId, r.webhookId);
+      stringAttribute(s, KEY.outcome, r.outcome);
+      if (r.statusCode >= 0) intAttribute(s, KEY.statusCode, r.statusCode);
+      if (r.errorType) stringAttribute(s, KEY.errorType, r.errorType);
+      // dropped attributes, events and links: 0
+      s.tag(10, WIRE_VARINT);
+      s.varint(0);
+      s.tag(12, WIRE_VARINT);
+      s.varint(0);
+      s.tag(14, WIRE_VARINT);
+      s.varint(0);
+      // Status{message, code}
+      const message = r.errorType ? r.errorMessage : '';
+      const n = Buffer.byteLength(message);
+      s.tag(15, WIRE_LEN);
+      s.varint((n > 0 ? 1 + varintSize(n) + n : 0) + 2);
+      if (n > 0) {
+        s.tag(2, WIRE_LEN);
+        s.string(message);
+      }
+      s.tag(3, WIRE_VARINT);
+      s.varint(r.errorType ? STATUS_ERROR : 0);
+      s.tag(16, WIRE_FIXED32);
+      s.fixed32(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | (r.parentSpanId ? FLAGS_IS_REMOTE : 0));
+      spans.tag(2, WIRE_LEN);
+      spans.varint(s.pos);
+      spans.raw(s.buf.subarray(0, s.pos));
+    }
+    const scopeSpans = this.scope.length + spans.pos;
+    const resourceSpans = this.resource.length + 1 + varintSize(scopeSpans) + scopeSpans;
+    const out = this.out;
+    out.reset();
+    out.tag(1, WIRE_LEN);
+    out.varint(resourceSpans);
+    out.raw(this.resource);
+    out.tag(2, WIRE_LEN);
+    out.varint(scopeSpans);
+    out.raw(this.scope);
+    out.raw(spans.buf.subarray(0, spans.pos));
+    return out.bytes();
+  }
+}
+
+/** The attributes every attempt to `webhookUrl` carries: no credentials or query string (they can hold a receiver's token). */
+export function urlAttributes(webhookUrl: string): Attributes {
+  const u = new URL(webhookUrl);
+  return {
+    'http.request.method': 'POST',
+    'server.address': u.hostname,
+    'server.port': Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+    'url.full': `${u.origin}${u.pathname}`,
+  };
+}
+
+/** Whole microseconds as HrTime. */
+const hr = (us: number): HrTime => {
+  const s = Math.floor(us / 1e6);
+  return [s, (us - s * 1e6) * 1000];
+};
+
+/** A row as the SDK's exporters take a span: the same span AttemptEncoder writes. */
+export function toReadableSpan(
+  r: AttemptRow,
+  resource: Resource,
+  scope: { name: string; version: string },
+  shared: Attributes,
+): ReadableSpan {
+  const attributes: Attributes = {
+    ...shared,
+    'message_scheduler.attempt': r.attempt,
+    'message_scheduler.webhook.id': r.webhookId,
+    'message_scheduler.outcome': r.outcome,
+  };
+  if (r.statusCode >= 0) attributes['http.response.status_code'] = r.statusCode;
+  if (r.errorType) attributes['error.type'] = r.errorType;
+  const context = { traceId: r.traceId, spanId: r.spanId, traceFlags: TraceFlags.SAMPLED };
+  return {
+    name: 'POST',
+    kind: SpanKind.CLIENT,
+    spanContext: () => context,
+    ...(r.parentSpanId
+      ? {
+          parentSpanContext: {
+            traceId: r.traceId,
+            spanId: r.parentSpanId,
+            traceFlags: TraceFlags.SAMPLED,
+            isRemote: true,
+          },
+        }
+      : {}),
+    startTime: hr(r.startUs),
+    endTime: hr(r.endUs),
+    duration: hr(r.endUs - r.startUs),
+    status: r.errorType
+      ? { code: SpanStatusCode.ERROR, message: r.errorMessage }
+      : { code: SpanStatusCode.UNSET },
+    attributes,
+    links: [],
+    events: [],
+    ended: true,
+    resource,
+    instrumentationScope: scope,
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}

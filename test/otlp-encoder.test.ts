@@ -1,0 +1,111 @@
+/**
+ * The export thread's encoder writes, for a delivery attempt, the bytes the SDK's own OTLP
+ * serializer writes for the same span: compared byte for byte, over every shape an attempt
+ * row can have and a resource with every attribute type.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  AttemptEncoder,
+  parseRow,
+  toReadableSpan,
+  urlAttributes,
+  type AttemptRow,
+} from '../src/telemetry/otlp-encoder.js';
+
+const scope = { name: 'message-scheduler', version: '1.2.3' };
+const resourceAttributes = {
+  'service.name': 'message-scheduler',
+  'process.pid': 4242,
+  'process.command_args': ['/usr/bin/node', 'main.js', 'serve'],
+  'host.name': 'ñode-1',
+  'x.ratio': 0.25,
+  'x.negative': -7,
+  'x.flag': true,
+  'x.big': 2 ** 40 + 3,
+};
+const shared = urlAttributes('https://user:secret@receiver.example:8443/hooks/in?token=abc');
+
+const rows: AttemptRow[] = [
+  // delivered, child of a stored request span
+  {
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '00f067aa0ba902b7',
+    parentSpanId: 'a3ce929d0e0e4736',
+    startUs: 1_796_145_660_001_234,
+    endUs: 1_796_145_660_004_321,
+    attempt: 1,
+    webhookId: 'msg_6b0f01fbac4d342d3f1a7761',
+    statusCode: 202,
+    outcome: 'sent',
+    errorType: '',
+    errorMessage: '',
+  },
+  // a retryable answer, no parent (a message created without a trace)
+  {
+    traceId: 'ffffffffffffffffffffffffffffffff',
+    spanId: '0000000000000001',
+    parentSpanId: '',
+    startUs: 1_000_000,
+    endUs: 1_000_001,
+    attempt: 300,
+    webhookId: 'msg_x',
+    statusCode: 503,
+    outcome: 'retry',
+    errorType: '503',
+    errorMessage: 'HTTP 503: “über-busy” ✓ {"message":"slow down"}',
+  },
+  // no answer at all
+  {
+    traceId: '0123456789abcdef0123456789abcdef',
+    spanId: 'fedcba9876543210',
+    parentSpanId: '1111111111111111',
+    startUs: 1_796_145_660_000_000,
+    endUs: 1_796_145_690_000_000,
+    attempt: 5,
+    webhookId: 'msg_y',
+    statusCode: -1,
+    outcome: 'failed',
+    errorType: 'timeout',
+    errorMessage: 'timeout: no complete answer within 30000 ms ' + 'x'.repeat(150),
+  },
+];
+
+test('attempt spans are encoded byte for byte as the SDK serializer encodes them', () => {
+  const resource = resourceFromAttributes(resourceAttributes);
+  const encoder = new AttemptEncoder(resource.attributes, scope, shared);
+  for (const batch of [rows.slice(0, 1), rows.slice(1, 2), rows.slice(2), rows, []]) {
+    const ours = Buffer.from(encoder.encode(batch));
+    const sdk = ProtobufTraceSerializer.serializeRequest(
+      batch.map((r) => toReadableSpan(r, resource, scope, shared)),
+    );
+    assert.ok(sdk);
+    if (batch.length === 0) continue; // the SDK writes nothing for no spans; we never send an empty batch
+    assert.equal(ours.toString('hex'), Buffer.from(sdk).toString('hex'), `batch of ${batch.length}`);
+  }
+  // no credentials or query string in url.full
+  assert.equal(shared['url.full'], 'https://receiver.example:8443/hooks/in');
+  assert.equal(shared['server.port'], 8443);
+});
+
+test('a row survives its text form; anything else is not a row', () => {
+  const r = rows[1] as AttemptRow;
+  const line = [
+    r.traceId,
+    r.spanId,
+    r.parentSpanId,
+    r.startUs,
+    r.endUs,
+    r.attempt,
+    r.webhookId,
+    r.statusCode,
+    r.outcome,
+    r.errorType,
+    r.errorMessage,
+  ].join('\t');
+  assert.deepEqual(parseRow(line), r);
+  for (const bad of ['', 'a\tb', line.replace(r.traceId, 'abc'), `${line}\textra`])
+    assert.equal(parseRow(bad), null);
+});
