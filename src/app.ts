@@ -13,9 +13,9 @@ import { Metrics } from './telemetry/metrics.js';
 import { MetricsServer } from './telemetry/metrics-server.js';
 import { StoreCounts } from './telemetry/store-counts.js';
 import { timedStore } from './telemetry/timed-store.js';
-import { Tracing } from './telemetry/tracing.js';
+import type { Tracing } from './telemetry/tracing.js';
+import type { RequestTracing } from './api/deps.js';
 import { secretsOf } from './config/redact.js';
-import { requestTracing } from './telemetry/request-tracing.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import {
   DEFAULT_DESTINATION,
@@ -216,7 +216,17 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     : null;
   const store: MessageStore = metrics ? timedStore(rawStore, metrics) : rawStore;
   // OpenTelemetry (OTEL_* variables): off unless an OTLP endpoint is set
-  const tracing = config.tracing ? Tracing.start(config.tracing, VERSION, secretsOf(process.env)) : null;
+  // loaded only when on: with tracing off not one OpenTelemetry module is in the process
+  let tracing: Tracing | null = null;
+  let requestSpans: RequestTracing | null = null;
+  if (config.tracing) {
+    const [{ Tracing }, { requestTracing }] = await Promise.all([
+      import('./telemetry/tracing.js'),
+      import('./telemetry/request-tracing.js'),
+    ]);
+    tracing = Tracing.start(config.tracing, VERSION, secretsOf(process.env));
+    requestSpans = requestTracing(tracing);
+  }
   const cache = overrides.cache ?? (await createCache(config));
   const clientOptions = {
     url: config.webhook.url,
@@ -324,7 +334,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     access: access.access,
     limits: config.api,
     ...(metrics ? { metrics } : {}),
-    ...(tracing ? { tracing: requestTracing(tracing) } : {}),
+    ...(requestSpans ? { tracing: requestSpans } : {}),
     // the API waits its turn only where it shares the thread with deliveries
     ...(config.role === 'all' ? { delivering: () => pool.getState() === 'running' } : {}),
     version: VERSION,

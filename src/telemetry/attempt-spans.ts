@@ -99,6 +99,7 @@ const THREAD_URL = new URL(
  */
 export class AttemptSpans {
   private readonly sampler: Sampler;
+  private readonly samplerName: TracingConfig['sampler'];
   private readonly ids = new Ids();
   private readonly worker: Worker;
   private lines = '';
@@ -109,6 +110,7 @@ export class AttemptSpans {
 
   constructor(config: TracingConfig, version: string, webhookUrl: string) {
     this.sampler = samplerOf(config);
+    this.samplerName = config.sampler;
     const data: ExportThreadData = { config, version, webhookUrl };
     this.worker = FROM_SOURCE
       ? new Worker(
@@ -128,37 +130,45 @@ export class AttemptSpans {
     const parentSpan = parentTrace && parent?.[2] !== ZERO_SPAN ? (parent?.[2] ?? '') : '';
     const traceId = parentTrace && parentSpan ? parentTrace : this.ids.hex(16, ZERO_TRACE);
     const spanId = this.ids.hex(8, ZERO_SPAN);
+    const parentFlags = parentSpan ? parseInt(parent?.[3] ?? '0', 16) & TraceFlags.SAMPLED : 0;
+    return new Attempt(
+      this,
+      traceId,
+      spanId,
+      parentSpan,
+      this.sampled(traceId, parentSpan, parentFlags),
+      attempt,
+      message.webhook_id,
+    );
+  }
+
+  /**
+   * The sampler's decision. The defaults need no call: always_on samples everything, and
+   * parentbased_always_on follows the parent's flag or samples a root (what the SDK's samplers
+   * answer, without a context and a result object per attempt).
+   */
+  private sampled(traceId: string, parentSpan: string, parentFlags: number): boolean {
+    if (this.samplerName === 'always_on') return true;
+    if (this.samplerName === 'parentbased_always_on')
+      return parentSpan ? parentFlags === TraceFlags.SAMPLED : true;
     let ctx: Context = ROOT_CONTEXT;
-    if (parentSpan && parentTrace) {
+    if (parentSpan) {
       ctx = trace.setSpanContext(ROOT_CONTEXT, {
         traceId,
         spanId: parentSpan,
-        traceFlags: parseInt(parent?.[3] ?? '0', 16) & TraceFlags.SAMPLED,
+        traceFlags: parentFlags,
         isRemote: true,
       });
     }
-    const sampled =
+    return (
       this.sampler.shouldSample(ctx, traceId, 'POST', SpanKind.CLIENT, {}, []).decision ===
-      SamplingDecision.RECORD_AND_SAMPLED;
-    const startUs = micros();
-    const add = (line: string): void => this.add(line);
-    return {
-      headers: { traceparent: `00-${traceId}-${spanId}-${sampled ? '01' : '00'}` },
-      logIds: { trace_id: traceId, span_id: spanId },
-      end(result: DeliveryResult, outcome: Outcome['kind']): void {
-        if (!sampled) return;
-        const failed = result.kind !== 'delivered';
-        const endUs = micros();
-        // in FIELDS order; the error text is the only free text: no tab or line break in it
-        add(
-          `${traceId}\t${spanId}\t${parentSpan}\t${startUs}\t${endUs}\t${attempt}\t${message.webhook_id}\t${
-            result.statusCode ?? -1
-          }\t${outcome}\t${failed ? errorType(result) : ''}\t${
-            failed ? result.error.slice(0, 200).replace(/[\t\r\n]/g, ' ') : ''
-          }\n`,
-        );
-      },
-    };
+      SamplingDecision.RECORD_AND_SAMPLED
+    );
+  }
+
+  /** A finished attempt's row, in FIELDS order. */
+  record(line: string): void {
+    this.add(line);
   }
 
   private add(line: string): void {
@@ -192,6 +202,41 @@ export class AttemptSpans {
       this.worker.postMessage(msg);
     });
     return this.closing;
+  }
+}
+
+/** One attempt's trace: its ids, the webhook request's traceparent, and its row once it ends. */
+class Attempt implements AttemptTrace {
+  readonly headers: Record<string, string>;
+  private readonly startUs = micros();
+
+  constructor(
+    private readonly spans: AttemptSpans,
+    private readonly traceId: string,
+    private readonly spanId: string,
+    private readonly parentSpan: string,
+    private readonly sampledFlag: boolean,
+    private readonly attempt: number,
+    private readonly webhookId: string,
+  ) {
+    this.headers = { traceparent: `00-${traceId}-${spanId}-${sampledFlag ? '01' : '00'}` };
+  }
+
+  get logIds(): Record<string, string> {
+    return { trace_id: this.traceId, span_id: this.spanId };
+  }
+
+  end(result: DeliveryResult, outcome: Outcome['kind']): void {
+    if (!this.sampledFlag) return;
+    const failed = result.kind !== 'delivered';
+    // the error text is the only free text: no tab or line break in it
+    this.spans.record(
+      `${this.traceId}\t${this.spanId}\t${this.parentSpan}\t${this.startUs}\t${micros()}\t${this.attempt}\t${
+        this.webhookId
+      }\t${result.statusCode ?? -1}\t${outcome}\t${failed ? errorType(result) : ''}\t${
+        failed ? result.error.slice(0, 200).replace(/[\t\r\n]/g, ' ') : ''
+      }\n`,
+    );
   }
 }
 

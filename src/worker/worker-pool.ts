@@ -511,7 +511,8 @@ export class WorkerPool {
       webhookId: message.webhook_id,
       to: message.recipient_phone_number,
       content: message.content,
-      ...(span ? { headers: span.headers } : {}),
+      // always present, so every request object has one shape
+      headers: span?.headers,
     });
     const finished = this.now();
     const outcome = this.decide(result, attemptNo, finished);
