@@ -244,6 +244,22 @@ describe('traces in a real OTLP receiver (Jaeger)', { skip: !available && 'Jaege
       assert.equal(tag(second, 'message_scheduler.outcome'), 'sent');
       assert.equal(m[2], second.spanID, 'the receiver’s parent is the attempt that reached it');
 
+      // the trace as Jaeger holds it, where CI's log shows it
+      const tags = (x: JaegerSpan, keys: string[]): string =>
+        keys.map((k) => `${k}=${String(tag(x, k))}`).join(' ');
+      process.stdout.write(
+        [
+          `tracing: trace ${traceId} in Jaeger (caller span ${callerSpan}):`,
+          `  ${server.operationName} span ${server.spanID} parent ${parentOf(server)} ${tags(server, ['span.kind', 'http.route', 'http.response.status_code'])}`,
+          ...attempts.map(
+            (x) =>
+              `    ${x.operationName} span ${x.spanID} parent ${parentOf(x)} ${tags(x, ['span.kind', 'message_scheduler.attempt', 'message_scheduler.outcome', 'http.response.status_code', 'error.type', 'message_scheduler.webhook.id'])}`,
+          ),
+          `  receiver got traceparent: ${delivered?.traceparent}`,
+          '',
+        ].join('\n'),
+      );
+
       // the request span and the attempts come from two processes
       const pid = (s: JaegerSpan): unknown =>
         t.processes[s.processID]?.tags.find((x) => x.key === 'process.pid')?.value;
