@@ -39,6 +39,8 @@ interface DeliveryResult {
   duplicates: number;
   /** CPU per delivered message: the service process (all threads) and the sink */
   serviceCpuUs: number;
+  /** of which the service's main thread (NaN for the floor, which runs in the bench) */
+  serviceMainCpuUs: number;
   sinkCpuUs: number;
   /** PostgreSQL/FerretDB server processes (0 for SQLite, which runs inside the service) */
   dbCpuUs: number;
@@ -202,6 +204,7 @@ async function deliveryRun(
     const insertPerSec = await fill(store, n);
     const service = proc;
     const costs = startCosts(() => service.cpuMs());
+    const main0 = service.mainThreadCpuMs();
     await setPool('start');
     await waitUntil(
       async () => (await sinkStats()).accepted >= n,
@@ -216,9 +219,10 @@ async function deliveryRun(
       10,
     );
     const measured = costs(n, kind, limit);
+    const serviceMainCpuUs = ((service.mainThreadCpuMs() - main0) * 1000) / n;
     const peakRssMb = proc.peakRssMb();
     const { duplicates } = await sinkStats();
-    return { system, n, insertPerSec, peakRssMb, duplicates, ...measured };
+    return { system, n, insertPerSec, peakRssMb, duplicates, serviceMainCpuUs, ...measured };
   } finally {
     await proc?.stop();
     await store.close();
@@ -255,7 +259,7 @@ async function floorRun(
       throw new Error(
         `bench: floor on ${kind} delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
       );
-    return { system, n, insertPerSec, peakRssMb: NaN, duplicates, ...measured };
+    return { system, n, insertPerSec, peakRssMb: NaN, duplicates, serviceMainCpuUs: NaN, ...measured };
   } finally {
     await getJson(`${SINK}/reset`, { method: 'POST' });
     await store.close();
@@ -501,7 +505,7 @@ export async function runBench(args: string[]): Promise<void> {
           : await deliveryRun(kind, redis, n, o, limit, `r${r}`);
         results.runs.push(res);
         say(
-          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
+          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs${Number.isNaN(res.serviceMainCpuUs) ? '' : ` (main thread ${fmt(res.serviceMainCpuUs)} µs)`}, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
         );
       }
     }

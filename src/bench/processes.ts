@@ -17,6 +17,8 @@ export interface Proc {
   peakRssMb(): number;
   /** CPU time used so far (user + system), in ms; NaN once it has exited */
   cpuMs(): number;
+  /** the same for its main thread alone (the event loop that claims, stores and sends) */
+  mainThreadCpuMs(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -60,6 +62,9 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
     cpuMs() {
       return processCpuMs(child.pid);
     },
+    mainThreadCpuMs() {
+      return processCpuMs(child.pid, child.pid);
+    },
     stop(signal: NodeJS.Signals = 'SIGTERM') {
       return new Promise((resolve) => {
         if (child.exitCode !== null) return resolve(child.exitCode);
@@ -70,10 +75,10 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
   };
 }
 
-/** utime + stime of a live process from /proc (Linux), in ms, all its threads included. */
-export function processCpuMs(pid: number | undefined): number {
+/** utime + stime of a live process from /proc (Linux), in ms: all its threads, or thread `tid` only. */
+export function processCpuMs(pid: number | undefined, tid?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // fields after the command name, which is in parentheses and may hold spaces
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
