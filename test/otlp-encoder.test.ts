@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BlockPool, readAttempts, recordBound, writeAttempt } from '../src/telemetry/attempt-blocks.js';
 import {
   AttemptEncoder,
-  parseRow,
   toReadableSpan,
   urlAttributes,
   type AttemptRow,
@@ -90,22 +90,43 @@ test('attempt spans are encoded byte for byte as the SDK serializer encodes them
   assert.equal(shared['server.port'], 8443);
 });
 
-test('a row survives its text form; anything else is not a row', () => {
-  const r = rows[1] as AttemptRow;
-  const line = [
-    r.traceId,
-    r.spanId,
-    r.parentSpanId,
-    r.startUs,
-    r.endUs,
-    r.attempt,
-    r.webhookId,
-    r.statusCode,
-    r.outcome,
-    r.errorType,
-    r.errorMessage,
-  ].join('\t');
-  assert.deepEqual(parseRow(line), r);
-  for (const bad of ['', 'a\tb', line.replace(r.traceId, 'abc'), `${line}\textra`])
-    assert.equal(parseRow(bad), null);
+test('attempt records survive the shared block: every row shape, non-ASCII text, one block after another', () => {
+  const handed: number[] = [];
+  const pool = new BlockPool(1024, 2, (index) => handed.push(index));
+  const written: AttemptRow[] = [];
+  // more records than two blocks hold: the third reservation finds no free block and drops
+  for (let i = 0; i < 12; i++) {
+    const r = rows[i % rows.length] as AttemptRow;
+    const b = pool.reserve(recordBound(r.webhookId, r.errorType, r.errorMessage));
+    if (!b) continue;
+    pool.pos = writeAttempt(
+      b,
+      pool.pos,
+      r.traceId,
+      r.spanId,
+      r.parentSpanId,
+      r.startUs,
+      r.endUs,
+      r.attempt,
+      r.statusCode,
+      r.outcome,
+      r.webhookId,
+      r.errorType,
+      r.errorMessage,
+    );
+    written.push(r);
+  }
+  assert.deepEqual(handed, [1, 0], 'two blocks filled and handed over, newest free block first');
+  assert.ok(pool.dropped > 0, 'no free block: dropped, not blocked');
+  const read = handed.flatMap((i) =>
+    readAttempts(Buffer.from(pool.buffers[i] as SharedArrayBuffer), Atomics.load(pool.lengths, i)),
+  );
+  assert.deepEqual(read, written.slice(0, read.length));
+  assert.ok(read.length >= 4);
+  // given back, a block is written again
+  pool.free(1);
+  assert.ok(pool.reserve(10));
+  pool.pos = 0;
+  pool.flush();
+  assert.equal(handed.length, 2, 'an empty block is not handed over');
 });

@@ -78,7 +78,10 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
 /** utime + stime of a live process from /proc (Linux), in ms: all its threads, or thread `tid` only. */
 export function processCpuMs(pid: number | undefined, tid?: number): number {
   try {
-    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+    const stat = readFileSync(
+      tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`,
+      'utf8',
+    );
     // fields after the command name, which is in parentheses and may hold spaces
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);

@@ -1,6 +1,6 @@
 /**
  * OTLP/protobuf for the one span shape the export thread sends (delivery attempts), written
- * straight from AttemptSpans' text rows: the resource, the scope and the attributes every
+ * straight from the attempt records: the resource, the scope and the attributes every
  * attempt shares are encoded once, so a span costs its ids, times and a few attributes. The
  * bytes are the ones the SDK's serializer writes for the same span (test/otlp-encoder.test.ts
  * compares them); it stays the encoder for everything else (docs/decisions.md, "Traces").
@@ -222,7 +222,7 @@ const FLAGS_SAMPLED = 0x01;
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
-/** One delivery attempt as AttemptSpans writes it (FIELDS order), times in whole microseconds. */
+/** One delivery attempt as the export thread reads it (attempt-blocks.ts), times in whole microseconds. */
 export interface AttemptRow {
   traceId: string;
   spanId: string;
@@ -235,40 +235,6 @@ export interface AttemptRow {
   outcome: string;
   errorType: string;
   errorMessage: string;
-}
-
-/** A row's text back into its fields; null when it is not one. */
-export function parseRow(line: string): AttemptRow | null {
-  const f = line.split('\t');
-  if (f.length !== 11) return null;
-  const [
-    traceId = '',
-    spanId = '',
-    parentSpanId = '',
-    start,
-    end,
-    attempt,
-    webhookId = '',
-    code,
-    outcome = '',
-    errorType = '',
-    errorMessage = '',
-  ] = f;
-  if (traceId.length !== 32 || spanId.length !== 16) return null;
-  if (!Number.isSafeInteger(Number(start)) || !Number.isSafeInteger(Number(end))) return null;
-  return {
-    traceId,
-    spanId,
-    parentSpanId,
-    startUs: Number(start),
-    endUs: Number(end),
-    attempt: Number(attempt),
-    webhookId,
-    statusCode: Number(code),
-    outcome,
-    errorType,
-    errorMessage,
-  };
 }
 
 /**

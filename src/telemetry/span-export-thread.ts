@@ -1,5 +1,5 @@
 /**
- * Runs in a worker thread: exports the delivery attempts AttemptSpans records, so encoding and
+ * Runs in a worker thread: exports the delivery attempts AttemptSpans records (attempt-blocks.ts), so encoding and
  * sending spans costs the delivery thread nothing. OTLP/protobuf over HTTP (the default) goes
  * through the SDK's HTTP export delegate (OTEL_EXPORTER_OTLP_* apply: endpoint, headers,
  * timeout, compression, retries) with the rows encoded by AttemptEncoder; the other protocols
@@ -16,12 +16,14 @@ import {
   processDetector,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import type { ExportThreadData, ToExportThread } from './attempt-spans.js';
-import { AttemptEncoder, parseRow, toReadableSpan, urlAttributes, type AttemptRow } from './otlp-encoder.js';
+import type { ExportThreadData, FromExportThread, ToExportThread } from './attempt-spans.js';
+import { readAttempts } from './attempt-blocks.js';
+import { AttemptEncoder, toReadableSpan, urlAttributes, type AttemptRow } from './otlp-encoder.js';
 
 if (!parentPort) throw new Error('span-export-thread.ts must run in a worker thread');
 const port = parentPort;
-const { config, version, webhookUrl } = workerData as ExportThreadData;
+const { config, version, webhookUrl, blocks, lengths } = workerData as ExportThreadData;
+const views = blocks.map((sab) => Buffer.from(sab));
 
 // the resource NodeSDK gives the main thread's spans: the same process, so the same attributes
 const resource = defaultResource()
@@ -113,8 +115,10 @@ port.on('message', (msg: ToExportThread) => {
     void sender.shutdown().finally(() => port.close());
     return;
   }
-  for (const line of msg.lines.split('\n')) {
-    const row = line ? parseRow(line) : null;
-    if (row) sender.add(row);
-  }
+  const length = Atomics.load(lengths, msg.index);
+  const rows = readAttempts(views[msg.index] as Buffer, length);
+  // read: the delivery thread may write it again
+  const free: FromExportThread = { type: 'free', index: msg.index };
+  port.postMessage(free);
+  for (const row of rows) sender.add(row);
 });
