@@ -85,6 +85,32 @@ test('attempt spans are encoded byte for byte as the SDK serializer encodes them
     if (batch.length === 0) continue; // the SDK writes nothing for no spans; we never send an empty batch
     assert.equal(ours.toString('hex'), Buffer.from(sdk).toString('hex'), `batch of ${batch.length}`);
   }
+  // a batch cut in the middle of a block goes on where it stopped
+  const b = Buffer.alloc(4096);
+  let length = 0;
+  for (const r of rows)
+    length = writeAttempt(
+      b,
+      length,
+      r.traceId,
+      r.spanId,
+      r.parentSpanId,
+      r.startUs,
+      r.endUs,
+      r.attempt,
+      r.statusCode,
+      r.outcome,
+      r.webhookId,
+      r.errorType,
+      r.errorMessage,
+    );
+  const next = encoder.append(b, 0, length, 1);
+  assert.equal(encoder.pending, 1);
+  const first = Buffer.from(encoder.take());
+  assert.equal(encoder.append(b, next, length, 10), length);
+  const rest = Buffer.from(encoder.take());
+  assert.equal(first.toString('hex'), Buffer.from(encoder.encode(rows.slice(0, 1))).toString('hex'));
+  assert.equal(rest.toString('hex'), Buffer.from(encoder.encode(rows.slice(1))).toString('hex'));
   // no credentials or query string in url.full
   assert.equal(shared['url.full'], 'https://receiver.example:8443/hooks/in');
   assert.equal(shared['server.port'], 8443);

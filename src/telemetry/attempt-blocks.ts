@@ -16,8 +16,8 @@ import type { AttemptRow } from './otlp-encoder.js';
 export const OUTCOMES = ['sent', 'retry', 'failed', 'unknown', 'invalid_content'] as const;
 const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));
 
-const HAS_PARENT = 1;
-const FAILED = 2;
+export const HAS_PARENT = 1;
+export const FAILED = 2;
 /** the longest error message a record carries, in characters */
 export const MAX_ERROR_CHARS = 200;
 

@@ -1,6 +1,6 @@
 /**
  * OTLP/protobuf for the one span shape the export thread sends (delivery attempts), written
- * straight from the attempt records: the resource, the scope and the attributes every
+ * straight from the attempt records in their shared blocks (attempt-blocks.ts): the resource, the scope and the attributes every
  * attempt shares are encoded once, so a span costs its ids, times and a few attributes. The
  * bytes are the ones the SDK's serializer writes for the same span (test/otlp-encoder.test.ts
  * compares them); it stays the encoder for everything else (docs/decisions.md, "Traces").
@@ -15,6 +15,7 @@ import {
   type HrTime,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
+import { FAILED, HAS_PARENT, OUTCOMES, recordBound, writeAttempt } from './attempt-blocks.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 const WIRE_VARINT = 0;
@@ -82,6 +83,12 @@ export class ProtoWriter {
     this.pos += bytes.length;
   }
 
+  /** `src[start, end)`, copied without a view */
+  copyFrom(src: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    this.pos += src.copy(this.buf, this.pos, start, end);
+  }
+
   lengthDelimited(bytes: Uint8Array): void {
     this.varint(bytes.length);
     this.raw(bytes);
@@ -92,14 +99,6 @@ export class ProtoWriter {
     this.varint(n);
     this.room(n);
     this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-
-  /** `hex` as bytes, length-prefixed */
-  hex(hex: string): void {
-    const n = hex.length >>> 1;
-    this.varint(n);
-    this.room(n);
-    this.pos += this.buf.write(hex, this.pos, 'hex');
   }
 
   fixed32(v: number): void {
@@ -180,9 +179,9 @@ export function encodeAttributes(attributes: Attributes, field: number): Buffer 
   });
 }
 
-/** KeyValue{key, AnyValue{string_value}} in field 9 (Span.attributes), without a scratch buffer. */
-function stringAttribute(w: ProtoWriter, key: Buffer, value: string): void {
-  const n = Buffer.byteLength(value);
+/** KeyValue{key, AnyValue{string_value}} in field 9 (Span.attributes), the value `src[start, end)`. */
+function stringAttribute(w: ProtoWriter, key: Buffer, src: Buffer, start: number, end: number): void {
+  const n = end - start;
   const any = 1 + varintSize(n) + n;
   w.tag(9, WIRE_LEN);
   w.varint(1 + varintSize(key.length) + key.length + 1 + varintSize(any) + any);
@@ -191,7 +190,8 @@ function stringAttribute(w: ProtoWriter, key: Buffer, value: string): void {
   w.byte(0x12);
   w.varint(any);
   w.byte(0x0a);
-  w.string(value);
+  w.varint(n);
+  w.copyFrom(src, start, end);
 }
 
 function intAttribute(w: ProtoWriter, key: Buffer, value: number): void {
@@ -214,6 +214,8 @@ const KEY = {
   errorType: Buffer.from('error.type'),
 };
 const NAME = Buffer.from('POST');
+const OUTCOME_BYTES = OUTCOMES.map((o) => Buffer.from(o));
+const UNKNOWN_OUTCOME = Buffer.from('failed');
 /** OTLP SpanKind CLIENT (the API's value plus one) */
 const KIND_CLIENT = 3;
 const STATUS_ERROR = 2;
@@ -278,34 +280,73 @@ export class AttemptEncoder {
     this.shared = encodeAttributes(shared, 9);
   }
 
-  encode(rows: readonly AttemptRow[]): Uint8Array {
+  /** spans appended and not yet taken */
+  get pending(): number {
+    return this.count;
+  }
+  private count = 0;
+
+  /**
+   * Appends the spans of the records in `b[from, length)` (attempt-blocks.ts), at most `max`;
+   * returns where the next record starts.
+   */
+  append(b: Buffer, from: number, length: number, max: number): number {
+    let p = from;
+    let added = 0;
     const spans = this.spans;
-    spans.reset();
-    for (const r of rows) {
+    while (p < length && added < max) {
+      const flags = b[p] ?? 0;
+      const trace = p + 1;
+      const span = trace + 16;
+      const parent = flags & HAS_PARENT ? span + 8 : -1;
+      let q = span + (parent >= 0 ? 16 : 8);
+      const startUs = b.readDoubleLE(q);
+      const endUs = b.readDoubleLE(q + 8);
+      const attempt = b.readUInt32LE(q + 16);
+      const statusCode = b.readInt32LE(q + 20);
+      const outcome = OUTCOME_BYTES[b[q + 24] ?? 2] ?? UNKNOWN_OUTCOME;
+      q += 25;
+      const webhookAt = q + 2;
+      const webhookEnd = webhookAt + b.readUInt16LE(q);
+      q = webhookEnd;
+      let typeAt = -1;
+      let typeEnd = -1;
+      let messageAt = -1;
+      let messageEnd = -1;
+      if (flags & FAILED) {
+        typeAt = q + 2;
+        typeEnd = typeAt + b.readUInt16LE(q);
+        messageAt = typeEnd + 2;
+        messageEnd = messageAt + b.readUInt16LE(typeEnd);
+        q = messageEnd;
+      }
       const s = this.span;
       s.reset();
       s.tag(1, WIRE_LEN);
-      s.hex(r.traceId);
+      s.byte(16);
+      s.copyFrom(b, trace, trace + 16);
       s.tag(2, WIRE_LEN);
-      s.hex(r.spanId);
-      if (r.parentSpanId) {
+      s.byte(8);
+      s.copyFrom(b, span, span + 8);
+      if (parent >= 0) {
         s.tag(4, WIRE_LEN);
-        s.hex(r.parentSpanId);
+        s.byte(8);
+        s.copyFrom(b, parent, parent + 8);
       }
       s.tag(5, WIRE_LEN);
       s.lengthDelimited(NAME);
       s.tag(6, WIRE_VARINT);
       s.varint(KIND_CLIENT);
       s.tag(7, WIRE_FIXED64);
-      s.fixed64Micros(r.startUs);
+      s.fixed64Micros(startUs);
       s.tag(8, WIRE_FIXED64);
-      s.fixed64Micros(r.endUs);
+      s.fixed64Micros(endUs);
       s.raw(this.shared);
-      intAttribute(s, KEY.attempt, r.attempt);
-      stringAttribute(s, KEY.webhookId, r.webhookId);
-      stringAttribute(s, KEY.outcome, r.outcome);
-      if (r.statusCode >= 0) intAttribute(s, KEY.statusCode, r.statusCode);
-      if (r.errorType) stringAttribute(s, KEY.errorType, r.errorType);
+      intAttribute(s, KEY.attempt, attempt);
+      stringAttribute(s, KEY.webhookId, b, webhookAt, webhookEnd);
+      stringAttribute(s, KEY.outcome, outcome, 0, outcome.length);
+      if (statusCode >= 0) intAttribute(s, KEY.statusCode, statusCode);
+      if (typeAt >= 0) stringAttribute(s, KEY.errorType, b, typeAt, typeEnd);
       // dropped attributes, events and links: 0
       s.tag(10, WIRE_VARINT);
       s.varint(0);
@@ -314,22 +355,31 @@ export class AttemptEncoder {
       s.tag(14, WIRE_VARINT);
       s.varint(0);
       // Status{message, code}
-      const message = r.errorType ? r.errorMessage : '';
-      const n = Buffer.byteLength(message);
+      const n = messageAt >= 0 ? messageEnd - messageAt : 0;
       s.tag(15, WIRE_LEN);
       s.varint((n > 0 ? 1 + varintSize(n) + n : 0) + 2);
       if (n > 0) {
         s.tag(2, WIRE_LEN);
-        s.string(message);
+        s.varint(n);
+        s.copyFrom(b, messageAt, messageEnd);
       }
       s.tag(3, WIRE_VARINT);
-      s.varint(r.errorType ? STATUS_ERROR : 0);
+      s.varint(typeAt >= 0 ? STATUS_ERROR : 0);
       s.tag(16, WIRE_FIXED32);
-      s.fixed32(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | (r.parentSpanId ? FLAGS_IS_REMOTE : 0));
+      s.fixed32(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | (parent >= 0 ? FLAGS_IS_REMOTE : 0));
       spans.tag(2, WIRE_LEN);
       spans.varint(s.pos);
-      spans.raw(s.buf.subarray(0, s.pos));
+      spans.copyFrom(s.buf, 0, s.pos);
+      p = q;
+      added++;
     }
+    this.count += added;
+    return p;
+  }
+
+  /** The ExportTraceServiceRequest of the spans appended since the last take. */
+  take(): Uint8Array {
+    const spans = this.spans;
     const scopeSpans = this.scope.length + spans.pos;
     const resourceSpans = this.resource.length + 1 + varintSize(scopeSpans) + scopeSpans;
     const out = this.out;
@@ -340,8 +390,37 @@ export class AttemptEncoder {
     out.tag(2, WIRE_LEN);
     out.varint(scopeSpans);
     out.raw(this.scope);
-    out.raw(spans.buf.subarray(0, spans.pos));
+    out.copyFrom(spans.buf, 0, spans.pos);
+    spans.reset();
+    this.count = 0;
     return out.bytes();
+  }
+
+  /** The request for `rows` (written as records first: one path for every span). */
+  encode(rows: readonly AttemptRow[]): Uint8Array {
+    const b = Buffer.alloc(
+      rows.reduce((n, r) => n + recordBound(r.webhookId, r.errorType, r.errorMessage), 0),
+    );
+    let length = 0;
+    for (const r of rows) {
+      length = writeAttempt(
+        b,
+        length,
+        r.traceId,
+        r.spanId,
+        r.parentSpanId,
+        r.startUs,
+        r.endUs,
+        r.attempt,
+        r.statusCode,
+        r.outcome,
+        r.webhookId,
+        r.errorType,
+        r.errorMessage,
+      );
+    }
+    this.append(b, 0, length, rows.length);
+    return this.take();
   }
 }
 

@@ -18,7 +18,7 @@ import {
 } from '@opentelemetry/resources';
 import type { ExportThreadData, FromExportThread, ToExportThread } from './attempt-spans.js';
 import { readAttempts } from './attempt-blocks.js';
-import { AttemptEncoder, toReadableSpan, urlAttributes, type AttemptRow } from './otlp-encoder.js';
+import { AttemptEncoder, toReadableSpan, urlAttributes } from './otlp-encoder.js';
 
 if (!parentPort) throw new Error('span-export-thread.ts must run in a worker thread');
 const port = parentPort;
@@ -33,7 +33,8 @@ const scope = { name: 'message-scheduler', version };
 const shared = urlAttributes(webhookUrl);
 
 interface Sender {
-  add(row: AttemptRow): void;
+  /** Takes the records of `b[0, length)`; the block is written again once this returns. */
+  addBlock(b: Buffer, length: number): void;
   shutdown(): Promise<void>;
 }
 
@@ -45,15 +46,25 @@ async function sdkSender(protocol: 'http/json' | 'grpc'): Promise<Sender> {
       : new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter();
   const processor = new BatchSpanProcessor(exporter);
   return {
-    add: (row) => processor.onEnd(toReadableSpan(row, resource, scope, shared)),
+    addBlock(b, length) {
+      for (const row of readAttempts(b, length))
+        processor.onEnd(toReadableSpan(row, resource, scope, shared));
+    },
     shutdown: () => processor.shutdown(),
   };
 }
 
+/** An encoded request and how many spans it holds. */
+interface Batch {
+  body: Uint8Array;
+  count: number;
+}
+
 /**
- * OTLP/protobuf over HTTP: batches as the SDK's BatchSpanProcessor makes them (OTEL_BSP_*:
- * schedule delay, batch size, queue size; beyond the queue spans are dropped), each encoded by
- * AttemptEncoder and sent by the SDK's HTTP export delegate.
+ * OTLP/protobuf over HTTP: the records encoded by AttemptEncoder as they arrive, sent by the
+ * SDK's HTTP export delegate in batches as the SDK's BatchSpanProcessor makes them (OTEL_BSP_*:
+ * at most the batch size, after at most the schedule delay; past the queue size waiting or
+ * being sent, spans are dropped).
  */
 async function protobufSender(): Promise<Sender> {
   const { OTLPExporterBase } = await import('@opentelemetry/otlp-exporter-base');
@@ -62,42 +73,49 @@ async function protobufSender(): Promise<Sender> {
   const { ProtobufTraceSerializer } = await import('@opentelemetry/otlp-transformer');
   await resource.waitForAsyncAttributes?.();
   const encoder = new AttemptEncoder(resource.attributes, scope, shared);
-  const exporter = new OTLPExporterBase<AttemptRow[]>(
+  const exporter = new OTLPExporterBase<Batch>(
     createOtlpHttpExportDelegate(
       convertLegacyHttpOptions({}, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
       {
-        serializeRequest: (rows: AttemptRow[]) => encoder.encode(rows),
+        serializeRequest: (batch: Batch) => batch.body,
         deserializeResponse: (data: Uint8Array) => ProtobufTraceSerializer.deserializeResponse(data),
       },
       'otlp_http_span_exporter',
-      { name: 'span', countItems: (rows: AttemptRow[]) => rows.length },
+      { name: 'span', countItems: (batch: Batch) => batch.count },
       undefined,
     ),
   );
   const delayMs = getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000;
   const batchSize = getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512;
   const maxQueue = getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
-  let queue: AttemptRow[] = [];
   let timer: NodeJS.Timeout | null = null;
+  let sending = 0;
   const inFlight = new Set<Promise<void>>();
   const send = (): void => {
     if (timer) clearTimeout(timer);
     timer = null;
-    while (queue.length > 0) {
-      const batch = queue.slice(0, batchSize);
-      queue = queue.slice(batchSize);
-      // a failed export is dropped, as the SDK's processor drops it
-      const done = new Promise<void>((resolve) => exporter.export(batch, () => resolve()));
-      inFlight.add(done);
-      void done.then(() => inFlight.delete(done));
-    }
+    if (encoder.pending === 0) return;
+    const count = encoder.pending;
+    const body = encoder.take();
+    sending += count;
+    // a failed export is dropped, as the SDK's processor drops it
+    const done = new Promise<void>((resolve) => exporter.export({ body, count }, () => resolve()));
+    inFlight.add(done);
+    void done.then(() => {
+      inFlight.delete(done);
+      sending -= count;
+    });
   };
   return {
-    add(row) {
-      if (queue.length >= maxQueue) return;
-      queue.push(row);
-      if (queue.length >= batchSize) send();
-      else timer ??= setTimeout(send, delayMs);
+    addBlock(b, length) {
+      let p = 0;
+      while (p < length) {
+        const room = Math.min(batchSize - encoder.pending, maxQueue - sending - encoder.pending);
+        if (room <= 0) return; // the receiver is behind: the rest are dropped
+        p = encoder.append(b, p, length, room);
+        if (encoder.pending >= batchSize) send();
+      }
+      if (encoder.pending > 0) timer ??= setTimeout(send, delayMs);
     },
     async shutdown() {
       send();
@@ -115,10 +133,8 @@ port.on('message', (msg: ToExportThread) => {
     void sender.shutdown().finally(() => port.close());
     return;
   }
-  const length = Atomics.load(lengths, msg.index);
-  const rows = readAttempts(views[msg.index] as Buffer, length);
+  sender.addBlock(views[msg.index] as Buffer, Atomics.load(lengths, msg.index));
   // read: the delivery thread may write it again
   const free: FromExportThread = { type: 'free', index: msg.index };
   port.postMessage(free);
-  for (const row of rows) sender.add(row);
 });
