@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BlockPool, readAttempts, recordBound, writeAttempt } from '../src/telemetry/attempt-blocks.js';
+import { BlockPool, readAttempts, recordBound, writeRow } from '../src/telemetry/attempt-blocks.js';
 import {
   AttemptEncoder,
   toReadableSpan,
@@ -88,22 +88,7 @@ test('attempt spans are encoded byte for byte as the SDK serializer encodes them
   // a batch cut in the middle of a block goes on where it stopped
   const b = Buffer.alloc(4096);
   let length = 0;
-  for (const r of rows)
-    length = writeAttempt(
-      b,
-      length,
-      r.traceId,
-      r.spanId,
-      r.parentSpanId,
-      r.startUs,
-      r.endUs,
-      r.attempt,
-      r.statusCode,
-      r.outcome,
-      r.webhookId,
-      r.errorType,
-      r.errorMessage,
-    );
+  for (const r of rows) length = writeRow(b, length, r);
   const next = encoder.append(b, 0, length, 1);
   assert.equal(encoder.pending, 1);
   const first = Buffer.from(encoder.take());
@@ -125,21 +110,7 @@ test('attempt records survive the shared block: every row shape, non-ASCII text,
     const r = rows[i % rows.length] as AttemptRow;
     const b = pool.reserve(recordBound(r.webhookId, r.errorType, r.errorMessage));
     if (!b) continue;
-    pool.pos = writeAttempt(
-      b,
-      pool.pos,
-      r.traceId,
-      r.spanId,
-      r.parentSpanId,
-      r.startUs,
-      r.endUs,
-      r.attempt,
-      r.statusCode,
-      r.outcome,
-      r.webhookId,
-      r.errorType,
-      r.errorMessage,
-    );
+    pool.pos = writeRow(b, pool.pos, r);
     written.push(r);
   }
   assert.deepEqual(handed, [1, 0], 'two blocks filled and handed over, newest free block first');

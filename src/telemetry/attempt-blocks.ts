@@ -68,6 +68,25 @@ export function writeAttempt(
   return p;
 }
 
+/** writeAttempt() for a row already in object form (the encoder's one-off requests, tests). */
+export function writeRow(b: Buffer, pos: number, r: AttemptRow): number {
+  return writeAttempt(
+    b,
+    pos,
+    r.traceId,
+    r.spanId,
+    r.parentSpanId,
+    r.startUs,
+    r.endUs,
+    r.attempt,
+    r.statusCode,
+    r.outcome,
+    r.webhookId,
+    r.errorType,
+    r.errorMessage,
+  );
+}
+
 /** The records of a block's first `length` bytes. */
 export function readAttempts(b: Buffer, length: number): AttemptRow[] {
   const rows: AttemptRow[] = [];

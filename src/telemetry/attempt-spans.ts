@@ -13,7 +13,7 @@ import type { TracingConfig } from '../config/tracing-config.js';
 import type { DeliveryResult } from '../delivery/webhook-client.js';
 import type { ClaimedMessage, Outcome } from '../store/store.js';
 import type { AttemptTrace } from '../worker/pool-tracer.js';
-import { BlockPool, recordBound, writeAttempt } from './attempt-blocks.js';
+import { BlockPool, MAX_ERROR_CHARS, recordBound, writeAttempt } from './attempt-blocks.js';
 
 export interface ExportThreadData {
   config: TracingConfig;
@@ -172,8 +172,8 @@ export class AttemptSpans {
     const endUs = micros();
     const failed = result.kind !== 'delivered';
     const type = failed ? errorType(result) : '';
-    const message = failed ? result.error : '';
-    const b = this.blocks.reserve(recordBound(webhookId, type, message.slice(0, 200)));
+    const message = failed ? result.error.slice(0, MAX_ERROR_CHARS) : '';
+    const b = this.blocks.reserve(recordBound(webhookId, type, message));
     if (!b) return;
     this.blocks.pos = writeAttempt(
       b,

@@ -15,7 +15,7 @@ import {
   type HrTime,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import { FAILED, HAS_PARENT, OUTCOMES, recordBound, writeAttempt } from './attempt-blocks.js';
+import { FAILED, HAS_PARENT, OUTCOMES, recordBound, writeRow } from './attempt-blocks.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 const WIRE_VARINT = 0;
@@ -179,29 +179,28 @@ export function encodeAttributes(attributes: Attributes, field: number): Buffer 
   });
 }
 
-/** KeyValue{key, AnyValue{string_value}} in field 9 (Span.attributes), the value `src[start, end)`. */
-function stringAttribute(w: ProtoWriter, key: Buffer, src: Buffer, start: number, end: number): void {
-  const n = end - start;
-  const any = 1 + varintSize(n) + n;
+/** A Span.attributes KeyValue up to its AnyValue's contents, which are `any` bytes long. */
+function keyValueHead(w: ProtoWriter, key: Buffer, any: number): void {
   w.tag(9, WIRE_LEN);
   w.varint(1 + varintSize(key.length) + key.length + 1 + varintSize(any) + any);
   w.byte(0x0a);
   w.lengthDelimited(key);
   w.byte(0x12);
   w.varint(any);
+}
+
+/** KeyValue{key, AnyValue{string_value}}, the value `src[start, end)`. */
+function stringAttribute(w: ProtoWriter, key: Buffer, src: Buffer, start: number, end: number): void {
+  const n = end - start;
+  keyValueHead(w, key, 1 + varintSize(n) + n);
   w.byte(0x0a);
   w.varint(n);
   w.copyFrom(src, start, end);
 }
 
+/** KeyValue{key, AnyValue{int_value}} */
 function intAttribute(w: ProtoWriter, key: Buffer, value: number): void {
-  const any = 1 + varintSize(value);
-  w.tag(9, WIRE_LEN);
-  w.varint(1 + varintSize(key.length) + key.length + 1 + varintSize(any) + any);
-  w.byte(0x0a);
-  w.lengthDelimited(key);
-  w.byte(0x12);
-  w.varint(any);
+  keyValueHead(w, key, 1 + varintSize(value));
   w.byte(0x18);
   w.varint(value);
 }
@@ -402,23 +401,7 @@ export class AttemptEncoder {
       rows.reduce((n, r) => n + recordBound(r.webhookId, r.errorType, r.errorMessage), 0),
     );
     let length = 0;
-    for (const r of rows) {
-      length = writeAttempt(
-        b,
-        length,
-        r.traceId,
-        r.spanId,
-        r.parentSpanId,
-        r.startUs,
-        r.endUs,
-        r.attempt,
-        r.statusCode,
-        r.outcome,
-        r.webhookId,
-        r.errorType,
-        r.errorMessage,
-      );
-    }
+    for (const r of rows) length = writeRow(b, length, r);
     this.append(b, 0, length, rows.length);
     return this.take();
   }

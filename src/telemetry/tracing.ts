@@ -12,15 +12,11 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { TracingConfig } from '../config/tracing-config.js';
 import { redact } from '../config/redact.js';
 import type { ClaimedMessage } from '../store/store.js';
 import { AttemptSpans } from './attempt-spans.js';
 import type { AttemptTrace, PoolTracer } from '../worker/pool-tracer.js';
-
-/** The stored form of a trace context is always W3C `traceparent`, whatever OTEL_PROPAGATORS says. */
-const W3C = new W3CTraceContextPropagator();
 
 /**
  * The SDK is process-wide (the OpenTelemetry API holds one tracer provider): apps in one
@@ -93,12 +89,6 @@ export function traceparentOf(span: Span): string | null {
   return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
-/** The context a stored `traceparent` names (ROOT when none or malformed: a new trace). */
-export function contextFrom(traceparent: string | null): Context {
-  if (!traceparent) return ROOT_CONTEXT;
-  return W3C.extract(ROOT_CONTEXT, { traceparent }, defaultTextMapGetter);
-}
-
 /** What a log line carries to find its trace. */
 export function logIds(span: Span): { trace_id: string; span_id: string } {
   const sc = span.spanContext();
@@ -110,7 +100,7 @@ export function logIds(span: Span): { trace_id: string; span_id: string } {
  * INTERNAL span per claim round and a CLIENT span per delivery attempt whose parent is the
  * request that created the message, read back from the store. The SDK (NodeSDK, configured
  * by the OTEL_* variables) makes and exports the first two; the attempts, the hot path, are
- * recorded as rows and become spans on a thread of their own (attempt-spans.ts).
+ * recorded as binary records and become spans on a thread of their own (attempt-spans.ts).
  */
 export class Tracing {
   private readonly tracer: Tracer;
