@@ -1,18 +1,18 @@
 /**
- * The export thread's encoder writes, for a delivery attempt, the bytes the SDK's own OTLP
- * serializer writes for the same span: compared byte for byte, over every shape an attempt
- * row can have and a resource with every attribute type.
+ * The export thread's encoder writes, for a delivery attempt or a claim round, the bytes the
+ * SDK's own OTLP serializer writes for the same span: compared byte for byte, over every shape
+ * a row can have and a resource with every attribute type.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BlockPool, readAttempts, recordBound, writeRow } from '../src/telemetry/attempt-blocks.js';
+import { BlockPool, readRows, rowBound, writeRow } from '../src/telemetry/span-records.js';
 import {
   AttemptEncoder,
   toReadableSpan,
   urlAttributes,
-  type AttemptRow,
+  type SpanRow,
 } from '../src/telemetry/otlp-encoder.js';
 
 const scope = { name: 'message-scheduler', version: '1.2.3' };
@@ -28,9 +28,10 @@ const resourceAttributes = {
 };
 const shared = urlAttributes('https://user:secret@receiver.example:8443/hooks/in?token=abc');
 
-const rows: AttemptRow[] = [
+const rows: SpanRow[] = [
   // delivered, child of a stored request span
   {
+    kind: 'attempt',
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     spanId: '00f067aa0ba902b7',
     parentSpanId: 'a3ce929d0e0e4736',
@@ -45,6 +46,7 @@ const rows: AttemptRow[] = [
   },
   // a retryable answer, no parent (a message created without a trace)
   {
+    kind: 'attempt',
     traceId: 'ffffffffffffffffffffffffffffffff',
     spanId: '0000000000000001',
     parentSpanId: '',
@@ -59,6 +61,7 @@ const rows: AttemptRow[] = [
   },
   // no answer at all
   {
+    kind: 'attempt',
     traceId: '0123456789abcdef0123456789abcdef',
     spanId: 'fedcba9876543210',
     parentSpanId: '1111111111111111',
@@ -71,12 +74,32 @@ const rows: AttemptRow[] = [
     errorType: 'timeout',
     errorMessage: 'timeout: no complete answer within 30000 ms ' + 'x'.repeat(150),
   },
+  // a claim round: a root span with its counts
+  {
+    kind: 'round',
+    traceId: 'abcdefabcdefabcdefabcdefabcdef01',
+    spanId: '1234567812345678',
+    startUs: 1_796_145_660_000_500,
+    endUs: 1_796_145_660_002_750,
+    claimed: 100,
+    stored: 2 ** 20,
+  },
+  // one that only stored outcomes
+  {
+    kind: 'round',
+    traceId: '00000000000000000000000000000002',
+    spanId: '0000000000000003',
+    startUs: 2_000_000,
+    endUs: 2_000_000,
+    claimed: 0,
+    stored: 1,
+  },
 ];
 
-test('attempt spans are encoded byte for byte as the SDK serializer encodes them', () => {
+test('attempt and round spans are encoded byte for byte as the SDK serializer encodes them', () => {
   const resource = resourceFromAttributes(resourceAttributes);
   const encoder = new AttemptEncoder(resource.attributes, scope, shared);
-  for (const batch of [rows.slice(0, 1), rows.slice(1, 2), rows.slice(2), rows, []]) {
+  for (const batch of [rows.slice(0, 1), rows.slice(1, 2), rows.slice(2), rows.slice(3, 4), rows, []]) {
     const ours = Buffer.from(encoder.encode(batch));
     const sdk = ProtobufTraceSerializer.serializeRequest(
       batch.map((r) => toReadableSpan(r, resource, scope, shared)),
@@ -101,14 +124,14 @@ test('attempt spans are encoded byte for byte as the SDK serializer encodes them
   assert.equal(shared['server.port'], 8443);
 });
 
-test('attempt records survive the shared block: every row shape, non-ASCII text, one block after another', () => {
+test('attempt and round records survive the shared block: every row shape, non-ASCII text, one block after another', () => {
   const handed: number[] = [];
   const pool = new BlockPool(1024, 2, (index) => handed.push(index));
-  const written: AttemptRow[] = [];
+  const written: SpanRow[] = [];
   // more records than two blocks hold: the third reservation finds no free block and drops
-  for (let i = 0; i < 12; i++) {
-    const r = rows[i % rows.length] as AttemptRow;
-    const b = pool.reserve(recordBound(r.webhookId, r.errorType, r.errorMessage));
+  for (let i = 0; i < 30; i++) {
+    const r = rows[i % rows.length] as SpanRow;
+    const b = pool.reserve(rowBound(r));
     if (!b) continue;
     pool.pos = writeRow(b, pool.pos, r);
     written.push(r);
@@ -116,7 +139,7 @@ test('attempt records survive the shared block: every row shape, non-ASCII text,
   assert.deepEqual(handed, [1, 0], 'two blocks filled and handed over, newest free block first');
   assert.ok(pool.dropped > 0, 'no free block: dropped, not blocked');
   const read = handed.flatMap((i) =>
-    readAttempts(Buffer.from(pool.buffers[i] as SharedArrayBuffer), Atomics.load(pool.lengths, i)),
+    readRows(Buffer.from(pool.buffers[i] as SharedArrayBuffer), Atomics.load(pool.lengths, i)),
   );
   assert.deepEqual(read, written.slice(0, read.length));
   assert.ok(read.length >= 4);

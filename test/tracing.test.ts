@@ -247,7 +247,7 @@ describe('traces in a real OTLP receiver (Jaeger)', { skip: !available && 'Jaege
 
       // the trace as Jaeger holds it, where CI's log shows it
       const tags = (x: JaegerSpan, keys: string[]): string =>
-        keys.map((k) => `${k}=${String(tag(x, k))}`).join(' ');
+        keys.flatMap((k) => (tag(x, k) === undefined ? [] : [`${k}=${String(tag(x, k))}`])).join(' ');
       process.stdout.write(
         [
           `tracing: trace ${traceId} in Jaeger (caller span ${callerSpan}):`,

@@ -1,6 +1,6 @@
 /**
- * OTLP/protobuf for the one span shape the export thread sends (delivery attempts), written
- * straight from the attempt records in their shared blocks (attempt-blocks.ts): the resource, the scope and the attributes every
+ * OTLP/protobuf for the two span shapes the export thread sends (delivery attempts and claim rounds), written
+ * straight from the attempt records in their shared blocks (span-records.ts): the resource, the scope and the attributes every
  * attempt shares are encoded once, so a span costs its ids, times and a few attributes. The
  * bytes are the ones the SDK's serializer writes for the same span (test/otlp-encoder.test.ts
  * compares them); it stays the encoder for everything else (docs/decisions.md, "Traces").
@@ -15,7 +15,7 @@ import {
   type HrTime,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import { FAILED, HAS_PARENT, OUTCOMES, recordBound, writeRow } from './attempt-blocks.js';
+import { FAILED, HAS_PARENT, OUTCOMES, ROUND, ROUND_BYTES, rowBound, writeRow } from './span-records.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 const WIRE_VARINT = 0;
@@ -56,6 +56,11 @@ export class ProtoWriter {
   /** a non-negative integer below 2^53, or a negative one as int64 (ten bytes) */
   varint(v: number): void {
     this.room(10);
+    if (v >= 0 && v < 0x80) {
+      // most of them: lengths, tags, small counts
+      this.buf[this.pos++] = v;
+      return;
+    }
     if (v < 0) {
       const big = BigInt.asUintN(64, BigInt(v));
       let x = big;
@@ -211,20 +216,38 @@ const KEY = {
   outcome: Buffer.from('message_scheduler.outcome'),
   statusCode: Buffer.from('http.response.status_code'),
   errorType: Buffer.from('error.type'),
+  claimed: Buffer.from('message_scheduler.claimed'),
+  stored: Buffer.from('message_scheduler.outcomes_stored'),
 };
-const NAME = Buffer.from('POST');
+
 const OUTCOME_BYTES = OUTCOMES.map((o) => Buffer.from(o));
 const UNKNOWN_OUTCOME = Buffer.from('failed');
-/** OTLP SpanKind CLIENT (the API's value plus one) */
-const KIND_CLIENT = 3;
+/** Span.name and Span.kind (OTLP's kinds are the API's plus one: CLIENT 3, INTERNAL 1) */
+const nameAndKind = (name: string, kind: number): Buffer =>
+  message((w) => {
+    w.tag(5, WIRE_LEN);
+    w.string(name);
+    w.tag(6, WIRE_VARINT);
+    w.varint(kind);
+  });
+const ATTEMPT_NAME_KIND = nameAndKind('POST', 3);
+const ROUND_NAME_KIND = nameAndKind('claim round', 1);
+/** dropped attributes, events and links: none */
+const NONE_DROPPED = message((w) => {
+  for (const field of [10, 12, 14]) {
+    w.tag(field, WIRE_VARINT);
+    w.varint(0);
+  }
+});
 const STATUS_ERROR = 2;
 /** Span.flags: W3C sampled, and "whether the parent is remote" is known */
 const FLAGS_SAMPLED = 0x01;
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
 
-/** One delivery attempt as the export thread reads it (attempt-blocks.ts), times in whole microseconds. */
+/** One delivery attempt as the export thread reads it (span-records.ts), times in whole microseconds. */
 export interface AttemptRow {
+  kind: 'attempt';
   traceId: string;
   spanId: string;
   parentSpanId: string;
@@ -238,8 +261,21 @@ export interface AttemptRow {
   errorMessage: string;
 }
 
+/** One claim round that claimed or stored something (a root span), times in whole microseconds. */
+export interface RoundRow {
+  kind: 'round';
+  traceId: string;
+  spanId: string;
+  startUs: number;
+  endUs: number;
+  claimed: number;
+  stored: number;
+}
+
+export type SpanRow = AttemptRow | RoundRow;
+
 /**
- * ExportTraceServiceRequest bodies for batches of attempt rows, all under one resource and
+ * ExportTraceServiceRequest bodies for batches of attempt and round rows, all under one resource and
  * scope. `shared` are the attributes every attempt carries first (the webhook URL's).
  */
 export class AttemptEncoder {
@@ -286,17 +322,22 @@ export class AttemptEncoder {
   private count = 0;
 
   /**
-   * Appends the spans of the records in `b[from, length)` (attempt-blocks.ts), at most `max`;
+   * Appends the spans of the records in `b[from, length)` (span-records.ts), at most `max`;
    * returns where the next record starts.
    */
   append(b: Buffer, from: number, length: number, max: number): number {
     let p = from;
     let added = 0;
-    const spans = this.spans;
     while (p < length && added < max) {
       const flags = b[p] ?? 0;
       const trace = p + 1;
       const span = trace + 16;
+      if (flags & ROUND) {
+        this.round(b, trace, span);
+        p += ROUND_BYTES;
+        added++;
+        continue;
+      }
       const parent = flags & HAS_PARENT ? span + 8 : -1;
       let q = span + (parent >= 0 ? 16 : 8);
       const startUs = b.readDoubleLE(q);
@@ -332,10 +373,7 @@ export class AttemptEncoder {
         s.byte(8);
         s.copyFrom(b, parent, parent + 8);
       }
-      s.tag(5, WIRE_LEN);
-      s.lengthDelimited(NAME);
-      s.tag(6, WIRE_VARINT);
-      s.varint(KIND_CLIENT);
+      s.raw(ATTEMPT_NAME_KIND);
       s.tag(7, WIRE_FIXED64);
       s.fixed64Micros(startUs);
       s.tag(8, WIRE_FIXED64);
@@ -346,34 +384,64 @@ export class AttemptEncoder {
       stringAttribute(s, KEY.outcome, outcome, 0, outcome.length);
       if (statusCode >= 0) intAttribute(s, KEY.statusCode, statusCode);
       if (typeAt >= 0) stringAttribute(s, KEY.errorType, b, typeAt, typeEnd);
-      // dropped attributes, events and links: 0
-      s.tag(10, WIRE_VARINT);
-      s.varint(0);
-      s.tag(12, WIRE_VARINT);
-      s.varint(0);
-      s.tag(14, WIRE_VARINT);
-      s.varint(0);
-      // Status{message, code}
-      const n = messageAt >= 0 ? messageEnd - messageAt : 0;
-      s.tag(15, WIRE_LEN);
-      s.varint((n > 0 ? 1 + varintSize(n) + n : 0) + 2);
-      if (n > 0) {
-        s.tag(2, WIRE_LEN);
-        s.varint(n);
-        s.copyFrom(b, messageAt, messageEnd);
-      }
-      s.tag(3, WIRE_VARINT);
-      s.varint(typeAt >= 0 ? STATUS_ERROR : 0);
-      s.tag(16, WIRE_FIXED32);
-      s.fixed32(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | (parent >= 0 ? FLAGS_IS_REMOTE : 0));
-      spans.tag(2, WIRE_LEN);
-      spans.varint(s.pos);
-      spans.copyFrom(s.buf, 0, s.pos);
+      this.tail(s, typeAt >= 0, messageAt, messageEnd, b, parent >= 0);
       p = q;
       added++;
     }
     this.count += added;
     return p;
+  }
+
+  /** A round's span from its record (its trace id at `trace`, its span id at `span`). */
+  private round(b: Buffer, trace: number, span: number): void {
+    const q = span + 8;
+    const s = this.span;
+    s.reset();
+    s.tag(1, WIRE_LEN);
+    s.byte(16);
+    s.copyFrom(b, trace, trace + 16);
+    s.tag(2, WIRE_LEN);
+    s.byte(8);
+    s.copyFrom(b, span, span + 8);
+    s.raw(ROUND_NAME_KIND);
+    s.tag(7, WIRE_FIXED64);
+    s.fixed64Micros(b.readDoubleLE(q));
+    s.tag(8, WIRE_FIXED64);
+    s.fixed64Micros(b.readDoubleLE(q + 8));
+    intAttribute(s, KEY.claimed, b.readUInt32LE(q + 16));
+    intAttribute(s, KEY.stored, b.readUInt32LE(q + 20));
+    this.tail(s, false, -1, -1, b);
+  }
+
+  /**
+   * The span's end, then the span into the batch: no dropped attributes, events or links; the
+   * status (an error's message `b[messageAt, messageEnd)`); the flags.
+   */
+  private tail(
+    s: ProtoWriter,
+    failed: boolean,
+    messageAt: number,
+    messageEnd: number,
+    b: Buffer,
+    remote = false,
+  ): void {
+    s.raw(NONE_DROPPED);
+    // Status{message, code}
+    const n = messageAt >= 0 ? messageEnd - messageAt : 0;
+    s.tag(15, WIRE_LEN);
+    s.varint((n > 0 ? 1 + varintSize(n) + n : 0) + 2);
+    if (n > 0) {
+      s.tag(2, WIRE_LEN);
+      s.varint(n);
+      s.copyFrom(b, messageAt, messageEnd);
+    }
+    s.tag(3, WIRE_VARINT);
+    s.varint(failed ? STATUS_ERROR : 0);
+    s.tag(16, WIRE_FIXED32);
+    s.fixed32(FLAGS_SAMPLED | FLAGS_HAS_IS_REMOTE | (remote ? FLAGS_IS_REMOTE : 0));
+    this.spans.tag(2, WIRE_LEN);
+    this.spans.varint(s.pos);
+    this.spans.copyFrom(s.buf, 0, s.pos);
   }
 
   /** The ExportTraceServiceRequest of the spans appended since the last take. */
@@ -396,10 +464,8 @@ export class AttemptEncoder {
   }
 
   /** The request for `rows` (written as records first: one path for every span). */
-  encode(rows: readonly AttemptRow[]): Uint8Array {
-    const b = Buffer.alloc(
-      rows.reduce((n, r) => n + recordBound(r.webhookId, r.errorType, r.errorMessage), 0),
-    );
+  encode(rows: readonly SpanRow[]): Uint8Array {
+    const b = Buffer.alloc(rows.reduce((n, r) => n + rowBound(r), 0));
     let length = 0;
     for (const r of rows) length = writeRow(b, length, r);
     this.append(b, 0, length, rows.length);
@@ -426,11 +492,12 @@ const hr = (us: number): HrTime => {
 
 /** A row as the SDK's exporters take a span: the same span AttemptEncoder writes. */
 export function toReadableSpan(
-  r: AttemptRow,
+  r: SpanRow,
   resource: Resource,
   scope: { name: string; version: string },
   shared: Attributes,
 ): ReadableSpan {
+  if (r.kind === 'round') return roundSpan(r, resource, scope);
   const attributes: Attributes = {
     ...shared,
     'message_scheduler.attempt': r.attempt,
@@ -461,6 +528,28 @@ export function toReadableSpan(
       ? { code: SpanStatusCode.ERROR, message: r.errorMessage }
       : { code: SpanStatusCode.UNSET },
     attributes,
+    links: [],
+    events: [],
+    ended: true,
+    resource,
+    instrumentationScope: scope,
+    droppedAttributesCount: 0,
+    droppedEventsCount: 0,
+    droppedLinksCount: 0,
+  };
+}
+
+function roundSpan(r: RoundRow, resource: Resource, scope: { name: string; version: string }): ReadableSpan {
+  const context = { traceId: r.traceId, spanId: r.spanId, traceFlags: TraceFlags.SAMPLED };
+  return {
+    name: 'claim round',
+    kind: SpanKind.INTERNAL,
+    spanContext: () => context,
+    startTime: hr(r.startUs),
+    endTime: hr(r.endUs),
+    duration: hr(r.endUs - r.startUs),
+    status: { code: SpanStatusCode.UNSET },
+    attributes: { 'message_scheduler.claimed': r.claimed, 'message_scheduler.outcomes_stored': r.stored },
     links: [],
     events: [],
     ended: true,

@@ -1,5 +1,5 @@
 /**
- * Runs in a worker thread: exports the delivery attempts AttemptSpans records (attempt-blocks.ts), so encoding and
+ * Runs in a worker thread: exports the delivery attempts PoolSpans records (span-records.ts), so encoding and
  * sending spans costs the delivery thread nothing. OTLP/protobuf over HTTP (the default) goes
  * through the SDK's HTTP export delegate (OTEL_EXPORTER_OTLP_* apply: endpoint, headers,
  * timeout, compression, retries) with the rows encoded by AttemptEncoder; the other protocols
@@ -16,8 +16,8 @@ import {
   processDetector,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import type { ExportThreadData, FromExportThread, ToExportThread } from './attempt-spans.js';
-import { readAttempts } from './attempt-blocks.js';
+import type { ExportThreadData, FromExportThread, ToExportThread } from './pool-spans.js';
+import { readRows } from './span-records.js';
 import { AttemptEncoder, toReadableSpan, urlAttributes } from './otlp-encoder.js';
 
 if (!parentPort) throw new Error('span-export-thread.ts must run in a worker thread');
@@ -47,8 +47,7 @@ async function sdkSender(protocol: 'http/json' | 'grpc'): Promise<Sender> {
   const processor = new BatchSpanProcessor(exporter);
   return {
     addBlock(b, length) {
-      for (const row of readAttempts(b, length))
-        processor.onEnd(toReadableSpan(row, resource, scope, shared));
+      for (const row of readRows(b, length)) processor.onEnd(toReadableSpan(row, resource, scope, shared));
     },
     shutdown: () => processor.shutdown(),
   };

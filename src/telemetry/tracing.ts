@@ -15,7 +15,7 @@ import {
 import type { TracingConfig } from '../config/tracing-config.js';
 import { redact } from '../config/redact.js';
 import type { ClaimedMessage } from '../store/store.js';
-import { AttemptSpans } from './attempt-spans.js';
+import { PoolSpans } from './pool-spans.js';
 import type { AttemptTrace, PoolTracer } from '../worker/pool-tracer.js';
 
 /**
@@ -99,8 +99,9 @@ export function logIds(span: Span): { trace_id: string; span_id: string } {
  * Spans of this service (docs/decisions.md, "Traces"): a SERVER span per API request, an
  * INTERNAL span per claim round and a CLIENT span per delivery attempt whose parent is the
  * request that created the message, read back from the store. The SDK (NodeSDK, configured
- * by the OTEL_* variables) makes and exports the first two; the attempts, the hot path, are
- * recorded as binary records and become spans on a thread of their own (attempt-spans.ts).
+ * by the OTEL_* variables) makes and exports the request spans and failed rounds; attempts and
+ * rounds, the delivery path, are recorded as binary records and become spans on a thread of
+ * their own (pool-spans.ts).
  */
 export class Tracing {
   private readonly tracer: Tracer;
@@ -140,18 +141,24 @@ export class Tracing {
   }
 
   /**
-   * The worker pool's spans, for deliveries to `webhookUrl`: attempts through AttemptSpans
-   * (off the delivery path), claim rounds through the SDK (one per round, not per message).
+   * The worker pool's spans, for deliveries to `webhookUrl`: attempts and claim rounds (one
+   * per round, not per message) through PoolSpans, off the delivery path; a round that failed
+   * through the SDK, with its exception.
    */
   poolTracer(webhookUrl: string): PoolTracer {
-    const attempts = new AttemptSpans(this.config, this.version, webhookUrl);
+    const attempts = new PoolSpans(this.config, this.version, webhookUrl);
     this.closers.push(() => attempts.close());
     const tracer = this.tracer;
     const secrets = this.secrets;
     return {
       attempt: (message: ClaimedMessage, attempt: number): AttemptTrace => attempts.start(message, attempt),
       round(startedMs: number, claimed: number, stored: number, err?: unknown): void {
-        if (claimed === 0 && stored === 0 && err === undefined) return;
+        if (err === undefined) {
+          // the common case, a record like an attempt's; nothing to say for an empty poll
+          if (claimed > 0 || stored > 0) attempts.round(startedMs, claimed, stored);
+          return;
+        }
+        // a failed round (rare) carries its exception: the SDK's span
         const span = tracer.startSpan(
           'claim round',
           {
@@ -164,13 +171,11 @@ export class Tracing {
           },
           ROOT_CONTEXT,
         );
-        if (err !== undefined) {
-          // the name and the redacted message, no stack
-          const e = err instanceof Error ? err : new Error(String(err));
-          const message = redact(e.message, secrets);
-          span.recordException({ name: e.name, message });
-          span.setStatus({ code: SpanStatusCode.ERROR, message });
-        }
+        // the name and the redacted message, no stack
+        const e = err instanceof Error ? err : new Error(String(err));
+        const message = redact(e.message, secrets);
+        span.recordException({ name: e.name, message });
+        span.setStatus({ code: SpanStatusCode.ERROR, message });
         span.end();
       },
     };

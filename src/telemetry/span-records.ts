@@ -1,23 +1,30 @@
 /**
- * Finished delivery attempts cross to the export thread as binary records in shared memory:
- * the delivery thread writes each record's fields into a block it owns, hands the full block
- * over with a message of two numbers, and gets it back once read. Nothing is copied or
- * cloned on the way, and no string is built per attempt. Text rows cost the delivery thread
- * 4 µs per message (a template, a concatenation, a copy per batch); these cost well under
- * one (docs/decisions.md, "Traces").
+ * The worker pool's finished spans (delivery attempts and claim rounds) cross to the export
+ * thread as binary records in shared memory: the delivery thread writes each record's fields
+ * into a block it owns, hands the full block over with a message of two numbers, and gets it
+ * back once read. Nothing is copied or cloned on the way, and no string is built per attempt.
+ * Text rows cost the delivery thread 4 µs per message (a template, a concatenation, a copy per
+ * batch); these cost well under one, and a round costs a few dozen bytes where an SDK span
+ * cost the delivery thread its object, its serialization and its export (docs/decisions.md, "Traces").
  *
- * A record, little-endian: flags (u8: 1 = has a parent, 2 = failed), trace id (16 bytes),
- * span id (8), parent span id (8, when it has one), start and end (f64, whole microseconds
- * since the epoch), attempt (u32), status code (i32, -1: no answer), outcome (u8), then
- * u16-length-prefixed UTF-8: the webhook id, and when failed the error type and message.
+ * Records, little-endian, after a flags byte (1 = has a parent, 2 = failed, 4 = a round):
+ * - an attempt: trace id (16 bytes), span id (8), parent span id (8, when it has one), start
+ *   and end (f64, whole microseconds since the epoch), attempt (u32), status code (i32, -1: no
+ *   answer), outcome (u8), then u16-length-prefixed UTF-8: the webhook id, and when failed the
+ *   error type and message;
+ * - a round (a root span that did not fail): trace id (16), span id (8), start and end (f64),
+ *   messages claimed (u32), outcomes stored (u32).
  */
-import type { AttemptRow } from './otlp-encoder.js';
+import type { AttemptRow, RoundRow, SpanRow } from './otlp-encoder.js';
 
 export const OUTCOMES = ['sent', 'retry', 'failed', 'unknown', 'invalid_content'] as const;
 const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));
 
 export const HAS_PARENT = 1;
 export const FAILED = 2;
+export const ROUND = 4;
+/** the bytes of a round's record */
+export const ROUND_BYTES = 1 + 16 + 8 + 8 + 8 + 4 + 4;
 /** the longest error message a record carries, in characters */
 export const MAX_ERROR_CHARS = 200;
 
@@ -68,8 +75,36 @@ export function writeAttempt(
   return p;
 }
 
-/** writeAttempt() for a row already in object form (the encoder's one-off requests, tests). */
-export function writeRow(b: Buffer, pos: number, r: AttemptRow): number {
+/** Writes a round's record at `pos` (ROUND_BYTES of room); returns the position after it. */
+export function writeRound(
+  b: Buffer,
+  pos: number,
+  traceId: string,
+  spanId: string,
+  startUs: number,
+  endUs: number,
+  claimed: number,
+  stored: number,
+): number {
+  b[pos] = ROUND;
+  let p = pos + 1;
+  p += b.write(traceId, p, 16, 'hex');
+  p += b.write(spanId, p, 8, 'hex');
+  p = b.writeDoubleLE(startUs, p);
+  p = b.writeDoubleLE(endUs, p);
+  p = b.writeUInt32LE(claimed >>> 0, p);
+  return b.writeUInt32LE(stored >>> 0, p);
+}
+
+/** The most bytes a row's record takes. */
+export function rowBound(r: SpanRow): number {
+  return r.kind === 'round' ? ROUND_BYTES : recordBound(r.webhookId, r.errorType, r.errorMessage);
+}
+
+/** writeAttempt() or writeRound() for a row in object form (the encoder's one-off requests, tests). */
+export function writeRow(b: Buffer, pos: number, r: SpanRow): number {
+  if (r.kind === 'round')
+    return writeRound(b, pos, r.traceId, r.spanId, r.startUs, r.endUs, r.claimed, r.stored);
   return writeAttempt(
     b,
     pos,
@@ -88,8 +123,8 @@ export function writeRow(b: Buffer, pos: number, r: AttemptRow): number {
 }
 
 /** The records of a block's first `length` bytes. */
-export function readAttempts(b: Buffer, length: number): AttemptRow[] {
-  const rows: AttemptRow[] = [];
+export function readRows(b: Buffer, length: number): SpanRow[] {
+  const rows: SpanRow[] = [];
   let p = 0;
   const str = (): string => {
     const n = b.readUInt16LE(p);
@@ -103,6 +138,20 @@ export function readAttempts(b: Buffer, length: number): AttemptRow[] {
     p += 16;
     const spanId = b.toString('hex', p, p + 8);
     p += 8;
+    if (flags & ROUND) {
+      const round: RoundRow = {
+        kind: 'round',
+        traceId,
+        spanId,
+        startUs: b.readDoubleLE(p),
+        endUs: b.readDoubleLE(p + 8),
+        claimed: b.readUInt32LE(p + 16),
+        stored: b.readUInt32LE(p + 20),
+      };
+      rows.push(round);
+      p += 24;
+      continue;
+    }
     let parentSpanId = '';
     if (flags & HAS_PARENT) {
       parentSpanId = b.toString('hex', p, p + 8);
@@ -117,7 +166,8 @@ export function readAttempts(b: Buffer, length: number): AttemptRow[] {
     const webhookId = str();
     const errorType = flags & FAILED ? str() : '';
     const errorMessage = flags & FAILED ? str() : '';
-    rows.push({
+    const row: AttemptRow = {
+      kind: 'attempt',
       traceId,
       spanId,
       parentSpanId,
@@ -129,7 +179,8 @@ export function readAttempts(b: Buffer, length: number): AttemptRow[] {
       outcome,
       errorType,
       errorMessage,
-    });
+    };
+    rows.push(row);
   }
   return rows;
 }

@@ -13,13 +13,20 @@ import type { TracingConfig } from '../config/tracing-config.js';
 import type { DeliveryResult } from '../delivery/webhook-client.js';
 import type { ClaimedMessage, Outcome } from '../store/store.js';
 import type { AttemptTrace } from '../worker/pool-tracer.js';
-import { BlockPool, MAX_ERROR_CHARS, recordBound, writeAttempt } from './attempt-blocks.js';
+import {
+  BlockPool,
+  MAX_ERROR_CHARS,
+  recordBound,
+  ROUND_BYTES,
+  writeAttempt,
+  writeRound,
+} from './span-records.js';
 
 export interface ExportThreadData {
   config: TracingConfig;
   version: string;
   webhookUrl: string;
-  /** the shared blocks of attempt records (attempt-blocks.ts) and their handed-over lengths */
+  /** the shared blocks of attempt records (span-records.ts) and their handed-over lengths */
   blocks: SharedArrayBuffer[];
   lengths: Int32Array;
 }
@@ -43,18 +50,23 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 const ZERO_TRACE = '0'.repeat(32);
 const ZERO_SPAN = '0'.repeat(16);
 
-/** Random ids from a pooled buffer: one getrandom call per 512 spans. */
+/**
+ * Random ids from a pooled buffer: one getrandom call and one hex string per 340 attempts,
+ * each id a slice of it (V8 slices a long string without copying).
+ */
 class Ids {
   private readonly pool = Buffer.alloc(8192);
+  private hexPool = '';
   private at = this.pool.length;
 
   hex(bytes: number, zero: string): string {
     for (;;) {
       if (this.at + bytes > this.pool.length) {
         randomFillSync(this.pool);
+        this.hexPool = this.pool.toString('hex');
         this.at = 0;
       }
-      const id = this.pool.toString('hex', this.at, this.at + bytes);
+      const id = this.hexPool.slice(2 * this.at, 2 * (this.at + bytes));
       this.at += bytes;
       if (id !== zero) return id;
     }
@@ -76,13 +88,13 @@ const THREAD_URL = new URL(
 );
 
 /**
- * Delivery-attempt spans, made without span objects on the delivery path: the sampler
- * decides, the ids come from a pool, the webhook request gets its `traceparent`, and the
- * finished attempt is a row of primitives. Rows go in batches to a thread that turns them
- * into spans for the SDK's batch processor and OTLP exporter (the same ones, configured by
- * the same OTEL_* variables, as the rest of the service's spans).
+ * The worker pool's spans (delivery attempts and claim rounds), made without span objects on
+ * the delivery path: the sampler decides, the ids come from a pool, the webhook request gets
+ * its `traceparent`, and the finished span is a record of primitives in a shared block
+ * (span-records.ts). Blocks go to a thread that encodes and exports them (span-export-thread.ts,
+ * configured by the same OTEL_* variables as the rest of the service's spans).
  */
-export class AttemptSpans {
+export class PoolSpans {
   private readonly sampler: Sampler;
   private readonly samplerName: TracingConfig['sampler'];
   private readonly ids = new Ids();
@@ -193,6 +205,26 @@ export class AttemptSpans {
     this.timer ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS);
   }
 
+  /** A claim round from `startedMs` to now that claimed or stored something: a root span. */
+  round(startedMs: number, claimed: number, stored: number): void {
+    const traceId = this.ids.hex(16, ZERO_TRACE);
+    if (!this.sampled(traceId, '', 0)) return;
+    const spanId = this.ids.hex(8, ZERO_SPAN);
+    const b = this.blocks.reserve(ROUND_BYTES);
+    if (!b) return;
+    this.blocks.pos = writeRound(
+      b,
+      this.blocks.pos,
+      traceId,
+      spanId,
+      Math.round(startedMs * 1000),
+      micros(),
+      claimed,
+      stored,
+    );
+    this.timer ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS);
+  }
+
   private handOff(index: number): void {
     if (this.exited) {
       this.blocks.free(index);
@@ -232,7 +264,7 @@ class Attempt implements AttemptTrace {
   private readonly startUs = micros();
 
   constructor(
-    private readonly spans: AttemptSpans,
+    private readonly spans: PoolSpans,
     private readonly traceId: string,
     private readonly spanId: string,
     private readonly parentSpan: string,
