@@ -16,8 +16,8 @@ import {
   processDetector,
   resourceFromAttributes,
 } from '@opentelemetry/resources';
-import type { ExportThreadData, FromExportThread, ToExportThread } from './pool-spans.js';
-import { readRows } from './span-records.js';
+import type { ExportThreadData, ToExportThread } from './pool-spans.js';
+import { readRows, takeBlocks } from './span-records.js';
 import { AttemptEncoder, toReadableSpan, urlAttributes } from './otlp-encoder.js';
 
 if (!parentPort) throw new Error('span-export-thread.ts must run in a worker thread');
@@ -127,13 +127,21 @@ async function protobufSender(): Promise<Sender> {
 const sender =
   config.protocol === 'http/protobuf' ? await protobufSender() : await sdkSender(config.protocol);
 
+// the blocks handed over are read on this thread's clock, not on a message from the delivery
+// thread (span-records.ts): every 25 ms while spans come, every 250 ms while none do
+const BUSY_POLL_MS = 25;
+const IDLE_POLL_MS = 250;
+const read = (b: Buffer, length: number): void => sender.addBlock(b, length);
+let poll: NodeJS.Timeout | null = null;
+const tick = (): void => {
+  const taken = takeBlocks(views, lengths, read);
+  poll = setTimeout(tick, taken > 0 ? BUSY_POLL_MS : IDLE_POLL_MS);
+};
+tick();
+
 port.on('message', (msg: ToExportThread) => {
-  if (msg.type === 'close') {
-    void sender.shutdown().finally(() => port.close());
-    return;
-  }
-  sender.addBlock(views[msg.index] as Buffer, Atomics.load(lengths, msg.index));
-  // read: the delivery thread may write it again
-  const free: FromExportThread = { type: 'free', index: msg.index };
-  port.postMessage(free);
+  if (msg.type !== 'close') return;
+  if (poll) clearTimeout(poll);
+  takeBlocks(views, lengths, read);
+  void sender.shutdown().finally(() => port.close());
 });

@@ -186,41 +186,51 @@ export function readRows(b: Buffer, length: number): SpanRow[] {
 }
 
 /**
- * The delivery thread's side: a pool of shared blocks, one being written. `handOff(index,
- * length)` is called with a full block (or on the flush timer); `free(index)` gives it back.
- * With no free block an attempt's record is dropped: spans are best effort, deliveries are not.
+ * The delivery thread's side of the shared blocks, one being written at a time. Handing a
+ * block over is storing its length (`lengths[i] > 0`: the export thread's to read); the export
+ * thread gives it back by storing 0 (takeBlocks). No message crosses either way: a message
+ * wakes the other thread and, on a machine with few cores, the woken thread can take the
+ * core of the one that woke it, so the export thread polls on its own clock instead
+ * (docs/decisions.md, "Traces"). With no free block a record is dropped: spans are best
+ * effort, deliveries are not.
  */
 export class BlockPool {
   readonly buffers: SharedArrayBuffer[];
-  /** per block, the length handed over: stored atomically before the message that names it */
+  /** per block: 0 free (the delivery thread's), else the length handed over (the export thread's) */
   readonly lengths: Int32Array;
   private readonly views: Buffer[];
-  private readonly freeBlocks: number[];
   private current = -1;
+  /** where the search for a free block starts: blocks are used in turn */
+  private next = 0;
   pos = 0;
   dropped = 0;
 
   constructor(
     private readonly blockBytes: number,
     blocks: number,
-    private readonly handOff: (index: number) => void,
   ) {
     this.buffers = Array.from({ length: blocks }, () => new SharedArrayBuffer(blockBytes));
     this.views = this.buffers.map((sab) => Buffer.from(sab));
     this.lengths = new Int32Array(new SharedArrayBuffer(4 * blocks));
-    this.freeBlocks = this.buffers.map((_, i) => i);
   }
 
   /** The block to write `bytes` into at `this.pos`, or null when every block is taken. */
   reserve(bytes: number): Buffer | null {
     if (this.current >= 0 && this.pos + bytes > this.blockBytes) this.flush();
     if (this.current < 0) {
-      const next = this.freeBlocks.pop();
-      if (next === undefined) {
+      const n = this.views.length;
+      for (let k = 0; k < n; k++) {
+        const i = (this.next + k) % n;
+        if (Atomics.load(this.lengths, i) === 0) {
+          this.current = i;
+          this.next = (i + 1) % n;
+          break;
+        }
+      }
+      if (this.current < 0) {
         this.dropped++;
         return null;
       }
-      this.current = next;
       this.pos = 0;
     }
     return this.views[this.current] ?? null;
@@ -230,13 +240,27 @@ export class BlockPool {
   flush(): void {
     if (this.current < 0 || this.pos === 0) return;
     Atomics.store(this.lengths, this.current, this.pos);
-    const index = this.current;
     this.current = -1;
     this.pos = 0;
-    this.handOff(index);
   }
+}
 
-  free(index: number): void {
-    this.freeBlocks.push(index);
+/**
+ * The export thread's side: calls `read(block, length)` for every block handed over, then
+ * gives it back. Returns how many it read.
+ */
+export function takeBlocks(
+  views: readonly Buffer[],
+  lengths: Int32Array,
+  read: (b: Buffer, length: number) => void,
+): number {
+  let taken = 0;
+  for (let i = 0; i < views.length; i++) {
+    const length = Atomics.load(lengths, i);
+    if (length === 0) continue;
+    read(views[i] as Buffer, length);
+    Atomics.store(lengths, i, 0);
+    taken++;
   }
+  return taken;
 }
