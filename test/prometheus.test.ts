@@ -51,7 +51,11 @@ before(async () => {
   t = await testApp({
     API_AUTH: 'required',
     WEBHOOK_URL: `http://127.0.0.1:${sinkPort}/hook`,
-    RATE_LIMITER_ENABLED: 'false',
+    // on but wide open: the dashboard's tokens panel has its gauge, and nothing waits for a token
+    RATE_LIMITER_ENABLED: 'true',
+    RATE_LIMITER_MAX_TOKENS: '100000',
+    RATE_LIMITER_REFILL_RATE: '100000',
+    RATE_LIMITER_REFILL_INTERVAL: '1s',
     METRICS_COUNT_INTERVAL: '1s',
   });
   await t.app.server.listen({ port: 0, host: '127.0.0.1' });
