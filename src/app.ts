@@ -284,7 +284,6 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   // the original's cache write: messageId → sent_at, with a TTL. The store is the
   // truth; a failed cache write is logged and dropped rather than retried.
   const dropped = new DropReporter(logger, CACHE_DROP_REPORT_MS);
-  if (metrics) pool.events.on('outcome', (e) => metrics.outcome(e));
   const counts = metrics
     ? new StoreCounts({
         store,
@@ -302,7 +301,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     const where = await metricsServer.listen(config.metrics.listen.host, config.metrics.listen.port);
     logger.info({ address: where.address, port: where.port }, 'metrics listener (no authentication)');
   }
+  // one listener for the metrics and the cache: an emitter with two copies its listener list per event
   pool.events.on('outcome', (e) => {
+    metrics?.outcome(e);
     if (e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
     cache
       .set(e.outcome.webhookResponseMessageId, e.outcome.sentAt.toISOString(), config.cache.ttlMs)

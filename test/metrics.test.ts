@@ -284,3 +284,44 @@ describe('metrics.listen', () => {
     );
   });
 });
+
+describe('per-message metrics', () => {
+  test('counted on the delivery path, applied when read: every outcome, past the batch size, none lost or counted twice', async () => {
+    const { Metrics } = await import('../src/telemetry/metrics.js');
+    const m = new Metrics({ inFlight: () => 0, freeSlots: () => 0, running: () => true, liveNodes: () => 1 });
+    const now = new Date('2026-12-01T12:00:00Z');
+    const event = (kind: 'sent' | 'retry' | 'failed', status: number | null, applied = true) => ({
+      message: { attempts: 0, due_at: new Date(now.getTime() - 2000) },
+      outcome: kind === 'sent' ? { kind, sentAt: now } : { kind },
+      attempt: { status_code: status, latency_ms: 30 },
+      applied,
+    });
+    const read = async (): Promise<Map<string, number>> => samples(await m.text());
+    // 2,500 sent (past the 1,024 that wait at most), then a read, then more of every kind
+    for (let i = 0; i < 2500; i++) m.outcome(event('sent', 202) as never);
+    let s = await read();
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="sent"}'), 2500);
+    assert.equal(s.get('message_scheduler_delivery_attempts_total{status_class="2xx"}'), 2500);
+    assert.equal(s.get('message_scheduler_delivery_duration_seconds_count'), 2500);
+    assert.equal(s.get('message_scheduler_delivery_lateness_seconds_count'), 2500);
+    assert.equal(s.get('message_scheduler_delivery_lateness_seconds_bucket{le="1"}'), 0, '2 s late');
+    assert.equal(s.get('message_scheduler_delivery_lateness_seconds_bucket{le="2.5"}'), 2500);
+    for (let i = 0; i < 7; i++) m.outcome(event('retry', 503) as never);
+    for (let i = 0; i < 3; i++) m.outcome(event('failed', null) as never);
+    m.outcome(event('sent', 202, false) as never);
+    s = await read();
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="sent"}'), 2500, 'a read applies once');
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="retried"}'), 7);
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="failed"}'), 3);
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="lost_lease"}'), 1);
+    assert.equal(s.get('message_scheduler_delivery_attempts_total{status_class="5xx"}'), 7);
+    assert.equal(s.get('message_scheduler_delivery_attempts_total{status_class="none"}'), 3);
+    assert.equal(s.get('message_scheduler_delivery_duration_seconds_count'), 2511);
+    assert.equal(
+      s.get('message_scheduler_delivery_lateness_seconds_count'),
+      2500,
+      'a lost lease is not sent',
+    );
+    assert.equal((await read()).get('message_scheduler_delivery_duration_seconds_count'), 2511);
+  });
+});
