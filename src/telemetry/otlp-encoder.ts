@@ -373,14 +373,7 @@ export class AttemptEncoder {
         messageEnd = messageAt + b.readUInt16LE(typeEnd);
         q = messageEnd;
       }
-      const s = this.span;
-      s.reset();
-      s.tag(1, WIRE_LEN);
-      s.byte(16);
-      s.copyFrom(b, trace, trace + 16);
-      s.tag(2, WIRE_LEN);
-      s.byte(8);
-      s.copyFrom(b, span, span + 8);
+      const s = this.start(b, trace, span);
       if (parent >= 0) {
         s.tag(4, WIRE_LEN);
         s.byte(8);
@@ -405,9 +398,8 @@ export class AttemptEncoder {
     return p;
   }
 
-  /** A round's span from its record (its trace id at `trace`, its span id at `span`). */
-  private round(b: Buffer, trace: number, span: number): void {
-    const q = span + 8;
+  /** A span begun: its trace id (16 bytes at `b[trace]`) and span id (8 at `b[span]`). */
+  private start(b: Buffer, trace: number, span: number): ProtoWriter {
     const s = this.span;
     s.reset();
     s.tag(1, WIRE_LEN);
@@ -416,6 +408,13 @@ export class AttemptEncoder {
     s.tag(2, WIRE_LEN);
     s.byte(8);
     s.copyFrom(b, span, span + 8);
+    return s;
+  }
+
+  /** A round's span from its record (its trace id at `trace`, its span id at `span`). */
+  private round(b: Buffer, trace: number, span: number): void {
+    const q = span + 8;
+    const s = this.start(b, trace, span);
     s.raw(ROUND_NAME_KIND);
     s.tag(7, WIRE_FIXED64);
     s.fixed64Micros(b.readDoubleLE(q));
