@@ -1,3 +1,5 @@
+import { otlpHeaderSecrets } from './tracing-config.js';
+
 /**
  * Credentials never reach a log line or an error message: a URL's password
  * (any scheme, parsed or not) becomes `***`, and each known secret value is
@@ -10,8 +12,6 @@ export function redactUrl(text: string): string {
     user ? `${scheme}${user}:***@` : `${scheme}***@`,
   );
 }
-
-import { otlpHeaderSecrets } from './tracing-config.js';
 
 /** The secrets held in the environment the service reads: passwords and the passwords inside URLs. */
 export function secretsOf(env: Record<string, string | undefined>): string[] {

@@ -509,7 +509,12 @@ export function toReadableSpan(
   scope: { name: string; version: string },
   shared: Attributes,
 ): ReadableSpan {
-  if (r.kind === 'round') return roundSpan(r, resource, scope);
+  const origin = { resource, instrumentationScope: scope };
+  if (r.kind === 'round')
+    return finishedSpan(r, 'claim round', SpanKind.INTERNAL, origin, {
+      attributes: { 'message_scheduler.claimed': r.claimed, 'message_scheduler.outcomes_stored': r.stored },
+      status: { code: SpanStatusCode.UNSET },
+    });
   const attributes: Attributes = {
     ...shared,
     'message_scheduler.attempt': r.attempt,
@@ -518,11 +523,11 @@ export function toReadableSpan(
   };
   if (r.statusCode >= 0) attributes['http.response.status_code'] = r.statusCode;
   if (r.errorType) attributes['error.type'] = r.errorType;
-  const context = { traceId: r.traceId, spanId: r.spanId, traceFlags: TraceFlags.SAMPLED };
-  return {
-    name: 'POST',
-    kind: SpanKind.CLIENT,
-    spanContext: () => context,
+  return finishedSpan(r, 'POST', SpanKind.CLIENT, origin, {
+    attributes,
+    status: r.errorType
+      ? { code: SpanStatusCode.ERROR, message: r.errorMessage }
+      : { code: SpanStatusCode.UNSET },
     ...(r.parentSpanId
       ? {
           parentSpanContext: {
@@ -533,42 +538,32 @@ export function toReadableSpan(
           },
         }
       : {}),
-    startTime: hr(r.startUs),
-    endTime: hr(r.endUs),
-    duration: hr(r.endUs - r.startUs),
-    status: r.errorType
-      ? { code: SpanStatusCode.ERROR, message: r.errorMessage }
-      : { code: SpanStatusCode.UNSET },
-    attributes,
-    links: [],
-    events: [],
-    ended: true,
-    resource,
-    instrumentationScope: scope,
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-  };
+  });
 }
 
-function roundSpan(r: RoundRow, resource: Resource, scope: { name: string; version: string }): ReadableSpan {
+/** An ended, sampled span of a row's ids and times, without events or links. */
+function finishedSpan(
+  r: { traceId: string; spanId: string; startUs: number; endUs: number },
+  name: string,
+  kind: SpanKind,
+  origin: Pick<ReadableSpan, 'resource' | 'instrumentationScope'>,
+  rest: Pick<ReadableSpan, 'attributes' | 'status' | 'parentSpanContext'>,
+): ReadableSpan {
   const context = { traceId: r.traceId, spanId: r.spanId, traceFlags: TraceFlags.SAMPLED };
   return {
-    name: 'claim round',
-    kind: SpanKind.INTERNAL,
+    name,
+    kind,
     spanContext: () => context,
     startTime: hr(r.startUs),
     endTime: hr(r.endUs),
     duration: hr(r.endUs - r.startUs),
-    status: { code: SpanStatusCode.UNSET },
-    attributes: { 'message_scheduler.claimed': r.claimed, 'message_scheduler.outcomes_stored': r.stored },
     links: [],
     events: [],
     ended: true,
-    resource,
-    instrumentationScope: scope,
     droppedAttributesCount: 0,
     droppedEventsCount: 0,
     droppedLinksCount: 0,
+    ...origin,
+    ...rest,
   };
 }
