@@ -286,7 +286,7 @@ describe('metrics.listen', () => {
 });
 
 describe('per-message metrics', () => {
-  test('counted on the delivery path, applied when read: every outcome, past the batch size, none lost or counted twice', async () => {
+  test('counted on the delivery path, applied when read: every outcome, none lost or counted twice', async () => {
     const { Metrics } = await import('../src/telemetry/metrics.js');
     const m = new Metrics({ inFlight: () => 0, freeSlots: () => 0, running: () => true, liveNodes: () => 1 });
     const now = new Date('2026-12-01T12:00:00Z');
@@ -297,7 +297,7 @@ describe('per-message metrics', () => {
       applied,
     });
     const read = async (): Promise<Map<string, number>> => samples(await m.text());
-    // 2,500 sent (past the 1,024 that wait at most), then a read, then more of every kind
+    // 2,500 sent, then a read, then more of every kind
     for (let i = 0; i < 2500; i++) m.outcome(event('sent', 202) as never);
     let s = await read();
     assert.equal(s.get('message_scheduler_deliveries_total{outcome="sent"}'), 2500);
@@ -323,5 +323,36 @@ describe('per-message metrics', () => {
       'a lost lease is not sent',
     );
     assert.equal((await read()).get('message_scheduler_delivery_duration_seconds_count'), 2511);
+  });
+});
+
+describe('CountedHistogram', () => {
+  test("writes the same exposition as prom-client's Histogram for the same observations", async () => {
+    const { Histogram, Registry } = await import('prom-client');
+    const { CountedHistogram } = await import('../src/telemetry/counted-histogram.js');
+    const buckets = [0.001, 0.01, 0.1, 1, 10];
+    const ours = new Registry();
+    const theirs = new Registry();
+    const counted = new CountedHistogram({ name: 'x_seconds', help: 'h', buckets, registry: ours });
+    const reference = new Histogram({ name: 'x_seconds', help: 'h', buckets, registers: [theirs] });
+    // on each bound, between, below the first, past the last, zero, negative, a long tail
+    const values = [0, -1, 0.001, 0.0010001, 0.01, 0.05, 0.1, 1, 9.99, 10, 10.01, 1e9];
+    for (let i = 0; i < 500; i++) values.push(((i * 7919) % 12007) / 1000);
+    for (const v of values) {
+      counted.observe(v);
+      reference.observe(v);
+    }
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    // as JSON (what getMetricsAsJSON is for): a key set to undefined is no key
+    const json = async (r: InstanceType<typeof Registry>): Promise<unknown> =>
+      JSON.parse(JSON.stringify(await r.getMetricsAsJSON()));
+    assert.deepEqual(await json(ours), await json(theirs));
+    // not a number: prom-client throws; the delivery path must not, so it is not counted
+    counted.observe(Number.NaN);
+    counted.observe(Number.POSITIVE_INFINITY);
+    assert.equal(await ours.metrics(), await theirs.metrics());
+    ours.resetMetrics();
+    assert.equal(samples(await ours.metrics()).get('x_seconds_count'), 0);
+    assert.equal(samples(await ours.metrics()).get('x_seconds_bucket{le="+Inf"}'), 0);
   });
 });

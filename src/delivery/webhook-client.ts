@@ -22,8 +22,8 @@ export interface WebhookRequest {
   webhookId: string;
   to: string;
   content: string;
-  /** trace propagation headers (traceparent) when tracing is on; never replace ours */
-  headers?: Record<string, string> | undefined;
+  /** the W3C `traceparent` the request carries when tracing is on (the receiver's trace continues it) */
+  traceparent?: string | undefined;
 }
 
 /** The I/O the worker pool needs to deliver a message; the undici client below is the real one. */
@@ -104,8 +104,7 @@ export class WebhookClient implements Deliverer {
       'webhook-id': req.webhookId,
       'webhook-timestamp': String(timestamp),
     };
-    const extra = req.headers;
-    if (extra) for (const k in extra) headers[k.toLowerCase()] ??= extra[k] as string;
+    if (req.traceparent) headers.traceparent = req.traceparent;
     // Standard Webhooks: several signatures are space-separated; a receiver accepts any that verifies
     if (this.keys.length > 0)
       headers['webhook-signature'] = signAll(this.keys, req.webhookId, timestamp, body);

@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OutcomeEvent } from '../worker/events.js';
 import type { MessageStatus } from '../domain/message.js';
+import { CountedHistogram } from './counted-histogram.js';
 
 /** What the gauges read from the running node when Prometheus scrapes. */
 export interface NodeGauges {
@@ -27,9 +28,6 @@ function statusClass(code: number | null | undefined): string {
   return CLASSES[c] ?? `${c}xx`;
 }
 
-/** per-message observations waiting: applied when a metric is read, or once this many wait */
-const FLUSH_AT = 1024;
-
 /**
  * The node's Prometheus metrics (prom-client, its own registry): names by the
  * Prometheus conventions (prefix, base units, `_total`), labels of bounded
@@ -44,8 +42,8 @@ export class Metrics {
   private readonly cacheDropped: Counter;
   private readonly apiRequests: Counter<'method' | 'route' | 'status'>;
   private readonly apiRateLimited: Counter;
-  private readonly deliveryDuration: Histogram;
-  private readonly lateness: Histogram;
+  private readonly deliveryDuration: CountedHistogram;
+  private readonly lateness: CountedHistogram;
   private readonly claimRound: Histogram;
   private readonly storeCall: Histogram<'operation'>;
   private readonly messages: Gauge<'status'>;
@@ -92,19 +90,18 @@ export class Metrics {
       help: 'API requests refused by the API rate limiter (429)',
       registers,
     });
-    this.deliveryDuration = new Histogram({
+    // observed on the delivery path, once or twice per message: counted in place (counted-histogram.ts)
+    this.deliveryDuration = new CountedHistogram({
       name: `${PREFIX}delivery_duration_seconds`,
-      collect: flush,
       help: 'Time of one webhook request, from start to the answer or the error',
       buckets: DURATION_BUCKETS,
-      registers,
+      registry: this.registry,
     });
-    this.lateness = new Histogram({
+    this.lateness = new CountedHistogram({
       name: `${PREFIX}delivery_lateness_seconds`,
-      collect: flush,
       help: 'Time a message was sent after its send_at (messages sent on their first attempt)',
       buckets: LATENESS_BUCKETS,
-      registers,
+      registry: this.registry,
     });
     this.claimRound = new Histogram({
       name: `${PREFIX}claim_round_duration_seconds`,
@@ -173,24 +170,19 @@ export class Metrics {
   }
 
   /**
-   * What the delivery path counted and has not applied yet: plain counts by label value and
-   * the observed seconds. prom-client's inc and observe cost the delivery thread about 2 µs
-   * per message in place (a closure, label checks and a hash per call); applied in a batch
-   * when a metric is read they cost a fraction of that, off the delivery path.
+   * What the delivery path counted and has not applied yet: plain counts by label value.
+   * prom-client's inc costs the delivery thread a closure, label checks and a hash per call;
+   * applied in a batch when the metric is read it costs a fraction of that, off the delivery path.
    */
   private readonly outcomeCounts = new Map<string, number>();
   private readonly classCounts = new Map<string, number>();
-  private readonly durations = new Float64Array(FLUSH_AT);
-  private durationsWaiting = 0;
-  private readonly latenesses = new Float64Array(FLUSH_AT);
-  private latenessesWaiting = 0;
 
   /** One stored (or refused) outcome of the pool. */
   outcome(e: OutcomeEvent): void {
     if (e.attempt) {
       const c = statusClass(e.attempt.status_code);
       this.classCounts.set(c, (this.classCounts.get(c) ?? 0) + 1);
-      this.durations[this.durationsWaiting++] = e.attempt.latency_ms / 1000;
+      this.deliveryDuration.observe(e.attempt.latency_ms / 1000);
     }
     let kind: string = e.applied ? e.outcome.kind : 'lost_lease';
     if (kind === 'retry') kind = 'retried';
@@ -198,12 +190,11 @@ export class Metrics {
     // a first attempt is due at send_at; a retry's back-off is not lateness
     if (e.applied && e.outcome.kind === 'sent' && e.message.attempts === 0) {
       const late = (e.outcome.sentAt.getTime() - e.message.due_at.getTime()) / 1000;
-      this.latenesses[this.latenessesWaiting++] = Math.max(0, late);
+      this.lateness.observe(Math.max(0, late));
     }
-    if (this.durationsWaiting === FLUSH_AT || this.latenessesWaiting === FLUSH_AT) this.flush();
   }
 
-  /** Applies what outcome() counted to the prom-client metrics. */
+  /** Applies what outcome() counted to the prom-client counters. */
   private flush(): void {
     // zeroed, not cleared: the delivery path finds its keys in place
     for (const [outcome, n] of this.outcomeCounts) {
@@ -214,10 +205,6 @@ export class Metrics {
       if (n > 0) this.attempts.inc({ status_class }, n);
       this.classCounts.set(status_class, 0);
     }
-    for (let i = 0; i < this.durationsWaiting; i++) this.deliveryDuration.observe(this.durations[i] ?? 0);
-    this.durationsWaiting = 0;
-    for (let i = 0; i < this.latenessesWaiting; i++) this.lateness.observe(this.latenesses[i] ?? 0);
-    this.latenessesWaiting = 0;
   }
 
   /** store_operation_duration_seconds by operation, looked up once: no label hashing per call */

@@ -252,7 +252,7 @@ export class PoolSpans {
 
 /** One attempt's trace: its ids, the webhook request's traceparent, and its row once it ends. */
 class Attempt implements AttemptTrace {
-  readonly headers: Record<string, string>;
+  readonly traceparent: string;
   private readonly startUs = micros();
 
   constructor(
@@ -264,7 +264,7 @@ class Attempt implements AttemptTrace {
     private readonly attempt: number,
     private readonly webhookId: string,
   ) {
-    this.headers = { traceparent: `00-${traceId}-${spanId}-${sampledFlag ? '01' : '00'}` };
+    this.traceparent = `00-${traceId}-${spanId}-${sampledFlag ? '01' : '00'}`;
   }
 
   get logIds(): Record<string, string> {

@@ -15,8 +15,8 @@ export interface PoolTracer {
 }
 
 export interface AttemptTrace {
-  /** headers the webhook request carries so the receiver's trace continues this one (traceparent) */
-  readonly headers: Record<string, string>;
+  /** the webhook request's W3C `traceparent`, so the receiver's trace continues this one */
+  readonly traceparent: string;
   /** trace_id and span_id, for the attempt's log lines */
   readonly logIds: Readonly<Record<string, string>>;
   end(result: DeliveryResult, outcome: Outcome['kind']): void;

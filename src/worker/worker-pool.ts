@@ -512,7 +512,7 @@ export class WorkerPool {
       to: message.recipient_phone_number,
       content: message.content,
       // always present, so every request object has one shape
-      headers: span?.headers,
+      traceparent: span?.traceparent,
     });
     const finished = this.now();
     const outcome = this.decide(result, attemptNo, finished);
