@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { sqliteFactory } from './helpers/services.js';
 import { waitFor } from './helpers/app.js';
-import { roundSizing, WorkerPool } from '../src/worker/worker-pool.js';
+import { WorkerPool } from '../src/worker/worker-pool.js';
+import { roundSizing } from '../src/worker/outcome.js';
 import {
   DEFAULT_DESTINATION,
   LocalRateLimiter,

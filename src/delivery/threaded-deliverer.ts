@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../threads/start-thread.js';
 import type { Deliverer, DeliveryResult, WebhookClientOptions, WebhookRequest } from './webhook-client.js';
 
 /** Messages between the main thread and a delivery thread (structured-clone safe). */
@@ -17,10 +18,6 @@ interface Lane {
   outbox: { seq: number; request: WebhookRequest }[];
   exited: boolean;
 }
-
-// the thread's module sits next to this one: .ts under tsx (tests), .js when built
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const THREAD_URL = new URL(FROM_SOURCE ? './delivery-thread.ts' : './delivery-thread.js', import.meta.url);
 
 /**
  * A Deliverer that runs the HTTP work on `threads` worker threads, each with
@@ -45,13 +42,7 @@ export class ThreadedDeliverer implements Deliverer {
   }
 
   private spawn(clientOptions: WebhookClientOptions): Lane {
-    // from source (tests), the thread registers tsx itself: the main thread's loader does not carry over
-    const worker = FROM_SOURCE
-      ? new Worker(
-          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_URL.href)}); })`,
-          { eval: true, workerData: clientOptions },
-        )
-      : new Worker(THREAD_URL, { workerData: clientOptions });
+    const worker = startThread(import.meta.url, 'delivery-thread', clientOptions);
     const lane: Lane = { worker, inFlight: 0, outbox: [], exited: false };
     worker.on('message', (msg: FromThread) => {
       for (const { seq, result } of msg.results) {

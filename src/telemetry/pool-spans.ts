@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { randomFillSync } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, trace, TraceFlags, type Context } from '@opentelemetry/api';
 import {
@@ -10,6 +10,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
 import type { TracingConfig } from '../config/tracing-config.js';
+import { startThread } from '../threads/start-thread.js';
 import type { DeliveryResult } from '../delivery/webhook-client.js';
 import type { ClaimedMessage, Outcome } from '../store/store.js';
 import type { AttemptTrace } from '../worker/pool-tracer.js';
@@ -82,13 +83,6 @@ const FLUSH_EVERY_MS = 100;
 const BLOCK_BYTES = 64 * 1024;
 const BLOCKS = 16;
 
-// the thread's module sits next to this one: .ts under tsx (tests), .js when built
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-const THREAD_URL = new URL(
-  FROM_SOURCE ? './span-export-thread.ts' : './span-export-thread.js',
-  import.meta.url,
-);
-
 /**
  * The worker pool's spans (delivery attempts and claim rounds), made without span objects on
  * the delivery path: the sampler decides, the ids come from a pool, the webhook request gets
@@ -117,12 +111,7 @@ export class PoolSpans {
       blocks: this.blocks.buffers,
       lengths: this.blocks.lengths,
     };
-    this.worker = FROM_SOURCE
-      ? new Worker(
-          `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(THREAD_URL.href)}); })`,
-          { eval: true, workerData: data },
-        )
-      : new Worker(THREAD_URL, { workerData: data });
+    this.worker = startThread(import.meta.url, 'span-export-thread', data);
     // spans are best effort: a thread that fails loses its spans, never a delivery
     this.worker.on('error', () => undefined);
     this.worker.on('exit', () => (this.exited = true));

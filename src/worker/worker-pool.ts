@@ -1,12 +1,14 @@
 import type { DeliveryAttempt } from '../domain/message.js';
 import { contentProblem } from '../domain/message.js';
-import type { Deliverer, DeliveryResult } from '../delivery/webhook-client.js';
-import { backoffMs, type RetryPolicy } from '../delivery/retry-policy.js';
+import type { Deliverer } from '../delivery/webhook-client.js';
+import type { RetryPolicy } from '../delivery/retry-policy.js';
 import type { Logger } from '../logging/logger.js';
-import type { ClaimedMessage, CompleteAndClaim, Completion, MessageStore, Outcome } from '../store/store.js';
+import type { ClaimedMessage, CompleteAndClaim, MessageStore, Outcome } from '../store/store.js';
 import { DEFAULT_DESTINATION, type RateLimiter } from './rate-limiter.js';
 import { PoolEvents } from './events.js';
 import type { PoolTracer } from './pool-tracer.js';
+import { decide, roundSizing, type OutcomePolicy } from './outcome.js';
+import { OutcomeBuffer, type PendingOutcome } from './outcome-buffer.js';
 
 export type PoolState = 'running' | 'paused';
 
@@ -23,11 +25,6 @@ export interface PoolCounts {
   lost_lease: number;
   /** claim rounds (store calls that stored outcomes and claimed) */
   rounds: number;
-}
-
-interface PendingOutcome {
-  completion: Completion;
-  message: ClaimedMessage;
 }
 
 export interface WorkerPoolOptions {
@@ -93,27 +90,6 @@ const FLUSH_AFTER_MS = 10;
 const STORE_ERROR_BACKOFF_MS = 1000;
 
 /**
- * How many claimed messages the pool keeps ready beyond its busy slots, and how
- * many a round waits to be able to claim while deliveries run. At most once, a
- * claimed message whose holder dies becomes unknown: nothing is claimed that
- * does not start at once, and rounds take a quarter of the slots. An embedded
- * store (SQLite) keeps twice the slots ready and claims a full slots' worth per
- * round: its cost is mostly per write transaction (about ten claimed messages'
- * worth) and there is no round trip to hide. A server store keeps the slots'
- * worth ready and claims half of it per round, two rounds at once.
- */
-export function roundSizing(
-  numWorkers: number,
-  embedded: boolean,
-  atMostOnce: boolean,
-  prefetch?: number,
-): { prefetch: number; minClaim: number } {
-  const ready = prefetch ?? (atMostOnce ? 0 : embedded ? 2 * numWorkers : numWorkers);
-  const per = ready === 0 ? numWorkers / 4 : embedded ? numWorkers : numWorkers / 2;
-  return { prefetch: ready, minClaim: Math.max(1, Math.floor(per)) };
-}
-
-/**
  * Claims due messages and delivers them, `numWorkers` at a time. One
  * dispatcher loop claims in batches (bounded by free slots and rate-limit
  * tokens, so nothing is claimed that cannot be sent now) and completions are
@@ -124,8 +100,9 @@ export class WorkerPool {
   readonly events = new PoolEvents();
   private state: PoolState;
   private readonly inFlight = new Map<string, Promise<void>>();
-  private pending: PendingOutcome[] = [];
-  private flushing: Promise<void> | null = null;
+  /** outcomes not yet stored (outcome-buffer.ts) */
+  private readonly outcomes: OutcomeBuffer;
+  private readonly policy: OutcomePolicy;
   private stopped = true;
   /** set by stop(): no more claims */
   private closing = false;
@@ -145,8 +122,6 @@ export class WorkerPool {
    * slower than the receiver holds deliveries back instead of piling up outcomes.
    */
   private readonly maxUnrecorded: number;
-  /** batches of outcomes in a store call right now (claim rounds' and a flush's) */
-  private readonly writing = new Set<PendingOutcome[]>();
   /** claim rounds at once: a round trip to a server store overlaps the next */
   private readonly maxRounds: number;
   private readonly rounds = new Set<Promise<void>>();
@@ -158,7 +133,6 @@ export class WorkerPool {
   private woken = false;
   /** after a failed round: no new round before this time */
   private backoffUntil = 0;
-  private flushTimer: NodeJS.Timeout | null = null;
   /** set after a failed round: give back leases we hold without knowing it */
   private reconcile = false;
   /** the fence generation last seen (see WorkerPoolOptions.fence) */
@@ -189,6 +163,19 @@ export class WorkerPool {
     ));
     this.maxUnrecorded = 2 * o.numWorkers;
     this.maxRounds = Math.max(1, o.concurrentRounds ?? 2);
+    this.policy = { retry: o.retry, atMostOnce: o.atMostOnce ?? false, random: this.random };
+    this.outcomes = new OutcomeBuffer({
+      store: o.store,
+      now: this.now,
+      logger: this.log,
+      onStored: (batch, applied) => {
+        this.stored(batch, applied);
+        this.startReady();
+      },
+      giveUp: () => this.closing && this.inFlight.size === 0,
+      flushAfterMs: FLUSH_AFTER_MS,
+      retryAfterMs: STORE_ERROR_BACKOFF_MS,
+    });
   }
 
   getState(): PoolState {
@@ -321,12 +308,7 @@ export class WorkerPool {
     }
     // not while a round is in flight: what it is claiming is not known yet
     if (this.reconcile && this.rounds.size === 0) {
-      const keep = [
-        ...this.inFlight.keys(),
-        ...this.ready.map((m) => m.id),
-        ...this.pending.map((p) => p.message.id),
-        ...[...this.writing].flatMap((batch) => batch.map((p) => p.message.id)),
-      ];
+      const keep = [...this.inFlight.keys(), ...this.ready.map((m) => m.id), ...this.outcomes.messageIds()];
       const released = await this.o.store.releaseOwned(this.o.owner, keep, new Date(now));
       this.reconcile = false;
       if (released > 0) this.log.warn({ released }, 'gave back messages a failed round had claimed');
@@ -380,14 +362,8 @@ export class WorkerPool {
   /** Stores the outcomes waiting and claims up to `tokens` in one call, then starts deliveries. */
   private async round(tokens: number, now: number): Promise<number> {
     // the outcomes waiting to be stored go in the same transaction as the claim
-    const batch = this.pending;
-    this.pending = [];
-    if (this.flushTimer) {
-      clearTimeout(this.flushTimer);
-      this.flushTimer = null;
-    }
+    const batch = this.outcomes.take();
     let result: CompleteAndClaim;
-    this.writing.add(batch);
     this.claimingTokens += tokens;
     try {
       result = await this.o.store.completeAndClaim(
@@ -399,12 +375,11 @@ export class WorkerPool {
     } catch (err) {
       this.o.tracer?.round(now, 0, 0, err);
       this.o.limiter.giveBack(this.destination, tokens);
-      this.pending = batch.concat(this.pending);
       // the outcomes are not stored: a flush retries them even if no round follows (a pause)
-      if (this.pending.length > 0) this.armFlush();
+      this.outcomes.putBack(batch);
       throw err;
     } finally {
-      this.writing.delete(batch);
+      this.outcomes.written(batch);
       this.claimingTokens -= tokens;
     }
     this.counts.rounds++;
@@ -440,9 +415,7 @@ export class WorkerPool {
   /** A free slot, and room under the bound of unrecorded deliveries. */
   private canStart(): boolean {
     if (this.inFlight.size >= this.o.numWorkers) return false;
-    let unrecorded = this.inFlight.size + this.pending.length;
-    for (const batch of this.writing) unrecorded += batch.length;
-    return unrecorded < this.maxUnrecorded;
+    return this.inFlight.size + this.outcomes.unstored < this.maxUnrecorded;
   }
 
   /** A slot freed: the next claimed message starts now, without waiting for a store round trip. */
@@ -515,7 +488,7 @@ export class WorkerPool {
       traceparent: span?.traceparent,
     });
     const finished = this.now();
-    const outcome = this.decide(result, attemptNo, finished);
+    const outcome = decide(result, attemptNo, finished, this.policy);
     span?.end(result, outcome.kind);
     const attempt: DeliveryAttempt = {
       message_id: message.id,
@@ -549,38 +522,8 @@ export class WorkerPool {
     this.queue(message, outcome, attempt);
   }
 
-  private decide(result: DeliveryResult, attemptNo: number, now: number): Outcome {
-    switch (result.kind) {
-      case 'delivered':
-        return { kind: 'sent', webhookResponseMessageId: result.responseMessageId, sentAt: new Date(now) };
-      case 'permanent':
-        return { kind: 'failed', error: result.error };
-      case 'retryable':
-        if (this.o.atMostOnce && result.maybeDelivered) {
-          return { kind: 'unknown', error: `outcome unknown: ${result.error}` };
-        }
-        if (attemptNo >= this.o.retry.maxAttempts) {
-          return { kind: 'failed', error: `${result.error} (after ${attemptNo} attempts)` };
-        }
-        return {
-          kind: 'retry',
-          error: result.error,
-          dueAt: new Date(now + backoffMs(this.o.retry, attemptNo, result.retryAfterMs, this.random)),
-        };
-    }
-  }
-
   private queue(message: ClaimedMessage, outcome: Outcome, attempt: DeliveryAttempt | null): void {
-    this.pending.push({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
-    // the next claim round usually stores it; if none comes soon, a flush does
-    this.armFlush();
-  }
-
-  private armFlush(): void {
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = null;
-      void this.flush();
-    }, FLUSH_AFTER_MS);
+    this.outcomes.add({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
   }
 
   /** Tells listeners what happened to each outcome of a batch that reached the store. */
@@ -605,40 +548,9 @@ export class WorkerPool {
     }
   }
 
-  /** Writes queued completions in one batch; a batch in progress is followed by the next. */
+  /** Stores the outcomes waiting in one batch; a batch in progress is followed by the next. */
   flush(): Promise<void> {
-    if (this.flushing) return this.flushing;
-    if (this.pending.length === 0) return Promise.resolve();
-    this.flushing = (async () => {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        this.writing.add(batch);
-        let applied: string[] | null = null;
-        try {
-          applied = await this.o.store.complete(
-            batch.map((b) => b.completion),
-            new Date(this.now()),
-          );
-        } catch (err) {
-          this.log.error({ err, count: batch.length }, 'could not store delivery outcomes; retrying');
-        } finally {
-          this.writing.delete(batch);
-        }
-        if (applied) {
-          this.stored(batch, applied);
-          this.startReady();
-          continue;
-        }
-        // keep them: the store may be back soon; the leases protect against double work meanwhile
-        this.pending = batch.concat(this.pending);
-        if (this.closing && this.inFlight.size === 0) break;
-        await new Promise((r) => setTimeout(r, STORE_ERROR_BACKOFF_MS));
-      }
-    })().finally(() => {
-      this.flushing = null;
-    });
-    return this.flushing;
+    return this.outcomes.flush();
   }
 
   /**
@@ -661,9 +573,8 @@ export class WorkerPool {
     );
     await within(Promise.all(this.inFlight.values()), timeoutMs);
     const unfinished = [...this.inFlight.keys()];
-    await within(this.flush(), Math.max(timeoutMs, 1000));
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = null;
+    await within(this.outcomes.flush(), Math.max(timeoutMs, 1000));
+    this.outcomes.cancelTimer();
     let released = 0;
     if (unfinished.length > 0 && this.o.atMostOnce) {
       // their requests are out: sending them again could deliver twice
