@@ -38,8 +38,47 @@ const ENV = {
 };
 
 async function heldBy(store: MessageStore, owner: string): Promise<number> {
+  return (await webhookIdsHeldBy(store, owner)).length;
+}
+
+/** The webhook ids of the messages `owner` holds a lease on (processing). */
+async function webhookIdsHeldBy(store: MessageStore, owner: string): Promise<string[]> {
   const page = await store.list({ order: 'created', status: 'processing', limit: 1000 });
-  return page.items.filter((m) => m.lease_owner === owner).length;
+  return page.items.filter((m) => m.lease_owner === owner).map((m) => m.webhook_id);
+}
+
+/**
+ * Everything the process logs, read as it comes (its output() keeps only the last 20 kB): each
+ * message it starts delivering, from its debug 'delivering' lines, with the time each was logged
+ * (stamped when the pool calls the deliverer, before the request is written), and every `msg`.
+ */
+function followLog(proc: Service): {
+  started: { webhookId: string; time: number }[];
+  said: Set<string>;
+  /** the lease owner its pool's lines name */
+  nodes: Set<string>;
+} {
+  const started: { webhookId: string; time: number }[] = [];
+  const said = new Set<string>();
+  const nodes = new Set<string>();
+  let rest = '';
+  proc.child.stdout?.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        const l = JSON.parse(line) as { msg?: unknown; webhook_id?: unknown; time?: unknown; node?: unknown };
+        if (typeof l.msg === 'string') said.add(l.msg);
+        if (l.msg === 'delivering' && typeof l.webhook_id === 'string') {
+          started.push({ webhookId: l.webhook_id, time: Number(l.time) });
+          if (typeof l.node === 'string') nodes.add(l.node);
+        }
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  return { started, said, nodes };
 }
 
 /** The node id from its 'started' line, which follows the listen (healthz may answer first). */
@@ -144,13 +183,21 @@ describe('a node stopped past nodeTimeout (SIGSTOP), then continued (SIGCONT)', 
     try {
       await fill(store, n);
       const env = { ...t.env, ...ENV, POOL_HEARTBEAT_INTERVAL: '500ms', POOL_NODE_TIMEOUT: '3s' };
-      const frozen = await serve(env, sinkUrl);
+      // debug: its 'delivering' lines say which messages it had started before it was stopped
+      const frozen = await serve({ ...env, LOG_LEVEL: 'debug' }, sinkUrl);
+      const { started, said, nodes } = followLog(frozen);
       procs.push(frozen, await serve(env, sinkUrl));
-      const frozenId = await nodeIdOf(frozen);
       await waitFor(() => sink.stats().accepted >= 300, 60_000, 'load');
-      const held = await heldBy(store, frozenId);
+      // its 'started' line may be past what output() keeps by now: its pool's lines name it
+      assert.equal(nodes.size, 1, `one lease owner in its lines: ${[...nodes].join(', ')}`);
+      const frozenId = [...nodes][0] ?? '';
       frozen.child.kill('SIGSTOP');
       const stoppedAt = Date.now();
+      // what it holds once stopped: a request it wrote before the stop has reached the receiver,
+      // and a store call it made has committed, well within 300 ms (recovery takes 3 s)
+      await new Promise((r) => setTimeout(r, 300));
+      const heldIds = await webhookIdsHeldBy(store, frozenId);
+      const held = heldIds.length;
       await waitFor(
         async () => (await heldBy(store, frozenId)) === 0,
         20_000,
@@ -158,23 +205,38 @@ describe('a node stopped past nodeTimeout (SIGSTOP), then continued (SIGCONT)', 
       );
       const recoveredMs = Date.now() - stoppedAt;
       await new Promise((r) => setTimeout(r, 1000));
+      const continuedAt = Date.now();
       frozen.child.kill('SIGCONT');
       await waitFor(async () => (await store.countByStatus()).sent === n, 120_000, `all ${n} sent`);
       const stats = sink.stats();
-      const said = logLines(frozen).map((l) => l.msg);
+      // anything it logged before SIGCONT it logged before the stop
+      const startedBefore = new Set(started.filter((s) => s.time < continuedAt).map((s) => s.webhookId));
+      // in flight, or sent with the outcome not stored: the receiver may see these twice
+      const startedNotStored = heldIds.filter((id) => startedBefore.has(id));
+      // claimed and not started: whichever node sends them, the receiver sees each once
+      const notStarted = heldIds.filter((id) => !startedBefore.has(id));
       report('sigstop/postgres', {
         messages: n,
         held_when_stopped: held,
+        started_not_stored_when_stopped: startedNotStored.length,
         recovered_ms_after_stop: recoveredMs,
         duplicates: stats.duplicates,
         lost: n - stats.unique_webhook_ids,
       });
       assert.equal(stats.unique_webhook_ids, n, 'none lost');
-      // only what it had in flight (sent when it stopped, its outcome unrecorded) can reach the
-      // receiver twice: never the messages it had claimed and not started
-      assert.ok(stats.duplicates <= 64, `${stats.duplicates} repeats > the 64 it had in flight`);
+      // only what it had sent without its outcome stored (in flight, or the outcome waiting for the
+      // store) can reach the receiver twice: never the messages it had claimed and not started
+      const notOnce = notStarted.filter((id) => sink.requestCount(id) !== 1);
+      assert.deepEqual(notOnce, [], 'claimed and not started when it stopped: sent exactly once');
+      assert.ok(started.length > 0, 'its debug lines were read');
       assert.ok(
-        said.includes('heartbeat was stale: claimed messages not started are dropped'),
+        stats.duplicates <= startedNotStored.length,
+        `${stats.duplicates} repeats > the ${startedNotStored.length} it had started without their outcome stored`,
+      );
+      // the pool's bound on what is sent and not recorded: 2 × numWorkers
+      assert.ok(startedNotStored.length <= 2 * 64, `${startedNotStored.length} started and not stored`);
+      assert.ok(
+        said.has('heartbeat was stale: claimed messages not started are dropped'),
         'it knew it had been stale',
       );
     } finally {
