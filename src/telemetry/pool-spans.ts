@@ -177,22 +177,23 @@ export class PoolSpans {
     const message = failed ? result.error.slice(0, MAX_ERROR_CHARS) : '';
     const b = this.blocks.reserve(recordBound(webhookId, type, message));
     if (!b) return;
-    this.blocks.pos = writeAttempt(
-      b,
-      this.blocks.pos,
-      traceId,
-      spanId,
-      parentSpanId,
-      startUs,
-      endUs,
-      attempt,
-      result.statusCode ?? -1,
-      outcome,
-      webhookId,
-      type,
-      message,
+    this.wrote(
+      writeAttempt(
+        b,
+        this.blocks.pos,
+        traceId,
+        spanId,
+        parentSpanId,
+        startUs,
+        endUs,
+        attempt,
+        result.statusCode ?? -1,
+        outcome,
+        webhookId,
+        type,
+        message,
+      ),
     );
-    this.timer ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS);
   }
 
   /** A claim round from `startedMs` to now that claimed or stored something: a root span. */
@@ -202,16 +203,23 @@ export class PoolSpans {
     const spanId = this.ids.hex(8, ZERO_SPAN);
     const b = this.blocks.reserve(ROUND_BYTES);
     if (!b) return;
-    this.blocks.pos = writeRound(
-      b,
-      this.blocks.pos,
-      traceId,
-      spanId,
-      Math.round(startedMs * 1000),
-      micros(),
-      claimed,
-      stored,
+    this.wrote(
+      writeRound(
+        b,
+        this.blocks.pos,
+        traceId,
+        spanId,
+        Math.round(startedMs * 1000),
+        micros(),
+        claimed,
+        stored,
+      ),
     );
+  }
+
+  /** A record written up to `pos`: the block goes over within FLUSH_EVERY_MS even if it is not full. */
+  private wrote(pos: number): void {
+    this.blocks.pos = pos;
     this.timer ??= setTimeout(() => this.flush(), FLUSH_EVERY_MS);
   }
 

@@ -146,16 +146,16 @@ export class Tracing {
    * through the SDK, with its exception.
    */
   poolTracer(webhookUrl: string): PoolTracer {
-    const attempts = new PoolSpans(this.config, this.version, webhookUrl);
-    this.closers.push(() => attempts.close());
+    const spans = new PoolSpans(this.config, this.version, webhookUrl);
+    this.closers.push(() => spans.close());
     const tracer = this.tracer;
     const secrets = this.secrets;
     return {
-      attempt: (message: ClaimedMessage, attempt: number): AttemptTrace => attempts.start(message, attempt),
+      attempt: (message: ClaimedMessage, attempt: number): AttemptTrace => spans.start(message, attempt),
       round(startedMs: number, claimed: number, stored: number, err?: unknown): void {
         if (err === undefined) {
           // the common case, a record like an attempt's; nothing to say for an empty poll
-          if (claimed > 0 || stored > 0) attempts.round(startedMs, claimed, stored);
+          if (claimed > 0 || stored > 0) spans.round(startedMs, claimed, stored);
           return;
         }
         // a failed round (rare) carries its exception: the SDK's span
