@@ -79,7 +79,7 @@ test('a refused batch goes back first in line and a flush retries it; waiting an
   buffer.add(sent(c));
   assert.equal(buffer.unstored, 3);
   // the round's store call failed: its batch goes back ahead of what came since
-  buffer.putBack(round);
+  buffer.putBack(round, new Error('connection reset'));
   assert.equal(buffer.unstored, 3);
   assert.deepEqual(buffer.messageIds(), [a.id, b.id, c.id]);
   await buffer.flush();

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
+import { isRefusedValue, isStoreFull, isUnavailable, refusal } from '../store/store-errors.js';
 
 /** Fastify's own errors, by their FST_ code: none leaves the server with an FST_ code. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -31,36 +32,8 @@ const CODE_OF_STATUS: Record<number, ErrorCode> = {
   501: 'METHOD_NOT_IMPLEMENTED',
 };
 
-/** Errors that mean the store or Redis is down, not that the service is broken. */
-export function isUnavailable(err: unknown): boolean {
-  const e = err as { name?: string; code?: string };
-  return (
-    /^Mongo(ServerSelection|Network|NotConnected|Topology)/.test(e.name ?? '') ||
-    [
-      'ECONNREFUSED',
-      'ECONNRESET',
-      'ETIMEDOUT',
-      'EPIPE',
-      '57P01',
-      '57P03',
-      '08006',
-      '08001',
-      '08003',
-      'SQLITE_BUSY',
-      'SQLITE_IOERR',
-    ].includes(e.code ?? '') ||
-    /Connection terminated|timeout exceeded when trying to connect/i.test((err as Error)?.message ?? '')
-  );
-}
-
 /** At most this many problems listed in a 400's `details` (a 1,000-row batch can have thousands). */
 export const MAX_DETAILS = 100;
-
-/** The store is out of space: SQLite's disk full, PostgreSQL's disk_full (53100). */
-export function isStoreFull(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? '';
-  return code === 'SQLITE_FULL' || code === '53100';
-}
 
 /**
  * The client went away before its request was read (it aborted, or reset the
@@ -231,6 +204,11 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (isUnavailable(err)) {
       req.log.warn({ err }, 'store unavailable');
       return sendError(reply, 'STORE_UNAVAILABLE', 'the store did not answer; retry later');
+    }
+    // a value the checks at the edge did not foresee: the client's request, not a bug of ours
+    if (isRefusedValue(err)) {
+      req.log.warn({ err }, 'the store refused a value of a request');
+      return sendError(reply, 'BAD_REQUEST', `the store refused a value of this request (${refusal(err)})`);
     }
     const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
     if (status >= 400 && status < 500) {

@@ -199,7 +199,16 @@ export const PoolStateSchema = Type.Object(
 );
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  'idempotency-key': Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 255,
+      // printable ASCII, as the IETF Idempotency-Key draft's sf-string: a header's other bytes
+      // arrive decoded as Latin-1, and would be stored as a key the client never sent
+      pattern: '^[\\x20-\\x7e]+$',
+      description: 'Printable ASCII, 1 to 255 characters: the same key returns the same message.',
+    }),
+  ),
 });
 
 export const SHARED_SCHEMAS = [

@@ -7,10 +7,9 @@ import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { AppError } from '../errors/codes.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './error-handler.js';
 import { SHARED_SCHEMAS, PoolActionSchema } from './schemas.js';
-import { illFormedStrings } from './body-checks.js';
+import { installJsonBody } from './json-body.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
@@ -77,17 +76,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   // JSON only: any other body is 415, not a string that fails validation
   app.removeContentTypeParser(['text/plain']);
-  // Fastify's JSON parser (prototype-poisoning checks kept), except that an operation without a
-  // body accepts an empty one: many clients send `content-type: application/json` on every request
-  const json = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if (body === '' && !req.routeOptions.schema?.body) {
-      done(null, undefined);
-      return;
-    }
-    json(req, body as string, done);
-  });
+  // UTF-8 only, bounded depth, text every store keeps: json-body.ts
+  installJsonBody(app);
   installErrorHandler(app);
   // first of the hooks: a request refused by any later one is traced too
   deps.tracing?.install(app);
@@ -119,18 +109,6 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     );
   }
   documentSecurity(app);
-  // text that is not well-formed Unicode is refused in any body, naming the field
-  app.addHook('preValidation', async (req) => {
-    if (req.body === undefined || req.body === null || typeof req.body !== 'object') return;
-    const bad = illFormedStrings(req.body, 'body');
-    if (bad.length > 0) {
-      throw new AppError(
-        'BAD_REQUEST',
-        `${bad[0]?.path} is not well-formed Unicode (a lone UTF-16 surrogate); it would be changed when stored`,
-        bad,
-      );
-    }
-  });
   const metrics = deps.metrics;
   app.addHook('onResponse', async (req, reply) => {
     metrics?.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);

@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { Pool, type Dispatcher } from 'undici';
+import { storableText, textProblem } from '../domain/text.js';
 import { secretBytes, signAll } from './signature.js';
 
 /** What one webhook request came to; the pool turns it into a store outcome. */
@@ -111,8 +113,11 @@ export class WebhookClient implements Deliverer {
     try {
       const res = await post(this.pool, this.path, headers, body, this.deadline);
       const code = res.statusCode;
-      if (code >= 200 && code < 300) return { kind: 'delivered', statusCode: code, ...responseId(res.text) };
-      const error = `HTTP ${code}${res.text ? `: ${res.text.slice(0, 200)}` : ''}`;
+      if (code >= 200 && code < 300) {
+        return { kind: 'delivered', statusCode: code, ...responseId(res.text, res.utf8) };
+      }
+      // what the receiver wrote goes into last_error: text every store keeps (a NUL, half a pair)
+      const error = storableText(`HTTP ${code}${res.text ? `: ${res.text.slice(0, 200)}` : ''}`);
       if (isRetryableStatus(code)) {
         return {
           kind: 'retryable',
@@ -129,7 +134,7 @@ export class WebhookClient implements Deliverer {
       return {
         kind: 'retryable',
         statusCode: null,
-        error: `${what}: ${e.message}`,
+        error: storableText(`${what}: ${e.message}`),
         retryAfterMs: null,
         maybeDelivered: !NOT_SENT_ERRORS.has(e.code ?? ''),
       };
@@ -170,7 +175,10 @@ export class DeadlineError extends Error {
 export interface PostResponse {
   statusCode: number;
   retryAfter: string | undefined;
+  /** the body read, decoded as UTF-8 (bytes that are not UTF-8 become U+FFFD) */
   text: string;
+  /** whether those bytes were UTF-8: a reply that was not is not trusted for its messageId */
+  utf8: boolean;
 }
 
 /**
@@ -273,11 +281,13 @@ class ResponseReader implements Dispatcher.DispatchHandler {
     if (this.done) return;
     this.done = true;
     if (this.timer) clearTimeout(this.timer);
-    const text =
-      this.chunks.length === 1
-        ? (this.chunks[0]?.toString('utf8') ?? '')
-        : Buffer.concat(this.chunks).toString('utf8');
-    this.resolve({ statusCode: this.statusCode, retryAfter: this.retryAfter, text });
+    const body = this.chunks.length === 1 ? (this.chunks[0] ?? EMPTY) : Buffer.concat(this.chunks);
+    this.resolve({
+      statusCode: this.statusCode,
+      retryAfter: this.retryAfter,
+      text: body.toString('utf8'),
+      utf8: isUtf8(body),
+    });
   }
 
   onError(err: Error): void {
@@ -285,12 +295,26 @@ class ResponseReader implements Dispatcher.DispatchHandler {
   }
 }
 
-function responseId(text: string): { responseMessageId: string | null; warning: string | null } {
+const EMPTY = Buffer.alloc(0);
+
+function responseId(
+  text: string,
+  utf8: boolean,
+): { responseMessageId: string | null; warning: string | null } {
   if (text === '') return { responseMessageId: null, warning: 'receiver answered 2xx with an empty body' };
+  if (!utf8) {
+    // decoded, its bad bytes became U+FFFD: an id read from it would be stored changed
+    return { responseMessageId: null, warning: 'receiver answered 2xx with a body that is not valid UTF-8' };
+  }
   try {
     const parsed: unknown = JSON.parse(text);
     if (parsed && typeof parsed === 'object' && 'messageId' in parsed) {
       const id = (parsed as { messageId: unknown }).messageId;
+      const problem = typeof id === 'string' ? textProblem(id) : null;
+      if (problem) {
+        // the id is the receiver's key for the message: stored changed, it would name another
+        return { responseMessageId: null, warning: `receiver answered 2xx with a messageId that ${problem}` };
+      }
       if (typeof id === 'string' && id !== '' && id.length <= MAX_RESPONSE_ID_CHARS) {
         return { responseMessageId: id, warning: null };
       }

@@ -1,3 +1,5 @@
+import { textProblem } from './text.js';
+
 /**
  * The message and its life cycle, shared by every store and the API.
  *
@@ -83,21 +85,19 @@ export interface NewMessage {
   webhook_response_message_id?: string | null | undefined;
 }
 
-/** Content rule of the original: 1 to 160 characters (Unicode code points). */
-export function contentProblem(content: string): string | null {
+/**
+ * Content rule of the original, 1 to 160 characters (Unicode code points), and text every store
+ * keeps (text.ts): a stored message whose content breaks it (a seed row, the original's MongoDB
+ * data) becomes invalid_content, whatever the store.
+ */
+export function contentProblem(content: unknown): string | null {
+  if (typeof content !== 'string') return 'content is not text';
+  const text = textProblem(content);
+  if (text) return `content ${text}`;
   const n = [...content].length;
   if (n === 0) return 'content is empty';
   if (n > CONTENT_MAX_CHARS) return `content has ${n} characters; at most ${CONTENT_MAX_CHARS} are allowed`;
   return null;
-}
-
-/**
- * Text that is not well-formed Unicode (a lone UTF-16 surrogate, which JSON's
- * `\ud800` escape can carry) cannot be stored as UTF-8 without being changed:
- * refused before it reaches a store.
- */
-export function unicodeProblem(text: string): string | null {
-  return text.isWellFormed() ? null : 'is not well-formed Unicode (it holds a lone UTF-16 surrogate)';
 }
 
 /**

@@ -7,7 +7,7 @@
 export const ERROR_CODES = {
   BAD_REQUEST: {
     status: 400,
-    doc: 'The request does not match the schema (wrong type, missing or unknown field, out-of-range value, text that is not well-formed Unicode, a malformed HTTP request). The message names the field; `details` lists every problem.',
+    doc: 'The request does not match the schema (wrong type, missing or unknown field, out-of-range value, a malformed HTTP request), or holds text no store keeps as written: a lone UTF-16 surrogate, U+0000, bytes that are not UTF-8, JSON nested deeper than 32 levels. The message names the field; `details` lists every problem.',
   },
   BAD_URL: { status: 400, doc: 'The URL cannot be decoded (a bad percent-escape).' },
   INVALID_JSON: { status: 400, doc: 'The body is not valid JSON (or is empty where a body is required).' },
@@ -59,7 +59,7 @@ export const ERROR_CODES = {
   URI_TOO_LONG: { status: 414, doc: 'A path parameter is longer than the server accepts.' },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415,
-    doc: 'The body is not `application/json` (`PUT /worker-pool/state` also takes a form body). A body-less `POST` without credentials needs `Content-Type: application/json` too, so a cross-site form cannot make it.',
+    doc: 'The body is not `application/json` (`PUT /worker-pool/state` also takes a form body), or declares a charset other than UTF-8 (JSON is UTF-8, RFC 8259). A body-less `POST` without credentials needs `Content-Type: application/json` too, so a cross-site form cannot make it.',
   },
   RANGE_NOT_SATISFIABLE: {
     status: 416,

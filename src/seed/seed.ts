@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { MessageStatus, NewMessage } from '../domain/message.js';
-import { MESSAGE_STATUSES, phoneProblem, unicodeProblem } from '../domain/message.js';
-import type { MessageStore } from '../store/store.js';
+import { MESSAGE_STATUSES, phoneProblem } from '../domain/message.js';
+import { textProblem } from '../domain/text.js';
+import { isRefusedValue, refusal } from '../store/store-errors.js';
+import type { CreateResult, MessageStore } from '../store/store.js';
 
 /** Go's zero time, which the original wrote for "not sent". */
 const GO_ZERO_TIME = /^0001-01-01T00:00:00(\.0+)?Z$/;
@@ -43,12 +45,14 @@ export function seedRowToMessage(row: unknown): NewMessage {
   if (typeof r.recipient_phone_number !== 'string' || r.recipient_phone_number.trim() === '') {
     throw new Error('recipient_phone_number must be a non-empty string');
   }
-  for (const field of ['content', 'recipient_phone_number'] as const) {
-    const problem = unicodeProblem(r[field] as string);
-    if (problem) throw new Error(`${field} ${problem}`);
-  }
+  // the phone number first: its rule (no control characters) names NUL too
   const phone = phoneProblem(r.recipient_phone_number);
   if (phone) throw new Error(phone);
+  for (const field of ['content', 'recipient_phone_number', 'webhook_response_message_id'] as const) {
+    const value = r[field];
+    const problem = typeof value === 'string' ? textProblem(value) : null;
+    if (problem) throw new Error(`${field} ${problem}`);
+  }
   let status: MessageStatus = 'unsent';
   if (r.status !== undefined && r.status !== null && r.status !== '') {
     if (typeof r.status !== 'string' || !(MESSAGE_STATUSES as readonly string[]).includes(r.status)) {
@@ -100,6 +104,8 @@ export async function seedMessages(
     return { inserted: 0, skipped: 0, errors: [{ index: -1, reason: 'seed file must hold a JSON array' }] };
   const errors: SeedRowError[] = [];
   const good: NewMessage[] = [];
+  /** the file index of each good row */
+  const goodIndex: number[] = [];
   const seen = new Set<string>();
   rows.forEach((row, index) => {
     try {
@@ -107,17 +113,39 @@ export async function seedMessages(
       if (seen.has(m.idempotency_key ?? '')) throw new Error('duplicate of an earlier row in this file');
       seen.add(m.idempotency_key ?? '');
       good.push(m);
+      goodIndex.push(index);
     } catch (err) {
       errors.push({ index, reason: (err as Error).message });
     }
   });
   let inserted = 0;
   let skipped = 0;
-  for (let i = 0; i < good.length; i += 1000) {
-    const results = await store.create(good.slice(i, i + 1000), now);
+  const count = (results: CreateResult[]): void => {
     for (const r of results)
       if (r.created) inserted++;
       else skipped++;
+  };
+  for (let i = 0; i < good.length; i += 1000) {
+    const chunk = good.slice(i, i + 1000);
+    try {
+      count(await store.create(chunk, now));
+    } catch (err) {
+      if (!isRefusedValue(err)) throw err;
+      // a row the store refuses (a value no check above foresaw): the chunk row by row, so
+      // that row alone is reported and the others still go in
+      for (let j = 0; j < chunk.length; j++) {
+        try {
+          count(await store.create([chunk[j] as NewMessage], now));
+        } catch (rowErr) {
+          if (!isRefusedValue(rowErr)) throw rowErr;
+          errors.push({
+            index: goodIndex[i + j] ?? -1,
+            reason: `the store refused the row: ${refusal(rowErr)}`,
+          });
+        }
+      }
+    }
   }
+  errors.sort((a, b) => a.index - b.index);
   return { inserted, skipped, errors };
 }

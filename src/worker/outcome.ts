@@ -1,6 +1,7 @@
 import type { DeliveryResult } from '../delivery/webhook-client.js';
 import { backoffMs, type RetryPolicy } from '../delivery/retry-policy.js';
 import type { Outcome } from '../store/store.js';
+import { storableOrNull, storableText, textProblem } from '../domain/text.js';
 
 /**
  * How many claimed messages the pool keeps ready beyond its busy slots, and how
@@ -50,5 +51,31 @@ export function decide(result: DeliveryResult, attemptNo: number, now: number, p
         error: result.error,
         dueAt: new Date(now + backoffMs(p.retry, attemptNo, result.retryAfterMs, p.random)),
       };
+  }
+}
+
+/**
+ * A deliverer's result with text every store keeps (domain/text.ts): an error or warning made
+ * storable, a receiver id that is not dropped. The webhook client already answers so; this holds
+ * for any deliverer, since one text a store refuses would otherwise make its whole outcome batch fail.
+ */
+export function storableResult(result: DeliveryResult): DeliveryResult {
+  switch (result.kind) {
+    case 'delivered': {
+      const id = result.responseMessageId;
+      if (id !== null && textProblem(id) !== null) {
+        return {
+          ...result,
+          responseMessageId: null,
+          warning: `receiver answered 2xx with a messageId that ${textProblem(id) ?? ''}`,
+        };
+      }
+      return result.warning === null || textProblem(result.warning) === null
+        ? result
+        : { ...result, warning: storableOrNull(result.warning) };
+    }
+    case 'retryable':
+    case 'permanent':
+      return textProblem(result.error) === null ? result : { ...result, error: storableText(result.error) };
   }
 }

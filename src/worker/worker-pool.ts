@@ -7,8 +7,9 @@ import type { ClaimedMessage, CompleteAndClaim, MessageStore, Outcome } from '..
 import { DEFAULT_DESTINATION, type RateLimiter } from './rate-limiter.js';
 import { PoolEvents } from './events.js';
 import type { PoolTracer } from './pool-tracer.js';
-import { decide, roundSizing, type OutcomePolicy } from './outcome.js';
+import { decide, roundSizing, storableResult, type OutcomePolicy } from './outcome.js';
 import { OutcomeBuffer, type PendingOutcome } from './outcome-buffer.js';
+import { isRefusedValue } from '../store/store-errors.js';
 
 export type PoolState = 'running' | 'paused';
 
@@ -376,7 +377,10 @@ export class WorkerPool {
       this.o.tracer?.round(now, 0, 0, err);
       this.o.limiter.giveBack(this.destination, tokens);
       // the outcomes are not stored: a flush retries them even if no round follows (a pause)
-      this.outcomes.putBack(batch);
+      this.outcomes.putBack(batch, err);
+      // the store refused a value of those outcomes, and with them the claim (one transaction):
+      // they are set apart, and the next round claims without them at once
+      if (batch.length > 0 && isRefusedValue(err)) return 0;
       throw err;
     } finally {
       this.outcomes.written(batch);
@@ -480,13 +484,15 @@ export class WorkerPool {
       : this.log;
     const startedAt = this.now();
     log.debug({ attempt: attemptNo }, 'delivering');
-    const result = await this.o.deliverer.deliver({
-      webhookId: message.webhook_id,
-      to: message.recipient_phone_number,
-      content: message.content,
-      // always present, so every request object has one shape
-      traceparent: span?.traceparent,
-    });
+    const result = storableResult(
+      await this.o.deliverer.deliver({
+        webhookId: message.webhook_id,
+        to: message.recipient_phone_number,
+        content: message.content,
+        // always present, so every request object has one shape
+        traceparent: span?.traceparent,
+      }),
+    );
     const finished = this.now();
     const outcome = decide(result, attemptNo, finished, this.policy);
     span?.end(result, outcome.kind);

@@ -581,17 +581,28 @@ export function storeContract(factory: StoreFactory): void {
           { content: 'x\ud800y', recipient_phone_number: '+90' },
           { content: 'ok', recipient_phone_number: '+90\u0000' },
           { content: 'ok', recipient_phone_number: '+90\udfff' },
+          // U+0000: PostgreSQL refuses it, and the whole seed used to abort with it
+          { content: 'a\u0000b', recipient_phone_number: '+90' },
+          {
+            content: 'nul id',
+            recipient_phone_number: '+90',
+            status: 'sent',
+            sent_at: '2025-03-01T09:00:05Z',
+            webhook_response_message_id: 'x\u0000',
+          },
         ];
         const first = await seedMessages(store, rows, T0);
         assert.equal(first.inserted, 2);
         assert.deepEqual(
           first.errors.map((e) => e.index),
-          [2, 3, 4, 5, 6],
+          [2, 3, 4, 5, 6, 7, 8],
         );
         assert.match(first.errors[0]?.reason ?? '', /content/);
         assert.match(first.errors[2]?.reason ?? '', /content is not well-formed Unicode/);
         assert.match(first.errors[3]?.reason ?? '', /control character/);
         assert.match(first.errors[4]?.reason ?? '', /recipient_phone_number is not well-formed/);
+        assert.match(first.errors[5]?.reason ?? '', /content holds U\+0000/);
+        assert.match(first.errors[6]?.reason ?? '', /webhook_response_message_id holds U\+0000/);
         const second = await seedMessages(store, rows, T0);
         assert.equal(second.inserted, 0);
         assert.equal(second.skipped, 2);
