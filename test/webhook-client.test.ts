@@ -176,3 +176,81 @@ test('hostile receivers: the timeout bounds the whole exchange, reply bodies are
     );
   }
 });
+
+test('interim 1xx answers before the real one (100, 102, 103, several, split anywhere) are read past (RFC 9110 §15.2)', async () => {
+  const { createServer: createTcp } = await import('node:net');
+  const final = (id: string): string => {
+    const body = JSON.stringify({ message: 'Accepted', messageId: id });
+    return `HTTP/1.1 202 Accepted\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+  };
+  const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+  const PROCESSING = 'HTTP/1.1 102 Processing\r\n\r\n';
+  const HINTS =
+    'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\nLink: </a.js>; rel=preload\r\n\r\n';
+  // what the receiver writes, per path: the chunks, each written on its own turn
+  const scripts: Record<string, (n: number) => string[]> = {
+    '/100': (n) => [CONTINUE + final(`a${n}`)],
+    '/102': (n) => [PROCESSING, final(`b${n}`)],
+    '/103': (n) => [HINTS + final(`c${n}`)],
+    '/all': (n) => [CONTINUE, HINTS + PROCESSING, CONTINUE + final(`d${n}`)],
+    '/bytes': (n) => [...(CONTINUE + HINTS + final(`e${n}`))],
+    '/split': (n) => [
+      'HTTP/1.1 10',
+      '0 Continue\r',
+      '\n',
+      '\r\nHTTP/1',
+      '.1 202 Accepted\r\n' + final(`f${n}`).split('\r\n').slice(1).join('\r\n'),
+    ],
+    '/404': () => [CONTINUE + 'HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nnope'],
+  };
+  let served = 0;
+  const server = createTcp((sock) => {
+    sock.on('error', () => undefined);
+    let buffered = '';
+    sock.on('data', (d: Buffer) => {
+      buffered += d.toString('latin1');
+      // one answer per whole request (headers and the content-length body)
+      for (;;) {
+        const head = buffered.indexOf('\r\n\r\n');
+        if (head < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(buffered.slice(0, head))?.[1] ?? 0);
+        if (buffered.length < head + 4 + length) return;
+        const path = /^POST (\S+)/.exec(buffered)?.[1] ?? '';
+        buffered = buffered.slice(head + 4 + length);
+        const chunks = (scripts[path] ?? scripts['/100'] ?? (() => []))(served++);
+        void (async () => {
+          for (const c of chunks) {
+            sock.write(c, 'latin1');
+            await new Promise((r) => setTimeout(r, 1));
+          }
+        })();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const clients: WebhookClient[] = [];
+  try {
+    for (const path of ['/100', '/102', '/103', '/all', '/bytes', '/split']) {
+      // one connection: every answer after the first comes on a kept-alive socket
+      const c = new WebhookClient({ url: base + path, timeoutMs: 3000, signingSecrets: [], connections: 1 });
+      clients.push(c);
+      for (let i = 0; i < 3; i++) {
+        const r = await c.deliver(request);
+        assert.equal(r.kind, 'delivered', `${path} #${i}: ${JSON.stringify(r)}`);
+        assert.ok(
+          r.kind === 'delivered' && r.statusCode === 202 && /^[a-f]\d+$/.test(r.responseMessageId ?? ''),
+          `${path}: ${JSON.stringify(r)}`,
+        );
+      }
+    }
+    const c = new WebhookClient({ url: base + '/404', timeoutMs: 3000, signingSecrets: [], connections: 1 });
+    clients.push(c);
+    const r = await c.deliver(request);
+    assert.equal(r.kind, 'permanent', JSON.stringify(r));
+    assert.equal(r.statusCode, 404);
+  } finally {
+    await Promise.all(clients.map((c) => c.close(100)));
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Pool, type Dispatcher } from 'undici';
 import { storableText, textProblem } from '../domain/text.js';
+import { interimSkippingConnector } from './interim-responses.js';
 import { secretBytes, signAll } from './signature.js';
 
 /** What one webhook request came to; the pool turns it into a store outcome. */
@@ -89,7 +90,8 @@ export class WebhookClient implements Deliverer {
       keepAliveTimeout: 30_000,
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
-      connectTimeout: Math.min(options.timeoutMs, 10_000),
+      // undici's connector, with interim 1xx answers left out (interim-responses.ts)
+      connect: interimSkippingConnector({ timeout: Math.min(options.timeoutMs, 10_000) }),
     });
     this.deadline = options.timeoutMs;
     this.keys = options.signingSecrets.map(secretBytes);
