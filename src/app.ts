@@ -297,7 +297,17 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   counts?.start();
   let metricsServer: MetricsServer | null = null;
   if (metrics && config.metrics.listen) {
-    metricsServer = new MetricsServer(metrics);
+    metricsServer = new MetricsServer(
+      metrics,
+      {
+        headersTimeoutMs: config.api.headersTimeoutMs,
+        requestTimeoutMs: config.api.requestTimeoutMs,
+        keepAliveTimeoutMs: config.api.keepAliveTimeoutMs,
+        maxConnections: config.api.maxConnections,
+        maxPerClient: config.api.maxConnectionsPerClient,
+      },
+      logger,
+    );
     const where = await metricsServer.listen(config.metrics.listen.host, config.metrics.listen.port);
     logger.info({ address: where.address, port: where.port }, 'metrics listener (no authentication)');
   }

@@ -20,6 +20,8 @@ export interface ApiLimits {
   headersTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxConnections: number;
+  /** open connections of one client address at most (http/connection-guard.ts) */
+  maxConnectionsPerClient: number;
   /** requests worked on at once while `ApiDeps.delivering()` (0: no bound); the others wait */
   maxConcurrentRequests: number;
 }
@@ -30,6 +32,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   headersTimeoutMs: 10_000,
   keepAliveTimeoutMs: 72_000,
   maxConnections: 4096,
+  maxConnectionsPerClient: 256,
   maxConcurrentRequests: 0,
 };
 

@@ -10,6 +10,7 @@ import addFormatsModule from 'ajv-formats';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './error-handler.js';
 import { SHARED_SCHEMAS, PoolActionSchema } from './schemas.js';
 import { installJsonBody } from './json-body.js';
+import { ConnectionGuard } from '../http/connection-guard.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
@@ -61,7 +62,13 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     // per-request lines only at debug level (onResponse hook below): none on the hot path
     logController: new LogController({ disableRequestLogging: true }),
   });
-  app.server.maxConnections = limits.maxConnections;
+  // connections: a cap per client below the global one, idle ones closed first (connection-guard.ts)
+  new ConnectionGuard({
+    name: 'api',
+    logger: deps.logger,
+    maxConnections: limits.maxConnections,
+    maxPerClient: limits.maxConnectionsPerClient,
+  }).attach(app.server);
 
   const strict = makeAjv(false);
   const coercing = makeAjv(true);

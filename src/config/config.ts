@@ -69,6 +69,7 @@ export interface Config {
     headersTimeoutMs: number;
     keepAliveTimeoutMs: number;
     maxConnections: number;
+    maxConnectionsPerClient: number;
     /** on an `all` node while delivering: requests worked on at once (0: no bound) */
     maxConcurrentRequests: number;
     /** browser origins allowed by CORS (empty: CORS off) */
@@ -359,6 +360,12 @@ function load(env: Env, cwd: string): Config {
     );
   }
 
+  if (num('api.maxConnectionsPerClient') > num('api.maxConnections')) {
+    throw new ConfigError(
+      `config: api.maxConnectionsPerClient = ${num('api.maxConnectionsPerClient')} is invalid: expected at most api.maxConnections (${num('api.maxConnections')})`,
+    );
+  }
+
   if (num('api.headersTimeout') > num('api.requestTimeout')) {
     throw new ConfigError(
       `config: api.headersTimeout = ${num('api.headersTimeout')}ms is invalid: expected at most api.requestTimeout (${num('api.requestTimeout')}ms)`,
@@ -437,6 +444,7 @@ function load(env: Env, cwd: string): Config {
       headersTimeoutMs: num('api.headersTimeout'),
       keepAliveTimeoutMs: num('api.keepAliveTimeout'),
       maxConnections: num('api.maxConnections'),
+      maxConnectionsPerClient: num('api.maxConnectionsPerClient'),
       maxConcurrentRequests: num('api.maxConcurrentRequests'),
       corsOrigins: corsOrigins(list('api.cors.origins')),
       allowedHosts: list('api.allowedHosts').map((h) => h.toLowerCase()),

@@ -305,7 +305,16 @@ export const CONFIG_KEYS = [
     default: 4096,
     min: 16,
     max: 1_000_000,
-    doc: "Open client connections at most; more are closed at once. Keep it below the process's file-descriptor limit (`ulimit -n`) less what the store and the webhook connections need.",
+    doc: "Open client connections at most. Near it the longest-idle connection is closed for a new one; at it, if none is idle, the client holding the most gives up its oldest. Keep it below the process's file-descriptor limit (`ulimit -n`) less what the store and the webhook connections need.",
+  },
+  {
+    key: 'api.maxConnectionsPerClient',
+    env: 'API_MAX_CONNECTIONS_PER_CLIENT',
+    type: 'int',
+    default: 256,
+    min: 1,
+    max: 1_000_000,
+    doc: 'Open connections of one client address (an IPv6 client by its /64) at most: past it its longest-idle connection is closed for a new one, or the new one is refused if all of its connections are busy. At most `api.maxConnections`. Not applied to the addresses of `api.trustProxy` (a proxy in front carries every client).',
   },
   {
     key: 'api.auth',
