@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test/benchmark servers on 127.0.0.1: PostgreSQL, Redis and FerretDB v1 (a
 # MongoDB-wire-compatible server on top of the same PostgreSQL); Debian's
-# Chromium for the browser test and Prometheus for the metrics test; and a
+# Chromium for the browser test, Prometheus for the metrics test and nginx for
+# the proxy test (each test starts its own instance); and a
 # Jaeger binary (built once from the Go module proxy) for the tracing test,
 # which starts its own instance on loopback.
 #
@@ -68,12 +69,17 @@ install_packages() {
   command -v chromium >/dev/null || need+=(chromium)
   # the metrics end-to-end test scrapes the service with Debian's Prometheus (its own instance, on loopback)
   command -v prometheus >/dev/null || need+=(prometheus)
+  # the proxy test puts a real nginx (its own instance, on loopback) in front of the service
+  command -v nginx >/dev/null || need+=(nginx)
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     apt_install "${need[@]}"
     # the package may start a server on every interface: the tests run their own on loopback
     if [ -x /etc/init.d/prometheus ] && pgrep -x prometheus >/dev/null; then
       as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    fi
+    if [ -x /etc/init.d/nginx ] && [ -f /run/nginx.pid ]; then
+      as_root /etc/init.d/nginx stop >/dev/null 2>&1 || true
     fi
   fi
 }

@@ -14,7 +14,7 @@ import { MetricsServer } from './telemetry/metrics-server.js';
 import { StoreCounts } from './telemetry/store-counts.js';
 import { timedStore } from './telemetry/timed-store.js';
 import type { Tracing } from './telemetry/tracing.js';
-import type { RequestTracing } from './api/deps.js';
+import type { ApiAccess, RequestTracing } from './api/deps.js';
 import { secretsOf } from './config/redact.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import {
@@ -57,6 +57,8 @@ export interface App {
   nodeId: string;
   /** the metrics.listen listener, when configured */
   metricsServer: MetricsServer | null;
+  /** the API's access control (keys, OAuth2, rate limits) */
+  access: ApiAccess;
   /** stops claiming, finishes or releases in-flight deliveries, closes everything */
   close(): Promise<void>;
 }
@@ -361,6 +363,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     cache,
     nodeId,
     metricsServer,
+    access: access.access,
     async close() {
       if (closed) return;
       closed = true;

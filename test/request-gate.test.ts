@@ -26,13 +26,14 @@ describe('RequestGate', () => {
     void d.ready?.then(() => order.push('d'));
     assert.deepEqual(gate.load, { active: 2, waiting: 2 });
     a.release();
-    await Promise.resolve();
+    // a turn is given after the event loop's pending I/O (setImmediate)
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(order, ['c']);
     assert.deepEqual(gate.load, { active: 2, waiting: 1 });
     a.release(); // a second release of the same turn changes nothing
     assert.deepEqual(gate.load, { active: 2, waiting: 1 });
     b.release();
-    await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
     assert.deepEqual(order, ['c', 'd']);
     c.release();
     d.release();
@@ -65,6 +66,42 @@ describe('RequestGate', () => {
     for (const t of turns) t.release();
     assert.deepEqual(gate.load, { active: 1, waiting: 0 });
     late.release();
+  });
+});
+
+describe('RequestGate: work shared fairly between clients', () => {
+  test('a client has at most perClient at once, always; its others wait while other clients go at once', async () => {
+    const gate = new RequestGate(Infinity, () => false, 2);
+    const a = [gate.take('a'), gate.take('a'), gate.take('a'), gate.take('a')];
+    assert.equal(a[0]?.ready, undefined);
+    assert.equal(a[1]?.ready, undefined);
+    assert.notEqual(a[2]?.ready, undefined, "a's third waits");
+    const b = gate.take('b');
+    assert.equal(b.ready, undefined, 'another client goes at once');
+    assert.deepEqual(gate.load, { active: 3, waiting: 2 });
+    a[0]?.release();
+    await a[2]?.ready;
+    assert.deepEqual(gate.load, { active: 3, waiting: 1 });
+    for (const t of [...a, b]) t?.release();
+    assert.deepEqual(gate.load, { active: 0, waiting: 0 });
+  });
+
+  test('at the total bound, waiting requests are served client by client in turn, not first come', async () => {
+    const gate = new RequestGate(1, () => true, 10);
+    const held = gate.take('x');
+    const order: string[] = [];
+    // client a queues five before b and c queue one each; each, once its turn comes, finishes
+    for (const c of ['a', 'a', 'a', 'a', 'a', 'b', 'c']) {
+      const t = gate.take(c);
+      void t.ready?.then(() => {
+        order.push(c);
+        setImmediate(() => t.release());
+      });
+    }
+    held.release();
+    await waitFor(() => order.length === 7, 2000, 'every turn');
+    assert.deepEqual(order, ['a', 'b', 'c', 'a', 'a', 'a', 'a']);
+    assert.deepEqual(gate.load, { active: 0, waiting: 0 });
   });
 });
 
@@ -106,7 +143,8 @@ describe('installGate', () => {
     letGo();
     assert.equal(await slow, 200);
     assert.equal(await fast, 200);
-    assert.deepEqual(gate.load, { active: 0, waiting: 0 });
+    // places come back after the event loop's next pass
+    await waitFor(() => gate.load.active === 0 && gate.load.waiting === 0, 2000, 'every place back');
   });
 
   test('a body that never completes holds no place (slow loris)', async () => {
@@ -150,7 +188,9 @@ describe('api.maxConcurrentRequests in the service', () => {
     const api = await testApp({ API_MAX_CONCURRENT_REQUESTS: '3', API_AUTH: 'none', NODE_ROLE: 'api' });
     try {
       assert.equal(gateOf(all.app.server)?.limit, 3);
-      assert.equal(gateOf(api.app.server), undefined);
+      // an api node bounds each client, never the total
+      assert.equal(gateOf(api.app.server)?.limit, Infinity);
+      assert.equal(gateOf(api.app.server)?.perClient, 4);
       await all.app.server.listen({ port: 0, host: '127.0.0.1' });
       const port = (all.app.server.server.address() as AddressInfo).port;
       const base = `http://127.0.0.1:${port}`;

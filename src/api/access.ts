@@ -3,17 +3,31 @@ import { AppError } from '../errors/codes.js';
 import { anonymous, InvalidToken, type Authenticator } from '../auth/authenticator.js';
 import type { Principal, Scope } from '../auth/scopes.js';
 import type { BucketPolicy, KeyedBuckets } from '../ratelimit/token-bucket.js';
+import { bucketKey, isLoopbackAddress } from '../http/client-address.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** the scope an operation needs; none: public */
     scope?: Scope;
+    /** tokens of the client's bucket the request costs (default 1): a large page costs more */
+    cost?: (req: FastifyRequest) => number;
   }
   interface FastifyRequest {
     /** who sent the request (null: a public route reached without credentials) */
     principal: Principal | null;
+    /** where it came from: the peer, or the client a trusted proxy names (clientAddressOf) */
+    client: ClientAddress;
   }
 }
+
+/** A request's client: its address, and whether it is local (loopback, not forwarded from elsewhere). */
+export interface ClientAddress {
+  address: string;
+  local: boolean;
+}
+
+/** Whether an address is a proxy the operator trusts (`api.trustProxy`), compiled by proxy-addr. */
+export type TrustProxy = (address: string, hop: number) => boolean;
 
 export interface AccessOptions {
   auth: Authenticator;
@@ -23,11 +37,16 @@ export interface AccessOptions {
   /** browser origins allowed to make state-changing requests (and CORS) */
   corsOrigins: readonly string[];
   limiter: { buckets: KeyedBuckets; policy: BucketPolicy } | null;
+  /** the proxies whose X-Forwarded-For is believed (`api.trustProxy`); null: none */
+  trustProxy: TrustProxy | null;
 }
 
 /** Never authenticated, never rate limited, any Host: what load balancers and orchestrators probe. */
 export const PROBE_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+/** The Host names a loopback client may use anonymously in protected mode (and api.allowedHosts). */
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Headers by which a proxy says whom it forwards for: a request carrying any is never local by itself. */
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const REALM = 'realm="message-scheduler"';
 
@@ -39,8 +58,34 @@ export function hostName(host: string): string {
   return i >= 0 ? h.slice(0, i) : h;
 }
 
-export function isLoopbackAddress(address: string): boolean {
-  return address === '::1' || /^(::ffff:)?127\./.test(address);
+export { isLoopbackAddress };
+
+/**
+ * Who sent a request (docs/decisions.md, "Behind a proxy"). A request that carries a forwarding
+ * header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) came through a proxy: behind a same-host
+ * proxy (`proxy_pass http://127.0.0.1:3000`) every remote client's peer address is loopback, so
+ * such a request is never local unless its peer is a trusted proxy (`api.trustProxy`) that names
+ * the client in X-Forwarded-For; then that client's address decides (proxy-addr: the nearest
+ * address not itself a trusted proxy).
+ */
+export function clientAddressOf(req: FastifyRequest, trust: TrustProxy | null): ClientAddress {
+  const peer = req.socket.remoteAddress ?? '';
+  const forwarded = FORWARDING_HEADERS.some((h) => req.headers[h] !== undefined);
+  if (!forwarded) return { address: peer, local: isLoopbackAddress(peer) };
+  if (trust === null || !trust(peer, 0) || req.headers['x-forwarded-for'] === undefined) {
+    return { address: peer, local: false };
+  }
+  // Fastify computes req.ip with the same trust function (server.ts passes it as trustProxy)
+  const address = req.ip;
+  return { address, local: isLoopbackAddress(address) };
+}
+
+/** How many Host headers a request carries (Node keeps the first and drops the others). */
+function hostHeaders(req: FastifyRequest): number {
+  const raw = req.raw.rawHeaders;
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'host') n++;
+  return n;
 }
 
 function unauthorized(message: string, error?: 'invalid_token' | 'invalid_request'): AppError {
@@ -60,20 +105,31 @@ function credentialOf(req: FastifyRequest): string | null {
     return m[1];
   }
   const key = req.headers['x-api-key'];
-  if (typeof key === 'string' && key !== '') return key;
+  if (typeof key === 'string' && key !== '') {
+    // a token in X-API-Key would skip the checks a Bearer token gets in logs and proxies' eyes
+    if (!key.startsWith('ms_')) {
+      throw unauthorized(
+        'X-API-Key takes API keys (ms_...); send OAuth2 tokens as Authorization: Bearer',
+        'invalid_request',
+      );
+    }
+    return key;
+  }
   return null;
 }
 
 /**
- * A Host an anonymous request may name: a loopback name, an IP literal (a DNS-rebinding page names
- * the attacker's domain, never an address) or an `api.allowedHosts` entry.
+ * A Host an anonymous request may name. In protected mode: a loopback name (`localhost`,
+ * `127.0.0.1`, `[::1]`) or an `api.allowedHosts` entry, as the README says; any other name, IP
+ * literals such as `0.0.0.0` or `8.8.8.8` included, is not this loopback service. With `api.auth:
+ * none` (`ipLiterals`), IP literals are accepted too: a DNS-rebinding page names the attacker's
+ * domain, never an address.
  */
-export function anonymousHostOk(host: string, allowed: ReadonlySet<string>): boolean {
+export function anonymousHostOk(host: string, allowed: ReadonlySet<string>, ipLiterals = false): boolean {
   const name = hostName(host);
   return (
     LOOPBACK_NAMES.has(name) ||
-    /^\d{1,3}(\.\d{1,3}){3}$/.test(name) ||
-    /^\[[0-9a-f:.]+\]$/.test(name) ||
+    (ipLiterals && (/^\d{1,3}(\.\d{1,3}){3}$/.test(name) || /^\[[0-9a-f:.]+\]$/.test(name))) ||
     allowed.has(host) ||
     allowed.has(name)
   );
@@ -96,9 +152,9 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
     ? `"api";q=${o.limiter.policy.maxTokens};w=${Math.max(1, Math.ceil((o.limiter.policy.maxTokens * o.limiter.policy.refillIntervalMs) / o.limiter.policy.refillRate / 1000))}`
     : '';
 
-  async function limit(bucket: string, reply: FastifyReply): Promise<void> {
+  async function limit(bucket: string, reply: FastifyReply, cost: number): Promise<void> {
     if (!o.limiter) return;
-    const r = await o.limiter.buckets.take(bucket, 1);
+    const r = await o.limiter.buckets.take(bucket, Math.min(cost, o.limiter.policy.maxTokens));
     void reply.header('ratelimit-policy', policyHeader);
     void reply.header('ratelimit', `"api";r=${r.remaining};t=${Math.ceil(r.fullInMs / 1000)}`);
     if (!r.allowed) {
@@ -139,34 +195,42 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
   }
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('client', null as unknown as ClientAddress);
   app.addHook('onRequest', async (req, reply) => {
+    // RFC 9112 §3.2: a request with more than one Host header is answered 400, whatever its route
+    if (hostHeaders(req) > 1) {
+      throw new AppError('BAD_REQUEST', 'the request has more than one Host header (RFC 9112 §3.2)');
+    }
+    req.client = clientAddressOf(req, o.trustProxy);
     const route = req.routeOptions.url;
     if (route !== undefined && PROBE_ROUTES.has(route)) return;
     const host = (req.headers.host ?? '').toLowerCase();
     if (allowedHosts.size > 0 && !allowedHosts.has(host) && !allowedHosts.has(hostName(host))) {
       throw new AppError('HOST_NOT_ALLOWED', `Host ${JSON.stringify(host)} is not in api.allowedHosts`);
     }
-    const address = req.socket.remoteAddress ?? 'unknown';
-    const credential = credentialOf(req);
+    const { address, local } = req.client;
+    // the credential first, its refusal after the bucket: every answer, a 401 too, costs a token
+    let refusal: AppError | null = null;
     let principal: Principal | null = null;
-    if (credential !== null) {
-      try {
-        principal = await o.auth.authenticate(credential);
-      } catch (err) {
-        if (!(err instanceof InvalidToken)) throw err;
-        // guesses draw on the address's bucket
-        await limit(`ip:${address}`, reply);
-        throw unauthorized(err.message, 'invalid_token');
-      }
+    try {
+      const credential = credentialOf(req);
+      if (credential !== null) principal = await o.auth.authenticate(credential);
+    } catch (err) {
+      if (err instanceof InvalidToken) refusal = unauthorized(err.message, 'invalid_token');
+      else if (err instanceof AppError) refusal = err;
+      else throw err;
     }
+    // a route that is not there (404, 405) draws on the bucket like any other
+    const cost = req.routeOptions.config?.cost?.(req) ?? 1;
+    await limit(principal?.bucket ?? `ip:${bucketKey(address)}`, reply, cost);
+    if (refusal) throw refusal;
     const swagger = route?.startsWith('/swagger') ?? false;
     const need: Scope | 'any' | null =
-      req.routeOptions.config.scope ?? (swagger && !o.swaggerPublic ? 'any' : null);
+      req.routeOptions.config?.scope ?? (swagger && !o.swaggerPublic ? 'any' : null);
     if (need !== null && principal === null) {
-      // anonymous access: a DNS name that is not this service's (allowedHosts) may be a rebinding page's
-      const hostOk = anonymousHostOk(host, allowedHosts);
       if (o.auth.mode === 'none') {
-        if (!hostOk) {
+        // a DNS name that is not this service's (allowedHosts) may be a rebinding page's
+        if (!anonymousHostOk(host, allowedHosts, true)) {
           throw new AppError(
             'HOST_NOT_ALLOWED',
             `Host ${JSON.stringify(host)} is refused: with api.auth none, a request naming the service by a DNS name needs that name in api.allowedHosts (DNS rebinding); IP addresses and localhost are accepted`,
@@ -174,10 +238,12 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
         }
         principal = anonymous(address);
       } else if (o.auth.mode === 'protected' && !o.auth.credentialsExist()) {
-        if (!isLoopbackAddress(address) || !hostOk) {
+        if (!local || !anonymousHostOk(host, allowedHosts)) {
           throw new AppError(
             'PROTECTED_MODE',
-            'no credentials are configured, so only loopback clients are answered: create an API key (message-scheduler keys create --name NAME --scopes ...), configure OAuth2 (auth.jwt.jwksUrl, issuer, audience), or set api.auth: none (unsafe: no authentication)',
+            local
+              ? `no credentials are configured, so only loopback clients that name the service localhost, 127.0.0.1 or [::1] (or an api.allowedHosts name) are answered; Host ${JSON.stringify(host)} is none of them`
+              : 'no credentials are configured, so only loopback clients are answered (a request forwarded by a proxy is not one unless api.trustProxy names the proxy): create an API key (message-scheduler keys create --name NAME --scopes ...), configure OAuth2 (auth.jwt.jwksUrl, issuer, audience), or set api.auth: none (unsafe: no authentication)',
           );
         }
         principal = anonymous(address);
@@ -189,7 +255,7 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
       });
     }
     req.principal = principal;
-    await limit(principal?.bucket ?? `ip:${address}`, reply);
+    passed.add(req);
   });
   // after routing and validation (a POST to a path that is not a resource is still 404/405), before
   // any handler: a state change a cross-site page could have made is refused
@@ -205,13 +271,33 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
   });
 }
 
+/** Requests that passed the access checks (the error handler answers 404/405 only for those). */
+const passed = new WeakSet<FastifyRequest>();
+
+/**
+ * Whether a request passed the access checks. One refused by them (a 429, a 401, a duplicate
+ * Host) keeps that answer even on a path that is not there; a later error on such a path (its
+ * body) is a 404 or 405.
+ */
+export function passedAccess(req: FastifyRequest): boolean {
+  return passed.has(req);
+}
+
 /** What the logs name as the actor of a control action: never the credential. */
 export function actorOf(req: FastifyRequest): { actor: string; actor_kind: string } {
   const p = req.principal;
   return p
     ? {
-        actor: p.kind === 'anonymous' ? `anonymous (${req.socket.remoteAddress ?? '?'})` : p.name,
+        actor: p.kind === 'anonymous' ? `anonymous (${req.client?.address ?? '?'})` : p.name,
         actor_kind: p.kind,
       }
     : { actor: 'unknown', actor_kind: 'none' };
+}
+
+/**
+ * Whose request this is, for the limits that count per client (the request gate): its
+ * credential's bucket, else its address's (loopback addresses as one, IPv6 by /64).
+ */
+export function clientOf(req: FastifyRequest): string {
+  return req.principal?.bucket ?? `ip:${bucketKey(req.client?.address ?? req.socket.remoteAddress ?? '')}`;
 }

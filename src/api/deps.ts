@@ -24,6 +24,8 @@ export interface ApiLimits {
   maxConnectionsPerClient: number;
   /** requests worked on at once while `ApiDeps.delivering()` (0: no bound); the others wait */
   maxConcurrentRequests: number;
+  /** requests of one client worked on at once, always; its others wait (request-gate.ts) */
+  maxConcurrentRequestsPerClient: number;
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
@@ -34,6 +36,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   maxConnections: 4096,
   maxConnectionsPerClient: 256,
   maxConcurrentRequests: 0,
+  maxConcurrentRequestsPerClient: 4,
 };
 
 /** Traces of API requests (src/telemetry/request-tracing.ts); absent: tracing is off. */

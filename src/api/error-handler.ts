@@ -3,6 +3,8 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
 import { isRefusedValue, isStoreFull, isUnavailable, refusal } from '../store/store-errors.js';
+import { passedAccess } from './access.js';
+import { loggedUrl } from '../http/logged-url.js';
 
 /** Fastify's own errors, by their FST_ code: none leaves the server with an FST_ code. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -150,8 +152,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setNotFoundHandler(notFound);
 
   app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
-    // no route has this method (QUERY /healthz): whatever its body lacked, the answer is 404/405
-    if (req.is404) return notFound(req, reply);
+    // no route has this method (QUERY /healthz): whatever its body lacked, the answer is 404/405;
+    // a refusal of the access checks (429, 401, a duplicate Host) keeps its own answer
+    if (req.is404 && passedAccess(req)) return notFound(req, reply);
     if (err instanceof AppError) {
       if (err.headers) void reply.headers(err.headers);
       return sendError(reply, err.code, err.message, err.details);
@@ -183,7 +186,7 @@ export function installErrorHandler(app: FastifyInstance): void {
       return sendError(reply, 'BAD_REQUEST', fe.message, details);
     }
     if (clientGone(req, fe)) {
-      req.log.debug({ code: fe.code, url: req.url }, 'client aborted the request');
+      req.log.debug({ code: fe.code, url: loggedUrl(req.url) }, 'client aborted the request');
       return sendError(reply, 'BAD_REQUEST', 'the client aborted the request');
     }
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;

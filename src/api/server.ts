@@ -11,11 +11,12 @@ import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from '
 import { SHARED_SCHEMAS, PoolActionSchema } from './schemas.js';
 import { installJsonBody } from './json-body.js';
 import { ConnectionGuard } from '../http/connection-guard.js';
+import { loggedUrl } from '../http/logged-url.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
-import { installAccess, PROBE_ROUTES } from './access.js';
+import { clientOf, installAccess, PROBE_ROUTES } from './access.js';
 import { documentSecurity, securitySchemes } from './security-docs.js';
 import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
 
@@ -61,6 +62,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     frameworkErrors: frameworkErrorHandler,
     // per-request lines only at debug level (onResponse hook below): none on the hot path
     logController: new LogController({ disableRequestLogging: true }),
+    // req.ip and req.protocol from X-Forwarded-* only when the peer is a trusted proxy (access.ts)
+    trustProxy: deps.access.trustProxy ?? false,
   });
   // connections: a cap per client below the global one, idle ones closed first (connection-guard.ts)
   new ConnectionGuard({
@@ -68,6 +71,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     logger: deps.logger,
     maxConnections: limits.maxConnections,
     maxPerClient: limits.maxConnectionsPerClient,
+    // a trusted proxy carries every client: its own connections are capped in total only
+    ...(deps.access.trustProxy ? { exempt: (a: string) => deps.access.trustProxy?.(a, 0) ?? false } : {}),
   }).attach(app.server);
 
   const strict = makeAjv(false);
@@ -108,19 +113,25 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     });
   }
   installAccess(app, deps.access);
-  if (limits.maxConcurrentRequests > 0 && deps.delivering) {
-    installGate(
-      app,
-      new RequestGate(limits.maxConcurrentRequests, deps.delivering),
-      new Set([...PROBE_ROUTES, '/metrics']),
-    );
-  }
+  // work shared fairly between clients; the total bounded only where deliveries share the thread
+  const delivering = deps.delivering;
+  installGate(
+    app,
+    new RequestGate(
+      limits.maxConcurrentRequests > 0 && delivering ? limits.maxConcurrentRequests : Infinity,
+      delivering ?? (() => false),
+      limits.maxConcurrentRequestsPerClient,
+    ),
+    // what operators and orchestrators need while a client floods: never behind anyone's reads
+    new Set([...PROBE_ROUTES, '/metrics', '/worker-pool/state', '/nodes']),
+    clientOf,
+  );
   documentSecurity(app);
   const metrics = deps.metrics;
   app.addHook('onResponse', async (req, reply) => {
     metrics?.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
     req.log.debug(
-      { method: req.method, url: req.url, status: reply.statusCode, ms: reply.elapsedTime },
+      { method: req.method, url: loggedUrl(req.url), status: reply.statusCode, ms: reply.elapsedTime },
       'request',
     );
   });

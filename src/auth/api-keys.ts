@@ -53,6 +53,8 @@ export class KeyRegistry {
   private timer: NodeJS.Timeout | null = null;
   private failing = false;
   private refreshing: Promise<void> | null = null;
+  /** a key has existed (in the store, revoked or not, or in the config): never false again */
+  private existed: boolean;
 
   constructor(
     private readonly store: ApiKeyStore,
@@ -60,6 +62,7 @@ export class KeyRegistry {
     private readonly refreshMs: number,
     private readonly logger: Logger,
   ) {
+    this.existed = configured.length > 0;
     this.configured = configured.map((k, i) => ({
       hash: k.hash,
       principal: principalOf('api_key', k.name, k.scopes, `config${i + 1}`),
@@ -83,6 +86,15 @@ export class KeyRegistry {
   /** Keys that can let someone in: the store's unrevoked ones and the config's. */
   count(): number {
     return this.active.size + this.configured.length;
+  }
+
+  /**
+   * Whether any key has ever existed: one in the store (revoked ones count) or in the config.
+   * Protected mode ends for good once one has (docs/decisions.md, "Revoking every key"):
+   * revoking them all must not make every local process an anonymous admin again.
+   */
+  everExisted(): boolean {
+    return this.existed;
   }
 
   /** The principal of a presented key, or null (unknown, malformed or revoked). */
@@ -128,6 +140,7 @@ export class KeyRegistry {
 
   private async load(): Promise<void> {
     const records = await this.store.listKeys();
+    if (records.length > 0) this.existed = true;
     const next = new Map<string, Active>();
     for (const r of records) {
       if (r.revoked_at !== null) continue;

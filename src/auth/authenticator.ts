@@ -2,12 +2,19 @@ import type { AuthMode } from '../config/auth-config.js';
 import type { KeyRegistry } from './api-keys.js';
 import { InvalidToken, type JwtVerifier } from './jwt.js';
 import { SCOPE_NAMES, type Principal } from './scopes.js';
+import { bucketKey } from '../http/client-address.js';
 
 export { InvalidToken };
 
 /** Every scope: a loopback client in protected mode before any credential exists, or `api.auth: none`. */
 export function anonymous(address: string): Principal {
-  return { kind: 'anonymous', name: 'anonymous', scopes: new Set(SCOPE_NAMES), bucket: `ip:${address}` };
+  return {
+    kind: 'anonymous',
+    name: 'anonymous',
+    scopes: new Set(SCOPE_NAMES),
+    // loopback addresses as one client, IPv6 by /64: a client cannot take a fresh bucket per address
+    bucket: `ip:${bucketKey(address)}`,
+  };
 }
 
 /**
@@ -21,9 +28,12 @@ export class Authenticator {
     private readonly jwt: JwtVerifier | null,
   ) {}
 
-  /** Whether any credential exists that could let someone in (protected mode ends then). */
+  /**
+   * Whether protected mode has ended: a credential exists or has existed (OAuth2 configured, or
+   * any API key ever, revoked ones too). Revoking every key keeps the API closed.
+   */
   credentialsExist(): boolean {
-    return this.jwt !== null || this.keys.count() > 0;
+    return this.jwt !== null || this.keys.everExisted();
   }
 
   get oauth2(): boolean {

@@ -6,6 +6,7 @@ import { MemoryBuckets, type KeyedBuckets } from '../ratelimit/token-bucket.js';
 import { KeyRegistry } from './api-keys.js';
 import { Authenticator } from './authenticator.js';
 import { JwtVerifier } from './jwt.js';
+import proxyAddr from '@fastify/proxy-addr';
 
 /** The API's access control from the config: keys, OAuth2, the per-client buckets (Redis when configured). */
 export async function createAccess(
@@ -45,6 +46,7 @@ export async function createAccess(
       allowedHosts: config.api.allowedHosts,
       corsOrigins: config.api.corsOrigins,
       limiter: buckets ? { buckets, policy } : null,
+      trustProxy: config.api.trustProxy.length > 0 ? proxyAddr.compile(config.api.trustProxy) : null,
       tokenUrl: config.auth.jwt?.tokenUrl ?? '',
     },
     start: () => registry.start(),

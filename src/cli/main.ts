@@ -33,6 +33,7 @@ Commands:
   bench --nodes 1,2,3   scale-out: the same messages through 1, 2, 3 nodes on PostgreSQL/MongoDB + Redis (README, Running several nodes)
   bench flood           delivery under an API write flood: an api node beside a worker node, and one all node
   bench access          what authentication and the API rate limiter cost a request, and how exactly the bucket holds
+  bench fairness        one key flooding 1,000-message pages: what everyone else's requests wait
   sink [options]        run a local webhook receiver that answers like webhook.site
       --port N            port (default 4000)
       --host H            address (default 127.0.0.1)
@@ -354,6 +355,10 @@ async function main(argv: string[]): Promise<void> {
       if (rest[0] === 'access') {
         const { runAccessBench } = await import('../bench/api-access.js');
         return runAccessBench(rest.slice(1));
+      }
+      if (rest[0] === 'fairness') {
+        const { runFairnessBench } = await import('../bench/fairness.js');
+        return runFairnessBench(rest.slice(1));
       }
       if (rest[0] === 'flood') {
         const { runFloodBench } = await import('../bench/flood.js');

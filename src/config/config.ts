@@ -7,6 +7,7 @@ import { redact, redactUrl, secretsOf } from './redact.js';
 import { ConfigError } from './config-error.js';
 import { authConfig, corsOrigins, type AuthConfig } from './auth-config.js';
 import { tracingConfig, type TracingConfig } from './tracing-config.js';
+import proxyAddr from '@fastify/proxy-addr';
 
 export type StoreKind = 'sqlite' | 'postgres' | 'mongodb';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -72,10 +73,13 @@ export interface Config {
     maxConnectionsPerClient: number;
     /** on an `all` node while delivering: requests worked on at once (0: no bound) */
     maxConcurrentRequests: number;
+    maxConcurrentRequestsPerClient: number;
     /** browser origins allowed by CORS (empty: CORS off) */
     corsOrigins: string[];
     /** accepted Host header values, lower case (empty: any) */
     allowedHosts: string[];
+    /** proxies whose X-Forwarded-For is believed (addresses, CIDRs, proxy-addr keywords) */
+    trustProxy: string[];
   };
   auth: AuthConfig;
   apiRateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
@@ -265,6 +269,20 @@ export function parseRedisUri(uri: string, password: string, dbText: string): Re
   return { host: m[1], port, password, username: '', db, tls: false };
 }
 
+/** `api.trustProxy` items, each checked by proxy-addr (the library Fastify reads X-Forwarded-For with). */
+function trustedProxies(items: string[]): string[] {
+  for (const item of items) {
+    try {
+      proxyAddr.compile([item]);
+    } catch {
+      throw new ConfigError(
+        `config: api.trustProxy (env API_TRUST_PROXY) item ${JSON.stringify(item)} is invalid: expected an IP address, a CIDR range (10.0.0.0/8) or loopback, linklocal, uniquelocal`,
+      );
+    }
+  }
+  return items;
+}
+
 function pick(values: Map<string, Value>, key: string): Value {
   const v = values.get(key);
   if (v === undefined) throw new Error(`config key ${key} has no value`);
@@ -446,8 +464,10 @@ function load(env: Env, cwd: string): Config {
       maxConnections: num('api.maxConnections'),
       maxConnectionsPerClient: num('api.maxConnectionsPerClient'),
       maxConcurrentRequests: num('api.maxConcurrentRequests'),
+      maxConcurrentRequestsPerClient: num('api.maxConcurrentRequestsPerClient'),
       corsOrigins: corsOrigins(list('api.cors.origins')),
       allowedHosts: list('api.allowedHosts').map((h) => h.toLowerCase()),
+      trustProxy: trustedProxies(list('api.trustProxy')),
     },
     auth,
     apiRateLimiter: {

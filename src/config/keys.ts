@@ -296,7 +296,16 @@ export const CONFIG_KEYS = [
     default: 4,
     min: 0,
     max: 100_000,
-    doc: 'On a node that also delivers (`node.role: all`), while its pool is running: API requests worked on at once; the others wait their turn (first come, first served) once their body is in, so a write flood slows API answers instead of starving deliveries (`bench flood`: 28% → 67% of the delivery rate kept under a batch flood). A body still arriving or an answer not yet read holds no place. `0`: no bound. An `api` node is never bounded; probes never wait.',
+    doc: 'On a node that also delivers (`node.role: all`), while its pool is running: API requests worked on at once; the others wait their turn (client by client, first come first served within a client) once their body is in, so a write flood slows API answers instead of starving deliveries (`bench flood`: 28% → 67% of the delivery rate kept under a batch flood). A body still arriving or an answer not yet read holds no place. `0`: no bound. An `api` node is never bounded; probes never wait.',
+  },
+  {
+    key: 'api.maxConcurrentRequestsPerClient',
+    env: 'API_MAX_CONCURRENT_REQUESTS_PER_CLIENT',
+    type: 'int',
+    default: 4,
+    min: 1,
+    max: 100_000,
+    doc: "API requests of one client (its API key, token subject, or address when anonymous) worked on at once, on every node; its others wait, and waiting requests are served client by client in turn, so one client's many connections pass no one. Probes, `/metrics` and pool control never wait.",
   },
   {
     key: 'api.maxConnections',
@@ -415,7 +424,7 @@ export const CONFIG_KEYS = [
     env: 'API_RATE_LIMITER_ENABLED',
     type: 'bool',
     default: true,
-    doc: 'A token bucket per API client (API key, token subject, or address when anonymous): over it, 429 with `Retry-After`. Shared by every node through Redis when `REDIS_URI` is set. `/healthz` and `/readyz` are exempt.',
+    doc: 'A token bucket per API client (API key, token subject, or address when anonymous: every loopback address is one client, an IPv6 client is its /64): over it, 429 with `Retry-After`. Every answer draws on it, 404, 405 and 401 included. Shared by every node through Redis when `REDIS_URI` is set. `/healthz` and `/readyz` are exempt.',
   },
   {
     key: 'apiRateLimiter.maxTokens',
@@ -423,7 +432,7 @@ export const CONFIG_KEYS = [
     type: 'int',
     default: 200,
     min: 1,
-    doc: 'Bucket size: the largest burst of requests of one client. A request costs one token (a batch too: it is bounded by `api.bodyLimit` and 1000 messages).',
+    doc: 'Bucket size: the largest burst of requests of one client. A request costs one token (a batch too: it is bounded by `api.bodyLimit` and 1000 messages), except a page of messages: one token per 100 messages asked for (`limit=1000` costs 10).',
   },
   {
     key: 'apiRateLimiter.refillRate',
@@ -454,6 +463,13 @@ export const CONFIG_KEYS = [
     type: 'list',
     default: '',
     doc: 'Accepted `Host` header names (`scheduler.example.com`, `scheduler.example.com:8443`): anything else is 403 (DNS rebinding). Empty: any host, except that anonymous loopback access needs a loopback name (`localhost`, `127.0.0.1`, `[::1]`).',
+  },
+  {
+    key: 'api.trustProxy',
+    env: 'API_TRUST_PROXY',
+    type: 'list',
+    default: '',
+    doc: 'Proxies in front of the service whose `X-Forwarded-For` is believed: addresses, CIDR ranges, or `loopback`, `linklocal`, `uniquelocal` (e.g. `loopback` for nginx on the same host). The client is then the nearest address in `X-Forwarded-For` that is not one of them; it decides protected mode, rate-limit buckets and the per-client limits, and `X-Forwarded-Proto` says whether the request came over HTTPS. Empty: no proxy is trusted, and a request carrying `Forwarded`, `X-Forwarded-For` or `X-Real-IP` is never taken as a loopback client.',
   },
   {
     key: 'log.level',

@@ -123,6 +123,11 @@ export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       if (!record) throw new AppError('NOT_FOUND', `no API key ${req.params.id}`);
       await deps.access.auth.keys.refresh();
       req.log.info({ ...actorOf(req), key_id: record.id, key_name: record.name }, 'API key revoked');
+      if (deps.access.auth.keys.count() === 0 && !deps.access.auth.oauth2) {
+        req.log.warn(
+          'no API key is left: the API stays closed to anonymous clients (protected mode does not come back); make a key with `message-scheduler keys create`, which writes to the store directly',
+        );
+      }
       return keyJson(record);
     },
   );

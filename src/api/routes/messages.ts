@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
@@ -120,6 +120,23 @@ function checkReplay(
   }
 }
 
+/**
+ * The list routes' answers are serialized by JSON.stringify: messageJson builds exactly the
+ * documented shape, and the schema serializer spent a third of a 1,000-row page choosing each
+ * nullable field's branch with ajv (the response schema still documents the answer).
+ */
+const plainJson = () => (data: unknown) => JSON.stringify(data);
+
+/**
+ * What a page costs of the client's token bucket: one token per 100 messages asked for (the
+ * default page of 100 costs 1, a page of 1,000 costs 10), so a client paging 1,000 at a time does
+ * not get ten times the work of one paging 100 for the same tokens.
+ */
+export function pageCost(req: FastifyRequest): number {
+  const limit = Number((req.query as { limit?: unknown } | undefined)?.limit ?? 100);
+  return Number.isInteger(limit) && limit > 0 ? Math.ceil(Math.min(limit, 1000) / 100) : 1;
+}
+
 export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -149,7 +166,8 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.get(
     '/sent-messages',
     {
-      config: { scope: 'messages:read' },
+      config: { scope: 'messages:read', cost: pageCost },
+      serializerCompiler: plainJson,
       schema: {
         tags: ['messages'],
         operationId: 'listSentMessages',
@@ -171,7 +189,8 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
   r.get(
     '/messages',
     {
-      config: { scope: 'messages:read' },
+      config: { scope: 'messages:read', cost: pageCost },
+      serializerCompiler: plainJson,
       schema: {
         tags: ['messages'],
         operationId: 'listMessages',

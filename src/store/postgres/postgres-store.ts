@@ -35,6 +35,7 @@ import {
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
 import { PG_MIGRATIONS } from './migrations.js';
+import { listedMessage, LIST_COLUMNS, LIST_TIME_COLUMNS, type ListTuple } from '../sql-rows.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -168,6 +169,15 @@ function completionColumns(completions: Completion[]): unknown[] {
 function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
+
+/**
+ * The list columns (sql-rows.ts), times as epoch milliseconds under their own names (`due_ms`):
+ * an alias named like its column would make ORDER BY sort by the expression instead of reading
+ * the index in order.
+ */
+const LIST_SELECT = LIST_COLUMNS.map((c) =>
+  LIST_TIME_COLUMNS.has(c) ? `(extract(epoch FROM ${c}) * 1000)::float8 AS ${c.replace(/_at$/, '_ms')}` : c,
+).join(', ');
 
 /** Connections of the delivery lane: two claim rounds, an outcome flush and the cluster's own queries. */
 const DELIVERY_CONNECTIONS = 4;
@@ -332,18 +342,19 @@ export class PostgresStore implements MessageStore {
       status === 'processing'
         ? `(SELECT * FROM messages WHERE status = 'processing' OFFSET 0) m`
         : 'messages';
-    const { rows } = await this.pool.query<Message>(
-      `SELECT * FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    const { rows } = await this.pool.query<ListTuple>({
+      text: `SELECT ${LIST_SELECT} FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
        ORDER BY ${sortCol} DESC, id DESC LIMIT $${params.length}`,
-      params,
-    );
-    return toPage(rows, q);
+      values: params,
+      rowMode: 'array',
+    });
+    return toPage(rows.map(listedMessage), q);
   }
 
   /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
   private async listDue(q: ListQuery): Promise<Page> {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
-    const base = `SELECT * FROM messages WHERE status = 'unsent'`;
+    const base = `SELECT ${LIST_SELECT} FROM messages WHERE status = 'unsent'`;
     const params: unknown[] = [q.limit + 1];
     const after = q.after;
     let sql = `${base} ${order} LIMIT $1`;
@@ -354,10 +365,11 @@ export class PostgresStore implements MessageStore {
         conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} $${params.length}`);
         return `(${base} AND ${conds.join(' AND ')} ${order} LIMIT $1)`;
       });
-      sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) d ${order} LIMIT $1`;
+      // the union's times are the epoch aliases, in the same order
+      sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) d ORDER BY priority DESC, due_ms, created_ms, id LIMIT $1`;
     }
-    const { rows } = await this.pool.query<Message>(sql, params);
-    return toPage(rows, q);
+    const { rows } = await this.pool.query<ListTuple>({ text: sql, values: params, rowMode: 'array' });
+    return toPage(rows.map(listedMessage), q);
   }
 
   async cancel(id: string, now: Date): Promise<CancelResult> {

@@ -34,6 +34,9 @@ import {
   dueValue,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
+import { listedMessage, LIST_COLUMNS, type ListTuple } from '../sql-rows.js';
+
+const LIST_SELECT = LIST_COLUMNS.join(', ');
 import { SqliteKeys } from './sqlite-keys.js';
 import { SqliteControl } from './sqlite-control.js';
 
@@ -159,6 +162,8 @@ export class SqliteStore implements MessageStore {
   readonly keys = new SqliteKeys(() => this.db);
   readonly control = new SqliteControl(() => this.db);
   private stmts!: ReturnType<SqliteStore['prepare']>;
+  /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
+  private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -338,7 +343,7 @@ export class SqliteStore implements MessageStore {
     // processing messages are few (in flight) and all in messages_lease: read them there and sort,
     // rather than walk messages_created past every other row
     const from = status === 'processing' ? 'messages INDEXED BY messages_lease' : 'messages';
-    const sql = `SELECT * FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
+    const sql = `SELECT ${LIST_SELECT} FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
                  ORDER BY ${sortCol} DESC, id DESC LIMIT ?`;
     params.push(q.limit + 1);
     return { sql, params };
@@ -348,7 +353,7 @@ export class SqliteStore implements MessageStore {
   private dueSql(q: ListQuery): { sql: string; params: (string | number)[] } {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
     const n = q.limit + 1;
-    const base = `SELECT * FROM messages INDEXED BY messages_due WHERE status = 'unsent'`;
+    const base = `SELECT ${LIST_SELECT} FROM messages INDEXED BY messages_due WHERE status = 'unsent'`;
     const after = q.after;
     if (!after) return { sql: `${base} ${order} LIMIT ?`, params: [n] };
     const v = (k: Parameters<typeof dueValue>[1]): string | number => {
@@ -369,8 +374,13 @@ export class SqliteStore implements MessageStore {
 
   async list(q: ListQuery): Promise<Page> {
     const { sql, params } = this.listSql(q);
-    const rows = this.db.prepare<(string | number)[], Row>(sql).all(...params);
-    return toPage(rows.map(toMessage), q);
+    // a list's SQL is one of a few shapes (order, status, cursor or not): each prepared once
+    let stmt = this.listStatements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<(string | number)[], ListTuple>(sql).raw(true);
+      this.listStatements.set(sql, stmt);
+    }
+    return toPage(stmt.all(...params).map(listedMessage), q);
   }
 
   /** SQLite's plan for a list query (tests: no list reads past rows of other statuses). */
