@@ -1,12 +1,13 @@
 import type { Message } from '../domain/message.js';
 
 /**
- * A listed message as the SQL adapters read it: these columns in this order, as an array (no
- * object per row from the driver), times as epoch milliseconds. A 1,000-row page is the API's
- * heaviest read: on SQLite (on the event loop) object rows cost 7.5 ms against 3.9 as arrays,
- * and PostgreSQL's driver parsed six timestamptz a row as text.
+ * Every column of a message, in the SQL adapters' order (SQLite inserts in it). A listed message
+ * is read as these columns in this order, as an array (no object per row from the driver), times
+ * as epoch milliseconds. A 1,000-row page is the API's heaviest read: on SQLite (on the event
+ * loop) object rows cost 7.5 ms against 3.9 as arrays, and PostgreSQL's driver parsed six
+ * timestamptz a row as text.
  */
-export const LIST_COLUMNS = [
+export const MESSAGE_COLUMNS = [
   'id',
   'webhook_response_message_id',
   'content',
@@ -29,7 +30,7 @@ export const LIST_COLUMNS = [
   'trace_context',
 ] as const satisfies readonly (keyof Message)[];
 
-/** The time columns of LIST_COLUMNS: read as epoch milliseconds. */
+/** The time columns of MESSAGE_COLUMNS: read as epoch milliseconds. */
 export const LIST_TIME_COLUMNS: ReadonlySet<string> = new Set([
   'created_at',
   'sent_at',
@@ -40,7 +41,7 @@ export const LIST_TIME_COLUMNS: ReadonlySet<string> = new Set([
   'lease_expires_at',
 ]);
 
-/** One row of LIST_COLUMNS (times in epoch milliseconds). */
+/** One row of MESSAGE_COLUMNS (times in epoch milliseconds). */
 export type ListTuple = [
   id: string,
   webhookResponseMessageId: string | null,

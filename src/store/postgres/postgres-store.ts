@@ -35,7 +35,7 @@ import {
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
 import { PG_MIGRATIONS } from './migrations.js';
-import { listedMessage, LIST_COLUMNS, LIST_TIME_COLUMNS, type ListTuple } from '../sql-rows.js';
+import { listedMessage, MESSAGE_COLUMNS, LIST_TIME_COLUMNS, type ListTuple } from '../sql-rows.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -175,7 +175,7 @@ function quoteIdent(name: string): string {
  * an alias named like its column would make ORDER BY sort by the expression instead of reading
  * the index in order.
  */
-const LIST_SELECT = LIST_COLUMNS.map((c) =>
+const LIST_SELECT = MESSAGE_COLUMNS.map((c) =>
   LIST_TIME_COLUMNS.has(c) ? `(extract(epoch FROM ${c}) * 1000)::float8 AS ${c.replace(/_at$/, '_ms')}` : c,
 ).join(', ');
 

@@ -34,9 +34,9 @@ import {
   dueValue,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
-import { listedMessage, LIST_COLUMNS, type ListTuple } from '../sql-rows.js';
+import { listedMessage, MESSAGE_COLUMNS, type ListTuple } from '../sql-rows.js';
 
-const LIST_SELECT = LIST_COLUMNS.join(', ');
+const LIST_SELECT = MESSAGE_COLUMNS.join(', ');
 import { SqliteKeys } from './sqlite-keys.js';
 import { SqliteControl } from './sqlite-control.js';
 
@@ -102,29 +102,6 @@ function toRow(m: Message): Row {
     lease_expires_at: ms(m.lease_expires_at),
   };
 }
-
-const COLUMNS = [
-  'id',
-  'webhook_response_message_id',
-  'content',
-  'recipient_phone_number',
-  'status',
-  'created_at',
-  'sent_at',
-  'send_at',
-  'due_at',
-  'priority',
-  'attempts',
-  'last_error',
-  'updated_at',
-  'processing_started_at',
-  'lease_owner',
-  'lease_expires_at',
-  'webhook_id',
-  'idempotency_key',
-  'request_hash',
-  'trace_context',
-] as const;
 
 /**
  * The claim, one priority at a time, so the scan is a range on (priority, due_at) that stops
@@ -192,7 +169,7 @@ export class SqliteStore implements MessageStore {
     const db = this.db;
     return {
       insert: db.prepare<Row, Row>(
-        `INSERT INTO messages (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => '@' + c).join(', ')})
+        `INSERT INTO messages (${MESSAGE_COLUMNS.join(', ')}) VALUES (${MESSAGE_COLUMNS.map((c) => '@' + c).join(', ')})
          ON CONFLICT (idempotency_key) DO NOTHING RETURNING *`,
       ),
       byKey: db.prepare<[string], Row>('SELECT * FROM messages WHERE idempotency_key = ?'),
