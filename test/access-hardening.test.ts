@@ -220,6 +220,67 @@ describe('every answer draws on the rate limit', () => {
 });
 
 describe('tokens and keys', () => {
+  test('a key made over HTTP expires: 90 days by default, never later than auth.apiKeyMaxLifetime; expired, it is refused', async () => {
+    const { app, cleanup } = await testApp({ AUTH_KEY_REFRESH_INTERVAL: '100ms' });
+    try {
+      const admin = await createApiKey(app.store.keys, 'root', ['admin']);
+      await app.access.auth.keys.refresh();
+      const auth = { authorization: `Bearer ${admin.key}`, 'content-type': 'application/json' };
+      const make = (body: object) =>
+        call(app, '/keys', { method: 'POST', headers: auth, body: JSON.stringify(body) });
+      const plain = await make({ name: 'plain', scopes: ['messages:read'] });
+      assert.equal(plain.status, 201);
+      const exp = Date.parse(String((plain.body as { expires_at?: string }).expires_at));
+      const ninety = Date.now() + 90 * 86_400_000;
+      assert.ok(Math.abs(exp - ninety) < 60_000, `default expiry ${new Date(exp).toISOString()}`);
+      for (const [what, at, re] of [
+        ['in 2999', '2999-01-01T00:00:00Z', /later than auth\.apiKeyMaxLifetime/],
+        ['in the past', '2020-01-01T00:00:00Z', /in the future/],
+        ['not a time', 'soon', /date-time|valid time/],
+      ] as const) {
+        const r = await make({ name: 'x', scopes: ['admin'], expires_at: at });
+        assert.equal(r.status, 400, what);
+        assert.match(r.body.error ?? '', re, what);
+      }
+      const short = await make({
+        name: 'short',
+        scopes: ['messages:read'],
+        expires_at: new Date(Date.now() + 1500).toISOString(),
+      });
+      assert.equal(short.status, 201);
+      const key = (short.body as { key: string }).key;
+      assert.equal(
+        (await call(app, '/messages', { headers: { authorization: `Bearer ${key}` } })).status,
+        200,
+      );
+      await new Promise((r) => setTimeout(r, 1600));
+      const late = await call(app, '/messages', { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(late.status, 401);
+      assert.match(late.body.error ?? '', /expired/);
+      const listed = await call(app, '/keys', { headers: auth });
+      assert.ok(
+        (listed.body as unknown as { name: string; expires_at: string | null }[]).every((k) =>
+          k.name === 'root' ? k.expires_at === null : k.expires_at !== null,
+        ),
+        'the CLI-made key never expires; HTTP-made keys do',
+      );
+    } finally {
+      await cleanup();
+    }
+    const open = await testApp({ AUTH_API_KEY_MAX_LIFETIME: '0' });
+    try {
+      const r = await call(open.app, '/keys', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'forever', scopes: ['admin'] }),
+      });
+      assert.equal(r.status, 201);
+      assert.equal((r.body as { expires_at?: unknown }).expires_at, null, 'no bound: no expiry unless asked');
+    } finally {
+      await open.cleanup();
+    }
+  });
+
   test('X-API-Key takes API keys only: a JWT there is 401 invalid_request, naming Authorization: Bearer', async () => {
     const { app, cleanup } = await testApp({ AUTH_KEY_REFRESH_INTERVAL: '100ms' });
     try {

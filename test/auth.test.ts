@@ -616,7 +616,7 @@ describe('keys CLI', () => {
       const list = await cli(['list']);
       assert.match(
         list.stdout,
-        new RegExp(`^${id}  ci  messages:read,admin  created .* last used never\\n$`),
+        new RegExp(`^${id}  ci  messages:read,admin  created .* last used never  expires never\\n$`),
       );
       assert.ok(!list.stdout.includes(key.slice(16)));
       const revoked = await cli(['revoke', id]);

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
-import { testApp } from './helpers/app.js';
+import { testApp, waitFor } from './helpers/app.js';
 import type { App } from '../src/app.js';
 
 const AUDIENCE = 'urn:message-scheduler';
@@ -131,6 +131,8 @@ before(async () => {
   await as.start([keyA]);
   ({ app, cleanup } = await testApp({
     AUTH_JWT_JWKS_URL: `${as.issuer}/jwks`,
+    // the authorization server of the test runs on loopback, over plain HTTP
+    AUTH_JWT_ALLOW_HTTP_LOOPBACK: 'true',
     AUTH_JWT_ISSUER: as.issuer,
     AUTH_JWT_AUDIENCE: AUDIENCE,
     AUTH_JWT_CLOCK_TOLERANCE: '1s',
@@ -292,5 +294,132 @@ describe('OAuth2 tokens from oidc-provider (client credentials, JWT access token
       Array.from({ length: 50 }, async (_, i) => req(await craft({ ...keyC, kid: `made-up-${i}` }))),
     );
     assert.ok(as.jwksRequests - flood <= 1, `${as.jwksRequests - flood} JWKS requests for 50 made-up kids`);
+  });
+});
+
+describe('what jose does not check, and a JWKS that misbehaves (issue 21)', () => {
+  test('typ, iat in the future and the longest lifetime: refused with a reason; access tokens of any usual typ pass', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const refused: [string, Promise<string>, RegExp][] = [
+      ['exp in 2999', craft(keyB, { exp: 32_503_680_000 }), /lives longer than auth\.jwt\.maxTokenLifetime/],
+      ['25 hours', craft(keyB, { exp: now + 25 * 3600 }), /lives longer/],
+      [
+        'iat a day ahead',
+        craft(keyB, {}, {}).then(() =>
+          new SignJWT({ scope: 'messages:read' })
+            .setProtectedHeader({ alg: 'RS256', kid: keyB.kid, typ: 'at+jwt' })
+            .setIssuer(as.issuer)
+            .setAudience(AUDIENCE)
+            .setSubject('all')
+            .setIssuedAt(now + 86_400)
+            .setExpirationTime(now + 300)
+            .sign(keyB.privateKey),
+        ),
+        /issued in the future/,
+      ],
+      ['an ID token', craft(keyB, {}, { typ: 'id_token+jwt' }), /typ 'id_token\+jwt' is not an access token/],
+      ['a logout token', craft(keyB, {}, { typ: 'logout+jwt' }), /not an access token/],
+    ];
+    for (const [what, token, re] of refused) {
+      const r = await req(await token);
+      assert.equal(r.status, 401, what);
+      assert.match(r.www, re, what);
+    }
+    for (const typ of ['JWT', 'at+jwt', 'application/at+jwt', undefined]) {
+      const r = await req(await craft(keyB, {}, { typ }));
+      assert.equal(r.status, 200, `typ ${String(typ)}`);
+    }
+    // a real server's token passes: its lifetime (300 s) is under the default 24 h
+    assert.equal((await req(await as.token('all', 'messages:read'))).status, 200);
+  });
+
+  test('a key withdrawn from the JWKS is refused within auth.jwt.jwksMaxAge, for tokens checked before too', async () => {
+    const keyD = await makeKey('key-d');
+    await as.stop();
+    await as.start([keyD, keyB]);
+    await new Promise((r) => setTimeout(r, 1100)); // past the cooldown
+    const token = await craft(keyD);
+    assert.equal((await req(token)).status, 200, 'accepted (and now remembered as checked)');
+    // withdrawn: the server publishes key B alone
+    await as.stop();
+    await as.start([keyB]);
+    const t0 = Date.now();
+    await waitFor(async () => (await req(token)).status === 401, 5000, 'the withdrawn key to be refused');
+    const took = Date.now() - t0;
+    assert.ok(took < 3000, `refused after ${took} ms (jwksMaxAge is 1 s here)`);
+    assert.equal((await req(await craft(keyD))).status, 401, 'a new token of the key too');
+  });
+
+  test('an endless JWKS body is not read on: refused fast, no memory growth; a large declared one is refused unread', async () => {
+    let served = 0;
+    const endless = createServer((rq, res) => {
+      served++;
+      if (rq.url === '/declared') {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': String(50 * 1024 * 1024),
+        });
+        res.write('{"keys":[');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"keys":[');
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      pump();
+    });
+    await new Promise<void>((r) => endless.listen(0, '127.0.0.1', r));
+    const port = (endless.address() as { port: number }).port;
+    try {
+      for (const path of ['/endless', '/declared']) {
+        const t = await testApp({
+          AUTH_JWT_JWKS_URL: `http://127.0.0.1:${port}${path}`,
+          AUTH_JWT_ALLOW_HTTP_LOOPBACK: 'true',
+          AUTH_JWT_ISSUER: as.issuer,
+          AUTH_JWT_AUDIENCE: AUDIENCE,
+        });
+        try {
+          const rss0 = process.memoryUsage().rss;
+          const t0 = Date.now();
+          const r = await t.app.server.inject({
+            url: '/messages',
+            headers: { authorization: `Bearer ${await craft(keyB)}` },
+          });
+          const took = Date.now() - t0;
+          assert.equal(r.statusCode, 401, path);
+          assert.ok(took < 2500, `${path}: answered in ${took} ms (the JWKS timeout is 3 s)`);
+          const grew = (process.memoryUsage().rss - rss0) / 1e6;
+          assert.ok(grew < 50, `${path}: memory grew ${grew.toFixed(0)} MB`);
+        } finally {
+          await t.cleanup();
+        }
+      }
+      assert.ok(served >= 2);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((r) => endless.close(r));
+    }
+  });
+
+  test('a plain http JWKS URL is refused at start unless on loopback and allowed', async () => {
+    const { loadConfig } = await import('../src/config/config.js');
+    const base = { CONFIG_PATH: '.config', CONFIG_ENV: 'dev', AUTH_JWT_ISSUER: 'x', AUTH_JWT_AUDIENCE: 'y' };
+    const cases: [Record<string, string>, RegExp | null][] = [
+      [{ AUTH_JWT_JWKS_URL: 'http://id.example.com/jwks' }, /expected an https:\/\/ URL \(plain http/],
+      [
+        { AUTH_JWT_JWKS_URL: 'http://id.example.com/jwks', AUTH_JWT_ALLOW_HTTP_LOOPBACK: 'true' },
+        /expected an https/,
+      ],
+      [{ AUTH_JWT_JWKS_URL: 'http://127.0.0.1:9/jwks' }, /needs auth\.jwt\.allowHttpLoopback/],
+      [{ AUTH_JWT_JWKS_URL: 'http://localhost:9/jwks', AUTH_JWT_ALLOW_HTTP_LOOPBACK: 'true' }, null],
+      [{ AUTH_JWT_JWKS_URL: 'https://id.example.com/jwks' }, null],
+    ];
+    for (const [env, re] of cases) {
+      if (re) assert.throws(() => loadConfig({ ...base, ...env }), re, JSON.stringify(env));
+      else assert.doesNotThrow(() => loadConfig({ ...base, ...env }), JSON.stringify(env));
+    }
   });
 });

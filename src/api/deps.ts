@@ -11,6 +11,8 @@ import type { Metrics } from '../telemetry/metrics.js';
 export interface ApiAccess extends AccessOptions {
   /** the OAuth2 token endpoint shown in the OpenAPI document ('' when not configured) */
   tokenUrl: string;
+  /** longest life of a key made over HTTP (auth.apiKeyMaxLifetime; 0: no bound) */
+  keyMaxLifetimeMs: number;
 }
 
 /** How long and how many: what a client may hold of the server (config keys api.*). */

@@ -30,6 +30,8 @@ interface Active {
   record: ApiKeyRecord;
   hash: Buffer;
   principal: Principal;
+  /** epoch ms from which the key lets no one in (Infinity: never) */
+  expiresAt: number;
 }
 
 const principalOf = (kind: 'api_key', name: string, scopes: readonly Scope[], id: string): Principal => ({
@@ -103,7 +105,7 @@ export class KeyRegistry {
     const m = KEY_PATTERN.exec(presented);
     if (m?.[1]) {
       const a = this.active.get(m[1]);
-      if (a && timingSafeEqual(a.hash, hash)) {
+      if (a && timingSafeEqual(a.hash, hash) && now.getTime() < a.expiresAt) {
         this.used.set(a.record.id, now);
         return a.principal;
       }
@@ -148,6 +150,7 @@ export class KeyRegistry {
         record: r,
         hash: Buffer.from(r.hash, 'hex'),
         principal: principalOf('api_key', r.name, r.scopes, r.id),
+        expiresAt: r.expires_at?.getTime() ?? Infinity,
       });
     }
     this.active = next;

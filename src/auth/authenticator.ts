@@ -43,7 +43,7 @@ export class Authenticator {
   async authenticate(credential: string): Promise<Principal> {
     if (credential.startsWith('ms_')) {
       const p = this.keys.lookup(credential);
-      if (!p) throw new InvalidToken('the API key is unknown or revoked');
+      if (!p) throw new InvalidToken('the API key is unknown, revoked or expired');
       return p;
     }
     if (!this.jwt) throw new InvalidToken('not an API key (ms_...), and OAuth2 tokens are not configured');

@@ -48,6 +48,7 @@ export async function createAccess(
       limiter: buckets ? { buckets, policy } : null,
       trustProxy: config.api.trustProxy.length > 0 ? proxyAddr.compile(config.api.trustProxy) : null,
       tokenUrl: config.auth.jwt?.tokenUrl ?? '',
+      keyMaxLifetimeMs: config.auth.keyMaxLifetimeMs,
     },
     start: () => registry.start(),
     async close() {

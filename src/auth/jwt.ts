@@ -17,9 +17,41 @@ export class InvalidToken extends Error {
 }
 
 const JWKS_TIMEOUT_MS = 3000;
-/** A token checked once is trusted for at most this long (or until it expires, if sooner). */
+/**
+ * The most of a JWKS response that is read. A key set is a few kilobytes (a dozen RSA keys are
+ * about 10 KB); an endless body was read for the whole timeout and took the service from 122 to
+ * 420 MB of memory.
+ */
+export const MAX_JWKS_BYTES = 256 * 1024;
+/** A token checked once is trusted for at most this long, jwksMaxAge if shorter (or until it expires). */
 const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
+/** `typ` values of an access token: none, a plain JWT, or RFC 9068's `at+jwt`. */
+const ACCESS_TOKEN_TYPES = new Set(['jwt', 'at+jwt', 'application/at+jwt']);
+
+/** The body of a JWKS response, read up to MAX_JWKS_BYTES; more is refused, not read on. */
+async function boundedJson(res: Response): Promise<unknown> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > MAX_JWKS_BYTES) {
+    await res.body?.cancel();
+    throw new Error(`the JWKS is ${declared} bytes, more than ${MAX_JWKS_BYTES}`);
+  }
+  const reader = res.body?.getReader();
+  if (!reader) return null;
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_JWKS_BYTES) {
+      await reader.cancel();
+      throw new Error(`the JWKS is larger than ${MAX_JWKS_BYTES} bytes: not read on`);
+    }
+    chunks.push(value);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
 
 /**
  * The JWKS of the authorization server, through jose's remote key set (cached,
@@ -44,8 +76,11 @@ export function jwksFetcher(
     }
     try {
       const res = await fetch(resource, options);
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      const json = (await res.json()) as JSONWebKeySet;
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        throw new Error(`HTTP ${res.status}`);
+      }
+      const json = (await boundedJson(res)) as JSONWebKeySet;
       if (!json || !Array.isArray(json.keys)) throw new Error('not a JSON Web Key Set');
       last = json;
       if (failing) logger.info({ url }, 'the JWKS endpoint answers again');
@@ -76,16 +111,20 @@ function scopesOf(payload: JWTPayload): Scope[] {
 export class JwtVerifier {
   private readonly keys: ReturnType<typeof createRemoteJWKSet>;
   /**
-   * Tokens already checked, until they expire or for a minute: an RS256 check costs about a
-   * third of a cheap request (bench access). A key withdrawn from the JWKS is thus refused at
-   * most a minute later; every other check (exp included) holds as if the token were checked again.
+   * Tokens already checked, until they expire or for a minute (jwksMaxAge if shorter): an RS256
+   * check costs about a third of a cheap request (bench access). The key set itself is fetched
+   * again after jwksMaxAge, so a key withdrawn from the JWKS is refused within jwksMaxAge for new
+   * and already-checked tokens alike; every other check (exp included) holds as if the token were
+   * checked again.
    */
   private readonly verified = new Map<string, { principal: Principal; until: number }>();
+  private readonly verifiedTtlMs: number;
 
   constructor(
     private readonly config: JwtConfig,
     logger: Logger,
   ) {
+    this.verifiedTtlMs = Math.min(VERIFIED_TTL_MS, config.jwksMaxAgeMs);
     this.keys = createRemoteJWKSet(new URL(config.jwksUrl), {
       cooldownDuration: config.jwksCooldownMs,
       cacheMaxAge: config.jwksMaxAgeMs,
@@ -98,7 +137,7 @@ export class JwtVerifier {
     const hit = this.verified.get(token);
     if (hit && hit.until > now) return hit.principal;
     if (hit) this.verified.delete(token);
-    const principal = await this.check(token);
+    const principal = await this.check(token, now);
     if (this.verified.size >= VERIFIED_MAX) {
       for (const [t, v] of this.verified) if (v.until <= now) this.verified.delete(t);
       // still full: the oldest entries go (a Map iterates in insertion order)
@@ -109,15 +148,19 @@ export class JwtVerifier {
     }
     this.verified.set(token, {
       principal: principal.principal,
-      until: Math.min(now + VERIFIED_TTL_MS, principal.exp * 1000),
+      until: Math.min(now + this.verifiedTtlMs, principal.exp * 1000),
     });
     return principal.principal;
   }
 
-  private async check(token: string): Promise<{ principal: Principal; exp: number }> {
+  private async check(token: string, nowMs: number): Promise<{ principal: Principal; exp: number }> {
     let payload: JWTPayload;
+    let typ: unknown;
     try {
-      ({ payload } = await jwtVerify(token, this.keys, {
+      ({
+        payload,
+        protectedHeader: { typ },
+      } = await jwtVerify(token, this.keys, {
         issuer: this.config.issuer,
         audience: this.config.audience,
         algorithms: this.config.algorithms,
@@ -127,6 +170,7 @@ export class JwtVerifier {
     } catch (err) {
       throw new InvalidToken(describe(err));
     }
+    this.checkShape(payload, typ, nowMs);
     const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
     const clientId = typeof payload.client_id === 'string' ? payload.client_id : undefined;
     const name = sub ?? clientId ?? 'unknown';
@@ -134,6 +178,31 @@ export class JwtVerifier {
       principal: { kind: 'jwt', name, scopes: new Set(scopesOf(payload)), bucket: `jwt:${name}` },
       exp: typeof payload.exp === 'number' ? payload.exp : 0,
     };
+  }
+
+  /**
+   * What jose does not check (docs/decisions.md, "OAuth2 tokens"): the token is an access token
+   * (`typ` none, `JWT` or `at+jwt`: not an ID token, a logout token or another JWT the issuer
+   * signs), was not issued in the future, and lives at most auth.jwt.maxTokenLifetime (an `exp`
+   * in 2999 made a token a permanent credential).
+   */
+  private checkShape(payload: JWTPayload, typ: unknown, nowMs: number): void {
+    if (typ !== undefined && (typeof typ !== 'string' || !ACCESS_TOKEN_TYPES.has(typ.toLowerCase()))) {
+      throw new InvalidToken(`the token's typ ${JSON.stringify(typ)} is not an access token (JWT or at+jwt)`);
+    }
+    const now = nowMs / 1000;
+    const tolerance = this.config.clockToleranceMs / 1000;
+    if (typeof payload.iat === 'number' && payload.iat > now + tolerance) {
+      throw new InvalidToken('the token was issued in the future (iat)');
+    }
+    const max = this.config.maxTokenLifetimeMs / 1000;
+    const exp = typeof payload.exp === 'number' ? payload.exp : Infinity;
+    const from = typeof payload.iat === 'number' ? Math.min(payload.iat, now) : now;
+    if (max > 0 && exp - from > max + tolerance) {
+      throw new InvalidToken(
+        `the token lives longer than auth.jwt.maxTokenLifetime allows (${Math.round(max)} s from its issue)`,
+      );
+    }
   }
 }
 

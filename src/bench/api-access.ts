@@ -139,6 +139,7 @@ export async function runAccessBench(args: string[]): Promise<void> {
   const jwks = await jwksServer();
   const jwtEnv = {
     AUTH_JWT_JWKS_URL: `http://127.0.0.1:${JWKS_PORT}/jwks`,
+    AUTH_JWT_ALLOW_HTTP_LOOPBACK: 'true',
     AUTH_JWT_ISSUER: 'http://bench.invalid',
     AUTH_JWT_AUDIENCE: 'urn:bench',
   };

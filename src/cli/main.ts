@@ -11,6 +11,7 @@ import { redact, redactUrl, secretsOf } from '../config/redact.js';
 import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';
 import { configItem, generateKey } from '../auth/api-keys.js';
 import { SCOPE_NAMES } from '../auth/scopes.js';
+import { parseDuration } from '../config/duration.js';
 
 const USAGE = `message-scheduler ${VERSION}
 
@@ -22,7 +23,7 @@ Commands:
                         worker: delivery only (and /healthz, /readyz)
   seed [file]           add the messages of a seed file (default sample/seed.json); seeding twice adds nothing
   migrate               create or upgrade the store's tables and indexes, then exit
-  keys create --name NAME --scopes S1,S2
+  keys create --name NAME --scopes S1,S2 [--expires-in 720h]
                         make an API key in the store and print it (once); scopes: messages:read,
                         messages:write, pool:control, admin
   keys list             the store's keys (id, name, scopes, created, last used, revoked; never the key)
@@ -271,9 +272,20 @@ async function keysCommand(args: string[]): Promise<void> {
   const opts = { name: { type: 'string' as const }, scopes: { type: 'string' as const } };
   switch (sub) {
     case 'create': {
-      const { name, scopes } = scopesArg(parseArgs({ args: rest, options: opts }).values);
+      const { values } = parseArgs({ args: rest, options: { ...opts, 'expires-in': { type: 'string' } } });
+      const { name, scopes } = scopesArg(values);
+      let expiresAt: Date | null = null;
+      if (values['expires-in'] !== undefined) {
+        const ms = parseDuration(values['expires-in']);
+        if (ms === null || ms <= 0)
+          die(
+            `keys create: --expires-in ${JSON.stringify(values['expires-in'])} is invalid: expected a duration such as 720h`,
+            2,
+          );
+        expiresAt = new Date(Date.now() + (ms ?? 0));
+      }
       const made = await withStore(async (_c, logger, store) => {
-        const m = await createApiKey(store.keys, name, scopes);
+        const m = await createApiKey(store.keys, name, scopes, new Date(), expiresAt);
         logger.info(
           { actor: cliActor(), key_id: m.record.id, key_name: m.record.name, scopes: m.record.scopes },
           'API key created',
@@ -281,8 +293,8 @@ async function keysCommand(args: string[]): Promise<void> {
         return m;
       }, true);
       process.stdout.write(
-        `${made.key}\n# id ${made.record.id}, name ${made.record.name}, scopes ${made.record.scopes.join(',')}: ` +
-          'shown once; the store keeps only its hash\n',
+        `${made.key}\n# id ${made.record.id}, name ${made.record.name}, scopes ${made.record.scopes.join(',')}, ` +
+          `expires ${made.record.expires_at?.toISOString() ?? 'never'}: shown once; the store keeps only its hash\n`,
       );
       return;
     }
@@ -298,7 +310,7 @@ async function keysCommand(args: string[]): Promise<void> {
       const list = await withStore((_c, _l, store) => store.keys.listKeys(), true);
       for (const k of list.map(keyJson)) {
         process.stdout.write(
-          `${k.id}  ${k.name}  ${k.scopes.join(',')}  created ${k.created_at}  last used ${k.last_used_at ?? 'never'}${k.revoked_at ? `  REVOKED ${k.revoked_at}` : ''}\n`,
+          `${k.id}  ${k.name}  ${k.scopes.join(',')}  created ${k.created_at}  last used ${k.last_used_at ?? 'never'}  expires ${k.expires_at ?? 'never'}${k.revoked_at ? `  REVOKED ${k.revoked_at}` : ''}\n`,
         );
       }
       if (list.length === 0) process.stdout.write('no API keys in the store\n');

@@ -19,12 +19,16 @@ export interface JwtConfig {
   clockToleranceMs: number;
   jwksCooldownMs: number;
   jwksMaxAgeMs: number;
+  /** longest accepted token life, iat (or now) to exp; 0: no bound */
+  maxTokenLifetimeMs: number;
   tokenUrl: string;
 }
 
 export interface AuthConfig {
   mode: AuthMode;
   keys: ConfiguredKey[];
+  /** longest life of a key made over HTTP (0: no bound) */
+  keyMaxLifetimeMs: number;
   keyRefreshMs: number;
   swaggerPublic: boolean;
   /** null: OAuth2 tokens are not accepted */
@@ -72,6 +76,24 @@ export function corsOrigins(items: string[]): string[] {
   });
 }
 
+const LOOPBACK_HOSTS = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * The JWKS decides whose tokens are accepted: fetched over plain HTTP, anyone on the path could
+ * publish their own keys. `https://`, or `http://` on a loopback host when explicitly allowed.
+ * The URL itself is never shown in the error (it may carry credentials).
+ */
+function checkJwksUrl(url: string, allowHttpLoopback: boolean): void {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return;
+  if (allowHttpLoopback && LOOPBACK_HOSTS.test(u.hostname)) return;
+  throw new ConfigError(
+    LOOPBACK_HOSTS.test(u.hostname)
+      ? 'config: auth.jwt.jwksUrl (env AUTH_JWT_JWKS_URL) is invalid: expected an https:// URL; an http:// URL on a loopback host needs auth.jwt.allowHttpLoopback: true'
+      : 'config: auth.jwt.jwksUrl (env AUTH_JWT_JWKS_URL) is invalid: expected an https:// URL (plain http is accepted only on a loopback host, with auth.jwt.allowHttpLoopback)',
+  );
+}
+
 export function authConfig(
   str: (k: string) => string,
   list: (k: string) => string[],
@@ -89,6 +111,7 @@ export function authConfig(
         );
       }
     }
+    checkJwksUrl(jwksUrl, bool('auth.jwt.allowHttpLoopback'));
     const algorithms = list('auth.jwt.algorithms');
     if (algorithms.length === 0) {
       throw new ConfigError('config: auth.jwt.algorithms = [] is invalid: expected at least one algorithm');
@@ -101,12 +124,14 @@ export function authConfig(
       clockToleranceMs: num('auth.jwt.clockTolerance'),
       jwksCooldownMs: num('auth.jwt.jwksCooldown'),
       jwksMaxAgeMs: num('auth.jwt.jwksMaxAge'),
+      maxTokenLifetimeMs: num('auth.jwt.maxTokenLifetime'),
       tokenUrl: str('auth.jwt.tokenUrl'),
     };
   }
   return {
     mode: str('api.auth') as AuthMode,
     keys,
+    keyMaxLifetimeMs: num('auth.apiKeyMaxLifetime'),
     keyRefreshMs: num('auth.keyRefreshInterval'),
     swaggerPublic: bool('auth.swaggerPublic'),
     jwt,

@@ -15,9 +15,11 @@ export interface ApiKeyRecord {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** from then on the key lets no one in (null: it does not expire) */
+  expires_at: Date | null;
 }
 
-export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'scopes' | 'hash'>;
+export type NewApiKey = Pick<ApiKeyRecord, 'id' | 'name' | 'scopes' | 'hash' | 'expires_at'>;
 
 export interface ApiKeyStore {
   /** Stores a new key (its id is new: random, 64 bits). */

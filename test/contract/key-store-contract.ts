@@ -24,7 +24,13 @@ export function keyStoreContract(factory: StoreFactory): void {
 
       test('a key round-trips; the list is oldest first and holds only hashes', async () => {
         const a = await store.keys.createKey(
-          { id: 'aaaaaaaaaaaa', name: 'ci', scopes: ['messages:read', 'messages:write'], hash: hash('a') },
+          {
+            id: 'aaaaaaaaaaaa',
+            name: 'ci',
+            scopes: ['messages:read', 'messages:write'],
+            hash: hash('a'),
+            expires_at: null,
+          },
           T0,
         );
         assert.deepEqual(a, {
@@ -35,9 +41,10 @@ export function keyStoreContract(factory: StoreFactory): void {
           created_at: T0,
           last_used_at: null,
           revoked_at: null,
+          expires_at: null,
         });
         await store.keys.createKey(
-          { id: 'bbbbbbbbbbbb', name: 'ops', scopes: ['admin'], hash: hash('b') },
+          { id: 'bbbbbbbbbbbb', name: 'ops', scopes: ['admin'], hash: hash('b'), expires_at: null },
           at(1),
         );
         const list = await store.keys.listKeys();
@@ -50,19 +57,44 @@ export function keyStoreContract(factory: StoreFactory): void {
         );
       });
 
+      test('a key keeps its expiry time; keys made before keys could expire read as never expiring', async () => {
+        const exp = at(90);
+        const made = await store.keys.createKey(
+          { id: 'eeeeeeeeeeee', name: 'temp', scopes: ['messages:read'], hash: hash('e'), expires_at: exp },
+          T0,
+        );
+        assert.equal(made.expires_at?.getTime(), exp.getTime());
+        const listed = (await store.keys.listKeys()).find((k) => k.id === 'eeeeeeeeeeee');
+        assert.equal(listed?.expires_at?.getTime(), exp.getTime());
+        const revoked = await store.keys.revokeKey('eeeeeeeeeeee', at(5));
+        assert.equal(revoked?.expires_at?.getTime(), exp.getTime());
+      });
+
       test('the same id or the same hash cannot be stored twice', async () => {
-        await store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a') }, T0);
-        await assert.rejects(
-          store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'y', scopes: ['admin'], hash: hash('c') }, T0),
+        await store.keys.createKey(
+          { id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a'), expires_at: null },
+          T0,
         );
         await assert.rejects(
-          store.keys.createKey({ id: 'cccccccccccc', name: 'y', scopes: ['admin'], hash: hash('a') }, T0),
+          store.keys.createKey(
+            { id: 'aaaaaaaaaaaa', name: 'y', scopes: ['admin'], hash: hash('c'), expires_at: null },
+            T0,
+          ),
+        );
+        await assert.rejects(
+          store.keys.createKey(
+            { id: 'cccccccccccc', name: 'y', scopes: ['admin'], hash: hash('a'), expires_at: null },
+            T0,
+          ),
         );
         assert.equal((await store.keys.listKeys()).length, 1);
       });
 
       test('revoke is idempotent and keeps the first time; an unknown id is null', async () => {
-        await store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a') }, T0);
+        await store.keys.createKey(
+          { id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a'), expires_at: null },
+          T0,
+        );
         const first = await store.keys.revokeKey('aaaaaaaaaaaa', at(10));
         assert.equal(first?.revoked_at?.getTime(), at(10).getTime());
         const again = await store.keys.revokeKey('aaaaaaaaaaaa', at(20));
@@ -73,8 +105,14 @@ export function keyStoreContract(factory: StoreFactory): void {
       });
 
       test('touch records the latest use only, for many keys at once', async () => {
-        await store.keys.createKey({ id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a') }, T0);
-        await store.keys.createKey({ id: 'bbbbbbbbbbbb', name: 'y', scopes: ['admin'], hash: hash('b') }, T0);
+        await store.keys.createKey(
+          { id: 'aaaaaaaaaaaa', name: 'x', scopes: ['admin'], hash: hash('a'), expires_at: null },
+          T0,
+        );
+        await store.keys.createKey(
+          { id: 'bbbbbbbbbbbb', name: 'y', scopes: ['admin'], hash: hash('b'), expires_at: null },
+          T0,
+        );
         await store.keys.touchKeys([
           { id: 'aaaaaaaaaaaa', at: at(100) },
           { id: 'bbbbbbbbbbbb', at: at(50) },

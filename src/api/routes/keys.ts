@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
-import { createApiKey, KeyRequestError, keyJson } from '../../auth/key-admin.js';
+import { createApiKey, KeyRequestError, keyExpiry, keyJson } from '../../auth/key-admin.js';
 import { SCOPE_NAMES } from '../../auth/scopes.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonResponse, MethodNotAllowedResponse, StringEnum } from '../schemas.js';
@@ -21,6 +21,9 @@ export const KeySchema = Type.Object(
       description: 'Last use seen by any node (written in batches, every auth.keyRefreshInterval).',
     }),
     revoked_at: Type.Union([DateTime, Type.Null()]),
+    expires_at: Type.Union([DateTime, Type.Null()], {
+      description: 'From then on the key lets no one in (null: it does not expire).',
+    }),
   },
   { $id: 'ApiKey' },
 );
@@ -51,6 +54,13 @@ export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
           {
             name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
             scopes: Type.Array(ScopeSchema, { minItems: 1, maxItems: SCOPE_NAMES.length, uniqueItems: true }),
+            expires_at: Type.Optional(
+              Type.String({
+                format: 'date-time',
+                description:
+                  'When the key stops letting anyone in: in the future, and within auth.apiKeyMaxLifetime (90 days by default), which is also the default.',
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
@@ -67,14 +77,22 @@ export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req, reply) => {
       let made;
       try {
-        made = await createApiKey(keys, req.body.name, req.body.scopes);
+        const now = new Date();
+        const expiresAt = keyExpiry(req.body.expires_at, deps.access.keyMaxLifetimeMs, now);
+        made = await createApiKey(keys, req.body.name, req.body.scopes, now, expiresAt);
       } catch (err) {
         if (err instanceof KeyRequestError) throw new AppError('BAD_REQUEST', err.message);
         throw err;
       }
       await deps.access.auth.keys.refresh();
       req.log.info(
-        { ...actorOf(req), key_id: made.record.id, key_name: made.record.name, scopes: made.record.scopes },
+        {
+          ...actorOf(req),
+          key_id: made.record.id,
+          key_name: made.record.name,
+          scopes: made.record.scopes,
+          expires_at: made.record.expires_at?.toISOString() ?? null,
+        },
         'API key created',
       );
       return reply.status(201).send({ ...keyJson(made.record), key: made.key });

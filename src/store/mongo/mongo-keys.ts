@@ -10,9 +10,15 @@ interface KeyDoc {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** absent on keys made before keys could expire: never */
+  expires_at?: Date | null;
 }
 
-const toRecord = ({ _id, ...rest }: KeyDoc): ApiKeyRecord => ({ id: _id, ...rest });
+const toRecord = ({ _id, expires_at, ...rest }: KeyDoc): ApiKeyRecord => ({
+  id: _id,
+  ...rest,
+  expires_at: expires_at ?? null,
+});
 
 /** The `<collection>_api_keys` collection: one document per key, `_id` the key id. */
 export class MongoKeys implements ApiKeyStore {
@@ -31,6 +37,7 @@ export class MongoKeys implements ApiKeyStore {
       created_at: now,
       last_used_at: null,
       revoked_at: null,
+      expires_at: key.expires_at,
     };
     await this.col.insertOne(doc);
     return toRecord(doc);

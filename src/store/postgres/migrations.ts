@@ -103,4 +103,9 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
     // no default and nullable: a metadata-only change, instant on a table of any size
     sql: `ALTER TABLE messages ADD COLUMN trace_context text;`,
   },
+  {
+    version: 7,
+    name: 'when an API key stops letting anyone in',
+    sql: `ALTER TABLE api_keys ADD COLUMN expires_at timestamptz;`,
+  },
 ];

@@ -10,6 +10,7 @@ interface KeyRow {
   created_at: Date;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  expires_at: Date | null;
 }
 
 const toRecord = (r: KeyRow): ApiKeyRecord => ({ ...r, scopes: scopesOf(r.scopes) });
@@ -20,8 +21,9 @@ export class PostgresKeys implements ApiKeyStore {
 
   async createKey(key: NewApiKey, now: Date): Promise<ApiKeyRecord> {
     const { rows } = await this.pool.query<KeyRow>(
-      `INSERT INTO api_keys (id, name, scopes, hash, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-      [key.id, key.name, scopesText(key.scopes), key.hash, now],
+      `INSERT INTO api_keys (id, name, scopes, hash, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
+      [key.id, key.name, scopesText(key.scopes), key.hash, now, key.expires_at],
     );
     const row = rows[0];
     if (!row) throw new Error('INSERT … RETURNING gave no row');

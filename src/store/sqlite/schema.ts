@@ -86,4 +86,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );`,
   // 6: the trace context of the request that created a message (tracing on), for its deliveries
   `ALTER TABLE messages ADD COLUMN trace_context TEXT;`,
+  // 7: when an API key stops letting anyone in (null: never)
+  `ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;`,
 ];

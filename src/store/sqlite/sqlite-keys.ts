@@ -10,6 +10,7 @@ interface KeyRow {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  expires_at: number | null;
 }
 
 const toRecord = (r: KeyRow): ApiKeyRecord => ({
@@ -20,6 +21,7 @@ const toRecord = (r: KeyRow): ApiKeyRecord => ({
   created_at: new Date(r.created_at),
   last_used_at: r.last_used_at === null ? null : new Date(r.last_used_at),
   revoked_at: r.revoked_at === null ? null : new Date(r.revoked_at),
+  expires_at: r.expires_at === null ? null : new Date(r.expires_at),
 });
 
 /** The api_keys table of the SQLite file (migration 4). */
@@ -35,11 +37,12 @@ export class SqliteKeys implements ApiKeyStore {
       created_at: now.getTime(),
       last_used_at: null,
       revoked_at: null,
+      expires_at: key.expires_at?.getTime() ?? null,
     };
     this.db()
       .prepare(
-        `INSERT INTO api_keys (id, name, scopes, hash, created_at, last_used_at, revoked_at)
-         VALUES (@id, @name, @scopes, @hash, @created_at, @last_used_at, @revoked_at)`,
+        `INSERT INTO api_keys (id, name, scopes, hash, created_at, last_used_at, revoked_at, expires_at)
+         VALUES (@id, @name, @scopes, @hash, @created_at, @last_used_at, @revoked_at, @expires_at)`,
       )
       .run(row);
     return toRecord(row);
