@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig, parseListen, parsePort, parseRedisUri } from '../src/config/config.js';
 import { parseDuration } from '../src/config/duration.js';
+import { CONFIG_KEYS } from '../src/config/keys.js';
 
 function dirWith(yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
@@ -214,6 +215,76 @@ describe('config', () => {
           return true;
         },
         JSON.stringify(env),
+      );
+    }
+  });
+
+  test('a secret-bearing setting that fails to parse is never echoed, whatever its password holds (# / ? " @)', () => {
+    // the pattern-based redaction missed these: 10 of 14 malformed URLs were echoed with their password
+    const secrets = [
+      'Zq#7kVw',
+      'Zq/7kVw',
+      'Zq?7kVw',
+      'Zq"7kVw',
+      'Zq@7kVw',
+      'Zq 7kVw',
+      'Zq%zz7kVw',
+    ];
+    const urlKeys = CONFIG_KEYS.filter((k) => k.type === 'url' || ('secret' in k && k.secret)).map(
+      (k) => k.env,
+    );
+    assert.ok(urlKeys.includes('AUTH_JWT_JWKS_URL') && urlKeys.includes('AUTH_API_KEYS'));
+    const envOnly = ['REDIS_URI', 'WEBHOOK_URL', 'DATABASE_URL', 'MONGODB_URI'];
+    const otlp = ['OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'];
+    const shapes = (pw: string): string[] => [
+      `redis://:${pw}@127.0.0.1:4199/notadb`,
+      `ftp://user:${pw}@host/`,
+      `http://user:${pw}@exa mple/`,
+      `http://u:${pw}@[bad`,
+      `user:${pw}@host:port`,
+      pw,
+    ];
+    let checked = 0;
+    for (const pw of secrets) {
+      for (const name of [...urlKeys, ...envOnly, ...otlp]) {
+        for (const value of shapes(pw)) {
+          const env: Record<string, string> = { [name]: value };
+          // the JWKS URL is only read with an issuer and audience beside it
+          if (name.startsWith('AUTH_JWT'))
+            Object.assign(env, { AUTH_JWT_ISSUER: 'i', AUTH_JWT_AUDIENCE: 'a' });
+          if (name === 'AUTH_JWT_TOKEN_URL') env.AUTH_JWT_JWKS_URL = 'https://id.example/jwks';
+          let message = '';
+          try {
+            loadConfig(env, process.cwd());
+            continue; // a value that parses (e.g. a bare password as a Redis host) starts nothing here
+          } catch (err) {
+            assert.ok(err instanceof ConfigError, `${name}=${value}: ${String(err)}`);
+            message = err.message;
+          }
+          checked++;
+          // neither the whole password nor the part after its special character
+          const bare = '7kVw';
+          assert.ok(!message.includes(pw) && !message.includes(bare), `${name}: ${message}`);
+          assert.ok(!message.includes(encodeURIComponent(pw)), `${name}: ${message}`);
+          assert.match(
+            message,
+            new RegExp(name.replace(/_/g, '.').slice(0, 4), 'i'),
+            `names the key: ${message}`,
+          );
+        }
+      }
+    }
+    assert.ok(checked > 200, `${checked} refusals checked`);
+  });
+
+  test('an AUTH_API_KEYS item with a raw key pasted where its hash belongs is not echoed', () => {
+    const raw = 'ms_0123456789ab_' + 'k'.repeat(43);
+    for (const item of [raw, `deploy;messages:write;${raw}`, `deploy;messages:write;sha256:${raw}`]) {
+      assert.throws(
+        () => loadConfig({ AUTH_API_KEYS: item }, process.cwd()),
+        (err: unknown) =>
+          err instanceof ConfigError && !err.message.includes(raw) && /item 1/.test(err.message),
+        item,
       );
     }
   });

@@ -7,7 +7,7 @@ import { createLogger, type Logger } from '../logging/logger.js';
 import { createApp, seedFromFile, VERSION } from '../app.js';
 import { createStore } from '../store/create-store.js';
 import { Sink } from '../sink/sink.js';
-import { redact, redactUrl, secretsOf } from '../config/redact.js';
+import { redact, secretsOf } from '../config/redact.js';
 import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';
 import { configItem, generateKey } from '../auth/api-keys.js';
 import { SCOPE_NAMES } from '../auth/scopes.js';
@@ -79,6 +79,12 @@ function startupFailure(c: Config, err: unknown): never {
   );
 }
 
+/** A URL the config already parsed, with its user and password left out (never a pattern's guess). */
+function withoutCredentials(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname === '/' ? '' : u.pathname}`;
+}
+
 function logConfig(logger: Logger, c: Config): void {
   for (const key of c.unknownKeys) logger.warn({ key, file: c.configFile }, 'unknown config key ignored');
   logger.info(
@@ -99,7 +105,8 @@ function logConfig(logger: Logger, c: Config): void {
       apiRateLimiter: c.apiRateLimiter,
       tracing: c.tracing
         ? {
-            endpoint: redactUrl(c.tracing.endpoint),
+            // the origin and path: no user or password, however they are spelled
+            endpoint: withoutCredentials(c.tracing.endpoint),
             protocol: c.tracing.protocol,
             service: c.tracing.serviceName,
           }

@@ -41,7 +41,7 @@ export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export function parseConfiguredKey(item: string, index: number): ConfiguredKey {
   const bad = (expected: string): never => {
     throw new ConfigError(
-      `config: auth.apiKeys (env AUTH_API_KEYS) item ${index + 1} = ${JSON.stringify(item)} is invalid: expected ${expected}`,
+      `config: auth.apiKeys (env AUTH_API_KEYS) item ${index + 1} (value not shown: it may be a key pasted where its hash belongs) is invalid: expected ${expected}`,
     );
   };
   const parts = item.split(';');

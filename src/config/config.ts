@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_KEYS, type KeySpec } from './keys.js';
 import { parseDuration } from './duration.js';
-import { redact, redactUrl, secretsOf } from './redact.js';
+import { redact, secretsOf } from './redact.js';
 import { ConfigError } from './config-error.js';
 import { authConfig, corsOrigins, type AuthConfig } from './auth-config.js';
 import { tracingConfig, type TracingConfig } from './tracing-config.js';
@@ -106,8 +106,15 @@ function flatten(obj: unknown, prefix = '', out: Map<string, unknown> = new Map(
   return out;
 }
 
+/**
+ * The one line a bad setting stops start-up with. A setting that can hold a secret (marked
+ * `secret`, or any URL: a password may sit in it) never shows its value: a value that failed to
+ * parse cannot be redacted reliably (a password holding `#`, `/`, `?`, `"` or `@` defeats any
+ * pattern), so it is not shown at all.
+ */
 function fail(spec: KeySpec, source: string, value: unknown, expected: string): never {
-  const shown = spec.secret ? '(value not shown)' : redactUrl(JSON.stringify(value) ?? String(value));
+  const hidden = spec.secret === true || spec.type === 'url';
+  const shown = hidden ? '(value not shown: it may hold a secret)' : JSON.stringify(value) ?? String(value);
   throw new ConfigError(`config: ${spec.key} (${source}) = ${shown} is invalid: expected ${expected}`);
 }
 
@@ -240,7 +247,7 @@ export function parseRedisUri(uri: string, password: string, dbText: string): Re
   }
   const bad = (): never => {
     throw new ConfigError(
-      `config: REDIS_URI = ${JSON.stringify(uri)} is invalid: expected host:port or redis://[user:password@]host:port[/db]`,
+      'config: REDIS_URI (value not shown: it may hold a password) is invalid: expected host:port or redis://[user:password@]host:port[/db]',
     );
   };
   if (/^rediss?:\/\//.test(uri)) {
@@ -354,7 +361,7 @@ function load(env: Env, cwd: string): Config {
     webhookUrl = u.toString();
   } catch {
     throw new ConfigError(
-      `config: webhook URL ${JSON.stringify(webhookUrl)} (WEBHOOK_URL or webhookClient.host+path) is invalid: expected an http(s) URL`,
+      `config: the webhook URL (${env.WEBHOOK_URL ? 'WEBHOOK_URL' : 'webhookClient.host + webhookClient.path'}; value not shown: it may hold a password) is invalid: expected an http(s) URL`,
     );
   }
   const secrets = list('webhookClient.signingSecret');

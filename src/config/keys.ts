@@ -338,6 +338,8 @@ export const CONFIG_KEYS = [
     env: 'AUTH_API_KEYS',
     type: 'list',
     default: '',
+    // hashes, but a raw key may be pasted here by mistake: never shown
+    secret: true,
     doc: 'API keys given as hashes, for deployments that do not create keys through the API: items `NAME;SCOPES;sha256:HEX` (scopes comma-separated), as `message-scheduler keys hash` prints them.',
   },
   {

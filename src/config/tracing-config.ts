@@ -34,15 +34,20 @@ function bad(name: string, value: string, expected: string): never {
   throw new ConfigError(`config: ${name} = ${JSON.stringify(value)} is invalid: expected ${expected}`);
 }
 
+/** An endpoint that may carry credentials: its value is never shown, not even when it does not parse. */
 function httpUrl(name: string, value: string): string {
+  const refuse = (): never => {
+    throw new ConfigError(
+      `config: ${name} (value not shown: it may hold a password) is invalid: expected an http:// or https:// URL of an OTLP receiver`,
+    );
+  };
   let u: URL;
   try {
     u = new URL(value);
   } catch {
-    return bad(name, value, 'an http:// or https:// URL of an OTLP receiver');
+    return refuse();
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:')
-    bad(name, value, 'an http:// or https:// URL of an OTLP receiver');
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') refuse();
   return value;
 }
 
