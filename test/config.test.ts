@@ -221,15 +221,7 @@ describe('config', () => {
 
   test('a secret-bearing setting that fails to parse is never echoed, whatever its password holds (# / ? " @)', () => {
     // the pattern-based redaction missed these: 10 of 14 malformed URLs were echoed with their password
-    const secrets = [
-      'Zq#7kVw',
-      'Zq/7kVw',
-      'Zq?7kVw',
-      'Zq"7kVw',
-      'Zq@7kVw',
-      'Zq 7kVw',
-      'Zq%zz7kVw',
-    ];
+    const secrets = ['Zq#7kVw', 'Zq/7kVw', 'Zq?7kVw', 'Zq"7kVw', 'Zq@7kVw', 'Zq 7kVw', 'Zq%zz7kVw'];
     const urlKeys = CONFIG_KEYS.filter((k) => k.type === 'url' || ('secret' in k && k.secret)).map(
       (k) => k.env,
     );

@@ -114,7 +114,7 @@ function flatten(obj: unknown, prefix = '', out: Map<string, unknown> = new Map(
  */
 function fail(spec: KeySpec, source: string, value: unknown, expected: string): never {
   const hidden = spec.secret === true || spec.type === 'url';
-  const shown = hidden ? '(value not shown: it may hold a secret)' : JSON.stringify(value) ?? String(value);
+  const shown = hidden ? '(value not shown: it may hold a secret)' : (JSON.stringify(value) ?? String(value));
   throw new ConfigError(`config: ${spec.key} (${source}) = ${shown} is invalid: expected ${expected}`);
 }
 
