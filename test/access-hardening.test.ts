@@ -295,3 +295,115 @@ describe('tokens and keys', () => {
     }
   });
 });
+
+describe('security headers and CORS patterns', () => {
+  test('Strict-Transport-Security only over HTTPS: never on plain HTTP, or on a forwarded https from an untrusted peer', async () => {
+    const plain = await testApp();
+    try {
+      const r = await call(plain.app, '/healthz');
+      assert.equal(r.headers['strict-transport-security'], undefined, 'plain HTTP');
+      const forged = await call(plain.app, '/healthz', { headers: { 'x-forwarded-proto': 'https' } });
+      assert.equal(
+        forged.headers['strict-transport-security'],
+        undefined,
+        'X-Forwarded-Proto from an untrusted peer',
+      );
+      assert.equal(r.headers['x-content-type-options'], 'nosniff', 'the other headers stay');
+    } finally {
+      await plain.cleanup();
+    }
+    const proxied = await testApp({ API_TRUST_PROXY: 'loopback' });
+    try {
+      const r = await call(proxied.app, '/healthz', {
+        headers: { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.7' },
+      });
+      assert.match(String(r.headers['strict-transport-security']), /max-age=\d+/, 'HTTPS at a trusted proxy');
+    } finally {
+      await proxied.cleanup();
+    }
+  });
+
+  test("the HTTP parser's own answers (400, 431) carry the API's security headers", async () => {
+    const { app, cleanup } = await testApp();
+    try {
+      await app.server.listen({ port: 0, host: '127.0.0.1' });
+      const port = (app.server.server.address() as AddressInfo).port;
+      const normal = await call(app, '/nowhere');
+      const expected = Object.entries(normal.headers).filter(
+        ([k]) =>
+          k.startsWith('x-') ||
+          k.startsWith('cross-origin') ||
+          k === 'content-security-policy' ||
+          k === 'referrer-policy',
+      );
+      assert.ok(expected.length >= 8, 'helmet headers on an ordinary error');
+      for (const [what, request] of [
+        ['400 (bad request line)', 'GET / HTTP/1.1 garbage\r\nHost: x\r\n\r\n'],
+        ['400 (bad header)', 'GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n'],
+        ['431', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
+      ] as const) {
+        const raw = await new Promise<string>((resolve) => {
+          const s = connect(port, '127.0.0.1', () => s.write(request));
+          let got = '';
+          s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+          s.on('close', () => resolve(got));
+          s.on('error', () => resolve(got));
+        });
+        const head = raw.split('\r\n\r\n')[0]?.toLowerCase() ?? '';
+        assert.match(head, /^http\/1\.1 4\d\d/, what);
+        for (const [name, value] of expected) {
+          assert.ok(head.includes(`\r\n${name}: ${String(value).toLowerCase()}`), `${what}: ${name}`);
+        }
+      }
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('api.cors.origins: a subdomain pattern matches subdomains only; any other wildcard stops start-up', async () => {
+    const { app, cleanup } = await testApp({ API_CORS_ORIGINS: 'https://*.example.com https://exact.test' });
+    try {
+      const preflight = (origin: string) =>
+        call(app, '/messages', {
+          method: 'OPTIONS',
+          headers: { origin, 'access-control-request-method': 'POST' },
+        });
+      for (const origin of ['https://app.example.com', 'https://a.b.example.com', 'https://exact.test']) {
+        assert.equal((await preflight(origin)).headers['access-control-allow-origin'], origin, origin);
+      }
+      for (const origin of [
+        'https://example.com',
+        'http://app.example.com',
+        'https://app.example.com.evil.test',
+        'https://evilexample.com',
+      ]) {
+        assert.equal((await preflight(origin)).headers['access-control-allow-origin'], undefined, origin);
+      }
+      // the cross-site guard follows the same rule
+      const post = (origin: string) =>
+        call(app, '/messages', {
+          method: 'POST',
+          headers: { origin, 'content-type': 'application/json' },
+          body: '{"content":"hi","recipient_phone_number":"+1"}',
+        });
+      assert.equal((await post('https://app.example.com')).status, 201);
+      assert.equal((await post('https://evilexample.com')).status, 403);
+    } finally {
+      await cleanup();
+    }
+    const { loadConfig } = await import('../src/config/config.js');
+    for (const bad of [
+      'https://*.example',
+      '*',
+      'https://app.*.com',
+      'https://*example.com',
+      'https://*.*.example.com',
+    ]) {
+      assert.throws(
+        () => loadConfig({ API_CORS_ORIGINS: bad }),
+        /api\.cors\.origins .*subdomain pattern/,
+        bad,
+      );
+    }
+  });
+});

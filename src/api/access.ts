@@ -4,6 +4,7 @@ import { anonymous, InvalidToken, type Authenticator } from '../auth/authenticat
 import type { Principal, Scope } from '../auth/scopes.js';
 import type { BucketPolicy, KeyedBuckets } from '../ratelimit/token-bucket.js';
 import { bucketKey, isLoopbackAddress } from '../http/client-address.js';
+import { ORIGIN_PATTERN } from '../config/auth-config.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -135,6 +136,22 @@ export function anonymousHostOk(host: string, allowed: ReadonlySet<string>, ipLi
   );
 }
 
+/**
+ * Whether a browser origin is one of `api.cors.origins`: an exact origin, or matched by a
+ * subdomain pattern (`https://*.example.com`: one label or more, not the domain itself).
+ */
+export function originMatcher(configured: readonly string[]): (origin: string) => boolean {
+  const exact = new Set(configured.filter((o) => !o.includes('*')));
+  const patterns = configured
+    .map((o) => ORIGIN_PATTERN.exec(o))
+    .flatMap((m) =>
+      m
+        ? [new RegExp(`^${m[1]}://([a-z0-9-]+\\.)+${(m[2] ?? '').replace(/[.]/g, '\\.')}${m[3] ?? ''}$`, 'i')]
+        : [],
+    );
+  return (origin) => exact.has(origin) || patterns.some((p) => p.test(origin));
+}
+
 function sameOrigin(origin: string, host: string): boolean {
   return origin === `http://${host}` || origin === `https://${host}`;
 }
@@ -147,7 +164,7 @@ function sameOrigin(origin: string, host: string): boolean {
  */
 export function installAccess(app: FastifyInstance, o: AccessOptions): void {
   const allowedHosts = new Set(o.allowedHosts);
-  const origins = new Set(o.corsOrigins);
+  const allowedOrigin = originMatcher(o.corsOrigins);
   const policyHeader = o.limiter
     ? `"api";q=${o.limiter.policy.maxTokens};w=${Math.max(1, Math.ceil((o.limiter.policy.maxTokens * o.limiter.policy.refillIntervalMs) / o.limiter.policy.refillRate / 1000))}`
     : '';
@@ -173,7 +190,7 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
     const fetchSite = req.headers['sec-fetch-site'];
     const fromElsewhere =
       origin !== undefined
-        ? !origins.has(origin) && !sameOrigin(origin, host)
+        ? !allowedOrigin(origin) && !sameOrigin(origin, host)
         : fetchSite !== undefined && fetchSite !== 'same-origin' && fetchSite !== 'none';
     if (fromElsewhere) {
       throw new AppError(

@@ -5,6 +5,7 @@ import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
 import { isRefusedValue, isStoreFull, isUnavailable, refusal } from '../store/store-errors.js';
 import { passedAccess } from './access.js';
 import { loggedUrl } from '../http/logged-url.js';
+import { SECURITY_HEADERS } from '../http/security-headers.js';
 
 /** Fastify's own errors, by their FST_ code: none leaves the server with an FST_ code. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -70,6 +71,11 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string,
   return reply.status(status).send(body);
 }
 
+/** The API's security headers, as raw header lines, for the answers written before a request exists. */
+const PARSER_ANSWER_HEADERS = Object.entries(SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
+
 /** Errors the HTTP parser raises before a request exists (Node's clientError), in the same shape. */
 export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
@@ -91,7 +97,7 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
     const body = JSON.stringify({ error: message, code });
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+        `Content-Length: ${Buffer.byteLength(body)}\r\n${PARSER_ANSWER_HEADERS}Connection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();

@@ -12,11 +12,12 @@ import { SHARED_SCHEMAS, PoolActionSchema } from './schemas.js';
 import { installJsonBody } from './json-body.js';
 import { ConnectionGuard } from '../http/connection-guard.js';
 import { loggedUrl } from '../http/logged-url.js';
+import { HELMET_OPTIONS, HSTS } from '../http/security-headers.js';
 import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
-import { clientOf, installAccess, PROBE_ROUTES } from './access.js';
+import { clientOf, installAccess, originMatcher, PROBE_ROUTES } from './access.js';
 import { documentSecurity, securitySchemes } from './security-docs.js';
 import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
 
@@ -93,19 +94,19 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   installErrorHandler(app);
   // first of the hooks: a request refused by any later one is traced too
   deps.tracing?.install(app);
-  // security headers on every answer; the policy lets Swagger UI (its own scripts and styles) work
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        // the service is often reached over plain HTTP inside a network: do not upgrade its assets
-        upgradeInsecureRequests: null,
-      },
-    },
+  // security headers on every answer (http/security-headers.ts); the policy lets Swagger UI (its
+  // own scripts and styles) work. Strict-Transport-Security only on answers over HTTPS: a TLS
+  // socket, or X-Forwarded-Proto https from a trusted proxy (api.trustProxy)
+  await app.register(helmet, HELMET_OPTIONS);
+  app.addHook('onSend', async (req, reply) => {
+    if (req.protocol === 'https') void reply.header('strict-transport-security', HSTS);
   });
   // CORS only for configured origins; none configured: no CORS headers, browsers keep the same-origin rule
   if (deps.access.corsOrigins.length > 0) {
+    const allowed = originMatcher(deps.access.corsOrigins);
     await app.register(cors, {
-      origin: [...deps.access.corsOrigins],
+      // exact origins and subdomain patterns, by the same rule as the cross-site guard (access.ts)
+      origin: (origin, cb) => cb(null, origin !== undefined && allowed(origin)),
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE'],
       allowedHeaders: ['authorization', 'x-api-key', 'content-type', 'idempotency-key'],
       exposedHeaders: ['link', 'idempotent-replayed', 'retry-after', 'ratelimit', 'ratelimit-policy'],

@@ -58,9 +58,22 @@ export function parseConfiguredKey(item: string, index: number): ConfiguredKey {
   return { name, scopes: scopes as Scope[], hash: Buffer.from(m?.[1] ?? '', 'hex') };
 }
 
-/** Origins as browsers send them: scheme://host[:port], nothing else. */
+/** `https://*.example.com[:8443]`: any subdomain (one label or more) of a domain, never the domain itself. */
+export const ORIGIN_PATTERN = /^(https?):\/\/\*\.((?:[a-z0-9-]+\.)+[a-z0-9-]+)(:\d{1,5})?$/i;
+
+/**
+ * Origins as browsers send them: scheme://host[:port], nothing else; or a subdomain pattern
+ * (ORIGIN_PATTERN). Any other `*` is refused: `https://*.example` was taken as a literal origin
+ * that never matches.
+ */
 export function corsOrigins(items: string[]): string[] {
   return items.map((o) => {
+    if (o.includes('*')) {
+      if (ORIGIN_PATTERN.test(o)) return o.toLowerCase();
+      throw new ConfigError(
+        `config: api.cors.origins (env API_CORS_ORIGINS) item ${JSON.stringify(o)} is invalid: expected an origin (https://app.example.com) or a subdomain pattern (https://*.example.com); no other wildcard is supported`,
+      );
+    }
     let u: URL | null = null;
     try {
       u = new URL(o);

@@ -480,7 +480,7 @@ export const CONFIG_KEYS = [
     env: 'API_CORS_ORIGINS',
     type: 'list',
     default: '',
-    doc: 'Browser origins allowed to call the API (`https://app.example.com`); empty: CORS off, and a state-changing request from any other origin is 403.',
+    doc: 'Browser origins allowed to call the API (`https://app.example.com`), or every subdomain of a domain (`https://*.example.com`: one label or more, not `example.com` itself; no other wildcard is accepted); empty: CORS off, and a state-changing request from any other origin is 403.',
   },
   {
     key: 'api.allowedHosts',
