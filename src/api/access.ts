@@ -107,7 +107,8 @@ function credentialOf(req: FastifyRequest): string | null {
   }
   const key = req.headers['x-api-key'];
   if (typeof key === 'string' && key !== '') {
-    // a token in X-API-Key would skip the checks a Bearer token gets in logs and proxies' eyes
+    // API keys only: a JWT here would be a second, undocumented way to send tokens, one that
+    // proxies and log scrubbers (which look for tokens in Authorization) do not know to hide
     if (!key.startsWith('ms_')) {
       throw unauthorized(
         'X-API-Key takes API keys (ms_...); send OAuth2 tokens as Authorization: Bearer',

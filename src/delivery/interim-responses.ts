@@ -80,7 +80,8 @@ export function skipInterimResponses(socket: Socket): void {
           held = data;
           break;
         }
-        if (!INTERIM.test(data.subarray(0, 16).toString('latin1'))) {
+        // the status's first digit (byte 9 of `HTTP/1.1 202`) first: a final answer costs two byte reads
+        if (data[9] !== 0x31 || !INTERIM.test(data.subarray(0, 16).toString('latin1'))) {
           atStart = false;
           return data;
         }

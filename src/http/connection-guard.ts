@@ -44,7 +44,7 @@ const REPORT_EVERY_MS = 10_000;
  *
  * - a client (an IPv4 address, an IPv6 /64) holds at most `maxPerClient`: past that its own
  *   longest-idle connection is closed for the new one, or the new one is refused if all of its
- *   connections are working on a request;
+ *   connections are working on a request (other clients are not touched either way);
  * - near `maxConnections` the longest-idle connection of anyone is closed first; at the cap, if
  *   none is idle, the client holding the most gives up its oldest, so a client holding fewer can
  *   always get in;
@@ -90,6 +90,9 @@ export class ConnectionGuard {
     const client = clientKey(address);
     const mine = this.byClient.get(client);
     if (mine && mine.size >= this.o.maxPerClient && !this.o.exempt?.(address)) {
+      // its longest-idle connection gives way; when all are busy the newcomer is refused before
+      // any byte is read: closing busy ones instead tore down a request per reconnect (2,000 slow
+      // bodies from one address cost /healthz 1.4 s) and made reconnecting an attack of its own
       const idle = this.longestIdle(mine);
       if (!idle) return this.refuse(socket, client, 'client');
       this.close(idle);

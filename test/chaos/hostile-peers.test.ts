@@ -10,6 +10,7 @@ import { connect, createServer as createTcp, type Server, type Socket } from 'no
 import type { AddressInfo } from 'node:net';
 import { statSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
+import { Agent, request } from 'undici';
 import { Sink } from '../../src/sink/sink.js';
 import { waitFor } from '../helpers/app.js';
 import { fill, report, serve, services, target, type Service } from './helpers.js';
@@ -224,15 +225,25 @@ describe('hostile peers', () => {
         clients.add(s);
         if (i % 200 === 199) await new Promise((r) => setTimeout(r, 10));
       }
+      // past api.maxConnectionsPerClient (256) the flooding address is refused at once; the
+      // probes start once those refusals are through, while the 256 it holds still hang
+      const held = 256;
+      await waitFor(() => closedByServer >= flood - held, 10_000, 'the refusals past the per-client cap');
+      const refusedAtOnce = closedByServer;
       const accepted0 = sink.stats().accepted;
       const latencies: number[] = [];
+      // the probe is another client (127.0.0.2): the flooding address is held to its own cap
+      // (api.maxConnectionsPerClient), and the probe of anyone else never waits behind it
+      const probe = new Agent({ localAddress: '127.0.0.2' });
       for (let i = 0; i < 20; i++) {
         const h0 = performance.now();
-        const r = await fetch(`http://127.0.0.1:${api}/healthz`);
-        assert.equal(r.status, 200);
+        const r = await request(`http://127.0.0.1:${api}/healthz`, { dispatcher: probe });
+        await r.body.text();
+        assert.equal(r.statusCode, 200);
         latencies.push(performance.now() - h0);
         await new Promise((r) => setTimeout(r, 100));
       }
+      await probe.close();
       const accepted1 = sink.stats().accepted;
       // the server cuts them at api.requestTimeout (3 s; checked every second)
       const cut0 = Date.now();
@@ -247,6 +258,7 @@ describe('hostile peers', () => {
       const p99 = latencies[latencies.length - 1] ?? 0;
       report('hostile-peers/slow-body-flood', {
         connections: flood,
+        refused_at_once: refusedAtOnce,
         healthz_ms: { p50: +(latencies[10] ?? 0).toFixed(1), max: +p99.toFixed(1) },
         delivered_during_flood: accepted1 - accepted0,
       });

@@ -117,6 +117,10 @@ describe('node liveness: kill -9 under load', () => {
           ...ENV,
           POOL_HEARTBEAT_INTERVAL: `${NODE_TIMEOUT_MS / 6}ms`,
           POOL_NODE_TIMEOUT: `${NODE_TIMEOUT_MS}ms`,
+          // every node starts paused and one start (the cluster's state) starts them together:
+          // a victim that delivered alone while the others started could drain the whole load
+          // before the test looked for its leases, on a slow host (seen in CI)
+          POOL_INITIAL_JOB_FETCH: 'false',
         };
         const victim = await serve(env, sinkUrl);
         procs.push(victim);
@@ -125,6 +129,12 @@ describe('node liveness: kill -9 under load', () => {
         for (let i = 0; i < others; i++) procs.push(await serve(env, sinkUrl));
         const other = others > 0;
         const victimId = await nodeIdOf(victim);
+        const start = await fetch(`${victim.url}/worker-pool/state`, {
+          method: 'PUT',
+          headers: { 'content-type': 'application/json' },
+          body: '{"action":"start"}',
+        });
+        assert.equal(start.status, 200, await start.text());
         await waitFor(() => sink.stats().accepted >= n / 5, 60_000, 'load');
         await waitFor(async () => (await heldBy(store, victimId)) > 0, 10_000, 'the victim holds leases');
         const held = await heldBy(store, victimId);
