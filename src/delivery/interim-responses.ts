@@ -24,8 +24,6 @@ export function interimSkippingConnector(options: buildConnector.BuildOptions): 
   };
 }
 
-/** The first line undici writes for a request: `POST /path HTTP/1.1\r\n`. */
-const REQUEST_LINE = /^[A-Z]+ \S+ HTTP\/1\.1\r\n/;
 /** An interim status line: HTTP/1.x 1xx, except 101 (an upgrade is never asked for). */
 const INTERIM = /^HTTP\/1\.[01] 1(?!01)\d\d[ \r]/;
 /** What may still turn out to be an interim status line, when fewer bytes have come. */
@@ -53,14 +51,18 @@ export function skipInterimResponses(socket: Socket): void {
   let atStart = false;
   /** the beginning of an interim head whose end has not come yet */
   let held: Buffer | null = null;
-  const write = socket.write as (this: Socket, ...args: unknown[]) => boolean;
-  socket.write = function (this: Socket, ...args: unknown[]): boolean {
-    const chunk = args[0];
-    if (typeof chunk === 'string' && REQUEST_LINE.test(chunk)) {
-      atStart = true;
-      held = null;
+  const write = socket.write as (this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
+  // no rest arguments (an array per write) and no regex: a request head is the only string undici
+  // writes that starts with a capital letter (its method); bodies start with `{`, chunk sizes with \r
+  socket.write = function (this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+    if (typeof chunk === 'string') {
+      const first = chunk.charCodeAt(0);
+      if (first >= 0x41 && first <= 0x5a) {
+        atStart = true;
+        held = null;
+      }
     }
-    return write.apply(this, args);
+    return write.call(this, chunk, encoding, cb);
   } as Socket['write'];
   const read = socket.read as (this: Socket, size?: number) => Buffer | null;
   socket.read = function (this: Socket, size?: number): Buffer | null {
