@@ -182,8 +182,31 @@ describe('config', () => {
     assert.equal(rel.configFile, join(mounted, '.config', 'dev.yaml'));
     assert.throws(
       () => loadConfig({ CONFIG_PATH: '/nonexistent/ms' }, elsewhere),
-      /point at \/nonexistent\/ms\/dev\.yaml, which does not exist/,
+      /point at \/nonexistent\/ms\/dev\.yaml \(or \.yml\), which does not exist/,
     );
+  });
+
+  test('dev.yml is read as the original read it; with dev.yaml beside it, dev.yaml wins and dev.yml is named', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
+    mkdirSync(join(dir, '.config'));
+    writeFileSync(join(dir, '.config', 'dev.yml'), 'pool:\n  numWorkers: 5\n');
+    // from elsewhere, as a container mounts it
+    const elsewhere = mkdtempSync(join(tmpdir(), 'ms-cwd-'));
+    const yml = loadConfig({ CONFIG_PATH: join(dir, '.config') }, elsewhere);
+    assert.equal(yml.pool.numWorkers, 5);
+    assert.equal(yml.configFile, join(dir, '.config', 'dev.yml'));
+    assert.equal(yml.ignoredConfigFile, null);
+    assert.equal(loadConfig({}, dir).pool.numWorkers, 5);
+    writeFileSync(join(dir, '.config', 'dev.yaml'), 'pool:\n  numWorkers: 6\n');
+    const both = loadConfig({}, dir);
+    assert.equal(both.pool.numWorkers, 6);
+    assert.equal(both.configFile, join(dir, '.config', 'dev.yaml'));
+    assert.equal(both.ignoredConfigFile, join(dir, '.config', 'dev.yml'));
+    // CONFIG_ENV selects the file name, with either extension
+    writeFileSync(join(dir, '.config', 'prod.yml'), 'pool:\n  numWorkers: 9\n');
+    assert.equal(loadConfig({ CONFIG_ENV: 'prod' }, dir).pool.numWorkers, 9);
+    writeFileSync(join(dir, '.config', 'bad.yml'), 'pool: [\n');
+    assert.throws(() => loadConfig({ CONFIG_ENV: 'bad' }, dir), /bad\.yml is not valid YAML/);
   });
 
   test('no config error shows a password, for every URL-shaped setting', () => {

@@ -64,6 +64,56 @@ async function inject(method: string, url: string, body?: string, headers: Recor
 const jsonHeaders = { 'content-type': 'application/json' };
 
 describe("the original's requests keep working", () => {
+  test("the original's router: a trailing slash and any letter case reach the same route, on every route", async () => {
+    for (const [method, url, body] of [
+      ['GET', '/sent-messages/', undefined],
+      ['GET', '/SENT-MESSAGES', undefined],
+      ['GET', '/Sent-Messages/?limit=2', undefined],
+      ['PUT', '/worker-pool/state/', '{"action":"start"}'],
+      ['PUT', '/WORKER-POOL/STATE', '{"action":"start"}'],
+      ['GET', '/messages/', undefined],
+      ['GET', '/healthz/', undefined],
+    ] as const) {
+      const r = await inject(method, url, body, body ? jsonHeaders : {});
+      assert.equal(r.status, 200, `${method} ${url}: ${r.body}`);
+    }
+    // an id keeps its case: it is checked as written (lower-case hex)
+    const upper = await inject('GET', '/MESSAGES/0123456789ABCDEF01234567');
+    assert.equal(assertErrorShape(upper.status, upper.body, 'upper-case id').code, 'INVALID_ID');
+  });
+
+  test('unknown query parameters are ignored (cache busters, page=2); the known ones are still checked', async () => {
+    for (const url of [
+      '/sent-messages?_=1733400000000',
+      '/sent-messages?page=2',
+      '/sent-messages/?page=2&limit=5&_=1',
+      '/messages?_=1&status=unsent',
+      '/worker-pool/state?_=1',
+      '/healthz?_=1',
+    ]) {
+      const r = await inject('GET', url);
+      assert.equal(r.status, 200, `${url}: ${r.body}`);
+    }
+    const bad = await inject('GET', '/sent-messages?page=2&limit=abc');
+    assert.equal(assertErrorShape(bad.status, bad.body, 'limit=abc').code, 'BAD_REQUEST');
+    // the next link carries only what the service reads
+    const r = await inject('GET', '/messages?_=1&limit=1');
+    assert.doesNotMatch(String(r.headers.link ?? ''), /_=/);
+  });
+
+  test('PUT /worker-pool/state: the field in any letter case (Action), as JSON or a form; the value as written', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    let r = await inject('PUT', '/worker-pool/state', '{"Action":"pause"}', jsonHeaders);
+    assert.deepEqual(JSON.parse(r.body), { status: 'paused' });
+    r = await inject('PUT', '/worker-pool/state', 'ACTION=start', form);
+    assert.deepEqual(JSON.parse(r.body), { status: 'running' });
+    r = await inject('PUT', '/worker-pool/state', 'Action=pause', form);
+    assert.deepEqual(JSON.parse(r.body), { status: 'paused' });
+    r = await inject('PUT', '/worker-pool/state', '{"action":"PAUSE"}', jsonHeaders);
+    assert.equal(assertErrorShape(r.status, r.body, 'PAUSE').code, 'INVALID_ACTION');
+    app.pool.start();
+  });
+
   test('PUT /worker-pool/state takes a form body (curl -d action=pause), as the original did', async () => {
     const form = { 'content-type': 'application/x-www-form-urlencoded' };
     let r = await inject('PUT', '/worker-pool/state', 'action=pause', form);
@@ -297,14 +347,16 @@ describe('bad input is refused by name, never stored changed', () => {
 });
 
 describe('methods and paths that are not there', () => {
-  test('GET and DELETE /messages/batch and POST /messages/batch/retry: 405 with Allow, not a 400 about the id', async () => {
+  test('GET and DELETE /messages/batch: 405 with Allow, not a 400 about the id; every 405 has a non-empty Allow without the refused method', async () => {
     for (const [method, url, allow] of [
       ['GET', '/messages/batch', 'POST'],
       ['DELETE', '/messages/batch', 'POST'],
-      ['PUT', '/messages/batch', 'POST'],
-      ['POST', '/messages/batch/retry', ''],
-      ['POST', '/messages/batch/give-up', ''],
+      ['PUT', '/messages/batch/', 'POST'],
       ['PATCH', '/messages', 'GET, POST'],
+      ['PATCH', '/Messages/', 'GET, POST'],
+      ['DELETE', '/sent-messages/', 'GET'],
+      ['POST', '/SENT-MESSAGES', 'GET'],
+      ['DELETE', '/worker-pool/state/', 'GET, PUT'],
       ['DELETE', '/sent-messages', 'GET'],
       ['POST', '/worker-pool/state', 'GET, PUT'],
       ['QUERY', '/healthz', 'GET'],
@@ -312,8 +364,21 @@ describe('methods and paths that are not there', () => {
     ] as const) {
       const r = await inject(method, url);
       assert.equal(r.status, 405, `${method} ${url}: ${r.body}`);
-      assertErrorShape(r.status, r.body, `${method} ${url}`);
+      const { error } = assertErrorShape(r.status, r.body, `${method} ${url}`);
       assert.equal(r.headers.allow, allow, `${method} ${url}`);
+      assert.doesNotMatch(error, new RegExp(`use .*\\b${method}\\b`), `${method} ${url}: ${error}`);
+    }
+  });
+
+  test("below a path that takes an id's place, nothing is a resource: 404, not a 405 with nothing to allow", async () => {
+    for (const [method, url] of [
+      ['POST', '/messages/batch/retry'],
+      ['POST', '/messages/batch/give-up'],
+      ['GET', '/messages/batch/retry/'],
+    ] as const) {
+      const r = await inject(method, url);
+      assert.equal(assertErrorShape(r.status, r.body, `${method} ${url}`).code, 'NOT_FOUND');
+      assert.equal(r.headers.allow, undefined);
     }
   });
 

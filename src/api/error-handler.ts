@@ -122,8 +122,10 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     // the documentation, and catch-all routes (CORS preflight: OPTIONS *), are no resource's methods
     if (route.url.startsWith('/swagger') || route.url.includes('*')) return;
+    // matched as the router matches (routerOptions in server.ts): any letter case, a trailing slash
     const pattern = new RegExp(
       '^' + route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+') + '/?$',
+      'i',
     );
     // HEAD is served for every GET but not documented; Allow lists the documented methods
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
@@ -143,15 +145,33 @@ export function installErrorHandler(app: FastifyInstance): void {
     (shadowed ??= routes
       .filter((r) => r.isStatic && routes.some((p) => !p.isStatic && p.pattern.test(r.url)))
       .map((r) => r.url));
+  /**
+   * 405 with the methods the path has in `Allow` (RFC 9110 §15.5.6), never empty and never the
+   * refused method: a path with no method, or one whose route did not take this request although
+   * it has the method, is 404.
+   */
   const methodNotAllowed = (reply: FastifyReply, method: string, path: string, allowed: string[]) => {
+    const refused = method === 'HEAD' ? ['HEAD', 'GET'] : [method];
+    if (allowed.length === 0 || allowed.some((m) => refused.includes(m))) {
+      return sendError(reply, 'NOT_FOUND', `no route ${method} ${path}`);
+    }
     void reply.header('allow', allowed.join(', '));
-    const use = allowed.length > 0 ? `use ${allowed.join(', ')}` : 'it is not a resource of this API';
-    return sendError(reply, 'METHOD_NOT_ALLOWED', `${method} is not allowed on ${path}; ${use}`);
+    return sendError(
+      reply,
+      'METHOD_NOT_ALLOWED',
+      `${method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+    );
+  };
+
+  /** Below a static path that takes an id's place (/messages/batch/retry): no resource. */
+  const belowShadowed = (path: string): boolean => {
+    const p = path.toLowerCase().replace(/\/$/, '');
+    return shadowedStatic().some((url) => p.startsWith(`${url.toLowerCase()}/`));
   };
 
   const notFound = (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0] ?? '';
-    const allowed = allowedOn(path, false);
+    const allowed = belowShadowed(path) ? [] : allowedOn(path, false);
     if (allowed.length > 0) return methodNotAllowed(reply, req.method, path, allowed);
     return sendError(reply, 'NOT_FOUND', `no route ${req.method} ${path}`);
   };
@@ -174,9 +194,9 @@ export function installErrorHandler(app: FastifyInstance): void {
         const staticAllowed = allowedOn(path, true);
         if (staticAllowed.length > 0) return methodNotAllowed(reply, req.method, path, staticAllowed);
         // POST /messages/batch/retry reached /messages/:id/retry: nothing below a static path that
-        // takes an id's place is a resource, so it allows no method (an empty Allow, RFC 9110 §10.2.1)
-        if (shadowedStatic().some((url) => path.startsWith(`${url}/`))) {
-          return methodNotAllowed(reply, req.method, path, []);
+        // takes an id's place is a resource, so it is not found (not a 405 with nothing to allow)
+        if (belowShadowed(path)) {
+          return sendError(reply, 'NOT_FOUND', `no route ${req.method} ${path}`);
         }
       }
       const details = fe.validation.slice(0, MAX_DETAILS).map((v) => ({
@@ -198,7 +218,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped) {
       let message = mapped === 'INVALID_JSON' ? `body is not valid JSON: ${fe.message}` : fe.message;
-      if (req.url.startsWith('/worker-pool/state')) {
+      if (req.routeOptions.url === '/worker-pool/state') {
         message += '; expected {"action": "start"} or {"action": "pause"}';
       }
       return sendError(reply, mapped, message);
@@ -220,6 +240,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       return sendError(reply, 'BAD_REQUEST', `the store refused a value of this request (${refusal(err)})`);
     }
     const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
+    // a 405 raised by a plugin: answered as the router's own (with Allow, or a 404)
+    if (status === 405) return notFound(req, reply);
     if (status >= 400 && status < 500) {
       return sendError(reply, CODE_OF_STATUS[status] ?? 'BAD_REQUEST', fe.message);
     }

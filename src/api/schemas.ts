@@ -147,7 +147,9 @@ export const PageQuery = Type.Object(
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Type.String({ maxLength: 200, description: 'From the Link rel="next" header.' })),
   },
-  { additionalProperties: false },
+  // other parameters (a cache buster `_=…`, the original's clients' `page=2`) are ignored, as the
+  // original ignored them: on every route, the known ones are still checked
+  { additionalProperties: true },
 );
 
 export const ListQuerySchema = Type.Object(
@@ -156,7 +158,7 @@ export const ListQuerySchema = Type.Object(
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
   },
-  { additionalProperties: false },
+  { additionalProperties: true },
 );
 
 export const IdParams = Type.Object({

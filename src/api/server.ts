@@ -65,6 +65,9 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     // req.ip and req.protocol from X-Forwarded-* only when the peer is a trusted proxy (access.ts)
     trustProxy: deps.access.trustProxy ?? false,
+    // as the original's router (Fiber's defaults): /sent-messages/ and /SENT-MESSAGES are
+    // /sent-messages; parameters keep their case (docs/decisions.md, "Paths, queries and case")
+    routerOptions: { ignoreTrailingSlash: true, caseSensitive: false },
   });
   // connections: a cap per client below the global one, idle ones closed first (connection-guard.ts)
   new ConnectionGuard({

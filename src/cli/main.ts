@@ -86,6 +86,12 @@ function withoutCredentials(url: string): string {
 }
 
 function logConfig(logger: Logger, c: Config): void {
+  if (c.ignoredConfigFile) {
+    logger.warn(
+      { file: c.configFile, ignored: c.ignoredConfigFile },
+      'two config files: the .yml one is ignored',
+    );
+  }
   for (const key of c.unknownKeys) logger.warn({ key, file: c.configFile }, 'unknown config key ignored');
   logger.info(
     {

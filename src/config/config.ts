@@ -88,6 +88,8 @@ export interface Config {
   configFile: string | null;
   /** keys in the file that this version does not know */
   unknownKeys: string[];
+  /** `<env>.yml` when `<env>.yaml` is there too (that one is read). */
+  ignoredConfigFile: string | null;
 }
 
 export { ConfigError };
@@ -313,8 +315,13 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
 function load(env: Env, cwd: string): Config {
   const configPath = env.CONFIG_PATH || '.config';
   const configEnv = env.CONFIG_ENV || 'dev';
-  // an absolute CONFIG_PATH (a mounted volume) is kept; a relative one is under the working directory
-  const file = resolve(cwd, configPath, `${configEnv}.yaml`);
+  // an absolute CONFIG_PATH (a mounted volume) is kept; a relative one is under the working directory.
+  // `.yaml` or `.yml`, as the original (viper) found either; both there: `.yaml`, as viper chose,
+  // and the other is named in a warning
+  const yaml = resolve(cwd, configPath, `${configEnv}.yaml`);
+  const yml = resolve(cwd, configPath, `${configEnv}.yml`);
+  const file = existsSync(yaml) || !existsSync(yml) ? yaml : yml;
+  const ignoredConfigFile = file === yaml && existsSync(yml) ? yml : null;
   let fileValues = new Map<string, unknown>();
   let configFile: string | null = null;
   if (existsSync(file)) {
@@ -330,7 +337,7 @@ function load(env: Env, cwd: string): Config {
     fileValues = flatten(parsed ?? {});
     configFile = file;
   } else if (env.CONFIG_PATH || env.CONFIG_ENV) {
-    throw new ConfigError(`config: CONFIG_PATH/CONFIG_ENV point at ${file}, which does not exist`);
+    throw new ConfigError(`config: CONFIG_PATH/CONFIG_ENV point at ${file} (or .yml), which does not exist`);
   }
 
   const known = new Set<string>(CONFIG_KEYS.map((k) => k.key));
@@ -488,5 +495,6 @@ function load(env: Env, cwd: string): Config {
     logLevel: str('log.level') as LogLevel,
     configFile,
     unknownKeys,
+    ignoredConfigFile,
   };
 }

@@ -11,6 +11,18 @@ const EXPECTED =
   'expected {"action": "start"} or {"action": "pause"} as JSON, or action=start / action=pause as a form';
 
 /**
+ * The action of a JSON or form body. The field's name in any letter case (`Action`), as the
+ * original's decoder matched it when no field is named exactly `action`; the value as written.
+ */
+function actionOf(body: unknown): unknown {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const fields = body as Record<string, unknown>;
+  if ('action' in fields) return fields.action;
+  const key = Object.keys(fields).find((k) => k.toLowerCase() === 'action');
+  return key === undefined ? undefined : fields[key];
+}
+
+/**
  * The original's worker-pool control. Its handler took JSON or a form body
  * (`curl -d action=pause`) and answered 400 to any other body; so does this
  * one, in its own encapsulated context (the form parser serves no other route).
@@ -91,8 +103,7 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
       attachValidation: true,
     },
     async (req) => {
-      const body = req.body as { action?: unknown } | undefined;
-      const act = body && typeof body === 'object' ? body.action : undefined;
+      const act = actionOf(req.body);
       if (act !== 'start' && act !== 'pause') {
         throw new AppError(
           'INVALID_ACTION',
