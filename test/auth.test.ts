@@ -3,7 +3,9 @@ import { Writable } from 'node:stream';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { SCOPE_NAMES } from '../src/auth/scopes.js';
 import type { InjectOptions } from 'fastify';
 import { testApp, waitFor } from './helpers/app.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';
@@ -633,4 +635,87 @@ describe('keys CLI', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('the served OpenAPI document declares what the answers carry', () => {
+  test('every header of a 401, 403, 405 and 429 is declared for that operation and status; each scope note once', async () => {
+    const t = await testApp({
+      API_RATE_LIMITER_ENABLED: 'true',
+      API_RATE_LIMITER_MAX_TOKENS: '20',
+      API_RATE_LIMITER_REFILL_RATE: '1',
+      API_RATE_LIMITER_REFILL_INTERVAL: '1h',
+    });
+    try {
+      const doc = (await t.app.server.inject('/swagger/json')).json() as {
+        paths: Record<
+          string,
+          Record<string, { description?: string; responses: Record<string, { headers?: object }> }>
+        >;
+      };
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          const notes = (op.description ?? '').match(/Needs the scope/g) ?? [];
+          assert.ok(notes.length <= 1, `${method} ${path}: the scope note ${notes.length} times`);
+        }
+      }
+      const made = await call(t.app, {
+        method: 'POST',
+        url: '/keys',
+        payload: { name: 'r', scopes: ['messages:read'] },
+      });
+      const reader = String(made.body.key);
+      // headers of every answer that are not the transport's or the security policy's
+      const API_HEADERS = [
+        'www-authenticate',
+        'allow',
+        'retry-after',
+        'ratelimit',
+        'ratelimit-policy',
+        'link',
+      ];
+      const answers: Array<[InjectOptions, string, string, number]> = [
+        [{ url: '/messages' }, '/messages', 'get', 401],
+        [{ url: '/messages', headers: bearer('ms_000000000000_' + 'x'.repeat(43)) }, '/messages', 'get', 401],
+        [
+          { method: 'POST', url: '/messages', payload: NEW_MESSAGE, headers: bearer(reader) },
+          '/messages',
+          'post',
+          403,
+        ],
+        [{ url: '/worker-pool/state', headers: bearer(reader) }, '/worker-pool/state', 'get', 403],
+        [{ method: 'PATCH', url: '/messages', headers: bearer(reader) }, '/messages', 'get', 405],
+        [{ url: '/sent-messages', headers: bearer(reader) }, '/sent-messages', 'get', 200],
+      ];
+      for (const [opts, path, method, status] of answers) {
+        const r = await call(t.app, opts);
+        assert.equal(r.status, status, `${opts.method ?? 'GET'} ${opts.url}: ${JSON.stringify(r.body)}`);
+        const declared = Object.keys(doc.paths[path]?.[method]?.responses[String(status)]?.headers ?? {});
+        for (const h of API_HEADERS.filter((name) => r.headers[name] !== undefined)) {
+          assert.ok(
+            declared.includes(h),
+            `${opts.method ?? 'GET'} ${opts.url} ${status}: ${h} sent, not declared`,
+          );
+        }
+      }
+      // the bucket runs dry: the 429 carries retry-after and the RateLimit fields, all declared
+      let last: Res | undefined;
+      for (let i = 0; i < 30 && last?.status !== 429; i++) {
+        last = await call(t.app, { url: '/sent-messages', headers: bearer(reader) });
+      }
+      assert.equal(last?.status, 429);
+      const declared = Object.keys(doc.paths['/sent-messages']?.get?.responses['429']?.headers ?? {});
+      for (const h of API_HEADERS.filter((name) => last?.headers[name] !== undefined)) {
+        assert.ok(declared.includes(h), `429: ${h} sent, not declared`);
+      }
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+test('`message-scheduler help` lists every scope a key can have', () => {
+  const help = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'help'], {
+    encoding: 'utf8',
+  });
+  for (const scope of SCOPE_NAMES) assert.match(help, new RegExp(`\\b${scope}\\b`), scope);
 });

@@ -199,3 +199,18 @@ test(
     }
   },
 );
+
+test(
+  "the exposition lints clean with Prometheus' own tool (promtool check metrics), the metrics listener's too",
+  { skip: !available },
+  async () => {
+    const base = `http://127.0.0.1:${(t.app.server.server.address() as AddressInfo).port}`;
+    const exported = await (
+      await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${scraperKey}` } })
+    ).text();
+    assert.match(exported, /^# TYPE message_scheduler_deliveries_total counter/m);
+    // promtool ships with Debian's prometheus package
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: exported, encoding: 'utf8' });
+    assert.equal(lint.status, 0, `promtool: ${lint.stdout}${lint.stderr}`);
+  },
+);

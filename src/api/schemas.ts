@@ -108,7 +108,13 @@ const PHONE_PATTERN = `^[^${CTRL}]*[^\\s${CTRL}][^${CTRL}]*$`;
 
 export const NewMessageSchema = Type.Object(
   {
-    content: Type.String({ minLength: 1, maxLength: CONTENT_MAX_CHARS, description: '1 to 160 characters.' }),
+    // examples that read like real use: Swagger UI's "Try it out" body starts from them
+    content: Type.String({
+      minLength: 1,
+      maxLength: CONTENT_MAX_CHARS,
+      description: '1 to 160 characters.',
+      example: 'Your order #1042 has shipped and arrives tomorrow.',
+    }),
     recipient_phone_number: Type.String({
       minLength: 1,
       maxLength: 64,
@@ -116,14 +122,22 @@ export const NewMessageSchema = Type.Object(
       pattern: PHONE_PATTERN,
       description:
         'Free text as the original stored it (`+905551111111`, `0555 111 11 11`), not blank, no control characters.',
+      example: '+905551111111',
     }),
-    send_at: Type.Optional(Type.String({ format: 'date-time', description: 'RFC 3339; default now.' })),
+    send_at: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description: 'RFC 3339; default now.',
+        example: '2027-01-04T09:00:00Z',
+      }),
+    ),
     // no `default` keyword: generators would make the field required in the request type
     priority: Type.Optional(
       Type.Integer({
         minimum: -1000,
         maximum: 1000,
         description: 'Higher is delivered first; 0 when absent.',
+        example: 0,
       }),
     ),
   },

@@ -47,15 +47,38 @@ const AUTH_RESPONSES = {
   403: jsonResponse(
     'Valid credentials without the scope (INSUFFICIENT_SCOPE); protected mode (PROTECTED_MODE); a Host or cross-site origin that is not allowed (HOST_NOT_ALLOWED, CROSS_SITE_REQUEST).',
     errorRef,
+    {
+      'www-authenticate': header(
+        'Sent with INSUFFICIENT_SCOPE only: `Bearer realm="message-scheduler", error="insufficient_scope", scope="<the scope needed>"` (RFC 6750 §3.1).',
+      ),
+    },
   ),
   429: jsonResponse("The client's token bucket is empty (RATE_LIMITED).", errorRef, {
     'retry-after': header('Seconds until a request is accepted again.'),
-    ratelimit: header(
-      '`"api";r=<remaining>;t=<seconds until the bucket is full>` (IETF RateLimit headers draft).',
-    ),
-    'ratelimit-policy': header('`"api";q=<bucket size>;w=<seconds to refill it>`.'),
   }),
 };
+
+/** What every answer of a rate-limited operation carries while apiRateLimiter is on. */
+const RATE_LIMIT_HEADERS = {
+  ratelimit: header(
+    '`"api";r=<remaining>;t=<seconds until the bucket is full>` (IETF RateLimit headers draft); on every answer while apiRateLimiter is on.',
+  ),
+  'ratelimit-policy': header('`"api";q=<bucket size>;w=<seconds to refill it>`.'),
+};
+
+interface DocumentedResponse {
+  headers?: Record<string, unknown>;
+}
+
+/** Each response with the rate-limit headers added to its own (a copy: responses are shared). */
+function withRateLimitHeaders(responses: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(responses).map(([status, r]) => {
+      const res = r as DocumentedResponse;
+      return [status, { ...res, headers: { ...(res.headers ?? {}), ...RATE_LIMIT_HEADERS } }];
+    }),
+  );
+}
 
 /**
  * Each operation's scope goes into the OpenAPI document from the one place the
@@ -68,8 +91,11 @@ export function documentSecurity(app: FastifyInstance): void {
     if (!scope || !route.schema) return;
     route.schema.security = [{ bearer: [] }, { apiKey: [] }, { oauth2: [scope] }];
     const note = `Needs the scope \`${scope}\`.`;
-    route.schema.description = route.schema.description ? `${route.schema.description}\n\n${note}` : note;
+    // a GET's HEAD shares its schema object: the note goes in once
+    const before = route.schema.description;
+    if (!before?.endsWith(note)) route.schema.description = before ? `${before}\n\n${note}` : note;
     const responses = (route.schema.response ?? {}) as Record<string, unknown>;
-    route.schema.response = { ...AUTH_RESPONSES, ...responses };
+    // every scoped operation draws on the API rate limit (access.ts): each answer says where it stands
+    route.schema.response = withRateLimitHeaders({ ...AUTH_RESPONSES, ...responses });
   });
 }

@@ -10,8 +10,13 @@ import { Sink } from '../sink/sink.js';
 import { redact, secretsOf } from '../config/redact.js';
 import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';
 import { configItem, generateKey } from '../auth/api-keys.js';
-import { SCOPE_NAMES } from '../auth/scopes.js';
+import { SCOPE_NAMES, SCOPES } from '../auth/scopes.js';
 import { parseDuration } from '../config/duration.js';
+
+// the scopes from the one list access control reads, so a new scope is never missing here
+const SCOPE_LINES = SCOPE_NAMES.map((s) => `                          ${s.padEnd(16)}${SCOPES[s]}`).join(
+  '\n',
+);
 
 const USAGE = `message-scheduler ${VERSION}
 
@@ -24,8 +29,8 @@ Commands:
   seed [file]           add the messages of a seed file (default sample/seed.json); seeding twice adds nothing
   migrate               create or upgrade the store's tables and indexes, then exit
   keys create --name NAME --scopes S1,S2 [--expires-in 720h]
-                        make an API key in the store and print it (once); scopes: messages:read,
-                        messages:write, pool:control, admin
+                        make an API key in the store and print it (once); scopes:
+${SCOPE_LINES}
   keys list             the store's keys (id, name, scopes, created, last used, revoked; never the key)
   keys revoke ID        revoke a key: every node refuses it within auth.keyRefreshInterval
   keys hash --name NAME --scopes S1,S2
@@ -49,7 +54,7 @@ Commands:
   help, --help          this text
   --version             the version
 
-Configuration: .config/dev.yaml (CONFIG_PATH, CONFIG_ENV) and environment variables; see README.md.`;
+Configuration: .config/dev.yaml or dev.yml (CONFIG_PATH, CONFIG_ENV) and environment variables; see README.md.`;
 
 /** One line for the operator, no stack trace. */
 function die(message: string, code = 1): never {

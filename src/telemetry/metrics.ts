@@ -54,6 +54,12 @@ export class Metrics {
     // read before every scrape: what the delivery path counted since
     const flush = (): void => this.flush();
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+    // prom-client's gauges of active handles, requests and resources in all end in `_total`, which
+    // Prometheus keeps for counters (promtool check metrics refuses them): the same figures are the
+    // sum of the per-type gauges beside them (`sum(message_scheduler_nodejs_active_handles)`)
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+      this.registry.removeSingleMetric(`${PREFIX}nodejs_${name}`);
+    }
     this.deliveries = new Counter({
       name: `${PREFIX}deliveries_total`,
       collect: flush,
