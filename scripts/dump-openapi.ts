@@ -35,7 +35,9 @@ if (process.argv.includes('--check')) {
     // missing counts as drift
   }
   if (current !== doc) {
-    process.stderr.write(`${FILE} differs from what /swagger/json serves: run npm run openapi and commit it\n`);
+    process.stderr.write(
+      `${FILE} differs from what /swagger/json serves: run npm run openapi and commit it\n`,
+    );
     process.exit(1);
   }
   process.stdout.write(`${FILE} matches what /swagger/json serves\n`);
