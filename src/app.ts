@@ -234,6 +234,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     url: config.webhook.url,
     timeoutMs: config.webhook.timeoutMs,
     signingSecrets: config.webhook.signingSecrets,
+    bodyEscaping: config.webhook.bodyEscaping,
     connections: config.pool.numWorkers,
     userAgent: `message-scheduler/${VERSION}`,
   };

@@ -29,6 +29,9 @@ describe('config', () => {
   test('the shipped .config/dev.yaml keeps the original behaviour', () => {
     const c = loadConfig({}, process.cwd());
     assert.equal(c.pool.numWorkers, 2);
+    // webhook bodies byte for byte as the original's Go client wrote them
+    assert.equal(c.webhook.bodyEscaping, 'go');
+    assert.throws(() => loadConfig({ WEBHOOK_BODY_ESCAPING: 'html' }, process.cwd()), /WEBHOOK_BODY_ESCAPING/);
     assert.deepEqual(c.rateLimiter, {
       enabled: true,
       maxTokens: 2,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { BodyEscaping } from '../delivery/webhook-body.js';
 import { CONFIG_KEYS, type KeySpec } from './keys.js';
 import { parseDuration } from './duration.js';
 import { redact, secretsOf } from './redact.js';
@@ -44,7 +45,7 @@ export interface Config {
   worker: { jobIntervalMs: number };
   seedAtStart: boolean;
   /** signingSecrets: the first signs alone; several sign every request once each (rotation) */
-  webhook: { url: string; timeoutMs: number; signingSecrets: string[] };
+  webhook: { url: string; timeoutMs: number; signingSecrets: string[]; bodyEscaping: BodyEscaping };
   cache: { ttlMs: number; keyPrefix: string };
   pool: {
     numWorkers: number;
@@ -441,7 +442,12 @@ function load(env: Env, cwd: string): Config {
     redis,
     worker: { jobIntervalMs: num('worker.workerJobInterval') },
     seedAtStart: bool('mongoDB.seed'),
-    webhook: { url: webhookUrl, timeoutMs: num('webhookClient.timeout'), signingSecrets: secrets },
+    webhook: {
+      url: webhookUrl,
+      timeoutMs: num('webhookClient.timeout'),
+      signingSecrets: secrets,
+      bodyEscaping: str('webhookClient.bodyEscaping') as BodyEscaping,
+    },
     cache: { ttlMs: num('cache.ttl'), keyPrefix: str('cache.keyPrefix') },
     pool: {
       numWorkers: num('pool.numWorkers'),

@@ -82,6 +82,14 @@ export const CONFIG_KEYS = [
     doc: 'Standard Webhooks secrets (`whsec_` + base64): one, or several (a YAML list or space-separated) while a receiver rotates: every request then carries one signature per secret in `webhook-signature`. Never logged.',
   },
   {
+    key: 'webhookClient.bodyEscaping',
+    env: 'WEBHOOK_BODY_ESCAPING',
+    type: 'choice',
+    choices: ['go', 'plain'],
+    default: 'go',
+    doc: "How the webhook body writes `&`, `<`, `>`, U+2028 and U+2029 in strings: `go` escapes them (`\\u0026` ...) as the original's Go client did, byte for byte (a receiver that hashes bodies sees no change after a takeover); `plain` writes them as they are. The same JSON value either way.",
+  },
+  {
     key: 'cache.ttl',
     env: 'CACHE_TTL',
     type: 'duration',

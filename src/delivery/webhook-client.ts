@@ -1,3 +1,4 @@
+import { webhookBody, type BodyEscaping } from './webhook-body.js';
 import { isUtf8 } from 'node:buffer';
 import { Pool, type Dispatcher } from 'undici';
 import { storableText, textProblem } from '../domain/text.js';
@@ -43,6 +44,8 @@ export interface WebhookClientOptions {
   signingSecrets: readonly string[];
   connections: number;
   userAgent?: string;
+  /** how the body escapes `&<>` and U+2028/U+2029 (webhook-body.ts); `go` when absent */
+  bodyEscaping?: BodyEscaping;
 }
 
 /** The most of a reply body that is read; past it the connection is dropped (see ResponseReader). */
@@ -98,7 +101,7 @@ export class WebhookClient implements Deliverer {
   }
 
   async deliver(req: WebhookRequest): Promise<DeliveryResult> {
-    const body = JSON.stringify({ to: req.to, content: req.content });
+    const body = webhookBody(req.to, req.content, this.options.bodyEscaping ?? 'go');
     const timestamp = Math.floor(Date.now() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',

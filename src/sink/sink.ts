@@ -56,6 +56,8 @@ export interface SinkDelivery {
   signature_valid: boolean | null;
   to: unknown;
   content: unknown;
+  /** the body as received, byte for byte (a receiver that hashes bodies sees these) */
+  body: string;
   message_id: string;
   received_at: string;
 }
@@ -255,6 +257,7 @@ export class Sink {
         signature_valid: signatureValid,
         to: parsed.to,
         content: parsed.content,
+        body,
         message_id: messageId,
         received_at: new Date().toISOString(),
       });
