@@ -31,7 +31,10 @@ describe('config', () => {
     assert.equal(c.pool.numWorkers, 2);
     // webhook bodies byte for byte as the original's Go client wrote them
     assert.equal(c.webhook.bodyEscaping, 'go');
-    assert.throws(() => loadConfig({ WEBHOOK_BODY_ESCAPING: 'html' }, process.cwd()), /WEBHOOK_BODY_ESCAPING/);
+    assert.throws(
+      () => loadConfig({ WEBHOOK_BODY_ESCAPING: 'html' }, process.cwd()),
+      /WEBHOOK_BODY_ESCAPING/,
+    );
     assert.deepEqual(c.rateLimiter, {
       enabled: true,
       maxTokens: 2,
