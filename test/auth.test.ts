@@ -49,7 +49,11 @@ describe('protected mode: no credentials configured', () => {
       assert.equal(lan.body.code, 'PROTECTED_MODE');
       assert.match(String(lan.body.error), /keys create/);
       assert.match(String(lan.body.error), /auth\.jwt/);
-      assert.match(String(lan.body.error), /api\.auth: none/);
+      // the setting by its key and its variable, the address it saw, and Docker's bridge named
+      assert.match(String(lan.body.error), /api\.auth \/ API_AUTH/);
+      assert.match(String(lan.body.error), /API_AUTH=none/);
+      assert.match(String(lan.body.error), /came from 10\.1\.2\.3/);
+      assert.match(String(lan.body.error), /Docker/);
       // every kind of operation, state changes included, refused before its body is read
       const ops: InjectOptions[] = [
         { method: 'POST', url: '/messages', payload: NEW_MESSAGE },

@@ -261,7 +261,7 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
             'PROTECTED_MODE',
             local
               ? `no credentials are configured, so only loopback clients that name the service localhost, 127.0.0.1 or [::1] (or an api.allowedHosts name) are answered; Host ${JSON.stringify(host)} is none of them`
-              : 'no credentials are configured, so only loopback clients are answered (a request forwarded by a proxy is not one unless api.trustProxy names the proxy): create an API key (message-scheduler keys create --name NAME --scopes ...), configure OAuth2 (auth.jwt.jwksUrl, issuer, audience), or set api.auth: none (unsafe: no authentication)',
+              : `no credentials are configured (protected mode, api.auth / API_AUTH = protected), so only loopback clients are answered, and this request came from ${address} (a port published by Docker is reached from its bridge, a proxy from its own address: neither is loopback unless api.trustProxy names the proxy). Create an API key (message-scheduler keys create --name NAME --scopes ...), configure OAuth2 (auth.jwt.jwksUrl, issuer, audience), or set API_AUTH=none (no authentication: only with the port published on 127.0.0.1, as this project's docker-compose.yml does)`,
           );
         }
         principal = anonymous(address);
