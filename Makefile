@@ -10,8 +10,14 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-build: install
+# built once per change: the stamp is newer than every TypeScript file the build compiles (tsc
+# type-checks the tests and scripts too), its config and the installed packages
+TS_SOURCES := $(shell find src test scripts -name '*.ts' -not -path '*/node_modules/*' 2>/dev/null)
+dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.installed
 	npm run build
+	@touch $@
+
+build: dist/.built
 
 ## run: install, build and start the service on the embedded SQLite store (./data/messages.db)
 run: build
@@ -33,8 +39,7 @@ services-down:
 	scripts/services.sh down
 
 ## test: everything CI runs: type-check, lint, OpenAPI drift and lint (redocly), and the whole suite on every backend
-test: install services
-	npm run build
+test: build services
 	npm run lint
 	npm run docs:check
 	npm run lint:openapi

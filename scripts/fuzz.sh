@@ -13,8 +13,20 @@ SCHEMATHESIS_VERSION=4.32.5
 EXAMPLES=${FUZZ_EXAMPLES:-100}
 PORT=${FUZZ_PORT:-38111}
 
-if ! command -v st >/dev/null || ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
-  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+# schemathesis in a virtual environment of its own: Debian's Python is "externally managed" and
+# refuses `pip install` into the system (PEP 668), as root too. Idempotent: an existing venv with
+# the pinned version is used as it is.
+VENV=${XDG_CACHE_HOME:-$HOME/.cache}/message-scheduler/venv
+ST=$VENV/bin/st
+if ! "$ST" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
 dir=$(mktemp -d)
@@ -31,5 +43,5 @@ for _ in $(seq 1 100); do
   curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break
   sleep 0.1
 done
-st run "http://127.0.0.1:$PORT/swagger/json" -H "Authorization: Bearer $key" --max-examples "$EXAMPLES" --checks all \
+"$ST" run "http://127.0.0.1:$PORT/swagger/json" -H "Authorization: Bearer $key" --max-examples "$EXAMPLES" --checks all \
   --exclude-checks positive_data_acceptance,use_after_free --generation-deterministic

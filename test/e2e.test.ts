@@ -154,3 +154,36 @@ describe('the CLI end to end', () => {
     assert.match(lines[0] ?? '', /^message-scheduler: cannot start: PostgreSQL .* ECONNREFUSED/);
   });
 });
+
+describe('a second start on a port in use', () => {
+  test('`serve --seed` that cannot listen stops before seeding: the store it shares gets nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-e2e-'));
+    dirs.push(dir);
+    // the first `make run`, still running: its port is held
+    const { createServer } = await import('node:net');
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+    const held = (holder.address() as { port: number }).port;
+    const db = join(dir, 'messages.db');
+    try {
+      const child = run(['serve', '--seed'], {
+        PORT: String(held),
+        HOST: '127.0.0.1',
+        SQLITE_PATH: db,
+        WEBHOOK_URL: 'http://127.0.0.1:9/unused',
+      });
+      assert.equal(await exited(child), 1, child.output());
+      assert.match(child.output(), /cannot listen on 127\.0\.0\.1:\d+: .*another instance/);
+      const { default: Database } = await import('better-sqlite3');
+      const sqlite = new Database(db, { readonly: true });
+      try {
+        const { n } = sqlite.prepare('SELECT count(*) AS n FROM messages').get() as { n: number };
+        assert.equal(n, 0, 'nothing seeded');
+      } finally {
+        sqlite.close();
+      }
+    } finally {
+      holder.close();
+    }
+  });
+});

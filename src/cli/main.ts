@@ -138,13 +138,15 @@ async function serve(seed: boolean, role: string | undefined): Promise<void> {
   } catch (err) {
     startupFailure(c, err);
   }
-  if (seed || c.seedAtStart) await seedFromFile(app.store, 'sample/seed.json', logger);
+  // bind first: a start that cannot serve (the port is taken, as by a first `make run` still
+  // running) stops before it writes anything; the seed goes in before delivery starts
   try {
     await app.server.listen({ port: c.port, host: c.host });
   } catch (err) {
     await app.close();
-    die(`cannot listen on ${c.host}:${c.port}: ${(err as Error).message}`);
+    die(`cannot listen on ${c.host}:${c.port}: ${(err as Error).message} (is another instance running?)`);
   }
+  if (seed || c.seedAtStart) await seedFromFile(app.store, 'sample/seed.json', logger);
   // an api node never delivers: its pool is never started (it still follows and sets the cluster state)
   if (c.role !== 'api') app.pool.start();
   logger.info(
