@@ -61,3 +61,50 @@ test('Redis delivery bucket: three nodes draw on one bucket (partial grants, giv
     for (const n of nodes) await n.close();
   }
 });
+
+test('a take whose Redis answer comes after the deadline loses no token: the late answer gives them back', async (ctx) => {
+  const url = serviceUrl('REDIS_URI');
+  if (!url) return ctx.skip('REDIS_URI not set');
+  const cfg = parseRedisUri(url, process.env.REDIS_PASSWORD ?? '', '0');
+  // the shipped bucket: 2 messages per 2 minutes
+  const policy = { maxTokens: 2, refillRate: 2, refillIntervalMs: 120_000 };
+  const prefix = `${uniqueName('late')}:`;
+  const node = new RedisDeliveryLimiter(
+    cfg,
+    policy,
+    prefix,
+    // as the app makes it: the fallback starts empty
+    new SharedOutRateLimiter(policy, () => 1, true),
+    silentLogger(),
+  );
+  const { Redis } = await import('ioredis');
+  const staller = new Redis({ ...cfg, lazyConnect: true });
+  try {
+    await Promise.all([node.connect(), staller.connect()]);
+    const now = Date.now();
+    assert.equal((await node.take(KEY, 1, now)).tokens, 1, 'one of two taken');
+    // Redis busy for 600 ms (one script at a time): the next take's answer comes after its deadline
+    const busy = staller.eval(
+      "local t = redis.call('TIME'); local end_us = t[1] * 1000000 + t[2] + 600000; " +
+        "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= end_us; return 1",
+      0,
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    const stalled = await node.take(KEY, 1, now);
+    assert.equal(stalled.tokens, 0, 'past the deadline: the node fell back to its own, empty, share');
+    await busy;
+    // the script ran after the stall and took the last token; its answer gives it back
+    const { waitFor } = await import('./helpers/app.js');
+    await waitFor(() => node.lateReturns === 1, 5000, 'the late answer given back');
+    await new Promise((r) => setTimeout(r, 50));
+    const after = await node.take(KEY, 2, now);
+    assert.equal(
+      after.tokens,
+      1,
+      'the token the late take held is there to deliver, not lost until the refill',
+    );
+  } finally {
+    await node.close();
+    staller.disconnect();
+  }
+});

@@ -60,6 +60,10 @@ export class RedisDeliveryLimiter implements RateLimiter {
   private degraded = false;
   /** the shared bucket's tokens after this node's last take (the metrics gauge) */
   private lastLevel = Number.NaN;
+  /** tokens of takes answered after their deadline, given back (tests, debugging) */
+  lateReturns = 0;
+  /** how long a take waits for Redis before this node falls back to its share of the rate */
+  private readonly timeoutMs = FAIL_FAST.commandTimeout ?? 250;
 
   constructor(
     config: RedisConfig,
@@ -69,7 +73,9 @@ export class RedisDeliveryLimiter implements RateLimiter {
     private readonly fallback: SharedOutRateLimiter,
     private readonly logger: Logger,
   ) {
-    this.redis = redisClient(config, FAIL_FAST);
+    // no command timeout of the client's: a take that times out is still answered later, and that
+    // answer gives back what the script took (take() below)
+    this.redis = redisClient(config, { ...FAIL_FAST, commandTimeout: undefined });
     this.takeTokens = script(this.redis, 'msDeliveryTake', 1, TAKE);
     this.giveTokensBack = script(this.redis, 'msDeliveryGiveBack', 1, GIVE_BACK);
   }
@@ -79,14 +85,31 @@ export class RedisDeliveryLimiter implements RateLimiter {
   }
 
   async take(key: string, wanted: number, now: number): Promise<Grant> {
+    const answer = this.takeTokens(
+      this.prefix + key,
+      this.policy.maxTokens,
+      this.policy.refillRate,
+      this.policy.refillIntervalMs,
+      wanted,
+    ) as Promise<[number, number, number]>;
+    let late = false;
     try {
-      const [tokens, waitMs, left] = (await this.takeTokens(
-        this.prefix + key,
-        this.policy.maxTokens,
-        this.policy.refillRate,
-        this.policy.refillIntervalMs,
-        wanted,
-      )) as [number, number, number];
+      const [tokens, waitMs, left] = await new Promise<[number, number, number]>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          late = true;
+          reject(new Error(`Redis did not answer within ${this.timeoutMs} ms`));
+        }, this.timeoutMs);
+        answer.then(
+          (v) => {
+            clearTimeout(timer);
+            resolve(v);
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
+      });
       this.lastLevel = Number(left);
       if (this.degraded) {
         this.degraded = false;
@@ -94,6 +117,9 @@ export class RedisDeliveryLimiter implements RateLimiter {
       }
       return { tokens: Number(tokens), waitMs: Number(waitMs) };
     } catch (err) {
+      // the script may still run (a stalled event loop here, a busy Redis): what it takes is given
+      // back when its answer arrives, so no token is lost until the next refill
+      if (late) this.giveBackLate(key, answer);
       if (!this.degraded) {
         this.degraded = true;
         // what the shared bucket granted this interval is not known here: start from nothing
@@ -105,6 +131,26 @@ export class RedisDeliveryLimiter implements RateLimiter {
       }
       return this.fallback.take(key, wanted, now);
     }
+  }
+
+  /** The tokens of a take answered after its deadline, back into the shared bucket. */
+  private giveBackLate(key: string, answer: Promise<[number, number, number]>): void {
+    answer.then(
+      ([tokens]) => {
+        const n = Number(tokens);
+        if (n <= 0) return;
+        this.lateReturns += n;
+        this.logger.debug(
+          { key, tokens: n },
+          'delivery rate limit: a late Redis answer: its tokens given back',
+        );
+        this.giveTokensBack(this.prefix + key, this.policy.maxTokens, n).then(
+          () => undefined,
+          () => undefined,
+        );
+      },
+      () => undefined,
+    );
   }
 
   giveBack(key: string, count: number): void {
