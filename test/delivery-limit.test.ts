@@ -78,7 +78,13 @@ test('a take whose Redis answer comes after the deadline loses no token: the lat
     silentLogger(),
   );
   const { Redis } = await import('ioredis');
-  const staller = new Redis({ ...cfg, lazyConnect: true });
+  const staller = new Redis({
+    host: cfg.host,
+    port: cfg.port,
+    password: cfg.password,
+    db: cfg.db,
+    lazyConnect: true,
+  });
   try {
     await Promise.all([node.connect(), staller.connect()]);
     const now = Date.now();

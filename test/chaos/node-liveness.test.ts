@@ -135,9 +135,14 @@ describe('node liveness: kill -9 under load', () => {
           body: '{"action":"start"}',
         });
         assert.equal(start.status, 200, await start.text());
-        await waitFor(() => sink.stats().accepted >= n / 5, 60_000, 'load');
-        await waitFor(async () => (await heldBy(store, victimId)) > 0, 10_000, 'the victim holds leases');
-        const held = await heldBy(store, victimId);
+        // the precondition itself, whatever the host's speed: deliveries under way and the victim
+        // holding leases at that moment (not a share of the load that a fast node may have finished)
+        let held = 0;
+        await waitFor(
+          async () => sink.stats().accepted >= 50 && (held = await heldBy(store, victimId)) > 0,
+          60_000,
+          `the victim holding leases under load (accepted ${sink.stats().accepted})`,
+        );
         await victim.stop('SIGKILL');
         // stopped: a second stop would wait for an exit that already happened
         procs.splice(procs.indexOf(victim), 1);
@@ -331,8 +336,15 @@ describe('roles and wake-ups across nodes', () => {
     ];
     // polling takes up to a second each: fewer messages, and the bound is the poll interval
     const messages = push === 'none' ? 30 : 100;
-    const boundMs = push === 'none' ? 1100 : kind === 'mongodb' ? 100 : 50;
-    test(`${kind}, ${how}: an api node and a worker node; a message posted to the api node is claimed by the idle worker within ${boundMs} ms at p99`, async () => {
+    // behaviour, not speed (the figures are reported; README "Running several nodes" quotes them):
+    // with a push the idle worker is woken, so the median is far below what the 1 s poll gives
+    // (about 500 ms); without one, every message is found by a poll. Bounds a host busy with
+    // other work still meets.
+    const bound =
+      push === 'none'
+        ? { at: 99, ms: 2500, what: 'at its next poll' }
+        : { at: 50, ms: 250, what: 'woken by the push, not the 1 s poll' };
+    test(`${kind}, ${how}: an api node and a worker node; a message posted to the api node is claimed by the idle worker ${bound.what} (p${bound.at} under ${bound.ms} ms)`, async () => {
       const sink = new Sink({ port: 0, keep: 0 });
       const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
       const t = target(kind);
@@ -383,7 +395,11 @@ describe('roles and wake-ups across nodes', () => {
           max_ms: Number((latencies.at(-1) ?? NaN).toFixed(1)),
         });
         assert.equal(apiStopped?.sent, 0, 'the api node delivered nothing');
-        assert.ok(p99 < boundMs, `p99 ${p99.toFixed(1)} ms from POST to delivery`);
+        const measured = at(bound.at);
+        assert.ok(
+          measured < bound.ms,
+          `p${bound.at} ${measured.toFixed(1)} ms from POST to delivery (p50 ${p50.toFixed(1)}, p99 ${p99.toFixed(1)})`,
+        );
       } finally {
         for (const p of procs) await p.stop('SIGKILL');
         await store.close();
