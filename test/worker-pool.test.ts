@@ -652,3 +652,70 @@ test('a rate shared out among live nodes: each takes its part; the part follows 
   assert.equal(tiny.take(DEFAULT_DESTINATION, 5, 120_000).tokens, 0);
   assert.equal(tiny.take(DEFAULT_DESTINATION, 5, 240_000).tokens, 1);
 });
+
+describe('failures at the default log level', () => {
+  test('each retry, failure and invalid message is one warn line, at most 5 of a kind per 10 s; the rest counted', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const { default: pino } = await import('pino');
+    const { Writable } = await import('node:stream');
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    );
+    await store.create(
+      [
+        ...Array.from({ length: 12 }, (_, i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+        { content: 'y'.repeat(161), recipient_phone_number: '+2' },
+      ],
+      new Date(clock),
+    );
+    const d = new ScriptedDeliverer(() => ({
+      kind: 'retryable',
+      statusCode: null,
+      error: 'getaddrinfo ENOTFOUND receiver.invalid',
+      retryAfterMs: null,
+      maybeDelivered: false,
+    }));
+    const p = pool(d, { logger, numWorkers: 16 });
+    await p.tick();
+    await settle(p);
+    await p.stop(1000);
+    const warn = (msg: string) => lines.filter((l) => l.level === 40 && l.msg === msg);
+    const retries = warn('delivery failed; will retry');
+    assert.equal(retries.length, 5, 'five of a kind in the window');
+    assert.match(String(retries[0]?.error), /ENOTFOUND/);
+    assert.equal(typeof retries[0]?.message_id, 'string');
+    assert.equal(typeof retries[0]?.retry_at, 'string');
+    const invalid = warn('message not sent: invalid content');
+    assert.equal(invalid.length, 1);
+    assert.match(String(invalid[0]?.reason), /161 characters/);
+    // the seven held back are counted in one line (at stop: the window had not ended)
+    const held = lines.filter((l) => l.level === 40 && l.not_logged !== undefined);
+    assert.deepEqual(
+      held.map((l) => [l.outcome, l.not_logged]),
+      [['retry', 7]],
+    );
+    // the phone number is no log's business
+    assert.ok(!JSON.stringify(lines).includes('"+1"'));
+
+    // a new window: lines again
+    clock += 10_000;
+    await store.create([{ content: 'later', recipient_phone_number: '+1' }], new Date(clock));
+    const p2 = pool(
+      new ScriptedDeliverer(() => ({ kind: 'permanent', statusCode: 410, error: 'HTTP 410' })),
+      { logger },
+    );
+    await p2.tick();
+    await settle(p2);
+    await p2.stop(1000);
+    // those due again and the new one end with a 410: five lines, and one line counting the rest
+    assert.equal(warn('delivery failed; no more attempts').length, 5);
+    const heldFailed = lines.find((l) => l.outcome === 'failed' && l.not_logged !== undefined);
+    assert.ok(Number(heldFailed?.not_logged) >= 1, 'what the second window held back is counted');
+  });
+});

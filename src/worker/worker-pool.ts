@@ -1,3 +1,4 @@
+import { FailureLog } from './failure-log.js';
 import type { DeliveryAttempt } from '../domain/message.js';
 import { contentProblem } from '../domain/message.js';
 import type { Deliverer } from '../delivery/webhook-client.js';
@@ -113,6 +114,8 @@ export class WorkerPool {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly log: Logger;
+  /** a warn line per retry, failure and refused message, rate-limited (failure-log.ts) */
+  private readonly failures: FailureLog;
   private readonly minClaim: number;
   /** claimed messages waiting for a free slot, so a finished delivery is followed at once */
   private ready: ClaimedMessage[] = [];
@@ -156,6 +159,7 @@ export class WorkerPool {
     this.now = o.now ?? Date.now;
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
+    this.failures = new FailureLog(this.log, () => this.now());
     ({ prefetch: this.prefetch, minClaim: this.minClaim } = roundSizing(
       o.numWorkers,
       o.store.embedded,
@@ -469,11 +473,11 @@ export class WorkerPool {
     // a child logger per message only when someone reads debug lines: it is not free
     const problem = contentProblem(message.content);
     if (problem) {
-      if (this.log.isLevelEnabled('debug'))
-        this.log.debug(
-          { message_id: message.id, webhook_id: message.webhook_id, reason: problem },
-          'message not sent: invalid content',
-        );
+      this.failures.note(
+        'invalid_content',
+        { message_id: message.id, webhook_id: message.webhook_id, reason: problem },
+        'message not sent: invalid content',
+      );
       this.queue(message, { kind: 'invalid_content', reason: problem }, null);
       return;
     }
@@ -525,6 +529,19 @@ export class WorkerPool {
       },
       'delivery attempt finished',
     );
+    if (outcome.kind === 'retry' || outcome.kind === 'failed') {
+      this.failures.note(
+        outcome.kind,
+        {
+          message_id: message.id,
+          attempt: attemptNo,
+          status_code: result.statusCode,
+          error: outcome.error,
+          ...(outcome.kind === 'retry' ? { retry_at: outcome.dueAt.toISOString() } : {}),
+        },
+        outcome.kind === 'retry' ? 'delivery failed; will retry' : 'delivery failed; no more attempts',
+      );
+    }
     this.queue(message, outcome, attempt);
   }
 
@@ -568,6 +585,8 @@ export class WorkerPool {
     this.stopped = true;
     this.notify();
     await this.loop;
+    // what the last window of failure lines held back is counted before the shutdown summary
+    this.failures.flush();
     // rounds in flight end first: what they claim joins the ready buffer, given back below
     await Promise.all(this.rounds);
     const waiting = [...this.inFlight.keys()];
