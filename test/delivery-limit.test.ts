@@ -89,20 +89,19 @@ test('a take whose Redis answer comes after the deadline loses no token: the lat
     await Promise.all([node.connect(), staller.connect()]);
     const now = Date.now();
     assert.equal((await node.take(KEY, 1, now)).tokens, 1, 'one of two taken');
-    // Redis busy for 600 ms (one script at a time): the next take's answer comes after its deadline
-    const busy = staller.eval(
-      "local t = redis.call('TIME'); local end_us = t[1] * 1000000 + t[2] + 600000; " +
-        "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= end_us; return 1",
-      0,
-    );
-    await new Promise((r) => setTimeout(r, 30));
+    // Redis holds every other client's commands for 600 ms from the moment it answers OK: the
+    // next take is sent after that, so its answer comes after its 250 ms deadline
+    assert.equal(await staller.client('PAUSE', 600, 'ALL'), 'OK');
     const stalled = await node.take(KEY, 1, now);
     assert.equal(stalled.tokens, 0, 'past the deadline: the node fell back to its own, empty, share');
-    await busy;
-    // the script ran after the stall and took the last token; its answer gives it back
+    // the script ran after the pause and took the last token; its answer gives it back
     const { waitFor } = await import('./helpers/app.js');
-    await waitFor(() => node.lateReturns === 1, 5000, 'the late answer given back');
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => node.lateReturns === 1, 5000, 'the late answer');
+    await waitFor(
+      async () => (await staller.hget(`${prefix}${KEY}`, 't')) === '1',
+      5000,
+      'the token back in the shared bucket',
+    );
     const after = await node.take(KEY, 2, now);
     assert.equal(
       after.tokens,

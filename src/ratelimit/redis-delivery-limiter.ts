@@ -48,6 +48,13 @@ redis.call('HSET', KEYS[1], 't', tostring(t))
 return math.floor(t)
 `;
 
+/** A take Redis has not answered by its deadline (it may still run: see giveBackLate). */
+class LateAnswer extends Error {
+  constructor(ms: number) {
+    super(`Redis did not answer within ${ms} ms`);
+  }
+}
+
 /**
  * When Redis does not answer (250 ms), the node falls back to its share of the
  * rate (`fallback`: the rate divided by the live delivering nodes), so the
@@ -92,24 +99,12 @@ export class RedisDeliveryLimiter implements RateLimiter {
       this.policy.refillIntervalMs,
       wanted,
     ) as Promise<[number, number, number]>;
-    let late = false;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LateAnswer(this.timeoutMs)), this.timeoutMs);
+    });
     try {
-      const [tokens, waitMs, left] = await new Promise<[number, number, number]>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          late = true;
-          reject(new Error(`Redis did not answer within ${this.timeoutMs} ms`));
-        }, this.timeoutMs);
-        answer.then(
-          (v) => {
-            clearTimeout(timer);
-            resolve(v);
-          },
-          (err: unknown) => {
-            clearTimeout(timer);
-            reject(err instanceof Error ? err : new Error(String(err)));
-          },
-        );
-      });
+      const [tokens, waitMs, left] = await Promise.race([answer, deadline]);
       this.lastLevel = Number(left);
       if (this.degraded) {
         this.degraded = false;
@@ -119,7 +114,7 @@ export class RedisDeliveryLimiter implements RateLimiter {
     } catch (err) {
       // the script may still run (a stalled event loop here, a busy Redis): what it takes is given
       // back when its answer arrives, so no token is lost until the next refill
-      if (late) this.giveBackLate(key, answer);
+      if (err instanceof LateAnswer) this.giveBackLate(key, answer);
       if (!this.degraded) {
         this.degraded = true;
         // what the shared bucket granted this interval is not known here: start from nothing
@@ -130,6 +125,8 @@ export class RedisDeliveryLimiter implements RateLimiter {
         );
       }
       return this.fallback.take(key, wanted, now);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
