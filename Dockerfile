@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY bench ./bench
 COPY scripts ./scripts
 COPY test ./test
 RUN npm run build && npm prune --omit=dev
@@ -16,7 +17,7 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production PORT=:3000 SQLITE_PATH=/data/messages.db
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
+COPY --from=build /app/dist/src ./dist/src
 COPY package.json ./
 COPY .config ./.config
 COPY sample ./sample

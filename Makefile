@@ -12,7 +12,7 @@ install: node_modules/.installed
 
 # built once per change: the stamp is newer than every TypeScript file the build compiles (tsc
 # type-checks the tests and scripts too), its config and the installed packages
-TS_SOURCES := $(shell find src test scripts -name '*.ts' -not -path '*/node_modules/*' 2>/dev/null)
+TS_SOURCES := $(shell find src bench test scripts -name '*.ts' -not -path '*/node_modules/*' 2>/dev/null)
 dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.installed
 	npm run build
 	@touch $@

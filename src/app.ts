@@ -9,11 +9,11 @@ import { createStore } from './store/create-store.js';
 import { MemoryCache, type Cache } from './cache/cache.js';
 import { RedisCache } from './cache/redis-cache.js';
 import { WebhookClient, type Deliverer } from './delivery/webhook-client.js';
-import { Metrics } from './telemetry/metrics.js';
-import { MetricsServer } from './telemetry/metrics-server.js';
-import { StoreCounts } from './telemetry/store-counts.js';
-import { timedStore } from './telemetry/timed-store.js';
-import type { Tracing } from './telemetry/tracing.js';
+import { Metrics } from './metrics/metrics.js';
+import { MetricsServer } from './metrics/metrics-server.js';
+import { StoreCounts } from './metrics/store-counts.js';
+import { timedStore } from './metrics/timed-store.js';
+import type { Tracing } from './tracing/tracing.js';
 import type { ApiAccess, RequestTracing } from './api/deps.js';
 import { secretsOf } from './config/redact.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
@@ -22,10 +22,10 @@ import {
   SharedOutRateLimiter,
   UnlimitedRateLimiter,
   type RateLimiter,
-} from './worker/rate-limiter.js';
+} from './ratelimit/delivery-limiter.js';
 import { WorkerPool } from './worker/worker-pool.js';
 import { buildServer } from './api/server.js';
-import { createAccess } from './auth/create-access.js';
+import { createAccess } from './api/create-access.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 import type { ClusterSignals } from './cluster/signals.js';
 import { seedMessages, type SeedReport } from './seed/seed.js';
@@ -223,8 +223,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   let requestSpans: RequestTracing | null = null;
   if (config.tracing) {
     const [{ Tracing }, { requestTracing }] = await Promise.all([
-      import('./telemetry/tracing.js'),
-      import('./telemetry/request-tracing.js'),
+      import('./tracing/tracing.js'),
+      import('./api/request-tracing.js'),
     ]);
     tracing = Tracing.start(config.tracing, VERSION, secretsOf(process.env));
     requestSpans = requestTracing(tracing);

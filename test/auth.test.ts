@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import { SCOPE_NAMES } from '../src/auth/scopes.js';
+import { SCOPE_NAMES } from '../src/domain/scopes.js';
 import type { InjectOptions } from 'fastify';
 import { testApp, waitFor } from './helpers/app.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';

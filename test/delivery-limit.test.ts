@@ -4,7 +4,7 @@ import { serviceUrl, uniqueName } from './helpers/services.js';
 import { parseRedisUri } from '../src/config/config.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { RedisDeliveryLimiter } from '../src/ratelimit/redis-delivery-limiter.js';
-import { DEFAULT_DESTINATION as KEY, SharedOutRateLimiter } from '../src/worker/rate-limiter.js';
+import { DEFAULT_DESTINATION as KEY, SharedOutRateLimiter } from '../src/ratelimit/delivery-limiter.js';
 
 test('Redis delivery bucket: three nodes draw on one bucket (partial grants, give-back); Redis down: each its share', async (ctx) => {
   const url = serviceUrl('REDIS_URI');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { MongoClient } from 'mongodb';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';
 import { waitFor } from './helpers/app.js';
 

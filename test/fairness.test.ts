@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { Pool } from 'undici';
 import { testApp } from './helpers/app.js';
 import { createApiKey } from '../src/auth/key-admin.js';
-import { floodProcess } from '../src/bench/fairness.js';
+import { floodProcess } from '../bench/fairness.js';
 
 test('one key flooding 1,000-message pages over 50 connections: everyone else is answered in well under a second', async () => {
   const { app, cleanup } = await testApp({ AUTH_KEY_REFRESH_INTERVAL: '100ms', HOST: '127.0.0.1' });

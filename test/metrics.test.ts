@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { testApp, waitFor } from './helpers/app.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';
 import { loadConfig } from '../src/config/config.js';
@@ -287,7 +287,7 @@ describe('metrics.listen', () => {
 
 describe('per-message metrics', () => {
   test('counted on the delivery path, applied when read: every outcome, none lost or counted twice', async () => {
-    const { Metrics } = await import('../src/telemetry/metrics.js');
+    const { Metrics } = await import('../src/metrics/metrics.js');
     const m = new Metrics({ inFlight: () => 0, freeSlots: () => 0, running: () => true, liveNodes: () => 1 });
     const now = new Date('2026-12-01T12:00:00Z');
     const event = (kind: 'sent' | 'retry' | 'failed', status: number | null, applied = true) => ({
@@ -329,7 +329,7 @@ describe('per-message metrics', () => {
 describe('CountedHistogram', () => {
   test("writes the same exposition as prom-client's Histogram for the same observations", async () => {
     const { Histogram, Registry } = await import('prom-client');
-    const { CountedHistogram } = await import('../src/telemetry/counted-histogram.js');
+    const { CountedHistogram } = await import('../src/metrics/counted-histogram.js');
     const buckets = [0.001, 0.01, 0.1, 1, 10];
     const ours = new Registry();
     const theirs = new Registry();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { SERVICE_NODE_FLAGS } from '../src/bench/processes.js';
+import { SERVICE_NODE_FLAGS } from '../bench/processes.js';
 
 test('the V8 flags of the service agree everywhere it is started', () => {
   const flags = SERVICE_NODE_FLAGS.join(' ');

@@ -7,13 +7,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BlockPool, readRows, rowBound, takeBlocks, writeRow } from '../src/telemetry/span-records.js';
 import {
-  AttemptEncoder,
-  toReadableSpan,
-  urlAttributes,
+  BlockPool,
+  readRows,
+  rowBound,
+  takeBlocks,
+  writeRow,
   type SpanRow,
-} from '../src/telemetry/otlp-encoder.js';
+} from '../src/tracing/span-records.js';
+import { AttemptEncoder, toReadableSpan, urlAttributes } from '../src/tracing/otlp-encoder.js';
 
 const scope = { name: 'message-scheduler', version: '1.2.3' };
 const resourceAttributes = {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { testApp, waitFor } from './helpers/app.js';
 
 const PROMETHEUS = 'prometheus';

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseRedisUri } from '../src/config/config.js';
 import { RedisCache } from '../src/cache/redis-cache.js';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';
 import { testApp, waitFor } from './helpers/app.js';
 

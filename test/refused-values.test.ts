@@ -20,7 +20,7 @@ import { mongoFactory, serviceUrl, uniqueName } from './helpers/services.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { OutcomeBuffer, REFUSED_TEXT_NOTE, type PendingOutcome } from '../src/worker/outcome-buffer.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
-import { UnlimitedRateLimiter } from '../src/worker/rate-limiter.js';
+import { UnlimitedRateLimiter } from '../src/ratelimit/delivery-limiter.js';
 import type { Deliverer, DeliveryResult } from '../src/delivery/webhook-client.js';
 import type { ClaimedMessage, Completion, MessageStore } from '../src/store/store.js';
 import { isRefusedValue } from '../src/store/store-errors.js';

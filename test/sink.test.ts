@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { secretBytes, sign } from '../src/delivery/signature.js';
 
 const SECRET = 'whsec_' + Buffer.from('sink-test-secret').toString('base64');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { ThreadedDeliverer } from '../src/delivery/threaded-deliverer.js';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 
 const SECRET = 'whsec_' + Buffer.from('test-secret-test-secret-32bytes!').toString('base64');
 

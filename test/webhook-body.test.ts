@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { webhookBody } from '../src/delivery/webhook-body.js';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { WebhookClient } from '../src/delivery/webhook-client.js';
 
 const go = spawnSync('go', ['version']).status === 0;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { WebhookClient } from '../src/delivery/webhook-client.js';
 
 const SECRET = 'whsec_' + Buffer.from('client-test-secret').toString('base64');

@@ -9,14 +9,14 @@ import {
   LocalRateLimiter,
   SharedOutRateLimiter,
   UnlimitedRateLimiter,
-} from '../src/worker/rate-limiter.js';
+} from '../src/ratelimit/delivery-limiter.js';
 import {
   WebhookClient,
   type Deliverer,
   type DeliveryResult,
   type WebhookRequest,
 } from '../src/delivery/webhook-client.js';
-import { Sink } from '../src/sink/sink.js';
+import { Sink } from '../bench/sink.js';
 import { silentLogger } from '../src/logging/logger.js';
 import type { MessageStore } from '../src/store/store.js';
 import type { OutcomeEvent } from '../src/worker/events.js';

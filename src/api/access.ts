@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/codes.js';
 import { anonymous, InvalidToken, type Authenticator } from '../auth/authenticator.js';
-import type { Principal, Scope } from '../auth/scopes.js';
+import type { Principal, Scope } from '../domain/scopes.js';
 import type { BucketPolicy, KeyedBuckets } from '../ratelimit/token-bucket.js';
 import { bucketKey, isLoopbackAddress } from '../http/client-address.js';
 import { ORIGIN_PATTERN } from '../config/auth-config.js';

@@ -5,7 +5,7 @@ import type { Cache } from '../cache/cache.js';
 import type { PoolState } from '../worker/worker-pool.js';
 import type { AccessOptions } from './access.js';
 import type { NodeView } from '../cluster/cluster-node.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -41,7 +41,7 @@ export const DEFAULT_API_LIMITS: ApiLimits = {
   maxConcurrentRequestsPerClient: 4,
 };
 
-/** Traces of API requests (src/telemetry/request-tracing.ts); absent: tracing is off. */
+/** Traces of API requests (src/api/request-tracing.ts); absent: tracing is off. */
 export interface RequestTracing {
   /** the hooks that make a span per request */
   install(app: FastifyInstance): void;

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { SCOPES } from '../auth/scopes.js';
+import { SCOPES } from '../domain/scopes.js';
 import { jsonResponse } from './schemas.js';
 
 const PLACEHOLDER_TOKEN_URL = 'https://authorization-server.invalid/token';

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ConfiguredKey } from '../config/auth-config.js';
 import type { Logger } from '../logging/logger.js';
 import type { ApiKeyRecord, ApiKeyStore } from '../store/key-store.js';
-import type { Principal, Scope } from './scopes.js';
+import type { Principal, Scope } from '../domain/scopes.js';
 
 /**
  * API keys: `ms_<id>_<secret>`: `ms_` so logs and secret scanners recognise

@@ -1,7 +1,7 @@
 import type { AuthMode } from '../config/auth-config.js';
 import type { KeyRegistry } from './api-keys.js';
 import { InvalidToken, type JwtVerifier } from './jwt.js';
-import { SCOPE_NAMES, type Principal } from './scopes.js';
+import { SCOPE_NAMES, type Principal } from '../domain/scopes.js';
 import { bucketKey } from '../http/client-address.js';
 
 export { InvalidToken };

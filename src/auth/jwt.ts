@@ -9,7 +9,7 @@ import {
 } from 'jose';
 import type { JwtConfig } from '../config/auth-config.js';
 import type { Logger } from '../logging/logger.js';
-import { isScope, type Principal, type Scope } from './scopes.js';
+import { isScope, type Principal, type Scope } from '../domain/scopes.js';
 
 /** A token that does not let its bearer in; the description goes into WWW-Authenticate (RFC 6750). */
 export class InvalidToken extends Error {

@@ -1,7 +1,7 @@
 import type { ApiKeyRecord, ApiKeyStore } from '../store/key-store.js';
 import { KEY_NAME } from '../config/auth-config.js';
 import { generateKey, hashKey } from './api-keys.js';
-import { isScope, SCOPE_NAMES, type Scope } from './scopes.js';
+import { isScope, SCOPE_NAMES, type Scope } from '../domain/scopes.js';
 
 /** A request to make a key that cannot be made; the message names the problem. */
 export class KeyRequestError extends Error {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { redisClient } from './redis-client.js';
+import { redisClient } from '../redis/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Cache } from './cache.js';
 

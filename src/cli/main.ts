@@ -6,11 +6,10 @@ import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { createApp, seedFromFile, VERSION } from '../app.js';
 import { createStore } from '../store/create-store.js';
-import { Sink } from '../sink/sink.js';
 import { redact, secretsOf } from '../config/redact.js';
 import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';
 import { configItem, generateKey } from '../auth/api-keys.js';
-import { SCOPE_NAMES, SCOPES } from '../auth/scopes.js';
+import { SCOPE_NAMES, SCOPES } from '../domain/scopes.js';
 import { parseDuration } from '../config/duration.js';
 
 // the scopes from the one list access control reads, so a new scope is never missing here
@@ -203,66 +202,6 @@ async function withStore<T>(
   }
 }
 
-function num(name: string, v: string | undefined, fallback: number, min: number, max: number): number {
-  if (v === undefined) return fallback;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min || n > max)
-    die(`--${name} ${JSON.stringify(v)} is invalid: expected a number from ${min} to ${max}`, 2);
-  return n;
-}
-
-async function sink(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'fail-rate': { type: 'string' },
-      'throttle-rate': { type: 'string' },
-      'timeout-rate': { type: 'string' },
-      'hang-ms': { type: 'string' },
-      'slow-rate': { type: 'string' },
-      'slow-ms': { type: 'string' },
-      latency: { type: 'string' },
-      secret: { type: 'string' },
-      quiet: { type: 'boolean' },
-      keep: { type: 'string' },
-    },
-  });
-  let latency: number | [number, number] = 0;
-  if (values.latency !== undefined) {
-    const m = /^(\d+(?:\.\d+)?)(?:-(\d+(?:\.\d+)?))?$/.exec(values.latency);
-    if (!m || m[1] === undefined)
-      die(`--latency ${JSON.stringify(values.latency)} is invalid: expected MS or MIN-MAX`, 2);
-    latency = m[2] !== undefined ? [Number(m[1]), Number(m[2])] : Number(m[1]);
-  }
-  if (values.secret !== undefined && !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(values.secret)) {
-    die('--secret is invalid: expected whsec_ followed by base64', 2);
-  }
-  const s = new Sink({
-    port: num('port', values.port, 4000, 0, 65535),
-    host: values.host ?? '127.0.0.1',
-    failRate: num('fail-rate', values['fail-rate'], 0, 0, 1),
-    throttleRate: num('throttle-rate', values['throttle-rate'], 0, 0, 1),
-    timeoutRate: num('timeout-rate', values['timeout-rate'], 0, 0, 1),
-    hangMs: num('hang-ms', values['hang-ms'], 30_000, 0, 3_600_000),
-    slowRate: num('slow-rate', values['slow-rate'], 0, 0, 1),
-    slowMs: num('slow-ms', values['slow-ms'], 2000, 0, 3_600_000),
-    latencyMs: latency,
-    secret: values.secret ?? '',
-    keep: num('keep', values.keep, 1000, 0, 10_000_000),
-  });
-  const port = await s.start();
-  process.stdout.write(`sink listening on http://${values.host ?? '127.0.0.1'}:${port}/ (GET /stats)\n`);
-  const stop = (): void => {
-    process.stdout.write(`sink stats: ${JSON.stringify(s.stats())}\n`);
-    void s.stop().then(() => process.exit(0));
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-}
-
-/** The actor of a CLI action, as the logs name it: the OS user. */
 function cliActor(): string {
   try {
     return `cli (${userInfo().username})`;
@@ -354,6 +293,31 @@ async function keysCommand(args: string[]): Promise<void> {
   }
 }
 
+/** What bench/cli.ts offers; declared here because src/ never imports from bench/ (docs/architecture.md). */
+interface Tools {
+  runTool(command: 'bench' | 'sink', args: string[]): Promise<void>;
+}
+
+/**
+ * The benchmark and the test receiver live beside the service, in bench/: a source checkout (and
+ * its build) has them, the npm package and the Docker image hold the service alone.
+ */
+async function tools(): Promise<Tools> {
+  const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+  const url = new URL(`../../bench/cli.${ext}`, import.meta.url);
+  try {
+    return (await import(url.href)) as Tools;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String(err).includes('bench/cli')) {
+      die(
+        'the bench and sink commands come with a source checkout (bench/): this install holds the service only',
+        2,
+      );
+    }
+    throw err;
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...rest] = argv;
   switch (command) {
@@ -382,27 +346,8 @@ async function main(argv: string[]): Promise<void> {
     case 'keys':
       return keysCommand(rest);
     case 'sink':
-      return sink(rest);
-    case 'bench': {
-      if (rest[0] === 'access') {
-        const { runAccessBench } = await import('../bench/api-access.js');
-        return runAccessBench(rest.slice(1));
-      }
-      if (rest[0] === 'fairness') {
-        const { runFairnessBench } = await import('../bench/fairness.js');
-        return runFairnessBench(rest.slice(1));
-      }
-      if (rest[0] === 'flood') {
-        const { runFloodBench } = await import('../bench/flood.js');
-        return runFloodBench(rest.slice(1));
-      }
-      if (rest.some((a) => a === '--nodes' || a.startsWith('--nodes='))) {
-        const { runScaleOutBench } = await import('../bench/scale-out.js');
-        return runScaleOutBench(rest);
-      }
-      const { runBench } = await import('../bench/bench.js');
-      return runBench(rest);
-    }
+    case 'bench':
+      return (await tools()).runTool(command, rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Redis } from 'ioredis';
-import { redisClient } from '../cache/redis-client.js';
+import { redisClient } from '../redis/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 

@@ -1,4 +1,4 @@
-import { isScope, type Scope } from '../auth/scopes.js';
+import { isScope, type Scope } from '../domain/scopes.js';
 import { ConfigError } from './config-error.js';
 
 export type AuthMode = 'protected' | 'required' | 'none';

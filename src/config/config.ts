@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { BodyEscaping } from '../delivery/webhook-body.js';
 import { CONFIG_KEYS, type KeySpec } from './keys.js';
 import { parseDuration } from './duration.js';
 import { redact, secretsOf } from './redact.js';
@@ -36,6 +35,9 @@ export interface RedisConfig {
 
 export type DeliveryMode = 'at-least-once' | 'at-most-once';
 export type NodeRole = 'all' | 'api' | 'worker';
+
+/** The bytes of a webhook body: Go's `json.Marshal` escaping (`go`) or plain JSON (src/delivery/webhook-body.ts). */
+export type BodyEscaping = 'go' | 'plain';
 
 export interface Config {
   host: string;

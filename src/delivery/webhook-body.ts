@@ -1,3 +1,4 @@
+import type { BodyEscaping } from '../config/config.js';
 /**
  * The bytes of a webhook body. `JSON.stringify` and Go's `encoding/json`
  * (the original's client) write the same JSON for every text but five
@@ -8,7 +9,7 @@
  * so a takeover changes nothing a receiver can see); `plain` writes them as
  * `JSON.stringify` does.
  */
-export type BodyEscaping = 'go' | 'plain';
+export type { BodyEscaping };
 
 const GO_ESCAPED = /[&<>\u2028\u2029]/g;
 const GO_ESCAPES: Record<string, string> = {

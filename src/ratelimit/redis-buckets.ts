@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { FAIL_FAST, redisClient, script } from '../cache/redis-client.js';
+import { FAIL_FAST, redisClient, script } from '../redis/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import {

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { FAIL_FAST, redisClient, script } from '../cache/redis-client.js';
+import { FAIL_FAST, redisClient, script } from '../redis/redis-client.js';
 import type { RedisConfig } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
-import type { Grant, RateLimiter, SharedOutRateLimiter, StepPolicy } from '../worker/rate-limiter.js';
+import type { Grant, RateLimiter, SharedOutRateLimiter, StepPolicy } from './delivery-limiter.js';
 
 /**
  * The delivery bucket of the whole cluster, in Redis: refilled in steps (as

@@ -1,4 +1,4 @@
-import type { Scope } from '../auth/scopes.js';
+import type { Scope } from '../domain/scopes.js';
 
 /**
  * API keys, as each store keeps them: only the SHA-256 of a key is stored, so

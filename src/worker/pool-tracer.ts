@@ -2,7 +2,7 @@ import type { DeliveryResult } from '../delivery/webhook-client.js';
 import type { ClaimedMessage, Outcome } from '../store/store.js';
 
 /**
- * What the worker pool asks of tracing (src/telemetry/tracing.ts implements it): a span per
+ * What the worker pool asks of tracing (src/tracing/tracing.ts implements it): a span per
  * delivery attempt and per claim round. Absent, the pool makes none and pays nothing.
  */
 export interface PoolTracer {

@@ -5,7 +5,7 @@ import type { Deliverer } from '../delivery/webhook-client.js';
 import type { RetryPolicy } from '../delivery/retry-policy.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClaimedMessage, CompleteAndClaim, MessageStore, Outcome } from '../store/store.js';
-import { DEFAULT_DESTINATION, type RateLimiter } from './rate-limiter.js';
+import { DEFAULT_DESTINATION, type RateLimiter } from '../ratelimit/delivery-limiter.js';
 import { PoolEvents } from './events.js';
 import type { PoolTracer } from './pool-tracer.js';
 import { decide, roundSizing, storableResult, type OutcomePolicy } from './outcome.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { Sink } from '../../src/sink/sink.js';
+import { Sink } from '../../bench/sink.js';
 import { waitFor } from '../helpers/app.js';
 import { fill, logLines, report, serve, services, target, type Service } from './helpers.js';
 import type { StoreKind } from '../../src/config/config.js';

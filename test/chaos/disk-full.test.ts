@@ -4,7 +4,7 @@ import { mkdtempSync, openSync, rmSync, writeSync, closeSync, rmdirSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { Sink } from '../../src/sink/sink.js';
+import { Sink } from '../../bench/sink.js';
 import { waitFor } from '../helpers/app.js';
 import { fill, logLines, report, serve, target, type Service } from './helpers.js';
 

@@ -17,7 +17,7 @@ import { loadConfig, type StoreKind } from '../../src/config/config.js';
 import { createStore } from '../../src/store/create-store.js';
 import type { MessageStore } from '../../src/store/store.js';
 import type { NewMessage } from '../../src/domain/message.js';
-import { startCli, type Proc } from '../../src/bench/processes.js';
+import { startCli, type Proc } from '../../bench/processes.js';
 
 const SERVICES_ENV = {
   MS_SERVICES_DIR: '/var/tmp/message-scheduler-chaos',

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { statSync } from 'node:fs';
 import { before, describe, test } from 'node:test';
 import { Agent, request } from 'undici';
-import { Sink } from '../../src/sink/sink.js';
+import { Sink } from '../../bench/sink.js';
 import { waitFor } from '../helpers/app.js';
 import { fill, report, serve, services, target, type Service } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { Sink } from '../../src/sink/sink.js';
+import { Sink } from '../../bench/sink.js';
 import { waitFor } from '../helpers/app.js';
 import {
   CHAOS_URLS,

@@ -80,7 +80,7 @@ test(
   { skip: url === null && 'MONGODB_URI not configured' },
   async () => {
     const { ObjectId } = await import('mongodb');
-    const { Sink } = await import('../../src/sink/sink.js');
+    const { Sink } = await import('../../bench/sink.js');
     const { testApp, waitFor } = await import('../helpers/app.js');
     const pino = (await import('pino')).default;
     const { Writable } = await import('node:stream');

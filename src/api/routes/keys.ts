@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
 import { createApiKey, KeyRequestError, keyExpiry, keyJson } from '../../auth/key-admin.js';
-import { SCOPE_NAMES } from '../../auth/scopes.js';
+import { SCOPE_NAMES } from '../../domain/scopes.js';
 import type { ApiDeps } from '../deps.js';
 import { jsonResponse, MethodNotAllowedResponse, StringEnum } from '../schemas.js';
 import { actorOf } from '../access.js';

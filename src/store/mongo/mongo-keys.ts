@@ -1,6 +1,6 @@
 import type { Collection } from 'mongodb';
 import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../key-store.js';
-import type { Scope } from '../../auth/scopes.js';
+import type { Scope } from '../../domain/scopes.js';
 
 interface KeyDoc {
   _id: string;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 function cliCommand(): string[] {
   const self = fileURLToPath(import.meta.url);
   const ext = self.endsWith('.ts') ? '.ts' : '.js';
-  const cli = fileURLToPath(new URL(`../cli/main${ext}`, import.meta.url));
+  const cli = fileURLToPath(new URL(`../src/cli/main${ext}`, import.meta.url));
   return ext === '.ts' ? ['--import', 'tsx', cli] : [cli];
 }
 

@@ -9,8 +9,8 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import type { StoreKind } from '../config/config.js';
-import { createApiKey } from '../auth/key-admin.js';
+import type { StoreKind } from '../src/config/config.js';
+import { createApiKey } from '../src/auth/key-admin.js';
 import { fmt, say, wholeNumber } from './report.js';
 import { median, percentile, startCli, type Proc } from './processes.js';
 import { fill, openStore, storeEnv } from './targets.js';

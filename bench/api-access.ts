@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { median, startCli, type Proc } from './processes.js';
-import { configItem, generateKey } from '../auth/api-keys.js';
+import { configItem, generateKey } from '../src/auth/api-keys.js';
 
 const PORT_A = 38211;
 const PORT_B = 38212;

@@ -1,11 +1,11 @@
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
-import type { ApiAccess } from '../api/deps.js';
+import type { ApiAccess } from './deps.js';
 import { MemoryBuckets, type KeyedBuckets } from '../ratelimit/token-bucket.js';
-import { KeyRegistry } from './api-keys.js';
-import { Authenticator } from './authenticator.js';
-import { JwtVerifier } from './jwt.js';
+import { KeyRegistry } from '../auth/api-keys.js';
+import { Authenticator } from '../auth/authenticator.js';
+import { JwtVerifier } from '../auth/jwt.js';
 import proxyAddr from '@fastify/proxy-addr';
 
 /** The API's access control from the config: keys, OAuth2, the per-client buckets (Redis when configured). */

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { MongoClient } from 'mongodb';
-import { loadConfig, type StoreKind } from '../config/config.js';
-import { createStore } from '../store/create-store.js';
-import type { MessageStore } from '../store/store.js';
-import type { NewMessage } from '../domain/message.js';
+import { loadConfig, type StoreKind } from '../src/config/config.js';
+import { createStore } from '../src/store/create-store.js';
+import type { MessageStore } from '../src/store/store.js';
+import type { NewMessage } from '../src/domain/message.js';
 
 /**
  * Where a benchmark run keeps its messages: a fresh SQLite file, PostgreSQL

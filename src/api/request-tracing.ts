@@ -1,7 +1,7 @@
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { RequestTracing } from '../api/deps.js';
-import { logIds, traceparentOf, type Tracing } from './tracing.js';
+import type { RequestTracing } from './deps.js';
+import { logIds, traceparentOf, type Tracing } from '../tracing/tracing.js';
 
 /**
  * A SERVER span per API request, from the first hook (before authentication, so refused

@@ -1,5 +1,5 @@
-import { MESSAGE_STATUSES } from '../domain/message.js';
-import { orderOf, type MessageStore } from '../store/store.js';
+import { MESSAGE_STATUSES } from '../src/domain/message.js';
+import { orderOf, type MessageStore } from '../src/store/store.js';
 
 export interface OperatorQueryTimes {
   /** query name → [p50, p99, max] in ms */

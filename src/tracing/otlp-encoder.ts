@@ -15,7 +15,16 @@ import {
   type HrTime,
 } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import { FAILED, HAS_PARENT, OUTCOMES, ROUND, ROUND_BYTES, rowBound, writeRow } from './span-records.js';
+import {
+  FAILED,
+  HAS_PARENT,
+  OUTCOMES,
+  ROUND,
+  ROUND_BYTES,
+  rowBound,
+  writeRow,
+  type SpanRow,
+} from './span-records.js';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 
 const WIRE_VARINT = 0;
@@ -257,35 +266,6 @@ const STATUS_ERROR = 2;
 const FLAGS_SAMPLED = 0x01;
 const FLAGS_HAS_IS_REMOTE = 0x100;
 const FLAGS_IS_REMOTE = 0x200;
-
-/** One delivery attempt as the export thread reads it (span-records.ts), times in whole microseconds. */
-export interface AttemptRow {
-  kind: 'attempt';
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  startUs: number;
-  endUs: number;
-  attempt: number;
-  webhookId: string;
-  statusCode: number;
-  outcome: string;
-  errorType: string;
-  errorMessage: string;
-}
-
-/** One claim round that claimed or stored something (a root span), times in whole microseconds. */
-export interface RoundRow {
-  kind: 'round';
-  traceId: string;
-  spanId: string;
-  startUs: number;
-  endUs: number;
-  claimed: number;
-  stored: number;
-}
-
-export type SpanRow = AttemptRow | RoundRow;
 
 /**
  * ExportTraceServiceRequest bodies for batches of attempt and round rows, all under one resource and

@@ -15,7 +15,34 @@
  * - a round (a root span that did not fail): trace id (16), span id (8), start and end (f64),
  *   messages claimed (u32), outcomes stored (u32).
  */
-import type { AttemptRow, RoundRow, SpanRow } from './otlp-encoder.js';
+/** One delivery attempt as the export thread reads it (below), times in whole microseconds. */
+export interface AttemptRow {
+  kind: 'attempt';
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  startUs: number;
+  endUs: number;
+  attempt: number;
+  webhookId: string;
+  statusCode: number;
+  outcome: string;
+  errorType: string;
+  errorMessage: string;
+}
+
+/** One claim round that claimed or stored something (a root span), times in whole microseconds. */
+export interface RoundRow {
+  kind: 'round';
+  traceId: string;
+  spanId: string;
+  startUs: number;
+  endUs: number;
+  claimed: number;
+  stored: number;
+}
+
+export type SpanRow = AttemptRow | RoundRow;
 
 export const OUTCOMES = ['sent', 'retry', 'failed', 'unknown', 'invalid_content'] as const;
 const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));

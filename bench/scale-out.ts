@@ -12,9 +12,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { StoreKind } from '../config/config.js';
-import type { MessageStore } from '../store/store.js';
-import { VERSION } from '../app.js';
+import type { StoreKind } from '../src/config/config.js';
+import type { MessageStore } from '../src/store/store.js';
+import { VERSION } from '../src/app.js';
 import {
   dbServerCpuMs,
   getJson,

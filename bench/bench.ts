@@ -6,10 +6,10 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import type { StoreKind } from '../config/config.js';
+import type { StoreKind } from '../src/config/config.js';
 import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
-import { VERSION } from '../app.js';
-import { post } from '../delivery/webhook-client.js';
+import { VERSION } from '../src/app.js';
+import { post } from '../src/delivery/webhook-client.js';
 import { floorDeliver } from './floor.js';
 
 interface Options {

@@ -1,7 +1,7 @@
 import { Pool } from 'undici';
-import { post } from '../delivery/webhook-client.js';
-import type { ClaimedMessage, Completion, MessageStore } from '../store/store.js';
-import { roundSizing } from '../worker/outcome.js';
+import { post } from '../src/delivery/webhook-client.js';
+import type { ClaimedMessage, Completion, MessageStore } from '../src/store/store.js';
+import { roundSizing } from '../src/worker/outcome.js';
 
 /**
  * The benchmark's "floor": the least a scheduled-webhook deliverer can do per

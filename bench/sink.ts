@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { secretBytes, verify } from '../delivery/signature.js';
+import { secretBytes, verify } from '../src/delivery/signature.js';
 
 /**
  * A local webhook receiver that answers like webhook.site
