@@ -6,6 +6,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { format } from 'prettier';
 import { ERROR_CODES } from '../src/errors/codes.js';
+import { STORE_ERROR_CODES, type StoreErrorCode } from '../src/store/store-errors.js';
+import { STORE_ANSWERS } from '../src/api/error-handler.js';
 
 const FILE = 'docs/errors.md';
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
@@ -20,6 +22,20 @@ const text = [
   '| code | HTTP status | meaning |',
   '|---|---|---|',
   ...Object.entries(ERROR_CODES).map(([code, v]) => `| \`${code}\` | ${v.status} | ${cell(v.doc)} |`),
+  '',
+  '## Store errors',
+  '',
+  'Every store adapter (SQLite, PostgreSQL, MongoDB) throws one `StoreError` whose `code` is one of these,',
+  'whatever its driver said (`src/store/store-errors.ts`; each adapter sorts its own driver errors in',
+  '`src/store/<kind>/<kind>-errors.ts`, and the contract suite checks the codes on every store). The API',
+  'answers by the code alone:',
+  '',
+  '| store code | meaning | API answer |',
+  '|---|---|---|',
+  ...(Object.keys(STORE_ERROR_CODES) as StoreErrorCode[]).map(
+    (code) =>
+      `| \`${code}\` | ${cell(STORE_ERROR_CODES[code])} | \`${STORE_ANSWERS[code].code}\` (${ERROR_CODES[STORE_ANSWERS[code].code].status}) |`,
+  ),
   '',
 ].join('\n');
 const next = await format(text, { parser: 'markdown', filepath: FILE });

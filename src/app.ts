@@ -28,6 +28,7 @@ import { buildServer } from './api/server.js';
 import { createAccess } from './api/create-access.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 import type { ClusterSignals } from './cluster/signals.js';
+import { canSignal, type SignalTransport } from './store/signal-transport.js';
 import { seedMessages, type SeedReport } from './seed/seed.js';
 
 function readVersion(): string {
@@ -141,8 +142,8 @@ class DropReporter {
  * set, PostgreSQL LISTEN/NOTIFY on a PostgreSQL store, none otherwise (polling). A push that cannot
  * start is logged and polling serves.
  */
-async function createSignals(config: Config, logger: Logger): Promise<ClusterSignals> {
-  const { NoSignals, PgSignals, RedisSignals } = await import('./cluster/signals.js');
+async function createSignals(config: Config, store: MessageStore, logger: Logger): Promise<ClusterSignals> {
+  const { NoSignals, TransportSignals } = await import('./cluster/signals.js');
   const s = config.store;
   const scope =
     s.kind === 'postgres'
@@ -150,12 +151,13 @@ async function createSignals(config: Config, logger: Logger): Promise<ClusterSig
       : s.kind === 'mongodb'
         ? `mongo:${s.mongoDbName}.${s.mongoCollection}`
         : `sqlite:${s.sqlitePath}`;
-  const signals = config.redis
-    ? new RedisSignals(config.redis, `${config.cache.keyPrefix}ms:signals:${scope}`)
-    : s.kind === 'postgres'
-      ? new PgSignals(s.databaseUrl, s.databaseSchema, logger)
-      : null;
-  if (!signals) return new NoSignals();
+  let transport: SignalTransport | null = null;
+  if (config.redis) {
+    const { RedisTransport } = await import('./cluster/redis-transport.js');
+    transport = new RedisTransport(config.redis, `${config.cache.keyPrefix}ms:signals:${scope}`);
+  } else if (canSignal(store)) transport = store.signalTransport();
+  if (!transport) return new NoSignals();
+  const signals = new TransportSignals(transport, logger);
   try {
     await signals.start();
     return signals;
@@ -278,7 +280,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     logger,
   });
   await cluster.start();
-  const signals = await createSignals(config, logger);
+  const signals = await createSignals(config, rawStore, logger);
   signals.onSignal((signal) => {
     if (signal === 'state') void cluster.syncNow();
     else pool.notify();

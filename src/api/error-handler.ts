@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_CODES, type ErrorCode } from '../errors/codes.js';
-import { isRefusedValue, isStoreFull, isUnavailable, refusal } from '../store/store-errors.js';
+import { StoreError, type StoreErrorCode } from '../store/store-errors.js';
 import { passedAccess } from './access.js';
 import { loggedUrl } from '../http/logged-url.js';
 import { SECURITY_HEADERS } from '../http/security-headers.js';
@@ -106,6 +106,51 @@ export function clientErrorHandler(this: FastifyInstance, err: NodeJS.ErrnoExcep
 /** Fastify's errors from before routing (a bad URL, an over-long parameter), in the API's shape. */
 export function frameworkErrorHandler(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
   void sendError(reply, FASTIFY_CODES[err.code] ?? 'BAD_REQUEST', err.message);
+}
+
+/** How the API answers each store error code (src/store/store-errors.ts): by code, never by driver. */
+export const STORE_ANSWERS: Record<
+  StoreErrorCode,
+  { code: ErrorCode; message: string; level: 'warn' | 'error'; log: string }
+> = {
+  unavailable: {
+    code: 'STORE_UNAVAILABLE',
+    message: 'the store did not answer; retry later',
+    level: 'warn',
+    log: 'store unavailable',
+  },
+  timeout: {
+    code: 'STORE_UNAVAILABLE',
+    message: 'the store did not answer; retry later',
+    level: 'warn',
+    log: 'store timed out',
+  },
+  full: {
+    code: 'STORE_FULL',
+    message: 'the store is out of space; nothing was written',
+    level: 'error',
+    log: 'store full',
+  },
+  // a value the checks at the edge did not foresee: the client's request, not a bug of ours
+  invalid: {
+    code: 'BAD_REQUEST',
+    message: 'the store refused a value of this request',
+    level: 'warn',
+    log: 'the store refused a value of a request',
+  },
+  conflict: {
+    code: 'BAD_REQUEST',
+    message: 'the store refused a value of this request',
+    level: 'warn',
+    log: 'the store refused a key of a request',
+  },
+};
+
+function storeErrorAnswer(req: FastifyRequest, reply: FastifyReply, err: StoreError) {
+  const answer = STORE_ANSWERS[err.code];
+  req.log[answer.level]({ err, store_error: err.code }, answer.log);
+  const refused = err.code === 'invalid' || err.code === 'conflict';
+  return sendError(reply, answer.code, refused ? `${answer.message} (${err.message})` : answer.message);
 }
 
 interface KnownRoute {
@@ -226,19 +271,7 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (err instanceof SyntaxError || (fe.statusCode === 400 && /JSON/i.test(fe.message))) {
       return sendError(reply, 'INVALID_JSON', `body is not valid JSON: ${err.message}`);
     }
-    if (isStoreFull(err)) {
-      req.log.error({ err }, 'store full');
-      return sendError(reply, 'STORE_FULL', 'the store is out of space; nothing was written');
-    }
-    if (isUnavailable(err)) {
-      req.log.warn({ err }, 'store unavailable');
-      return sendError(reply, 'STORE_UNAVAILABLE', 'the store did not answer; retry later');
-    }
-    // a value the checks at the edge did not foresee: the client's request, not a bug of ours
-    if (isRefusedValue(err)) {
-      req.log.warn({ err }, 'the store refused a value of a request');
-      return sendError(reply, 'BAD_REQUEST', `the store refused a value of this request (${refusal(err)})`);
-    }
+    if (err instanceof StoreError) return storeErrorAnswer(req, reply, err);
     const status = typeof fe.statusCode === 'number' ? fe.statusCode : 0;
     // a 405 raised by a plugin: answered as the router's own (with Allow, or a 404)
     if (status === 405) return notFound(req, reply);

@@ -4,6 +4,16 @@ import type { Message, NewMessage } from '../../src/domain/message.js';
 import { seedMessages } from '../../src/seed/seed.js';
 import { LEASE_LOST_ERROR, type Completion, type Cursor, type MessageStore } from '../../src/store/store.js';
 import type { StoreFactory } from '../helpers/services.js';
+import { StoreError, type StoreErrorCode } from '../../src/store/store-errors.js';
+
+/** Asserts that `fn` rejects with a StoreError of this code (the API maps the code, never the driver's). */
+async function rejectsWith(fn: () => Promise<unknown>, code: StoreErrorCode): Promise<void> {
+  await assert.rejects(fn, (err: unknown) => {
+    assert.ok(err instanceof StoreError, `a StoreError, not ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    return true;
+  });
+}
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (ms: number): Date => new Date(T0.getTime() + ms);
@@ -46,6 +56,27 @@ export function storeContract(factory: StoreFactory): void {
       });
       afterEach(async () => {
         await drop();
+      });
+
+      test('errors leave the seam as StoreError with a stable code: invalid, conflict', async () => {
+        // text no store keeps (src/domain/text.ts): refused alike, and nothing of the call is written
+        await rejectsWith(() => store.create([msg(1), msg(2, { content: 'a\u0000b' })], T0), 'invalid');
+        await rejectsWith(() => store.create([msg(3, { idempotency_key: 'k\ud800' })], T0), 'invalid');
+        assert.equal((await store.countByStatus()).unsent, 0);
+        // a key the store holds already
+        const key = { id: 'abcdef012345', name: 'k', scopes: [], hash: 'h'.repeat(64), expires_at: null };
+        await store.keys.createKey(key, T0);
+        await rejectsWith(() => store.keys.createKey(key, T0), 'conflict');
+        assert.equal((await store.keys.listKeys()).length, 1);
+      });
+
+      test('a store whose database is not there throws StoreError unavailable', async () => {
+        let unreachable: MessageStore | null = null;
+        await rejectsWith(async () => {
+          unreachable = await factory.unreachable();
+          await unreachable.init();
+        }, 'unavailable');
+        await (unreachable as MessageStore | null)?.close().catch(() => undefined);
       });
 
       test('create and get round-trip every field', async () => {

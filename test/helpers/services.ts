@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { MessageStore } from '../../src/store/store.js';
 
 /**
@@ -32,6 +33,8 @@ export interface StoreFactory {
   /** false when the service is not configured (and not required): its tests skip loudly */
   available: boolean;
   create(): Promise<{ store: MessageStore; drop(): Promise<void> }>;
+  /** a store aimed at a database that is not there (a closed port, a path under a file); not initialized */
+  unreachable(): Promise<MessageStore>;
 }
 
 export function sqliteFactory(): StoreFactory {
@@ -50,6 +53,11 @@ export function sqliteFactory(): StoreFactory {
           rmSync(dir, { recursive: true, force: true });
         },
       };
+    },
+    async unreachable() {
+      const { SqliteStore } = await import('../../src/store/sqlite/sqlite-store.js');
+      // a directory that cannot exist: its parent is a file
+      return new SqliteStore({ path: join(fileURLToPath(import.meta.url), 'data', 'messages.db') });
     },
   };
 }
@@ -71,6 +79,10 @@ export function postgresFactory(): StoreFactory {
         },
       };
     },
+    async unreachable() {
+      const { PostgresStore } = await import('../../src/store/postgres/postgres-store.js');
+      return new PostgresStore({ connectionString: 'postgres://nobody@127.0.0.1:1/none', poolSize: 1 });
+    },
   };
 }
 
@@ -90,6 +102,10 @@ export function mongoFactory(): StoreFactory {
           await store.close();
         },
       };
+    },
+    async unreachable() {
+      const { MongoStore } = await import('../../src/store/mongo/mongo-store.js');
+      return new MongoStore({ uri: 'mongodb://127.0.0.1:1/', dbName: 'none', collection: 'messages' });
     },
   };
 }

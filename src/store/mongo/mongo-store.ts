@@ -18,6 +18,8 @@ import type {
 import type { Logger } from '../../logging/logger.js';
 import { MongoKeys, type KeyDoc } from './mongo-keys.js';
 import { MongoControl, type ControlDoc, type NodeDoc } from './mongo-control.js';
+import { checkNewMessages, guardStore } from '../store-errors.js';
+import { mongoErrorCode } from './mongo-errors.js';
 import { backfillLegacy, fromLegacy, LegacyDocError } from './legacy.js';
 import {
   byClaimOrder,
@@ -180,11 +182,16 @@ export class MongoStore implements MessageStore {
     this.fences = this.db.collection<FenceDoc>(`${options.collection}_fences`);
     this.attemptsCol = this.db.collection<AttemptDoc>(`${options.collection}_attempts`);
     this.keysCol = this.db.collection<KeyDoc>(`${options.collection}_api_keys`);
-    this.keys = new MongoKeys(this.keysCol);
-    this.control = new MongoControl(
-      this.db.collection<ControlDoc>(`${options.collection}_control`),
-      this.db.collection<NodeDoc>(`${options.collection}_nodes`),
+    this.keys = guardStore(new MongoKeys(this.keysCol), mongoErrorCode);
+    this.control = guardStore(
+      new MongoControl(
+        this.db.collection<ControlDoc>(`${options.collection}_control`),
+        this.db.collection<NodeDoc>(`${options.collection}_nodes`),
+      ),
+      mongoErrorCode,
     );
+    // every method's driver errors leave as StoreError (store-errors.ts)
+    return guardStore(this, mongoErrorCode);
   }
 
   async init(): Promise<void> {
@@ -250,6 +257,7 @@ export class MongoStore implements MessageStore {
   }
 
   async create(inputs: NewMessage[], now: Date): Promise<CreateResult[]> {
+    checkNewMessages(inputs);
     if (inputs.length === 0) return [];
     const built = inputs.map((input) => {
       const id = newId(now.getTime());

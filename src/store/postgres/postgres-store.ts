@@ -36,6 +36,10 @@ import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
 import { PG_MIGRATIONS } from './migrations.js';
 import { listedMessage, MESSAGE_COLUMNS, LIST_TIME_COLUMNS, type ListTuple } from '../sql-rows.js';
+import { checkNewMessages, guardStore } from '../store-errors.js';
+import { postgresErrorCode } from './postgres-errors.js';
+import type { SignalingStore, SignalTransport } from '../signal-transport.js';
+import { PostgresSignals } from './postgres-signals.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -183,7 +187,7 @@ const LIST_SELECT = MESSAGE_COLUMNS.map((c) =>
 const DELIVERY_CONNECTIONS = 4;
 
 /** PostgreSQL store: claims with FOR UPDATE SKIP LOCKED, one round trip per batch. */
-export class PostgresStore implements MessageStore {
+export class PostgresStore implements MessageStore, SignalingStore {
   readonly kind = 'postgres' as const;
   readonly embedded = false;
   /** the API's reads and writes */
@@ -213,8 +217,15 @@ export class PostgresStore implements MessageStore {
     // an idle client that loses its server must not crash the process
     this.pool.on('error', () => undefined);
     this.lane.on('error', () => undefined);
-    this.keys = new PostgresKeys(this.pool);
-    this.control = new PostgresControl(this.lane);
+    this.keys = guardStore(new PostgresKeys(this.pool), postgresErrorCode);
+    this.control = guardStore(new PostgresControl(this.lane), postgresErrorCode);
+    // every method's driver errors leave as StoreError (store-errors.ts)
+    return guardStore(this, postgresErrorCode);
+  }
+
+  /** LISTEN/NOTIFY on this store's server, on a channel of its schema (its own connections) */
+  signalTransport(): SignalTransport {
+    return new PostgresSignals(this.options.connectionString, this.schema);
   }
 
   async init(): Promise<void> {
@@ -266,6 +277,7 @@ export class PostgresStore implements MessageStore {
   }
 
   async create(messages: NewMessage[], now: Date): Promise<CreateResult[]> {
+    checkNewMessages(messages);
     if (messages.length === 0) return [];
     const built = messages.map((input) => {
       const id = newId(now.getTime());

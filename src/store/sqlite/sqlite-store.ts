@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { checkNewMessages, guardStore, toStoreError } from '../store-errors.js';
+import { sqliteErrorCode } from './sqlite-errors.js';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
 import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
@@ -136,21 +138,27 @@ export class SqliteStore implements MessageStore {
   readonly kind = 'sqlite' as const;
   readonly embedded = true;
   private readonly db: Database.Database;
-  readonly keys = new SqliteKeys(() => this.db);
-  readonly control = new SqliteControl(() => this.db);
+  readonly keys = guardStore(new SqliteKeys(() => this.db), sqliteErrorCode);
+  readonly control = guardStore(new SqliteControl(() => this.db), sqliteErrorCode);
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
 
   constructor(options: SqliteStoreOptions) {
-    if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
+    try {
+      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+      this.db = new Database(options.path);
+    } catch (err) {
+      throw toStoreError(err, sqliteErrorCode);
+    }
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     // a 16 MiB page cache (default 2 MiB) keeps the claim path's index pages; no mmap, whose
     // mapped pages would count against the service's memory as the file grows
     this.db.pragma('cache_size = -16384');
+    // every method's driver errors leave as StoreError (store-errors.ts)
+    return guardStore(this, sqliteErrorCode);
   }
 
   async init(): Promise<void> {
@@ -277,6 +285,7 @@ export class SqliteStore implements MessageStore {
   }
 
   async create(messages: NewMessage[], now: Date): Promise<CreateResult[]> {
+    checkNewMessages(messages);
     const run = this.db.transaction((inputs: NewMessage[]) =>
       inputs.map((input): CreateResult => {
         const id = newId(now.getTime());
