@@ -15,7 +15,6 @@ import { StoreCounts } from './metrics/store-counts.js';
 import { timedStore } from './metrics/timed-store.js';
 import type { Tracing } from './tracing/tracing.js';
 import type { ApiAccess, RequestTracing } from './api/deps.js';
-import { secretsOf } from './config/redact.js';
 import { ThreadedDeliverer } from './delivery/threaded-deliverer.js';
 import {
   DEFAULT_DESTINATION,
@@ -228,7 +227,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       import('./tracing/tracing.js'),
       import('./api/request-tracing.js'),
     ]);
-    tracing = Tracing.start(config.tracing, VERSION, secretsOf(process.env));
+    tracing = Tracing.start(config.tracing, VERSION, config.secrets);
     requestSpans = requestTracing(tracing);
   }
   const cache = overrides.cache ?? (await createCache(config));

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig, parseListen, parsePort, parseRedisUri } from '../src/config/config.js';
 import { parseDuration } from '../src/config/duration.js';
-import { CONFIG_KEYS } from '../src/config/keys.js';
+import { CONFIG_KEYS, ENV_ONLY } from '../src/config/keys.js';
+import { createLogger } from '../src/logging/logger.js';
 
 function dirWith(yaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'ms-config-'));
@@ -308,5 +309,98 @@ describe('config', () => {
         item,
       );
     }
+  });
+});
+
+describe('secrets and the environment, from the tables in src/config/keys.ts', () => {
+  /** A valid value for each setting flagged secret, holding a password no other text holds. */
+  function secretEnv(): { env: Record<string, string>; secrets: string[] } {
+    const env: Record<string, string> = {};
+    const secrets: string[] = [];
+    let n = 0;
+    for (const spec of [...CONFIG_KEYS, ...ENV_ONLY]) {
+      if (!('secret' in spec)) continue;
+      const pw = `Pw${++n}x${'q'.repeat(n)}Z9`;
+      secrets.push(pw);
+      let value: string;
+      if (spec.env === 'WEBHOOK_SECRET') {
+        value = `whsec_${Buffer.from(pw).toString('base64')}`;
+        secrets.push(value);
+      } else if (spec.env === 'AUTH_API_KEYS') {
+        const hex = Buffer.from(pw).toString('hex').padEnd(64, 'a').slice(0, 64);
+        value = `ops;admin;sha256:${hex}`;
+        secrets.push(hex);
+      } else if (spec.secret === 'headers') value = `authorization=Bearer ${pw},x-other=${pw}2`;
+      else if (spec.secret === 'url') {
+        const scheme = spec.env.startsWith('DATABASE')
+          ? 'postgres'
+          : spec.env.startsWith('MONGODB')
+            ? 'mongodb'
+            : spec.env.startsWith('REDIS')
+              ? 'redis'
+              : 'https';
+        value = `${scheme}://user:${pw}@host.example:1234${scheme === 'https' ? '/x' : scheme === 'redis' ? '/0' : '/db'}`;
+      } else value = pw;
+      env[spec.env] = value;
+    }
+    // a JWKS URL is read only with an issuer and an audience beside it
+    Object.assign(env, { AUTH_JWT_ISSUER: 'https://id.example', AUTH_JWT_AUDIENCE: 'ms' });
+    return { env, secrets };
+  }
+
+  test('a config with every secret set, logged whole, shows none of them', () => {
+    const { env, secrets } = secretEnv();
+    assert.ok(secrets.length >= 14, `${secrets.length} secrets`);
+    const config = loadConfig(env, mkdtempSync(join(tmpdir(), 'ms-cfg-')));
+    const lines: string[] = [];
+    const logger = createLogger('debug', { write: (l: string) => void lines.push(l) }, config.secrets);
+    logger.info({ config }, 'configuration');
+    logger.info({ env }, `every secret in the message: ${Object.values(env).join(' ')}`);
+    logger.warn({ err: new Error(`a driver quoting ${env.DATABASE_URL}`), nested: [[{ deep: env }]] }, 'x');
+    logger.child({ bound: env.REDIS_PASSWORD }).info('child');
+    const out = lines.join('');
+    assert.ok(out.includes('configuration') && out.includes('"bound"'), 'the lines were written');
+    for (const s of secrets)
+      assert.ok(!out.includes(s), `${s} leaked: ${out.slice(out.indexOf(s) - 80, out.indexOf(s) + 20)}`);
+  });
+
+  test('secrets set in the config file are redacted too', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-cfg-'));
+    mkdirSync(join(dir, '.config'));
+    const secret = `whsec_${Buffer.from('from-the-file-secret').toString('base64')}`;
+    writeFileSync(join(dir, '.config', 'dev.yaml'), `webhookClient:\n  signingSecret: [${secret}]\n`);
+    const config = loadConfig({}, dir);
+    assert.deepEqual(config.webhook.signingSecrets, [secret]);
+    const lines: string[] = [];
+    const logger = createLogger('info', { write: (l: string) => void lines.push(l) }, config.secrets);
+    logger.info({ config }, `signing with ${secret}`);
+    assert.ok(!lines.join('').includes(secret));
+  });
+
+  test('every environment variable src/ reads is in the generated table', () => {
+    const names = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (p.endsWith('.ts')) {
+          const text = readFileSync(p, 'utf8');
+          for (const m of text.matchAll(
+            /\benv(?:\.|\[['"])([A-Z][A-Z0-9_]{2,})\b|(?:FromEnv\(|envOr\(env, |envDefault\()['"]([A-Z][A-Z0-9_]+)/g,
+          )) {
+            names.add(m[1] ?? m[2] ?? '');
+          }
+        }
+      }
+    };
+    walk('src');
+    assert.ok(names.has('DATABASE_SCHEMA') && names.has('OTEL_BSP_MAX_QUEUE_SIZE'), [...names].join(' '));
+    const documented = new Set<string>([...CONFIG_KEYS.map((k) => k.env), ...ENV_ONLY.map((k) => k.env)]);
+    const missing = [...names].filter((n) => !documented.has(n) && n !== 'NODE_ENV');
+    assert.deepEqual(
+      missing,
+      [],
+      'read by src/ but not in src/config/keys.ts (and so not in the README table)',
+    );
   });
 });

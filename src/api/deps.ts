@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../logging/logger.js';
+import { defaultConfig } from '../config/config.js';
 import type { MessageStore } from '../store/store.js';
 import type { Cache } from '../cache/cache.js';
 import type { PoolState } from '../worker/worker-pool.js';
@@ -30,16 +31,20 @@ export interface ApiLimits {
   maxConcurrentRequestsPerClient: number;
 }
 
-export const DEFAULT_API_LIMITS: ApiLimits = {
-  bodyLimit: 1_048_576,
-  requestTimeoutMs: 30_000,
-  headersTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 72_000,
-  maxConnections: 4096,
-  maxConnectionsPerClient: 256,
-  maxConcurrentRequests: 0,
-  maxConcurrentRequestsPerClient: 4,
-};
+/** The api.* defaults of src/config/keys.ts, for a server built without a config (tests). */
+export function defaultApiLimits(): ApiLimits {
+  const { api } = defaultConfig();
+  return {
+    bodyLimit: api.bodyLimit,
+    requestTimeoutMs: api.requestTimeoutMs,
+    headersTimeoutMs: api.headersTimeoutMs,
+    keepAliveTimeoutMs: api.keepAliveTimeoutMs,
+    maxConnections: api.maxConnections,
+    maxConnectionsPerClient: api.maxConnectionsPerClient,
+    maxConcurrentRequests: api.maxConcurrentRequests,
+    maxConcurrentRequestsPerClient: api.maxConcurrentRequestsPerClient,
+  };
+}
 
 /** Traces of API requests (src/api/request-tracing.ts); absent: tracing is off. */
 export interface RequestTracing {

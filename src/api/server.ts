@@ -19,7 +19,7 @@ import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
 import { clientOf, installAccess, originMatcher, PROBE_ROUTES } from './access.js';
 import { documentSecurity, securitySchemes } from './security-docs.js';
-import { DEFAULT_API_LIMITS, type ApiDeps } from './deps.js';
+import { defaultApiLimits, type ApiDeps } from './deps.js';
 
 export type { ApiDeps } from './deps.js';
 
@@ -47,7 +47,7 @@ function makeAjv(coerce: boolean): Ajv {
  * keep-alive connection, and the number of connections.
  */
 export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
-  const limits = { ...DEFAULT_API_LIMITS, ...deps.limits };
+  const limits = { ...defaultApiLimits(), ...deps.limits };
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: limits.bodyLimit,

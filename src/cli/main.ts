@@ -129,7 +129,7 @@ function logConfig(logger: Logger, c: Config): void {
 
 async function serve(seed: boolean, role: string | undefined): Promise<void> {
   const c = config(role !== undefined ? { NODE_ROLE: role } : {});
-  const logger = createLogger(c.logLevel);
+  const logger = createLogger(c.logLevel, undefined, c.secrets);
   logConfig(logger, c);
   let app;
   try {
@@ -187,7 +187,9 @@ async function withStore<T>(
   logToStderr = false,
 ): Promise<T> {
   const c = config();
-  const logger = logToStderr ? createLogger(c.logLevel, pino.destination(2)) : createLogger(c.logLevel);
+  const logger = logToStderr
+    ? createLogger(c.logLevel, pino.destination(2), c.secrets)
+    : createLogger(c.logLevel, undefined, c.secrets);
   const store = await createStore(c.store, 10, logger);
   try {
     await store.init();

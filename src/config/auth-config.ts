@@ -1,7 +1,8 @@
 import { isScope, type Scope } from '../domain/scopes.js';
 import { ConfigError } from './config-error.js';
+import type { ChoiceOf, Lookups } from './keys.js';
 
-export type AuthMode = 'protected' | 'required' | 'none';
+export type AuthMode = ChoiceOf<'api.auth'>;
 
 /** An API key given in the config as its hash (`auth.apiKeys`). */
 export interface ConfiguredKey {
@@ -107,17 +108,12 @@ function checkJwksUrl(url: string, allowHttpLoopback: boolean): void {
   );
 }
 
-export function authConfig(
-  str: (k: string) => string,
-  list: (k: string) => string[],
-  num: (k: string) => number,
-  bool: (k: string) => boolean,
-): AuthConfig {
+export function authConfig({ str, list, num, bool, choice }: Lookups): AuthConfig {
   const keys = list('auth.apiKeys').map(parseConfiguredKey);
   const jwksUrl = str('auth.jwt.jwksUrl');
   let jwt: JwtConfig | null = null;
   if (jwksUrl !== '') {
-    for (const k of ['auth.jwt.issuer', 'auth.jwt.audience']) {
+    for (const k of ['auth.jwt.issuer', 'auth.jwt.audience'] as const) {
       if (str(k) === '') {
         throw new ConfigError(
           `config: ${k} = "" is invalid: expected a value when auth.jwt.jwksUrl is set (tokens are checked against it)`,
@@ -142,7 +138,7 @@ export function authConfig(
     };
   }
   return {
-    mode: str('api.auth') as AuthMode,
+    mode: choice('api.auth'),
     keys,
     keyMaxLifetimeMs: num('auth.apiKeyMaxLifetime'),
     keyRefreshMs: num('auth.keyRefreshInterval'),

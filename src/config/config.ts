@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { CONFIG_KEYS, type KeySpec } from './keys.js';
+import { CONFIG_KEYS, envOr, type ChoiceOf, type KeySpec, type Lookups } from './keys.js';
 import { parseDuration } from './duration.js';
-import { redact, secretsOf } from './redact.js';
+import { redact, secretList, secretParts, secretsOf } from './redact.js';
 import { ConfigError } from './config-error.js';
 import { authConfig, corsOrigins, type AuthConfig } from './auth-config.js';
 import { tracingConfig, type TracingConfig } from './tracing-config.js';
@@ -33,11 +33,11 @@ export interface RedisConfig {
   username: string;
 }
 
-export type DeliveryMode = 'at-least-once' | 'at-most-once';
-export type NodeRole = 'all' | 'api' | 'worker';
+export type DeliveryMode = ChoiceOf<'delivery.mode'>;
+export type NodeRole = ChoiceOf<'node.role'>;
 
 /** The bytes of a webhook body: Go's `json.Marshal` escaping (`go`) or plain JSON (src/delivery/webhook-body.ts). */
-export type BodyEscaping = 'go' | 'plain';
+export type BodyEscaping = ChoiceOf<'webhookClient.bodyEscaping'>;
 
 export interface Config {
   host: string;
@@ -87,6 +87,8 @@ export interface Config {
   auth: AuthConfig;
   apiRateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   logLevel: LogLevel;
+  /** every secret value the config holds (settings flagged `secret`): what the logger redacts */
+  secrets: readonly string[];
   /** where the file config came from, or null when none was found */
   configFile: string | null;
   /** keys in the file that this version does not know */
@@ -315,19 +317,24 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Config 
   }
 }
 
-function load(env: Env, cwd: string): Config {
-  const configPath = env.CONFIG_PATH || '.config';
-  const configEnv = env.CONFIG_ENV || 'dev';
+/** The config with every default and nothing else: no file, no environment (the defaults' one source). */
+export function defaultConfig(): Config {
+  return load({}, null);
+}
+
+function load(env: Env, cwd: string | null): Config {
+  const configPath = envOr(env, 'CONFIG_PATH');
+  const configEnv = envOr(env, 'CONFIG_ENV');
   // an absolute CONFIG_PATH (a mounted volume) is kept; a relative one is under the working directory.
   // `.yaml` or `.yml`, as the original (viper) found either; both there: `.yaml`, as viper chose,
   // and the other is named in a warning
-  const yaml = resolve(cwd, configPath, `${configEnv}.yaml`);
-  const yml = resolve(cwd, configPath, `${configEnv}.yml`);
+  const yaml = cwd === null ? '' : resolve(cwd, configPath, `${configEnv}.yaml`);
+  const yml = cwd === null ? '' : resolve(cwd, configPath, `${configEnv}.yml`);
   const file = existsSync(yaml) || !existsSync(yml) ? yaml : yml;
   const ignoredConfigFile = file === yaml && existsSync(yml) ? yml : null;
   let fileValues = new Map<string, unknown>();
   let configFile: string | null = null;
-  if (existsSync(file)) {
+  if (cwd !== null && existsSync(file)) {
     let parsed: unknown;
     try {
       parsed = parseYaml(readFileSync(file, 'utf8'));
@@ -339,7 +346,7 @@ function load(env: Env, cwd: string): Config {
     }
     fileValues = flatten(parsed ?? {});
     configFile = file;
-  } else if (env.CONFIG_PATH || env.CONFIG_ENV) {
+  } else if (cwd !== null && (env.CONFIG_PATH || env.CONFIG_ENV)) {
     throw new ConfigError(`config: CONFIG_PATH/CONFIG_ENV point at ${file} (or .yml), which does not exist`);
   }
 
@@ -359,10 +366,24 @@ function load(env: Env, cwd: string): Config {
     values.set(spec.key, v);
   }
 
-  const num = (k: string): number => pick(values, k) as number;
-  const bool = (k: string): boolean => pick(values, k) as boolean;
-  const str = (k: string): string => pick(values, k) as string;
-  const list = (k: string): string[] => pick(values, k) as string[];
+  const lookups: Lookups = {
+    num: (k) => pick(values, k) as number,
+    bool: (k) => pick(values, k) as boolean,
+    str: (k) => pick(values, k) as string,
+    list: (k) => pick(values, k) as string[],
+    choice: <K extends Parameters<Lookups['choice']>[0]>(k: K) => pick(values, k) as ChoiceOf<K>,
+  };
+  const { num, bool, str, list, choice } = lookups;
+  // every value of a setting flagged secret, from the file or the environment: the logger redacts them
+  const secrets = secretList([
+    ...secretsOf(env),
+    ...CONFIG_KEYS.flatMap((spec) => {
+      const v = 'secret' in spec ? values.get(spec.key) : undefined;
+      return 'secret' in spec && (typeof v === 'string' || Array.isArray(v))
+        ? secretParts(spec.secret, v as string | string[])
+        : [];
+    }),
+  ]);
 
   let webhookUrl = env.WEBHOOK_URL || `${str('webhookClient.host')}${str('webhookClient.path')}`;
   try {
@@ -374,14 +395,14 @@ function load(env: Env, cwd: string): Config {
       `config: the webhook URL (${env.WEBHOOK_URL ? 'WEBHOOK_URL' : 'webhookClient.host + webhookClient.path'}; value not shown: it may hold a password) is invalid: expected an http(s) URL`,
     );
   }
-  const secrets = list('webhookClient.signingSecret');
-  const badSecret = secrets.findIndex((x) => !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(x));
+  const signingSecrets = list('webhookClient.signingSecret');
+  const badSecret = signingSecrets.findIndex((x) => !/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(x));
   if (badSecret >= 0) {
     throw new ConfigError(
-      `config: webhookClient.signingSecret (env WEBHOOK_SECRET) item ${badSecret + 1} of ${secrets.length} is invalid: expected whsec_ followed by base64 (value not shown)`,
+      `config: webhookClient.signingSecret (env WEBHOOK_SECRET) item ${badSecret + 1} of ${signingSecrets.length} is invalid: expected whsec_ followed by base64 (value not shown)`,
     );
   }
-  const auth = authConfig(str, list, num, bool);
+  const auth = authConfig(lookups);
 
   if (num('pool.leaseTimeout') <= num('webhookClient.timeout')) {
     throw new ConfigError(
@@ -420,9 +441,9 @@ function load(env: Env, cwd: string): Config {
   const kind: StoreKind = mongodbUri ? 'mongodb' : databaseUrl ? 'postgres' : 'sqlite';
 
   const redisUri = env.REDIS_URI ?? '';
-  const redis = redisUri ? parseRedisUri(redisUri, env.REDIS_PASSWORD ?? '', env.REDIS_DB ?? '0') : null;
+  const redis = redisUri ? parseRedisUri(redisUri, env.REDIS_PASSWORD ?? '', envOr(env, 'REDIS_DB')) : null;
 
-  const listen = parseListen(env.PORT || ':3000');
+  const listen = parseListen(envOr(env, 'PORT'));
   if (listen.host !== null && env.HOST && env.HOST !== listen.host) {
     throw new ConfigError(
       `config: PORT = ${JSON.stringify(env.PORT)} names host ${listen.host} but HOST = ${JSON.stringify(env.HOST)}: expected one of them, or the same host in both`,
@@ -430,16 +451,16 @@ function load(env: Env, cwd: string): Config {
   }
 
   return {
-    host: listen.host ?? (env.HOST || '0.0.0.0'),
+    host: listen.host ?? envOr(env, 'HOST'),
     port: listen.port,
     store: {
       kind,
-      sqlitePath: env.SQLITE_PATH || './data/messages.db',
+      sqlitePath: envOr(env, 'SQLITE_PATH'),
       databaseUrl,
-      databaseSchema: env.DATABASE_SCHEMA || 'public',
+      databaseSchema: envOr(env, 'DATABASE_SCHEMA'),
       mongodbUri,
-      mongoDbName: env.MESSAGES_DB_NAME || 'messages',
-      mongoCollection: env.MESSAGES_COLLECTION_NAME || 'messages',
+      mongoDbName: envOr(env, 'MESSAGES_DB_NAME'),
+      mongoCollection: envOr(env, 'MESSAGES_COLLECTION_NAME'),
     },
     redis,
     worker: { jobIntervalMs: num('worker.workerJobInterval') },
@@ -447,8 +468,8 @@ function load(env: Env, cwd: string): Config {
     webhook: {
       url: webhookUrl,
       timeoutMs: num('webhookClient.timeout'),
-      signingSecrets: secrets,
-      bodyEscaping: str('webhookClient.bodyEscaping') as BodyEscaping,
+      signingSecrets,
+      bodyEscaping: choice('webhookClient.bodyEscaping'),
     },
     cache: { ttlMs: num('cache.ttl'), keyPrefix: str('cache.keyPrefix') },
     pool: {
@@ -498,10 +519,11 @@ function load(env: Env, cwd: string): Config {
       refillRate: num('apiRateLimiter.refillRate'),
       refillIntervalMs: num('apiRateLimiter.refillInterval'),
     },
-    deliveryMode: str('delivery.mode') as DeliveryMode,
-    role: str('node.role') as NodeRole,
+    deliveryMode: choice('delivery.mode'),
+    role: choice('node.role'),
     logLevel: str('log.level') as LogLevel,
     configFile,
+    secrets,
     unknownKeys,
     ignoredConfigFile,
   };

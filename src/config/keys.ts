@@ -15,6 +15,8 @@ export type KeyType =
   /** a YAML list of strings, or one string of space-separated items (the environment's form) */
   | 'list';
 
+export type Secrecy = true | 'url' | 'headers';
+
 export interface KeySpec {
   /** dotted path in the YAML file, as the original named it */
   readonly key: string;
@@ -28,8 +30,12 @@ export interface KeySpec {
   readonly choices?: readonly string[];
   /** a `url` that may be left empty (the feature is off) */
   readonly optional?: boolean;
-  /** the value is a secret: never printed, not even in an error */
-  readonly secret?: boolean;
+  /**
+   * The value holds a secret, never printed (not in an error, not in a log line: the logger
+   * redacts every value this flag names, src/config/redact.ts): `true`: the whole value, and each
+   * item of a list; `url`: the password inside a URL; `headers`: each value of `key=value,...`.
+   */
+  readonly secret?: Secrecy;
   /** an empty environment value is a value (e.g. "no prefix"), not "unset" */
   readonly emptyEnvIsValue?: boolean;
   readonly doc: string;
@@ -64,6 +70,7 @@ export const CONFIG_KEYS = [
     env: 'WEBHOOK_CLIENT_HOST',
     type: 'url',
     default: 'https://webhook.site',
+    secret: 'url',
     doc: 'Webhook origin. `WEBHOOK_URL` overrides host and path together.',
   },
   {
@@ -378,6 +385,7 @@ export const CONFIG_KEYS = [
     key: 'auth.jwt.jwksUrl',
     env: 'AUTH_JWT_JWKS_URL',
     type: 'url',
+    secret: 'url',
     optional: true,
     default: '',
     doc: "OAuth2: the authorization server's JWKS URL (`https://`; `http://` only on a loopback host with `auth.jwt.allowHttpLoopback`). When set, JWT access tokens are accepted as `Authorization: Bearer`, checked with `jose`. Its response is read up to 256 KiB.",
@@ -448,6 +456,7 @@ export const CONFIG_KEYS = [
     key: 'auth.jwt.tokenUrl',
     env: 'AUTH_JWT_TOKEN_URL',
     type: 'url',
+    secret: 'url',
     optional: true,
     default: '',
     doc: "The authorization server's token endpoint, shown in the OpenAPI document (Swagger UI's client-credentials login). Documentation only.",
@@ -515,7 +524,20 @@ export const CONFIG_KEYS = [
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
 
-/** Environment variables that are not file keys (the original's, and the stores'). */
+/** A variable the service reads that is not a file key (EnvSpec), with its default and meaning. */
+export interface EnvSpec {
+  readonly env: string;
+  /** '' : unset */
+  readonly default: string;
+  readonly secret?: Secrecy;
+  readonly doc: string;
+}
+
+/**
+ * Environment variables that are not file keys (the original's, the stores', OpenTelemetry's): every
+ * other variable the service reads. A test reads src/ for the variables it reads and finds each one here or in
+ * CONFIG_KEYS, and the README's table is written from this list.
+ */
 export const ENV_ONLY = [
   {
     env: 'PORT',
@@ -538,10 +560,21 @@ export const ENV_ONLY = [
     default: './data/messages.db',
     doc: 'SQLite file, used when neither `MONGODB_URI` nor `DATABASE_URL` is set.',
   },
-  { env: 'DATABASE_URL', default: '', doc: 'PostgreSQL URL; selects the PostgreSQL store.' },
+  {
+    env: 'DATABASE_URL',
+    default: '',
+    secret: 'url',
+    doc: 'PostgreSQL URL; selects the PostgreSQL store.',
+  },
+  {
+    env: 'DATABASE_SCHEMA',
+    default: 'public',
+    doc: 'PostgreSQL schema holding the tables (created when missing). Nodes share a cluster when they share the database and the schema.',
+  },
   {
     env: 'MONGODB_URI',
     default: '',
+    secret: 'url',
     doc: 'MongoDB URI; selects the MongoDB store (wins over `DATABASE_URL`).',
   },
   { env: 'MESSAGES_DB_NAME', default: 'messages', doc: 'MongoDB database.' },
@@ -553,13 +586,122 @@ export const ENV_ONLY = [
   {
     env: 'REDIS_URI',
     default: '',
+    secret: 'url',
     doc: 'Redis as `host:port` (as the original) or `redis://` URL; unset → in-memory cache.',
   },
-  { env: 'REDIS_PASSWORD', default: '', doc: 'Redis password (never logged).' },
+  { env: 'REDIS_PASSWORD', default: '', secret: true, doc: 'Redis password (never logged).' },
   { env: 'REDIS_DB', default: '0', doc: 'Redis database number.' },
   {
     env: 'WEBHOOK_URL',
     default: '',
+    secret: 'url',
     doc: 'Full webhook URL; overrides `webhookClient.host` + `webhookClient.path`.',
   },
-] as const;
+  {
+    env: 'OTEL_SDK_DISABLED',
+    default: 'false',
+    doc: '`true`: tracing off, whatever else is set.',
+  },
+  {
+    env: 'OTEL_TRACES_EXPORTER',
+    default: '',
+    doc: '`otlp` or unset: export when an endpoint is set; `none`: tracing off.',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    default: '',
+    secret: 'url',
+    doc: 'OTLP receiver (`http://collector:4318`); set: tracing on (README, Tracing).',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    default: '',
+    secret: 'url',
+    doc: 'OTLP receiver for traces only; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`.',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_PROTOCOL',
+    default: 'http/protobuf',
+    doc: '`http/protobuf`, `http/json` or `grpc`.',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+    default: '',
+    doc: 'The protocol for traces only; wins over `OTEL_EXPORTER_OTLP_PROTOCOL`.',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_HEADERS',
+    default: '',
+    secret: 'headers',
+    doc: 'Headers sent to the receiver, `key=value,...` (a token: never logged).',
+  },
+  {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+    default: '',
+    secret: 'headers',
+    doc: 'Headers for traces only, as `OTEL_EXPORTER_OTLP_HEADERS`.',
+  },
+  {
+    env: 'OTEL_SERVICE_NAME',
+    default: 'message-scheduler',
+    doc: 'The `service.name` of every span.',
+  },
+  {
+    env: 'OTEL_TRACES_SAMPLER',
+    default: 'parentbased_always_on',
+    doc: '`always_on`, `always_off`, `traceidratio`, or their `parentbased_` forms: which traces are kept (the cost lever).',
+  },
+  {
+    env: 'OTEL_TRACES_SAMPLER_ARG',
+    default: '',
+    doc: 'The ratio of `traceidratio` samplers, 0 to 1 (unset: 1).',
+  },
+  {
+    env: 'OTEL_BSP_SCHEDULE_DELAY',
+    default: '5000',
+    doc: "Longest wait before a batch of spans is exported, in ms (the SDK's batch span processor).",
+  },
+  {
+    env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    default: '512',
+    doc: 'Most spans in one export.',
+  },
+  {
+    env: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    default: '2048',
+    doc: 'Most spans waiting for export; more are dropped and counted.',
+  },
+] as const satisfies readonly EnvSpec[];
+
+export type EnvName = (typeof ENV_ONLY)[number]['env'];
+
+/** The default of an environment-only variable, written once (above). */
+export function envDefault(name: EnvName): string {
+  return ENV_ONLY.find((e) => e.env === name)?.default ?? '';
+}
+
+/** `env[name]`, or its default when unset or empty. */
+export function envOr(env: Record<string, string | undefined>, name: EnvName): string {
+  return env[name] || envDefault(name);
+}
+
+type Spec = (typeof CONFIG_KEYS)[number];
+/** The file keys of one type: a lookup of a key that does not exist, or of another type, does not compile. */
+type KeyOfType<T extends KeyType> = Extract<Spec, { type: T }>['key'];
+export type NumberKey = KeyOfType<'duration' | 'int' | 'number'>;
+export type BoolKey = KeyOfType<'bool'>;
+export type StringKey = KeyOfType<'string' | 'url' | 'level'>;
+export type ListKey = KeyOfType<'list'>;
+export type ChoiceKey = KeyOfType<'choice'>;
+/** The values a `choice` key allows, as a union of its literals. */
+export type ChoiceOf<K extends ChoiceKey> =
+  Extract<Spec, { key: K }> extends { choices: readonly (infer C)[] } ? C : never;
+
+/** Typed reads of the loaded values (src/config/config.ts builds them once, for every part of the config). */
+export interface Lookups {
+  num(key: NumberKey): number;
+  bool(key: BoolKey): boolean;
+  str(key: StringKey): string;
+  list(key: ListKey): string[];
+  choice<K extends ChoiceKey>(key: K): ChoiceOf<K>;
+}

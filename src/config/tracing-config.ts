@@ -1,4 +1,5 @@
 import { ConfigError } from './config-error.js';
+import { envDefault } from './keys.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -66,9 +67,9 @@ export function tracingConfig(env: Env): TracingConfig | null {
   const protocolName = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL
     ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'
     : 'OTEL_EXPORTER_OTLP_PROTOCOL';
-  const protocol = (env[protocolName] ?? '').trim() || 'http/protobuf';
+  const protocol = (env[protocolName] ?? '').trim() || envDefault('OTEL_EXPORTER_OTLP_PROTOCOL');
   if (!(PROTOCOLS as readonly string[]).includes(protocol)) bad(protocolName, protocol, PROTOCOLS.join(', '));
-  const sampler = (env.OTEL_TRACES_SAMPLER ?? '').trim() || 'parentbased_always_on';
+  const sampler = (env.OTEL_TRACES_SAMPLER ?? '').trim() || envDefault('OTEL_TRACES_SAMPLER');
   if (!(SAMPLERS as readonly string[]).includes(sampler))
     bad('OTEL_TRACES_SAMPLER', sampler, SAMPLERS.join(', '));
   const arg = env.OTEL_TRACES_SAMPLER_ARG?.trim() ?? '';
@@ -81,31 +82,8 @@ export function tracingConfig(env: Env): TracingConfig | null {
   return {
     endpoint,
     protocol: protocol as OtlpProtocol,
-    serviceName: env.OTEL_SERVICE_NAME?.trim() || 'message-scheduler',
+    serviceName: env.OTEL_SERVICE_NAME?.trim() || envDefault('OTEL_SERVICE_NAME'),
     sampler: sampler as TraceSampler,
     ratio,
   };
-}
-
-/** OTLP headers (OTEL_EXPORTER_OTLP_HEADERS: `key=value,...`) often carry a receiver's token: secrets. */
-export function otlpHeaderSecrets(env: Env): string[] {
-  const out: string[] = [];
-  for (const name of ['OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS']) {
-    const v = env[name];
-    if (!v) continue;
-    out.push(v);
-    for (const pair of v.split(',')) {
-      const value = pair.slice(pair.indexOf('=') + 1).trim();
-      if (pair.includes('=') && value) {
-        // `Bearer <token>`: the token alone is a secret too
-        out.push(value, ...value.split(/\s+/).filter((w) => w.length >= 8));
-        try {
-          out.push(decodeURIComponent(value));
-        } catch {
-          // a malformed escape: the raw text is enough
-        }
-      }
-    }
-  }
-  return out;
 }

@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { getNumberFromEnv } from '@opentelemetry/core';
+import { envDefault } from '../config/keys.js';
 import { BatchSpanProcessor, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   defaultResource,
@@ -84,9 +85,13 @@ async function protobufSender(): Promise<Sender> {
       undefined,
     ),
   );
-  const delayMs = getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? 5000;
-  const batchSize = getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512;
-  const maxQueue = getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
+  const delayMs =
+    getNumberFromEnv('OTEL_BSP_SCHEDULE_DELAY') ?? Number(envDefault('OTEL_BSP_SCHEDULE_DELAY'));
+  const batchSize =
+    getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ??
+    Number(envDefault('OTEL_BSP_MAX_EXPORT_BATCH_SIZE'));
+  const maxQueue =
+    getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE') ?? Number(envDefault('OTEL_BSP_MAX_QUEUE_SIZE'));
   let timer: NodeJS.Timeout | null = null;
   let sending = 0;
   const inFlight = new Set<Promise<void>>();
