@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import type { StoreKind } from '../src/config/config.js';
 import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
-import { VERSION } from '../src/app.js';
+import { VERSION } from '../src/app/app.js';
 import { post } from '../src/delivery/webhook-client.js';
 import { floorDeliver } from './floor.js';
 

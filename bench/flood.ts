@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import type { StoreKind } from '../src/config/config.js';
 import type { MessageStore } from '../src/store/store.js';
-import { VERSION } from '../src/app.js';
+import { VERSION } from '../src/app/app.js';
 import { getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
 import { fill, openStore, storeEnv } from './targets.js';
 import { setState, startNodes, stopNodes, type Node } from './nodes.js';

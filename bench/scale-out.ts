@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { StoreKind } from '../src/config/config.js';
 import type { MessageStore } from '../src/store/store.js';
-import { VERSION } from '../src/app.js';
+import { VERSION } from '../src/app/app.js';
 import {
   dbServerCpuMs,
   getJson,

@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp } from '../src/app.js';
+import { createApp } from '../src/app/app.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { loadConfig } from '../src/config/config.js';
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { testApp, waitFor } from './helpers/app.js';
 import { createApiKey } from '../src/auth/key-admin.js';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 
 async function call(
   app: App,

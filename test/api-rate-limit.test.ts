@@ -9,7 +9,7 @@ import { parseRedisUri } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { RedisBuckets } from '../src/ratelimit/redis-buckets.js';
 import { MemoryBuckets, takeFrom } from '../src/ratelimit/token-bucket.js';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 
 const LIMITED = {
   API_RATE_LIMITER_ENABLED: 'true',

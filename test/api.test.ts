@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parse as parseOpenApi, validate as validateOpenApi } from '@readme/openapi-parser';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 import { readFileSync } from 'node:fs';
 import { testApp } from './helpers/app.js';
 import { ERROR_CODES } from '../src/errors/codes.js';

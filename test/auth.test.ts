@@ -12,7 +12,7 @@ import { serviceUrl, uniqueName } from './helpers/services.js';
 import { createLogger } from '../src/logging/logger.js';
 import { configItem, generateKey } from '../src/auth/api-keys.js';
 import { createApiKey } from '../src/auth/key-admin.js';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 
 type Res = { status: number; body: Record<string, unknown>; headers: Record<string, unknown> };
 

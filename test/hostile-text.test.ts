@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 import { testApp } from './helpers/app.js';
 import { serviceUrl, uniqueName } from './helpers/services.js';
 import { MAX_JSON_DEPTH } from '../src/api/json-body.js';

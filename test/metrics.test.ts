@@ -288,7 +288,7 @@ describe('metrics.listen', () => {
 describe('per-message metrics', () => {
   test('counted on the delivery path, applied when read: every outcome, none lost or counted twice', async () => {
     const { Metrics } = await import('../src/metrics/metrics.js');
-    const m = new Metrics({ inFlight: () => 0, freeSlots: () => 0, running: () => true, liveNodes: () => 1 });
+    const m = new Metrics();
     const now = new Date('2026-12-01T12:00:00Z');
     const event = (kind: 'sent' | 'retry' | 'failed', status: number | null, applied = true) => ({
       message: { attempts: 0, due_at: new Date(now.getTime() - 2000) },

@@ -12,7 +12,7 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import Provider from 'oidc-provider';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
 import { testApp, waitFor } from './helpers/app.js';
-import type { App } from '../src/app.js';
+import type { App } from '../src/app/app.js';
 
 const AUDIENCE = 'urn:message-scheduler';
 const ALL = 'messages:read messages:write pool:control admin';

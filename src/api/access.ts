@@ -5,6 +5,7 @@ import type { Principal, Scope } from '../domain/scopes.js';
 import type { BucketPolicy, KeyedBuckets } from '../ratelimit/token-bucket.js';
 import { bucketKey, isLoopbackAddress } from '../http/client-address.js';
 import { ORIGIN_PATTERN } from '../config/auth-config.js';
+import fp from 'fastify-plugin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -319,3 +320,10 @@ export function actorOf(req: FastifyRequest): { actor: string; actor_kind: strin
 export function clientOf(req: FastifyRequest): string {
   return req.principal?.bucket ?? `ip:${bucketKey(req.client?.address ?? req.socket.remoteAddress ?? '')}`;
 }
+
+/** Access control as a plugin of the root instance; its options are the API's access settings. */
+export const accessControl = fp<AccessOptions>(async (app, o) => installAccess(app, o), {
+  name: 'access-control',
+  fastify: '5.x',
+  dependencies: ['error-handling'],
+});

@@ -6,6 +6,7 @@ import { StoreError, type StoreErrorCode } from '../store/store-errors.js';
 import { passedAccess } from './access.js';
 import { loggedUrl } from '../http/logged-url.js';
 import { SECURITY_HEADERS } from '../http/security-headers.js';
+import fp from 'fastify-plugin';
 
 /** Fastify's own errors, by their FST_ code: none leaves the server with an FST_ code. */
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -282,3 +283,9 @@ export function installErrorHandler(app: FastifyInstance): void {
     return sendError(reply, 'INTERNAL', 'internal error');
   });
 }
+
+/** The error shapes as a plugin of the root instance (the first the server registers). */
+export const errorHandling = fp(async (app) => installErrorHandler(app), {
+  name: 'error-handling',
+  fastify: '5.x',
+});

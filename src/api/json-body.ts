@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors/codes.js';
 import { textProblem } from '../domain/text.js';
 import { MAX_DETAILS } from './error-handler.js';
+import fp from 'fastify-plugin';
 
 /** A problem found in a request, named by its place (`body/messages/3/content`). */
 export interface Problem {
@@ -162,3 +163,10 @@ export function installJsonBody(app: FastifyInstance): void {
     });
   });
 }
+
+/** The JSON body parser as a plugin of the root instance. */
+export const jsonBodies = fp(async (app) => installJsonBody(app), {
+  name: 'json-bodies',
+  fastify: '5.x',
+  dependencies: ['error-handling'],
+});

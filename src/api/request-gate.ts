@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 
 /**
  * How many API requests are worked on at once, and whose next (docs/decisions.md, "Work shared
@@ -180,3 +181,16 @@ export function installGate(
     if (turn) setImmediate(turn.release);
   });
 }
+
+export interface GateOptions {
+  gate: RequestGate;
+  exempt: ReadonlySet<string>;
+  clientOf: (req: FastifyRequest) => string;
+}
+
+/** The request gate as a plugin of the root instance, registered after access control. */
+export const requestGate = fp<GateOptions>(async (app, o) => installGate(app, o.gate, o.exempt, o.clientOf), {
+  name: 'request-gate',
+  fastify: '5.x',
+  dependencies: ['access-control'],
+});

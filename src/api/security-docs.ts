@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { SCOPES } from '../domain/scopes.js';
 import { jsonResponse } from './schemas.js';
+import fp from 'fastify-plugin';
 
 const PLACEHOLDER_TOKEN_URL = 'https://authorization-server.invalid/token';
 
@@ -99,3 +100,9 @@ export function documentSecurity(app: FastifyInstance): void {
     route.schema.response = withRateLimitHeaders({ ...AUTH_RESPONSES, ...responses });
   });
 }
+
+/** Each operation's security in the OpenAPI document, as a plugin of the root instance. */
+export const securityDocs = fp(async (app) => documentSecurity(app), {
+  name: 'security-docs',
+  fastify: '5.x',
+});

@@ -1,5 +1,5 @@
 import { metricsRoutes } from './routes/metrics.js';
-import { installGate, RequestGate } from './request-gate.js';
+import { requestGate, RequestGate } from './request-gate.js';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -7,9 +7,9 @@ import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { clientErrorHandler, frameworkErrorHandler, installErrorHandler } from './error-handler.js';
+import { clientErrorHandler, errorHandling, frameworkErrorHandler } from './error-handler.js';
 import { SHARED_SCHEMAS, PoolActionSchema } from './schemas.js';
-import { installJsonBody } from './json-body.js';
+import { jsonBodies } from './json-body.js';
 import { ConnectionGuard } from '../http/connection-guard.js';
 import { loggedUrl } from '../http/logged-url.js';
 import { HELMET_OPTIONS, HSTS } from '../http/security-headers.js';
@@ -17,8 +17,9 @@ import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
-import { clientOf, installAccess, originMatcher, PROBE_ROUTES } from './access.js';
-import { documentSecurity, securitySchemes } from './security-docs.js';
+import { accessControl, clientOf, originMatcher, PROBE_ROUTES } from './access.js';
+import { securityDocs, securitySchemes } from './security-docs.js';
+import fp from 'fastify-plugin';
 import { defaultApiLimits, type ApiDeps } from './deps.js';
 
 export type { ApiDeps } from './deps.js';
@@ -93,10 +94,11 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   // JSON only: any other body is 415, not a string that fails validation
   app.removeContentTypeParser(['text/plain']);
   // UTF-8 only, bounded depth, text every store keeps: json-body.ts
-  installJsonBody(app);
-  installErrorHandler(app);
+  await app.register(errorHandling);
+  await app.register(jsonBodies);
   // first of the hooks: a request refused by any later one is traced too
-  deps.tracing?.install(app);
+  const tracing = deps.tracing;
+  if (tracing) await app.register(fp(async (root) => tracing.install(root), { name: 'request-tracing' }));
   // security headers on every answer (http/security-headers.ts); the policy lets Swagger UI (its
   // own scripts and styles) work. Strict-Transport-Security only on answers over HTTPS: a TLS
   // socket, or X-Forwarded-Proto https from a trusted proxy (api.trustProxy)
@@ -116,21 +118,20 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
       maxAge: 600,
     });
   }
-  installAccess(app, deps.access);
+  await app.register(accessControl, deps.access);
   // work shared fairly between clients; the total bounded only where deliveries share the thread
   const delivering = deps.delivering;
-  installGate(
-    app,
-    new RequestGate(
+  await app.register(requestGate, {
+    gate: new RequestGate(
       limits.maxConcurrentRequests > 0 && delivering ? limits.maxConcurrentRequests : Infinity,
       delivering ?? (() => false),
       limits.maxConcurrentRequestsPerClient,
     ),
     // what operators and orchestrators need while a client floods: never behind anyone's reads
-    new Set([...PROBE_ROUTES, '/metrics', '/worker-pool/state', '/nodes']),
+    exempt: new Set([...PROBE_ROUTES, '/metrics', '/worker-pool/state', '/nodes']),
     clientOf,
-  );
-  documentSecurity(app);
+  });
+  await app.register(securityDocs);
   const metrics = deps.metrics;
   app.addHook('onResponse', async (req, reply) => {
     metrics?.apiRequest(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode);
@@ -143,13 +144,13 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   // a worker node serves the probes only: no API, so no API description either
   if (deps.routes !== 'probes') await documentation(app, deps);
 
-  // each group of routes is a plugin over the shared deps: its own parsers stay its own
-  await app.register(async (child) => healthRoutes(child, deps));
-  await app.register(async (child) => metricsRoutes(child, deps));
+  // each group of routes is an encapsulated plugin over the one deps object: its parsers stay its own
+  await app.register(healthRoutes, deps);
+  await app.register(metricsRoutes, deps);
   if (deps.routes === 'probes') return app;
-  await app.register(async (child) => messageRoutes(child, deps));
-  await app.register(async (child) => workerPoolRoutes(child, deps));
-  await app.register(async (child) => keyRoutes(child, deps));
+  await app.register(messageRoutes, deps);
+  await app.register(workerPoolRoutes, deps);
+  await app.register(keyRoutes, deps);
   return app;
 }
 

@@ -4,7 +4,7 @@ import { userInfo } from 'node:os';
 import pino from 'pino';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { createLogger, type Logger } from '../logging/logger.js';
-import { createApp, seedFromFile, VERSION } from '../app.js';
+import { createApp, seedFromFile, VERSION } from '../app/app.js';
 import { createStore } from '../store/create-store.js';
 import { redact, secretsOf } from '../config/redact.js';
 import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth/key-admin.js';

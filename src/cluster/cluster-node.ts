@@ -25,6 +25,38 @@ export interface ClusterOptions {
   atMostOnce: boolean;
   logger: Logger;
   now?: () => number;
+  /** the view this node keeps up to date (made first, for the pool, the limiter and the gauges) */
+  view?: ClusterView;
+}
+
+/**
+ * What the rest of a node reads of its place in the cluster: the fence the worker pool checks and
+ * the live delivering nodes a rate is shared among. Made before the pool and the cluster node (the
+ * node writes it, the others read it), so no part reaches another through a late-bound closure.
+ */
+export class ClusterView {
+  /** when the last heartbeat that was stored began */
+  lastBeat = -Infinity;
+  /** bumped when a heartbeat gap longer than the fence was seen: claims from before are dropped */
+  gen = 0;
+  /** live nodes that deliver (role all or worker), this one counted */
+  deliverers = 1;
+
+  constructor(
+    private readonly nodeTimeoutMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The fence the worker pool checks before it starts a delivery. */
+  readonly fence = {
+    fenced: (): boolean => this.now() - this.lastBeat > this.nodeTimeoutMs / 2,
+    generation: (): number => this.gen,
+  };
+
+  /** Live nodes that deliver, this one counted: the share of a rate divided among them. */
+  liveDeliverers(): number {
+    return this.deliverers;
+  }
 }
 
 /** A node as GET /worker-pool/state and GET /nodes show it. */
@@ -61,29 +93,25 @@ export class ClusterNode {
   private readonly now: () => number;
   private readonly log: Logger;
   private readonly startedAt: Date;
-  /** when the last heartbeat that was stored began */
-  private lastBeat: number;
-  private generation = 0;
+  readonly view: ClusterView;
   private timers: NodeJS.Timeout[] = [];
   private beating: Promise<void> | null = null;
   private syncing: Promise<void> | null = null;
   private beatFailing = false;
   private syncFailing = false;
   private stopped = false;
-  private deliverers = 1;
 
   constructor(private readonly o: ClusterOptions) {
     this.now = o.now ?? Date.now;
     this.log = o.logger.child({ component: 'cluster', node: o.nodeId });
     this.startedAt = new Date(this.now());
-    this.lastBeat = -Infinity;
+    this.view = o.view ?? new ClusterView(o.nodeTimeoutMs, this.now);
   }
 
   /** The fence the worker pool checks before it starts a delivery. */
-  readonly fence = {
-    fenced: (): boolean => this.now() - this.lastBeat > this.o.nodeTimeoutMs / 2,
-    generation: (): number => this.generation,
-  };
+  get fence(): ClusterView['fence'] {
+    return this.view.fence;
+  }
 
   /**
    * Comes up in the stored state (or the configured one when none is stored), heartbeats once
@@ -196,10 +224,11 @@ export class ClusterNode {
     }
     // a gap longer than the fence (failed heartbeats, or the process was stopped): whatever the pool
     // claimed before it is no longer surely its own, even if nothing looked at the fence meanwhile
-    if (began - this.lastBeat > this.o.nodeTimeoutMs / 2 && Number.isFinite(this.lastBeat)) {
-      this.generation++;
+    const v = this.view;
+    if (began - v.lastBeat > this.o.nodeTimeoutMs / 2 && Number.isFinite(v.lastBeat)) {
+      v.gen++;
       this.log.warn(
-        { gapMs: began - this.lastBeat },
+        { gapMs: began - v.lastBeat },
         'heartbeat was stale: claimed messages not started are dropped',
       );
     }
@@ -212,13 +241,13 @@ export class ClusterNode {
     }
     if (this.beatFailing) this.log.info('the heartbeat is written again');
     this.beatFailing = false;
-    this.lastBeat = Math.max(this.lastBeat, began);
+    v.lastBeat = Math.max(v.lastBeat, began);
     await this.recoverDead(began);
   }
 
   /** Live nodes that deliver (role all or worker), this one counted: the share of a rate divided among them. */
   liveDeliverers(): number {
-    return this.deliverers;
+    return this.view.liveDeliverers();
   }
 
   /** Any live node does it: idempotent, so several at once do no harm. */
@@ -228,7 +257,7 @@ export class ClusterNode {
     const others = rows.filter(
       (n) => n.id !== this.o.nodeId && n.last_seen.getTime() >= cutoff && n.role !== 'api',
     );
-    this.deliverers = Math.max(1, others.length + (this.o.role === 'api' ? 0 : 1));
+    this.view.deliverers = Math.max(1, others.length + (this.o.role === 'api' ? 0 : 1));
     const dead = rows.filter((n) => n.id !== this.o.nodeId && n.last_seen.getTime() < cutoff);
     if (dead.length === 0) return;
     const ids = dead.map((n) => n.id);

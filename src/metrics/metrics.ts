@@ -49,7 +49,7 @@ export class Metrics {
   private readonly messages: Gauge<'status'>;
   private readonly oldestDue: Gauge;
 
-  constructor(gauges: NodeGauges) {
+  constructor() {
     const registers = [this.registry];
     // read before every scrape: what the delivery path counted since
     const flush = (): void => this.flush();
@@ -138,7 +138,14 @@ export class Metrics {
       this.deliveries.inc({ outcome }, 0);
     for (const c of ['2xx', '3xx', '4xx', '5xx', 'none']) this.attempts.inc({ status_class: c }, 0);
     for (const reason of ['expired', 'dead_node']) this.recoveries.inc({ reason }, 0);
-    // read from the running node at each scrape
+  }
+
+  /**
+   * The gauges read from the running node at each scrape (in flight, free slots, running, live
+   * nodes, rate-limit tokens): registered once the pool and the cluster view exist.
+   */
+  observeNode(gauges: NodeGauges): void {
+    const registers = [this.registry];
     const live: [string, string, () => number][] = [
       ['in_flight', 'Webhook requests this node has in flight', gauges.inFlight],
       [

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { createApp, type App, type AppOverrides } from '../../src/app.js';
+import { createApp, type App, type AppOverrides } from '../../src/app/app.js';
 import { silentLogger, type Logger } from '../../src/logging/logger.js';
 
 /** A whole app on a fresh SQLite file (or the given store), with test-friendly defaults. */

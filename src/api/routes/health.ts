@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps.js';
 import { Headers, jsonResponse, MethodNotAllowedResponse, StringEnum } from '../schemas.js';
@@ -21,7 +21,7 @@ async function check(name: string, fn: () => Promise<void>, timeoutMs: number): 
   }
 }
 
-export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export const healthRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   app.get(
     '/healthz',
     {
@@ -78,4 +78,4 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
         .send({ ...body, code: 'NOT_READY', error: 'the store does not answer' });
     },
   );
-}
+};

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
@@ -36,7 +36,7 @@ const errorRef = Type.Ref('Error');
 const keyRef = Type.Ref('ApiKey');
 
 /** API keys over HTTP (scope admin); the CLI's `keys` commands do the same on the store directly. */
-export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export const keyRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { keys } = deps.store;
 
@@ -149,4 +149,4 @@ export function keyRoutes(app: FastifyInstance, deps: ApiDeps): void {
       return keyJson(record);
     },
   );
-}
+};

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest, FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
@@ -137,7 +137,7 @@ export function pageCost(req: FastifyRequest): number {
   return Number.isInteger(limit) && limit > 0 ? Math.ceil(Math.min(limit, 1000) / 100) : 1;
 }
 
-export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
   /** One page of a list, with the next page in a Link header. */
@@ -416,4 +416,4 @@ export function messageRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     );
   }
-}
+};

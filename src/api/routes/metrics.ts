@@ -1,10 +1,10 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps.js';
 import { MethodNotAllowedResponse } from '../schemas.js';
 
 /** `GET /metrics`: this node's Prometheus metrics (README "Observability"). */
-export function metricsRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export const metricsRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const metrics = deps.metrics;
   if (!metrics) return;
   app.get(
@@ -31,4 +31,4 @@ export function metricsRoutes(app: FastifyInstance, deps: ApiDeps): void {
       return reply.type(metrics.contentType).send(text);
     },
   );
-}
+};

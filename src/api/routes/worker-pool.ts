@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
@@ -27,7 +27,7 @@ function actionOf(body: unknown): unknown {
  * (`curl -d action=pause`) and answered 400 to any other body; so does this
  * one, in its own encapsulated context (the form parser serves no other route).
  */
-export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+export const workerPoolRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
@@ -116,4 +116,4 @@ export async function workerPoolRoutes(app: FastifyInstance, deps: ApiDeps): Pro
       return { status };
     },
   );
-}
+};

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logging/logger.js';
+import type { MessageStore } from '../store/store.js';
+import type { Cache } from '../cache/cache.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { WorkerPool } from '../worker/worker-pool.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import type { ClusterSignals } from '../cluster/signals.js';
+import type { RequestTracing } from '../api/deps.js';
+import { buildServer } from '../api/server.js';
+import { VERSION } from './version.js';
+
+/** The HTTP API over this node's parts (not listening yet: the CLI listens once the node is up). */
+export function createApi(
+  config: Config,
+  parts: {
+    store: MessageStore;
+    cache: Cache;
+    pool: WorkerPool;
+    cluster: ClusterNode;
+    signals: ClusterSignals;
+    access: Parameters<typeof buildServer>[0]['access'];
+    metrics: Metrics | null;
+    requests: RequestTracing | null;
+    logger: Logger;
+  },
+): Promise<FastifyInstance> {
+  const { pool, cluster, signals } = parts;
+  return buildServer({
+    store: parts.store,
+    cache: parts.cache,
+    pool: {
+      getState: () => pool.getState(),
+      setState: async (state, by) => {
+        const set = await cluster.setState(state, by);
+        signals.publish('state');
+        return set;
+      },
+      nodes: () => cluster.nodes(),
+    },
+    onCreated: () => {
+      pool.notify();
+      signals.publish('wake');
+    },
+    logger: parts.logger,
+    access: parts.access,
+    limits: config.api,
+    ...(parts.metrics ? { metrics: parts.metrics } : {}),
+    ...(parts.requests ? { tracing: parts.requests } : {}),
+    // the API waits its turn only where it shares the thread with deliveries
+    ...(config.role === 'all' ? { delivering: () => pool.getState() === 'running' } : {}),
+    version: VERSION,
+    routes: config.role === 'worker' ? 'probes' : 'all',
+  });
+}
