@@ -3,6 +3,7 @@
  * claim round, a flush stores them alone when none comes, a refused batch goes back first in
  * line and is retried, and what is not stored yet is always accounted for.
  */
+import { clockWithNow } from '../src/domain/clock.js';
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
 import { sqliteFactory } from './helpers/services.js';
@@ -54,7 +55,7 @@ test('a refused batch goes back first in line and a flush retries it; waiting an
   const stored: string[][] = [];
   const buffer = new OutcomeBuffer({
     store: flaky,
-    now: () => now,
+    clock: clockWithNow(() => now),
     logger: silentLogger(),
     onStored: (batch, applied) => {
       assert.deepEqual(
@@ -105,7 +106,7 @@ test('with no claim round, a flush stores them within flushAfterMs; shutting dow
   let closing = false;
   const buffer = new OutcomeBuffer({
     store: flaky,
-    now: () => now,
+    clock: clockWithNow(() => now),
     logger: silentLogger(),
     onStored: () => undefined,
     giveUp: () => closing,

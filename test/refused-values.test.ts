@@ -7,6 +7,7 @@
  * so is dropped and left to lease recovery; in the worker pool, no round fails and no other
  * delivery waits for it.
  */
+import { clockWithNow } from '../src/domain/clock.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -149,7 +150,7 @@ for (const kind of stores) {
         const stored: string[] = [];
         const buffer = new OutcomeBuffer({
           store: s.store,
-          now: () => NOW,
+          clock: clockWithNow(() => NOW),
           logger: silentLogger(),
           onStored: (_batch, applied) => stored.push(...applied),
           giveUp: () => false,
@@ -230,7 +231,7 @@ for (const kind of stores) {
           );
           const buffer = new OutcomeBuffer({
             store: s.store,
-            now: () => NOW,
+            clock: clockWithNow(() => NOW),
             logger,
             onStored: () => undefined,
             giveUp: () => false,
@@ -282,7 +283,7 @@ for (const kind of stores) {
           pollIntervalMs: 10,
           initialState: 'running',
           logger: silentLogger(),
-          now: () => NOW,
+          clock: clockWithNow(() => NOW),
         });
         let failedRounds = 0;
         pool.events.on('roundFailed', () => failedRounds++);

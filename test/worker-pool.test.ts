@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import { sqliteFactory } from './helpers/services.js';
 import { waitFor } from './helpers/app.js';
+import { FakeClock } from './helpers/fake-clock.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
 import { roundSizing } from '../src/worker/outcome.js';
 import {
@@ -499,6 +500,96 @@ describe('worker pool (driven by tick, no timers)', () => {
     assert.equal(counts.unsent, 1);
     assert.equal(counts.processing, 0);
     release?.();
+  });
+});
+
+describe('worker pool on a fake clock (its dispatcher and timers, no waiting)', () => {
+  const T0 = Date.UTC(2026, 0, 1);
+
+  test('pause stops claiming for as long as it lasts; resume claims at once', async () => {
+    const fake = new FakeClock(T0);
+    await store.create(
+      [1, 2, 3].map((i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(T0),
+    );
+    const d = new ScriptedDeliverer(() => DELIVERED);
+    const p = pool(d, { clock: fake, now: undefined, pollIntervalMs: 1000 });
+    assert.equal(p.phase, 'idle');
+    p.start();
+    assert.equal(p.phase, 'running');
+    await fake.advance(10); // a claim round, three deliveries, the outcome flush after 10 ms
+    assert.equal(d.calls.length, 3);
+    assert.equal((await store.countByStatus()).sent, 3);
+    p.pause();
+    await store.create(
+      [4, 5].map((i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(T0),
+    );
+    p.notify();
+    await fake.advance(60 * 60_000); // an hour paused: the dispatcher wakes every second, claims nothing
+    assert.equal(d.calls.length, 3);
+    assert.equal((await store.countByStatus()).unsent, 2);
+    p.resume();
+    await fake.advance(10);
+    assert.equal(d.calls.length, 5, 'claimed at once, not at the next poll');
+    const stopping = p.stop(30_000);
+    assert.equal(p.phase, 'closing');
+    await fake.advance(0);
+    assert.deepEqual(await stopping, { finished: 0, released: 0 });
+    assert.equal(p.phase, 'stopped');
+    assert.equal((await store.countByStatus()).sent, 5);
+    p.start();
+    assert.equal(p.phase, 'stopped', 'a stopped pool does not start again');
+  });
+
+  test('shutdown gives a hanging delivery pool.timeout, then releases it; the others finish', async () => {
+    const fake = new FakeClock(T0);
+    await store.create(
+      [1, 2].map((i) => ({ content: `m${i}`, recipient_phone_number: '+1' })),
+      new Date(T0),
+    );
+    let releaseHang: (() => void) | undefined;
+    const d: Deliverer = {
+      async deliver(req) {
+        // m1 answers after 5 s of the fake clock; m2 never within the timeout
+        if (req.content === 'm1') await new Promise((r) => fake.setTimeout(() => r(undefined), 5000));
+        else await new Promise<void>((r) => (releaseHang = r));
+        return DELIVERED;
+      },
+      async close() {},
+    };
+    const p = pool(d, { clock: fake, now: undefined, pollIntervalMs: 1000 });
+    p.start();
+    await fake.advance(1);
+    assert.equal(p.inFlightCount, 2);
+    const stopping = p.stop(60_000);
+    await fake.advance(59_999);
+    assert.equal(p.inFlightCount, 1, 'the 5 s delivery finished within the timeout');
+    await fake.advance(1);
+    assert.deepEqual(await stopping, { finished: 1, released: 1 });
+    const counts = await store.countByStatus();
+    assert.equal(counts.sent, 1);
+    assert.equal(counts.unsent, 1, 'the hanging one is given back, not lost');
+    releaseHang?.();
+  });
+
+  test("a dead holder's expired lease is recovered by the pool's housekeeping and delivered", async () => {
+    const fake = new FakeClock(T0);
+    await store.create([{ content: 'held', recipient_phone_number: '+1' }], new Date(T0));
+    const [held] = await store.claim({ owner: 'dead-node', limit: 1, now: new Date(T0), leaseMs: 30_000 });
+    assert.ok(held);
+    const d = new ScriptedDeliverer(() => DELIVERED);
+    const p = pool(d, { clock: fake, now: undefined, pollIntervalMs: 1000 });
+    p.start();
+    await fake.advance(29_000);
+    assert.equal(d.calls.length, 0, 'not while the lease holds');
+    await fake.advance(6_000); // the lease ran out at 30 s; housekeeping recovers every 5 s
+    assert.equal(d.calls.length, 1);
+    await fake.advance(10);
+    assert.equal((await store.get(held.id))?.status, 'sent');
+    const stopping = p.stop(1000);
+    await fake.advance(0);
+    await stopping;
   });
 });
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { sleepOn, type Clock } from '../domain/clock.js';
 import type { ClaimedMessage, Completion, MessageStore, Outcome } from '../store/store.js';
 import { isRefusedValue, refusal } from '../store/store-errors.js';
 
@@ -10,7 +11,7 @@ export interface PendingOutcome {
 
 export interface OutcomeBufferOptions {
   store: Pick<MessageStore, 'complete'>;
-  now: () => number;
+  clock: Clock;
   logger: Logger;
   /** a batch reached the store; `applied`: the ids stored (the others' leases had passed to another node) */
   onStored(batch: PendingOutcome[], applied: string[]): void;
@@ -60,7 +61,7 @@ export class OutcomeBuffer {
   /** batches in a store call right now (claim rounds' and a flush's) */
   private readonly writing = new Set<PendingOutcome[]>();
   private flushing: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: unknown = null;
   private readonly flushAfterMs: number;
   private readonly retryAfterMs: number;
 
@@ -79,8 +80,8 @@ export class OutcomeBuffer {
   take(): PendingOutcome[] {
     const batch = this.pending;
     this.pending = [];
-    if (this.timer) {
-      clearTimeout(this.timer);
+    if (this.timer !== null) {
+      this.o.clock.clearTimeout(this.timer);
       this.timer = null;
     }
     this.writing.add(batch);
@@ -135,12 +136,12 @@ export class OutcomeBuffer {
 
   /** No timed flush from now on (shutdown: the last flush is awaited by the caller). */
   cancelTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer !== null) this.o.clock.clearTimeout(this.timer);
     this.timer = null;
   }
 
   private arm(): void {
-    this.timer ??= setTimeout(() => {
+    this.timer ??= this.o.clock.setTimeout(() => {
       this.timer = null;
       void this.flush();
     }, this.flushAfterMs);
@@ -172,12 +173,12 @@ export class OutcomeBuffer {
         this.pending = batch.concat(this.pending);
       }
       if (this.o.giveUp()) break;
-      await new Promise((r) => setTimeout(r, this.retryAfterMs));
+      await sleepOn(this.o.clock, this.retryAfterMs);
     }
   }
 
   private write(completions: Completion[]): Promise<string[]> {
-    return this.o.store.complete(completions, new Date(this.o.now()));
+    return this.o.store.complete(completions, new Date(this.o.clock.now()));
   }
 
   /**

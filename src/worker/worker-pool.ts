@@ -11,8 +11,16 @@ import type { PoolTracer } from './pool-tracer.js';
 import { decide, roundSizing, storableResult, type OutcomePolicy } from './outcome.js';
 import { OutcomeBuffer, type PendingOutcome } from './outcome-buffer.js';
 import { isRefusedValue } from '../store/store-errors.js';
+import { clockWithNow, systemClock, within, type Clock } from '../domain/clock.js';
 
 export type PoolState = 'running' | 'paused';
+
+/**
+ * The pool's own life, apart from the operator's running/paused: `idle` (made; tick() drives it, or
+ * start() starts its dispatcher), `running` (the dispatcher loops), `closing` (stop() began: no new
+ * claim, in-flight deliveries finish), `stopped` (stop() returned).
+ */
+export type PoolLifecycle = 'idle' | 'running' | 'closing' | 'stopped';
 
 /** What this pool has done since it started (outcomes counted once stored). */
 export interface PoolCounts {
@@ -72,15 +80,11 @@ export interface WorkerPoolOptions {
   logger: Logger;
   /** a span per delivery attempt and claim round (tracing on); absent: none */
   tracer?: PoolTracer;
+  /** time and timers (default: the system's); a fake one in tests */
+  clock?: Clock;
+  /** shorthand: the system's timers with this `now` */
   now?: () => number;
   random?: () => number;
-}
-
-/** Waits for `p` at most `ms`; leaves no timer behind. */
-async function within(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
-  clearTimeout(timer);
 }
 
 const RECOVER_EVERY_MS = 5000;
@@ -105,12 +109,11 @@ export class WorkerPool {
   /** outcomes not yet stored (outcome-buffer.ts) */
   private readonly outcomes: OutcomeBuffer;
   private readonly policy: OutcomePolicy;
-  private stopped = true;
-  /** set by stop(): no more claims */
-  private closing = false;
+  private lifecycle: PoolLifecycle = 'idle';
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private lastRecover = 0;
+  private readonly clock: Clock;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly log: Logger;
@@ -156,7 +159,8 @@ export class WorkerPool {
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? (o.now ? clockWithNow(o.now) : systemClock);
+    this.now = () => this.clock.now();
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
     this.failures = new FailureLog(this.log, () => this.now());
@@ -171,7 +175,7 @@ export class WorkerPool {
     this.policy = { retry: o.retry, atMostOnce: o.atMostOnce ?? false, random: this.random };
     this.outcomes = new OutcomeBuffer({
       store: o.store,
-      now: this.now,
+      clock: this.clock,
       logger: this.log,
       onStored: (batch, applied) => {
         this.stored(batch, applied);
@@ -185,6 +189,16 @@ export class WorkerPool {
 
   getState(): PoolState {
     return this.state;
+  }
+
+  /** Where the pool is in its own life (see PoolLifecycle). */
+  get phase(): PoolLifecycle {
+    return this.lifecycle;
+  }
+
+  /** stop() began: no new claim, no new delivery. */
+  private get closing(): boolean {
+    return this.lifecycle === 'closing' || this.lifecycle === 'stopped';
   }
 
   stats(): PoolCounts {
@@ -221,14 +235,15 @@ export class WorkerPool {
     else this.woken = true;
   }
 
+  /** Starts the dispatcher (once; not after stop()). */
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
+    if (this.lifecycle !== 'idle') return;
+    this.lifecycle = 'running';
     this.loop = this.run();
   }
 
   private async run(): Promise<void> {
-    while (!this.stopped) {
+    while (this.lifecycle === 'running') {
       let waitMs = this.o.pollIntervalMs;
       try {
         waitMs = await this.plan();
@@ -236,7 +251,7 @@ export class WorkerPool {
         this.roundFailed(err);
         waitMs = STORE_ERROR_BACKOFF_MS;
       }
-      if (this.stopped) break;
+      if (this.lifecycle !== 'running') break;
       if (waitMs > 0) await this.sleep(waitMs);
       // a synchronous store (SQLite) resolves rounds in microtasks: let I/O run between steps
       else await new Promise((r) => setImmediate(r));
@@ -257,12 +272,12 @@ export class WorkerPool {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.wakeUp = null;
         resolve();
       }, ms);
       this.wakeUp = () => {
-        clearTimeout(timer);
+        this.clock.clearTimeout(timer);
         resolve();
       };
     });
@@ -581,8 +596,8 @@ export class WorkerPool {
    * their outcomes, and gives back the leases of what did not finish.
    */
   async stop(timeoutMs: number): Promise<{ finished: number; released: number }> {
-    this.closing = true;
-    this.stopped = true;
+    if (this.closing) return { finished: 0, released: 0 };
+    this.lifecycle = 'closing';
     this.notify();
     await this.loop;
     // what the last window of failure lines held back is counted before the shutdown summary
@@ -596,9 +611,9 @@ export class WorkerPool {
         'could not release claimed messages that had not started; their leases will expire',
       ),
     );
-    await within(Promise.all(this.inFlight.values()), timeoutMs);
+    await within(this.clock, Promise.all(this.inFlight.values()), timeoutMs);
     const unfinished = [...this.inFlight.keys()];
-    await within(this.outcomes.flush(), Math.max(timeoutMs, 1000));
+    await within(this.clock, this.outcomes.flush(), Math.max(timeoutMs, 1000));
     this.outcomes.cancelTimer();
     let released = 0;
     if (unfinished.length > 0 && this.o.atMostOnce) {
@@ -618,6 +633,7 @@ export class WorkerPool {
       released = await this.o.store.release(this.o.owner, unfinished, new Date(this.now()));
       this.log.warn({ released }, 'released deliveries that did not finish in time');
     }
+    this.lifecycle = 'stopped';
     return { finished: waiting.length - unfinished.length, released };
   }
 }
