@@ -87,7 +87,15 @@ before(async () => {
 
 after(async () => {
   await Promise.all(procs.map((p) => p.stop()));
-  jaeger?.kill('SIGTERM');
+  // waited for: a child still running (and its pipes) would keep this file's process alive
+  const j = jaeger;
+  if (j && j.exitCode === null && j.signalCode === null) {
+    const exited = new Promise((r) => j.once('exit', r));
+    j.kill('SIGTERM');
+    const hard = setTimeout(() => j.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(hard);
+  }
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

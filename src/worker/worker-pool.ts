@@ -1,91 +1,18 @@
-import { FailureLog } from './failure-log.js';
 import type { DeliveryAttempt } from '../domain/message.js';
-import { contentProblem } from '../domain/message.js';
-import type { Deliverer } from '../delivery/webhook-client.js';
-import type { RetryPolicy } from '../delivery/retry-policy.js';
-import type { Logger } from '../logging/logger.js';
-import type { ClaimedMessage, CompleteAndClaim, MessageStore, Outcome } from '../store/store.js';
-import { DEFAULT_DESTINATION, type RateLimiter } from '../ratelimit/delivery-limiter.js';
-import { PoolEvents } from './events.js';
-import type { PoolTracer } from './pool-tracer.js';
-import { decide, roundSizing, storableResult, type OutcomePolicy } from './outcome.js';
-import { OutcomeBuffer, type PendingOutcome } from './outcome-buffer.js';
-import { isRefusedValue } from '../store/store-errors.js';
 import { clockWithNow, systemClock, within, type Clock } from '../domain/clock.js';
+import type { Logger } from '../logging/logger.js';
+import type { ClaimedMessage, CompleteAndClaim, Outcome } from '../store/store.js';
+import { isRefusedValue } from '../store/store-errors.js';
+import { DEFAULT_DESTINATION } from '../ratelimit/delivery-limiter.js';
+import { FailureLog } from './failure-log.js';
+import { runAttempt, settleUnfinished, type AttemptContext } from './attempt.js';
+import { PoolEvents } from './events.js';
+import { OutcomeReport } from './outcome-report.js';
+import { roundSizing, type OutcomePolicy } from './outcome.js';
+import { OutcomeBuffer } from './outcome-buffer.js';
+import type { PoolCounts, PoolLifecycle, PoolState, WorkerPoolOptions } from './pool-options.js';
 
-export type PoolState = 'running' | 'paused';
-
-/**
- * The pool's own life, apart from the operator's running/paused: `idle` (made; tick() drives it, or
- * start() starts its dispatcher), `running` (the dispatcher loops), `closing` (stop() began: no new
- * claim, in-flight deliveries finish), `stopped` (stop() returned).
- */
-export type PoolLifecycle = 'idle' | 'running' | 'closing' | 'stopped';
-
-/** What this pool has done since it started (outcomes counted once stored). */
-export interface PoolCounts {
-  claimed: number;
-  sent: number;
-  retried: number;
-  failed: number;
-  invalid_content: number;
-  /** at most once: outcome unknown, held for an operator */
-  unknown: number;
-  /** outcomes refused because the lease had passed to another node */
-  lost_lease: number;
-  /** claim rounds (store calls that stored outcomes and claimed) */
-  rounds: number;
-}
-
-export interface WorkerPoolOptions {
-  store: Pick<
-    MessageStore,
-    | 'embedded'
-    | 'claim'
-    | 'complete'
-    | 'completeAndClaim'
-    | 'recoverExpired'
-    | 'release'
-    | 'releaseOwned'
-    | 'nextDueAt'
-  >;
-  deliverer: Deliverer;
-  limiter: RateLimiter;
-  retry: RetryPolicy;
-  /** this node's identity: the lease owner */
-  owner: string;
-  numWorkers: number;
-  leaseMs: number;
-  /** longest idle sleep */
-  pollIntervalMs: number;
-  /** claimed messages kept ready beyond the busy slots (default: 2 × numWorkers on an embedded store, numWorkers on a server; 0 at most once) */
-  prefetch?: number;
-  /**
-   * At most once: a delivery that may have reached the receiver without a known
-   * outcome (a timeout after sending, a crash) becomes `unknown` and is never
-   * sent again by itself. Default: at least once (sent again, same webhook-id).
-   */
-  atMostOnce?: boolean;
-  /** claim rounds in flight at once (default 2): a server store's round trip overlaps the next */
-  concurrentRounds?: number;
-  initialState: PoolState;
-  /**
-   * The cluster's fence. `fenced()`: this node must not start deliveries, it cannot prove it is
-   * alive (its heartbeat is stale) so other nodes may be recovering its leases; checked at each
-   * start, from the clock. `generation()` changes when the node was fenced since the last look
-   * (even if nothing looked meanwhile, as after SIGSTOP): what it had claimed and not started is
-   * then no longer surely its own.
-   */
-  fence?: { fenced(): boolean; generation(): number };
-  logger: Logger;
-  /** a span per delivery attempt and claim round (tracing on); absent: none */
-  tracer?: PoolTracer;
-  /** time and timers (default: the system's); a fake one in tests */
-  clock?: Clock;
-  /** shorthand: the system's timers with this `now` */
-  now?: () => number;
-  random?: () => number;
-}
+export type { PoolCounts, PoolLifecycle, PoolState, WorkerPoolOptions } from './pool-options.js';
 
 const RECOVER_EVERY_MS = 5000;
 /**
@@ -119,6 +46,8 @@ export class WorkerPool {
   private readonly log: Logger;
   /** a warn line per retry, failure and refused message, rate-limited (failure-log.ts) */
   private readonly failures: FailureLog;
+  /** what each delivery attempt needs (attempt.ts) */
+  private readonly attempts: AttemptContext;
   private readonly minClaim: number;
   /** claimed messages waiting for a free slot, so a finished delivery is followed at once */
   private ready: ClaimedMessage[] = [];
@@ -146,16 +75,8 @@ export class WorkerPool {
   private fenceGeneration = 0;
   /** the rate limiter's key: the one destination there is today */
   private readonly destination = DEFAULT_DESTINATION;
-  private readonly counts: PoolCounts = {
-    claimed: 0,
-    sent: 0,
-    retried: 0,
-    failed: 0,
-    invalid_content: 0,
-    unknown: 0,
-    lost_lease: 0,
-    rounds: 0,
-  };
+  /** what the pool has done, told to the listeners of `events` (outcome-report.ts) */
+  private readonly report: OutcomeReport;
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
@@ -164,6 +85,7 @@ export class WorkerPool {
     this.random = o.random ?? Math.random;
     this.log = o.logger.child({ component: 'worker-pool', node: o.owner });
     this.failures = new FailureLog(this.log, () => this.now());
+    this.report = new OutcomeReport(this.events, this.log);
     ({ prefetch: this.prefetch, minClaim: this.minClaim } = roundSizing(
       o.numWorkers,
       o.store.embedded,
@@ -173,12 +95,20 @@ export class WorkerPool {
     this.maxUnrecorded = 2 * o.numWorkers;
     this.maxRounds = Math.max(1, o.concurrentRounds ?? 2);
     this.policy = { retry: o.retry, atMostOnce: o.atMostOnce ?? false, random: this.random };
+    this.attempts = {
+      deliverer: o.deliverer,
+      tracer: o.tracer,
+      log: this.log,
+      failures: this.failures,
+      policy: this.policy,
+      now: this.now,
+    };
     this.outcomes = new OutcomeBuffer({
       store: o.store,
       clock: this.clock,
       logger: this.log,
       onStored: (batch, applied) => {
-        this.stored(batch, applied);
+        this.report.stored(batch, applied);
         this.startReady();
       },
       giveUp: () => this.closing && this.inFlight.size === 0,
@@ -202,7 +132,7 @@ export class WorkerPool {
   }
 
   stats(): PoolCounts {
-    return { ...this.counts };
+    return this.report.stats();
   }
 
   get inFlightCount(): number {
@@ -405,16 +335,14 @@ export class WorkerPool {
       this.outcomes.written(batch);
       this.claimingTokens -= tokens;
     }
-    this.counts.rounds++;
-    this.stored(batch, result.applied);
+    this.report.round(batch, result.applied);
     const messages = result.claimed;
     if (messages.length < tokens) {
       this.o.limiter.giveBack(this.destination, tokens - messages.length);
       this.drained = true;
     }
     if (messages.length > 0) {
-      this.counts.claimed += messages.length;
-      this.events.emit('claimed', messages);
+      this.report.claimed(messages);
       this.ready.push(...messages);
     }
     this.startReady();
@@ -485,105 +413,12 @@ export class WorkerPool {
   }
 
   private async deliver(message: ClaimedMessage): Promise<void> {
-    // a child logger per message only when someone reads debug lines: it is not free
-    const problem = contentProblem(message.content);
-    if (problem) {
-      this.failures.note(
-        'invalid_content',
-        { message_id: message.id, webhook_id: message.webhook_id, reason: problem },
-        'message not sent: invalid content',
-      );
-      this.queue(message, { kind: 'invalid_content', reason: problem }, null);
-      return;
-    }
-    const attemptNo = message.attempts + 1;
-    const span = this.o.tracer?.attempt(message, attemptNo);
-    const log = this.log.isLevelEnabled('debug')
-      ? this.log.child({ message_id: message.id, webhook_id: message.webhook_id, ...span?.logIds })
-      : this.log;
-    const startedAt = this.now();
-    log.debug({ attempt: attemptNo }, 'delivering');
-    const result = storableResult(
-      await this.o.deliverer.deliver({
-        webhookId: message.webhook_id,
-        to: message.recipient_phone_number,
-        content: message.content,
-        // always present, so every request object has one shape
-        traceparent: span?.traceparent,
-      }),
-    );
-    const finished = this.now();
-    const outcome = decide(result, attemptNo, finished, this.policy);
-    span?.end(result, outcome.kind);
-    const attempt: DeliveryAttempt = {
-      message_id: message.id,
-      attempt: attemptNo,
-      started_at: new Date(startedAt),
-      latency_ms: finished - startedAt,
-      status_code: result.statusCode,
-      error: result.kind === 'delivered' ? result.warning : result.error,
-      outcome:
-        outcome.kind === 'sent' || outcome.kind === 'retry' || outcome.kind === 'unknown'
-          ? outcome.kind
-          : 'failed',
-    };
-    if (result.kind === 'delivered' && result.warning)
-      // a child logger already carries the trace ids
-      log.warn(
-        { status_code: result.statusCode, ...(log === this.log ? span?.logIds : undefined) },
-        result.warning,
-      );
-    log.debug(
-      {
-        attempt: attemptNo,
-        outcome: outcome.kind,
-        status_code: result.statusCode,
-        latency_ms: attempt.latency_ms,
-        ...(outcome.kind === 'retry' ? { retry_at: outcome.dueAt.toISOString(), error: outcome.error } : {}),
-        ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
-      },
-      'delivery attempt finished',
-    );
-    if (outcome.kind === 'retry' || outcome.kind === 'failed') {
-      this.failures.note(
-        outcome.kind,
-        {
-          message_id: message.id,
-          attempt: attemptNo,
-          status_code: result.statusCode,
-          error: outcome.error,
-          ...(outcome.kind === 'retry' ? { retry_at: outcome.dueAt.toISOString() } : {}),
-        },
-        outcome.kind === 'retry' ? 'delivery failed; will retry' : 'delivery failed; no more attempts',
-      );
-    }
+    const { outcome, attempt } = await runAttempt(message, this.attempts);
     this.queue(message, outcome, attempt);
   }
 
   private queue(message: ClaimedMessage, outcome: Outcome, attempt: DeliveryAttempt | null): void {
     this.outcomes.add({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
-  }
-
-  /** Tells listeners what happened to each outcome of a batch that reached the store. */
-  private stored(batch: PendingOutcome[], appliedIds: string[]): void {
-    if (batch.length === 0) return;
-    const applied = new Set(appliedIds);
-    for (const b of batch) {
-      const ok = applied.has(b.message.id);
-      if (!ok) {
-        this.counts.lost_lease++;
-        this.log.warn({ message_id: b.message.id }, 'outcome not stored: the lease was lost');
-      } else {
-        const kind = b.completion.outcome.kind;
-        this.counts[kind === 'retry' ? 'retried' : kind]++;
-      }
-      this.events.emit('outcome', {
-        message: b.message,
-        outcome: b.completion.outcome,
-        attempt: b.completion.attempt,
-        applied: ok,
-      });
-    }
   }
 
   /** Stores the outcomes waiting in one batch; a batch in progress is followed by the next. */
@@ -615,24 +450,13 @@ export class WorkerPool {
     const unfinished = [...this.inFlight.keys()];
     await within(this.clock, this.outcomes.flush(), Math.max(timeoutMs, 1000));
     this.outcomes.cancelTimer();
-    let released = 0;
-    if (unfinished.length > 0 && this.o.atMostOnce) {
-      // their requests are out: sending them again could deliver twice
-      const at = new Date(this.now());
-      const applied = await this.o.store.complete(
-        unfinished.map((id) => ({
-          id,
-          owner: this.o.owner,
-          outcome: { kind: 'unknown', error: 'outcome unknown: shut down before the receiver answered' },
-          attempt: null,
-        })),
-        at,
-      );
-      this.log.warn({ unknown: applied.length }, 'deliveries that did not finish in time are now unknown');
-    } else if (unfinished.length > 0) {
-      released = await this.o.store.release(this.o.owner, unfinished, new Date(this.now()));
-      this.log.warn({ released }, 'released deliveries that did not finish in time');
-    }
+    const released = await settleUnfinished(this.o.store, {
+      owner: this.o.owner,
+      ids: unfinished,
+      atMostOnce: this.o.atMostOnce ?? false,
+      at: new Date(this.now()),
+      log: this.log,
+    });
     this.lifecycle = 'stopped';
     return { finished: waiting.length - unfinished.length, released };
   }

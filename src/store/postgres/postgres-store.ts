@@ -20,13 +20,11 @@ import type {
 import {
   byClaimOrder,
   emptyCounts,
-  errorOf,
   GIVE_UP_PREFIX,
   LEASE_LOST_ERROR,
   NODE_LOST_ERROR,
   notApplied,
   statusLiteral,
-  statusOf,
   toClaimed,
   toPage,
   DUE_RANGES,
@@ -35,11 +33,21 @@ import {
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
 import { PG_MIGRATIONS } from './migrations.js';
-import { listedMessage, MESSAGE_COLUMNS, LIST_TIME_COLUMNS, type ListTuple } from '../sql-rows.js';
+import { listedMessage, type ListTuple } from '../sql-rows.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
 import { postgresErrorCode } from './postgres-errors.js';
 import type { SignalingStore, SignalTransport } from '../signal-transport.js';
 import { PostgresSignals } from './postgres-signals.js';
+import {
+  CLAIM_SQL,
+  COMPLETE_AND_CLAIM_SQL,
+  COMPLETE_SQL,
+  completionColumns,
+  INSERT_COLUMNS,
+  INSERT_SQL,
+  LIST_SELECT,
+  quoteIdent,
+} from './postgres-sql.js';
 
 export interface PostgresStoreOptions {
   connectionString: string;
@@ -49,139 +57,6 @@ export interface PostgresStoreOptions {
 }
 
 const MIGRATION_LOCK = 0x6d736368; // "msch"
-
-const INSERT_COLUMNS: readonly [keyof Message, string][] = [
-  ['id', 'text'],
-  ['webhook_response_message_id', 'text'],
-  ['content', 'text'],
-  ['recipient_phone_number', 'text'],
-  ['status', 'text'],
-  ['created_at', 'timestamptz'],
-  ['sent_at', 'timestamptz'],
-  ['send_at', 'timestamptz'],
-  ['due_at', 'timestamptz'],
-  ['priority', 'int4'],
-  ['attempts', 'int4'],
-  ['updated_at', 'timestamptz'],
-  ['webhook_id', 'text'],
-  ['idempotency_key', 'text'],
-  ['request_hash', 'text'],
-  ['trace_context', 'text'],
-];
-
-const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c).join(', ')})
-  SELECT * FROM unnest(${INSERT_COLUMNS.map(([, t], i) => `$${i + 1}::${t}[]`).join(', ')})
-  ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`;
-
-/**
- * The claim's candidates, CTEs over parameters $now and $limit: the priorities
- * that have unsent messages (one index probe each, highest first), then per
- * priority a range scan of messages_due that stops at the first message not yet
- * due. A single scan ordered by (priority, due_at) would walk every scheduled
- * (future) message whenever fewer than $limit are due.
- */
-const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
-    (SELECT priority FROM messages WHERE status = 'unsent' ORDER BY priority DESC LIMIT 1)
-    UNION ALL
-    SELECT (SELECT priority FROM messages WHERE status = 'unsent' AND priority < p.pr
-            ORDER BY priority DESC LIMIT 1)
-    FROM p WHERE p.pr IS NOT NULL
-  ), q AS (
-    SELECT x.id FROM p CROSS JOIN LATERAL (
-      SELECT id, priority, due_at, created_at FROM messages
-      WHERE status = 'unsent' AND priority = p.pr AND due_at <= ${now}
-      ORDER BY priority DESC, due_at, created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) x
-    ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
-  )`;
-
-/**
- * Takes the candidates `q` for `owner` until `exp`; returns a ClaimedTuple per message (times as
- * epoch ms: the driver parses a timestamptz as text), not the whole row.
- */
-const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE messages m
-    SET status = 'processing', processing_started_at = ${now}, lease_owner = ${owner},
-      lease_expires_at = ${exp}, updated_at = ${now}
-    WHERE m.id = ANY (ARRAY(SELECT id FROM q))
-    RETURNING m.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority,
-      (extract(epoch FROM m.due_at) * 1000)::float8 AS due_at,
-      (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at, m.trace_context`;
-
-export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`;
-
-// times travel as epoch milliseconds (float8): the driver formats and parses a timestamptz
-// as text with the local offset, a few microseconds per value on the hot path
-const COMPLETION_CTES = `c AS (
-    SELECT id, owner, status, to_timestamp(sent_ms / 1000) AS sent_at, resp, error,
-           to_timestamp(due_ms / 1000) AS due_at, inc, attempt, to_timestamp(started_ms / 1000) AS started_at,
-           latency_ms, status_code, attempt_error, outcome
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[],
-                $7::float8[], $8::int4[], $9::int4[], $10::float8[], $11::float8[],
-                $12::int4[], $13::text[], $14::text[])
-      AS u(id, owner, status, sent_ms, resp, error, due_ms, inc, attempt, started_ms, latency_ms,
-           status_code, attempt_error, outcome)
-  ), ins AS (
-    INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
-    SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome FROM c WHERE attempt IS NOT NULL
-  ), done AS (
-    UPDATE messages m SET status = c.status, updated_at = $15,
-      sent_at = COALESCE(c.sent_at, m.sent_at),
-      webhook_response_message_id = COALESCE(c.resp, m.webhook_response_message_id),
-      last_error = c.error, due_at = COALESCE(c.due_at, m.due_at), attempts = m.attempts + c.inc,
-      lease_owner = NULL, lease_expires_at = NULL, processing_started_at = NULL
-    FROM c WHERE m.id = c.id AND m.status = 'processing' AND m.lease_owner = c.owner
-    RETURNING m.id
-  )`;
-
-const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
-
-/**
- * Completions and the next claim in one statement: one round trip, one commit.
- * The claim reads the statement's snapshot, where the completed rows are still
- * 'processing', so it cannot take them; a retried message is claimable from the
- * next round on. Rows come back as claimed messages, then one row per applied
- * completion (all message columns null, applied_id set).
- */
-export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$15', '$18')}, claimed AS (
-    ${claimUpdate('$15', '$16', '$17')}
-  )
-  SELECT claimed.*, NULL::text AS applied_id FROM claimed
-  UNION ALL
-  SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
-    NULL::float8, NULL::text, id FROM done`;
-
-/** The 14 parallel arrays COMPLETION_CTES unnests. */
-function completionColumns(completions: Completion[]): unknown[] {
-  const col = <T>(f: (c: Completion) => T): T[] => completions.map(f);
-  return [
-    col((c) => c.id),
-    col((c) => c.owner),
-    col((c) => statusOf(c.outcome)),
-    col((c) => (c.outcome.kind === 'sent' ? c.outcome.sentAt.getTime() : null)),
-    col((c) => (c.outcome.kind === 'sent' ? c.outcome.webhookResponseMessageId : null)),
-    col((c) => errorOf(c.outcome)),
-    col((c) => (c.outcome.kind === 'retry' ? c.outcome.dueAt.getTime() : null)),
-    col((c) => (c.attempt ? 1 : 0)),
-    col((c) => c.attempt?.attempt ?? null),
-    col((c) => c.attempt?.started_at.getTime() ?? null),
-    col((c) => c.attempt?.latency_ms ?? null),
-    col((c) => c.attempt?.status_code ?? null),
-    col((c) => c.attempt?.error ?? null),
-    col((c) => c.attempt?.outcome ?? null),
-  ];
-}
-
-function quoteIdent(name: string): string {
-  return '"' + name.replace(/"/g, '""') + '"';
-}
-
-/**
- * The list columns (sql-rows.ts), times as epoch milliseconds under their own names (`due_ms`):
- * an alias named like its column would make ORDER BY sort by the expression instead of reading
- * the index in order.
- */
-const LIST_SELECT = MESSAGE_COLUMNS.map((c) =>
-  LIST_TIME_COLUMNS.has(c) ? `(extract(epoch FROM ${c}) * 1000)::float8 AS ${c.replace(/_at$/, '_ms')}` : c,
-).join(', ');
 
 /** Connections of the delivery lane: two claim rounds, an outcome flush and the cluster's own queries. */
 const DELIVERY_CONNECTIONS = 4;

@@ -41,92 +41,15 @@ import { listedMessage, MESSAGE_COLUMNS, type ListTuple } from '../sql-rows.js';
 const LIST_SELECT = MESSAGE_COLUMNS.join(', ');
 import { SqliteKeys } from './sqlite-keys.js';
 import { SqliteControl } from './sqlite-control.js';
-
-interface Row {
-  id: string;
-  webhook_response_message_id: string | null;
-  content: string;
-  recipient_phone_number: string;
-  status: MessageStatus;
-  created_at: number;
-  sent_at: number | null;
-  send_at: number;
-  due_at: number;
-  priority: number;
-  attempts: number;
-  last_error: string | null;
-  updated_at: number;
-  processing_started_at: number | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  webhook_id: string;
-  idempotency_key: string | null;
-  request_hash: string | null;
-  trace_context: string | null;
-}
-
-interface AttemptRow {
-  message_id: string;
-  attempt: number;
-  started_at: number;
-  latency_ms: number;
-  status_code: number | null;
-  error: string | null;
-  outcome: DeliveryAttempt['outcome'];
-}
-
-const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
-
-function toMessage(r: Row): Message {
-  return {
-    ...r,
-    created_at: new Date(r.created_at),
-    sent_at: date(r.sent_at),
-    send_at: new Date(r.send_at),
-    due_at: new Date(r.due_at),
-    updated_at: new Date(r.updated_at),
-    processing_started_at: date(r.processing_started_at),
-    lease_expires_at: date(r.lease_expires_at),
-  };
-}
-
-const ms = (d: Date | null): number | null => (d === null ? null : d.getTime());
-
-function toRow(m: Message): Row {
-  return {
-    ...m,
-    created_at: m.created_at.getTime(),
-    sent_at: ms(m.sent_at),
-    send_at: m.send_at.getTime(),
-    due_at: m.due_at.getTime(),
-    updated_at: m.updated_at.getTime(),
-    processing_started_at: ms(m.processing_started_at),
-    lease_expires_at: ms(m.lease_expires_at),
-  };
-}
-
-/**
- * The claim, one priority at a time, so the scan is a range on (priority, due_at) that stops
- * at the first message not yet due: with due_at behind priority in the index, a claim over all
- * priorities at once would walk every scheduled (future) message whenever fewer are due. It
- * returns what a delivery needs (ClaimedTuple), not the row.
- */
-const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
-    lease_expires_at = @exp, updated_at = @now
-  WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
-                  WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
-                  ORDER BY priority DESC, due_at, created_at LIMIT @limit)
-  RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
-    trace_context`;
-
-/** The priorities that have unsent messages, highest first: one index seek each. */
-const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
-    SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
-    UNION ALL
-    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
-    FROM p WHERE p.pr IS NOT NULL)`;
-
-type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
+import {
+  type Row,
+  type AttemptRow,
+  toMessage,
+  toRow,
+  CLAIM_SQL,
+  PRIORITIES_CTE,
+  type ClaimParams,
+} from './sqlite-rows.js';
 
 export interface SqliteStoreOptions {
   /** file path, or ':memory:' */

@@ -1,0 +1,92 @@
+/** The validated configuration (config.ts loads it) and the types of its parts. */
+import type { ChoiceOf } from './keys.js';
+import type { AuthConfig } from './auth-config.js';
+import type { TracingConfig } from './tracing-config.js';
+export type StoreKind = 'sqlite' | 'postgres' | 'mongodb';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface StoreConfig {
+  kind: StoreKind;
+  sqlitePath: string;
+  databaseUrl: string;
+  /** PostgreSQL schema holding the tables */
+  databaseSchema: string;
+  mongodbUri: string;
+  mongoDbName: string;
+  mongoCollection: string;
+}
+
+export interface RedisConfig {
+  host: string;
+  port: number;
+  password: string;
+  db: number;
+  tls: boolean;
+  username: string;
+}
+
+export type DeliveryMode = ChoiceOf<'delivery.mode'>;
+export type NodeRole = ChoiceOf<'node.role'>;
+
+/** The bytes of a webhook body: Go's `json.Marshal` escaping (`go`) or plain JSON (src/delivery/webhook-body.ts). */
+export type BodyEscaping = ChoiceOf<'webhookClient.bodyEscaping'>;
+
+export interface Config {
+  host: string;
+  port: number;
+  store: StoreConfig;
+  redis: RedisConfig | null;
+  worker: { jobIntervalMs: number };
+  seedAtStart: boolean;
+  /** signingSecrets: the first signs alone; several sign every request once each (rotation) */
+  webhook: { url: string; timeoutMs: number; signingSecrets: string[]; bodyEscaping: BodyEscaping };
+  cache: { ttlMs: number; keyPrefix: string };
+  pool: {
+    numWorkers: number;
+    timeoutMs: number;
+    initialRunning: boolean;
+    leaseMs: number;
+    deliveryThreads: number;
+    heartbeatMs: number;
+    nodeTimeoutMs: number;
+    stateSyncMs: number;
+  };
+  rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  deliveryMode: DeliveryMode;
+  role: NodeRole;
+  /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */
+  metrics: { enabled: boolean; countIntervalMs: number; listen: { host: string; port: number } | null };
+  /** OpenTelemetry traces, from the standard OTEL_* variables (null: off, the default) */
+  tracing: TracingConfig | null;
+  api: {
+    bodyLimit: number;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+    maxConnectionsPerClient: number;
+    /** on an `all` node while delivering: requests worked on at once (0: no bound) */
+    maxConcurrentRequests: number;
+    maxConcurrentRequestsPerClient: number;
+    /** browser origins allowed by CORS (empty: CORS off) */
+    corsOrigins: string[];
+    /** accepted Host header values, lower case (empty: any) */
+    allowedHosts: string[];
+    /** proxies whose X-Forwarded-For is believed (addresses, CIDRs, proxy-addr keywords) */
+    trustProxy: string[];
+  };
+  auth: AuthConfig;
+  apiRateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
+  logLevel: LogLevel;
+  /** every secret value the config holds (settings flagged `secret`): what the logger redacts */
+  secrets: readonly string[];
+  /** where the file config came from, or null when none was found */
+  configFile: string | null;
+  /** keys in the file that this version does not know */
+  unknownKeys: string[];
+  /** `<env>.yml` when `<env>.yaml` is there too (that one is read). */
+  ignoredConfigFile: string | null;
+}
+
+export type Env = Record<string, string | undefined>;
