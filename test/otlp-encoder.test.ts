@@ -5,6 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { encoderSender } from '../src/tracing/export-encoder.js';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -15,7 +19,8 @@ import {
   writeRow,
   type SpanRow,
 } from '../src/tracing/span-records.js';
-import { AttemptEncoder, toReadableSpan, urlAttributes } from '../src/tracing/otlp-encoder.js';
+import { AttemptEncoder } from '../src/tracing/attempt-encoder.js';
+import { toReadableSpan, urlAttributes } from '../src/tracing/readable-span.js';
 
 const scope = { name: 'message-scheduler', version: '1.2.3' };
 const resourceAttributes = {
@@ -168,4 +173,45 @@ test('attempt and round records survive the shared block: every row shape, non-A
   const again: SpanRow[] = [];
   takeBlocks(views, pool.lengths, (x, length) => again.push(...readRows(x, length)));
   assert.deepEqual(again, [r]);
+});
+
+test("the encoder's sender: the exporter package's experimental functions are there, and its request reaches a receiver as encoded", async (ctx) => {
+  // the 0.x building blocks export-encoder.ts relies on, at the exact versions package.json pins
+  const nodeHttp = await import('@opentelemetry/otlp-exporter-base/node-http');
+  assert.equal(typeof nodeHttp.createOtlpHttpExportDelegate, 'function');
+  assert.equal(typeof nodeHttp.convertLegacyHttpOptions, 'function');
+  const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };
+  for (const name of ['@opentelemetry/otlp-exporter-base', '@opentelemetry/otlp-transformer']) {
+    assert.match(pkg.dependencies[name] ?? '', /^\d+\.\d+\.\d+$/, `${name} is pinned to one version`);
+  }
+  const bodies: Buffer[] = [];
+  const server = createServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      if (req.url === '/v1/traces' && req.headers['content-type'] === 'application/x-protobuf') {
+        bodies.push(Buffer.concat(parts));
+      }
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  ctx.after(() => new Promise((r) => server.close(r)));
+  const port = (server.address() as AddressInfo).port;
+  const saved = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = `http://127.0.0.1:${port}/v1/traces`;
+  ctx.after(() => {
+    if (saved === undefined) delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    else process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = saved;
+  });
+  const resource = resourceFromAttributes(resourceAttributes);
+  const sender = await encoderSender({ resource, scope, shared });
+  const block = Buffer.alloc(rows.reduce((n, r) => n + rowBound(r), 0));
+  let length = 0;
+  for (const r of rows) length = writeRow(block, length, r);
+  sender.addBlock(block, length);
+  await sender.shutdown();
+  assert.equal(bodies.length, 1, 'one request');
+  const expected = new AttemptEncoder(resourceAttributes, scope, shared).encode(rows);
+  assert.deepEqual(bodies[0], Buffer.from(expected));
 });

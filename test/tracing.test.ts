@@ -366,49 +366,55 @@ describe('traces in a real OTLP receiver (Jaeger)', { skip: !available && 'Jaege
   });
 });
 
-describe('the other OTLP protocols', { skip: !available && 'Jaeger is not built' }, () => {
-  for (const [protocol, endpoint] of [
-    ['http/json', `http://127.0.0.1:${OTLP_PORT}`],
-    ['grpc', `http://127.0.0.1:${GRPC_PORT}`],
-  ] as const) {
-    test(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: the same trace reaches Jaeger through the SDK's exporter`, async () => {
-      const sink = new Sink({ port: 0 });
-      const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
-      const sqliteDir = mkdtempSync(join(tmpdir(), 'ms-tracing-'));
-      try {
-        const api = await serve(
-          {
-            ...OTEL,
-            OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-            OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
-            SQLITE_PATH: join(sqliteDir, 'm.db'),
-          },
-          sinkUrl,
-        );
-        const traceId = hex(16);
-        const { id } = await post(
-          `${api}/messages`,
-          { content: protocol, recipient_phone_number: '+905551234567' },
-          { traceparent: `00-${traceId}-${hex(8)}-01` },
-        );
-        await waitFor(() => sink.stats().accepted === 1, 20_000, 'delivered');
-        const t = await traceWith(traceId, 2);
-        const server = t.spans.find((s) => s.operationName === 'POST /messages');
-        const attempt = t.spans.find((s) => tag(s, 'span.kind') === 'client');
-        assert.ok(server && attempt, t.spans.map((s) => s.operationName).join(', '));
-        assert.equal(parentOf(attempt), server.spanID);
-        assert.equal(tag(attempt, 'message_scheduler.webhook.id'), `msg_${id}`);
-        assert.equal(tag(attempt, 'message_scheduler.attempt'), 1);
-        assert.equal(tag(attempt, 'http.response.status_code'), 202);
-        assert.equal(sink.deliveries()[0]?.traceparent?.split('-')[2], attempt.spanID);
-      } finally {
-        await Promise.all(procs.splice(0).map((p) => p.stop()));
-        await sink.stop();
-        rmSync(sqliteDir, { recursive: true, force: true });
-      }
-    });
-  }
-});
+describe(
+  "the SDK's export path: the other OTLP protocols, and tracing.poolExporter sdk",
+  { skip: !available && 'Jaeger is not built' },
+  () => {
+    for (const [protocol, endpoint, poolExporter] of [
+      ['http/json', `http://127.0.0.1:${OTLP_PORT}`, 'encoder'],
+      ['grpc', `http://127.0.0.1:${GRPC_PORT}`, 'encoder'],
+      ['http/protobuf', `http://127.0.0.1:${OTLP_PORT}`, 'sdk'],
+    ] as const) {
+      test(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}, TRACING_POOL_EXPORTER=${poolExporter}: the same trace reaches Jaeger through the SDK's exporter`, async () => {
+        const sink = new Sink({ port: 0 });
+        const sinkUrl = `http://127.0.0.1:${await sink.start()}/hook`;
+        const sqliteDir = mkdtempSync(join(tmpdir(), 'ms-tracing-'));
+        try {
+          const api = await serve(
+            {
+              ...OTEL,
+              OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+              OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+              TRACING_POOL_EXPORTER: poolExporter,
+              SQLITE_PATH: join(sqliteDir, 'm.db'),
+            },
+            sinkUrl,
+          );
+          const traceId = hex(16);
+          const { id } = await post(
+            `${api}/messages`,
+            { content: protocol, recipient_phone_number: '+905551234567' },
+            { traceparent: `00-${traceId}-${hex(8)}-01` },
+          );
+          await waitFor(() => sink.stats().accepted === 1, 20_000, 'delivered');
+          const t = await traceWith(traceId, 2);
+          const server = t.spans.find((s) => s.operationName === 'POST /messages');
+          const attempt = t.spans.find((s) => tag(s, 'span.kind') === 'client');
+          assert.ok(server && attempt, t.spans.map((s) => s.operationName).join(', '));
+          assert.equal(parentOf(attempt), server.spanID);
+          assert.equal(tag(attempt, 'message_scheduler.webhook.id'), `msg_${id}`);
+          assert.equal(tag(attempt, 'message_scheduler.attempt'), 1);
+          assert.equal(tag(attempt, 'http.response.status_code'), 202);
+          assert.equal(sink.deliveries()[0]?.traceparent?.split('-')[2], attempt.spanID);
+        } finally {
+          await Promise.all(procs.splice(0).map((p) => p.stop()));
+          await sink.stop();
+          rmSync(sqliteDir, { recursive: true, force: true });
+        }
+      });
+    }
+  },
+);
 
 describe('tracing off and tracing config', () => {
   test('without an OTLP endpoint nothing is traced: no traceparent on the webhook, no trace context stored', async () => {
@@ -449,7 +455,13 @@ describe('tracing off and tracing config', () => {
       serviceName: 'message-scheduler',
       sampler: 'parentbased_always_on',
       ratio: 1,
+      poolExporter: 'encoder',
     });
+    assert.equal(
+      loadConfig({ ...base, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', TRACING_POOL_EXPORTER: 'sdk' })
+        .tracing?.poolExporter,
+      'sdk',
+    );
     assert.equal(
       loadConfig({
         ...base,

@@ -209,7 +209,7 @@ function load(env: Env, cwd: string | null): Config {
       countIntervalMs: num('metrics.countInterval'),
       listen: metricsListen(str('metrics.listen')),
     },
-    tracing: tracingConfig(env),
+    tracing: tracingConfig(env, choice('tracing.poolExporter')),
     api: {
       bodyLimit: num('api.bodyLimit'),
       requestTimeoutMs: num('api.requestTimeout'),

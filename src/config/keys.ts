@@ -21,7 +21,24 @@ const LOG_KEYS = [
   },
 ] as const satisfies readonly KeySpec[];
 
-export const CONFIG_KEYS = [...DELIVERY_KEYS, ...API_KEYS, ...LOG_KEYS] as const satisfies readonly KeySpec[];
+/** Tracing is configured by the standard OTEL_* variables (env-only.ts); this is the service's own choice. */
+const TRACING_KEYS = [
+  {
+    key: 'tracing.poolExporter',
+    env: 'TRACING_POOL_EXPORTER',
+    type: 'choice',
+    choices: ['encoder', 'sdk'],
+    default: 'encoder',
+    doc: "How the worker pool's spans (a CLIENT span per delivery attempt, one per claim round) are exported when tracing is on. `encoder`: OTLP/protobuf written by the service's own encoder from the shared span records, sent by the SDK's HTTP export delegate (http/protobuf only; http/json and grpc always take the SDK). `sdk`: the OpenTelemetry SDK's batch span processor and exporter for every protocol. The same spans either way; docs/decisions.md, \"Traces\", gives what the encoder saves.",
+  },
+] as const satisfies readonly KeySpec[];
+
+export const CONFIG_KEYS = [
+  ...DELIVERY_KEYS,
+  ...API_KEYS,
+  ...LOG_KEYS,
+  ...TRACING_KEYS,
+] as const satisfies readonly KeySpec[];
 
 export type ConfigKey = (typeof CONFIG_KEYS)[number]['key'];
 

@@ -16,7 +16,15 @@ export interface TracingConfig {
   /** OTEL_TRACES_SAMPLER (default parentbased_always_on) and its ratio (OTEL_TRACES_SAMPLER_ARG, default 1) */
   sampler: TraceSampler;
   ratio: number;
+  /**
+   * How the worker pool's spans are exported (tracing.poolExporter): `encoder`, the hand-written
+   * OTLP/protobuf encoder (http/protobuf only; the other protocols take the SDK), or `sdk`, the
+   * SDK's batch span processor and exporter for every protocol.
+   */
+  poolExporter: PoolExporter;
 }
+
+export type PoolExporter = 'encoder' | 'sdk';
 
 const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 type OtlpProtocol = (typeof PROTOCOLS)[number];
@@ -53,7 +61,7 @@ function httpUrl(name: string, value: string): string {
 }
 
 /** null: tracing off (no endpoint set, OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none). */
-export function tracingConfig(env: Env): TracingConfig | null {
+export function tracingConfig(env: Env, poolExporter: PoolExporter = 'encoder'): TracingConfig | null {
   const disabled = (env.OTEL_SDK_DISABLED ?? '').trim().toLowerCase();
   if (!BOOLEAN.includes(disabled)) bad('OTEL_SDK_DISABLED', env.OTEL_SDK_DISABLED ?? '', 'true or false');
   const exporter = (env.OTEL_TRACES_EXPORTER ?? '').trim();
@@ -85,5 +93,6 @@ export function tracingConfig(env: Env): TracingConfig | null {
     serviceName: env.OTEL_SERVICE_NAME?.trim() || envDefault('OTEL_SERVICE_NAME'),
     sampler: sampler as TraceSampler,
     ratio,
+    poolExporter,
   };
 }

@@ -7,13 +7,8 @@
  * batch); these cost well under one, and a round costs a few dozen bytes where an SDK span
  * cost the delivery thread its object, its serialization and its export (docs/decisions.md, "Traces").
  *
- * Records, little-endian, after a flags byte (1 = has a parent, 2 = failed, 4 = a round):
- * - an attempt: trace id (16 bytes), span id (8), parent span id (8, when it has one), start
- *   and end (f64, whole microseconds since the epoch), attempt (u32), status code (i32, -1: no
- *   answer), outcome (u8), then u16-length-prefixed UTF-8: the webhook id, and when failed the
- *   error type and message;
- * - a round (a root span that did not fail): trace id (16), span id (8), start and end (f64),
- *   messages claimed (u32), outcomes stored (u32).
+ * The records' layout is defined once, below (ATTEMPT_FIELDS, ROUND_FIELDS): the writers, the
+ * reader and the OTLP encoder (attempt-encoder.ts) all take their offsets from it.
  */
 /** One delivery attempt as the export thread reads it (below), times in whole microseconds. */
 export interface AttemptRow {
@@ -50,22 +45,87 @@ const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));
 export const HAS_PARENT = 1;
 export const FAILED = 2;
 export const ROUND = 4;
-/** the bytes of a round's record */
-export const ROUND_BYTES = 1 + 16 + 8 + 8 + 8 + 4 + 4;
 /** the longest error message a record carries, in characters */
 export const MAX_ERROR_CHARS = 200;
 
+/**
+ * THE RECORD LAYOUT, defined once: the fixed fields of each kind of record in order, with their
+ * sizes in bytes, after the flags byte. The writers below, the reader below and the OTLP encoder
+ * (attempt-encoder.ts) all take their offsets from the layouts made of these lists.
+ * Numbers are little-endian: ids raw bytes, times f64 (whole microseconds), counts u32, the
+ * status code i32 (-1: no answer), the outcome a u8 index into OUTCOMES. An attempt's record
+ * then holds u16-length-prefixed UTF-8 strings: the webhook id, and when FAILED the error type
+ * and message.
+ */
+const ATTEMPT_FIELDS = [
+  ['traceId', 16],
+  ['spanId', 8],
+  /** only with HAS_PARENT */
+  ['parentSpanId', 8],
+  ['startUs', 8],
+  ['endUs', 8],
+  ['attempt', 4],
+  ['statusCode', 4],
+  ['outcome', 1],
+] as const;
+const ROUND_FIELDS = [
+  ['traceId', 16],
+  ['spanId', 8],
+  ['startUs', 8],
+  ['endUs', 8],
+  ['claimed', 4],
+  ['stored', 4],
+] as const;
+
+type Fields = readonly (readonly [string, number])[];
+/** Offsets from the record's start (the flags byte is at 0), and `size`: the fixed part's bytes. */
+export type Layout<F extends Fields> = { readonly [K in F[number][0]]: number } & { readonly size: number };
+
+function layout<F extends Fields>(fields: F, skip?: F[number][0]): Layout<F> {
+  const out: Record<string, number> = {};
+  let at = 1;
+  for (const [name, bytes] of fields) {
+    if (name === skip) {
+      out[name] = -1;
+      continue;
+    }
+    out[name] = at;
+    at += bytes;
+  }
+  out.size = at;
+  return out as Layout<F>;
+}
+
+export type AttemptLayout = Layout<typeof ATTEMPT_FIELDS>;
+/** An attempt's layout: with a parent span id, or without (its offset is then -1). */
+export const ATTEMPT_LAYOUT = {
+  parent: layout(ATTEMPT_FIELDS),
+  root: layout(ATTEMPT_FIELDS, 'parentSpanId'),
+} as const;
+export const ROUND_LAYOUT = layout(ROUND_FIELDS);
+/** the bytes of a round's record */
+export const ROUND_BYTES = ROUND_LAYOUT.size;
+
+/** An attempt's layout for its flags. */
+export function attemptLayout(flags: number): AttemptLayout {
+  return flags & HAS_PARENT ? ATTEMPT_LAYOUT.parent : ATTEMPT_LAYOUT.root;
+}
+
 /** The most bytes a record with these strings can take (UTF-8: at most 3 bytes per UTF-16 unit). */
 export function recordBound(webhookId: string, errorType: string, errorMessage: string): number {
-  return (
-    1 + 16 + 8 + 8 + 8 + 8 + 4 + 4 + 1 + 6 + 3 * (webhookId.length + errorType.length + errorMessage.length)
-  );
+  return ATTEMPT_LAYOUT.parent.size + 3 * 2 + 3 * (webhookId.length + errorType.length + errorMessage.length);
 }
 
 function writeString(b: Buffer, pos: number, s: string): number {
   const n = b.write(s, pos + 2, 'utf8');
   b.writeUInt16LE(n, pos);
   return pos + 2 + n;
+}
+
+/** Where the string at `at` (u16 length, then its bytes) starts and ends. */
+export function stringAt(b: Buffer, at: number): { start: number; end: number } {
+  const start = at + 2;
+  return { start, end: start + b.readUInt16LE(at) };
 }
 
 /** Writes one record at `pos` (room for recordBound() is there); returns the position after it. */
@@ -84,17 +144,18 @@ export function writeAttempt(
   errorType: string,
   errorMessage: string,
 ): number {
-  b[pos] = (parentSpanId ? HAS_PARENT : 0) | (errorType ? FAILED : 0);
-  let p = pos + 1;
-  p += b.write(traceId, p, 16, 'hex');
-  p += b.write(spanId, p, 8, 'hex');
-  if (parentSpanId) p += b.write(parentSpanId, p, 8, 'hex');
-  p = b.writeDoubleLE(startUs, p);
-  p = b.writeDoubleLE(endUs, p);
-  p = b.writeUInt32LE(attempt >>> 0, p);
-  p = b.writeInt32LE(statusCode, p);
-  b[p++] = OUTCOME_INDEX.get(outcome) ?? 2;
-  p = writeString(b, p, webhookId);
+  const flags = (parentSpanId ? HAS_PARENT : 0) | (errorType ? FAILED : 0);
+  const l = attemptLayout(flags);
+  b[pos] = flags;
+  b.write(traceId, pos + l.traceId, 16, 'hex');
+  b.write(spanId, pos + l.spanId, 8, 'hex');
+  if (parentSpanId) b.write(parentSpanId, pos + l.parentSpanId, 8, 'hex');
+  b.writeDoubleLE(startUs, pos + l.startUs);
+  b.writeDoubleLE(endUs, pos + l.endUs);
+  b.writeUInt32LE(attempt >>> 0, pos + l.attempt);
+  b.writeInt32LE(statusCode, pos + l.statusCode);
+  b[pos + l.outcome] = OUTCOME_INDEX.get(outcome) ?? 2;
+  let p = writeString(b, pos + l.size, webhookId);
   if (errorType) {
     p = writeString(b, p, errorType);
     p = writeString(b, p, errorMessage.slice(0, MAX_ERROR_CHARS));
@@ -113,14 +174,15 @@ export function writeRound(
   claimed: number,
   stored: number,
 ): number {
+  const l = ROUND_LAYOUT;
   b[pos] = ROUND;
-  let p = pos + 1;
-  p += b.write(traceId, p, 16, 'hex');
-  p += b.write(spanId, p, 8, 'hex');
-  p = b.writeDoubleLE(startUs, p);
-  p = b.writeDoubleLE(endUs, p);
-  p = b.writeUInt32LE(claimed >>> 0, p);
-  return b.writeUInt32LE(stored >>> 0, p);
+  b.write(traceId, pos + l.traceId, 16, 'hex');
+  b.write(spanId, pos + l.spanId, 8, 'hex');
+  b.writeDoubleLE(startUs, pos + l.startUs);
+  b.writeDoubleLE(endUs, pos + l.endUs);
+  b.writeUInt32LE(claimed >>> 0, pos + l.claimed);
+  b.writeUInt32LE(stored >>> 0, pos + l.stored);
+  return pos + l.size;
 }
 
 /** The most bytes a row's record takes. */
@@ -153,61 +215,53 @@ export function writeRow(b: Buffer, pos: number, r: SpanRow): number {
 export function readRows(b: Buffer, length: number): SpanRow[] {
   const rows: SpanRow[] = [];
   let p = 0;
-  const str = (): string => {
-    const n = b.readUInt16LE(p);
-    const s = b.toString('utf8', p + 2, p + 2 + n);
-    p += 2 + n;
-    return s;
+  const str = (at: number): { text: string; next: number } => {
+    const { start, end } = stringAt(b, at);
+    return { text: b.toString('utf8', start, end), next: end };
   };
   while (p < length) {
-    const flags = b[p++] ?? 0;
-    const traceId = b.toString('hex', p, p + 16);
-    p += 16;
-    const spanId = b.toString('hex', p, p + 8);
-    p += 8;
+    const flags = b[p] ?? 0;
     if (flags & ROUND) {
-      const round: RoundRow = {
+      const l = ROUND_LAYOUT;
+      rows.push({
         kind: 'round',
-        traceId,
-        spanId,
-        startUs: b.readDoubleLE(p),
-        endUs: b.readDoubleLE(p + 8),
-        claimed: b.readUInt32LE(p + 16),
-        stored: b.readUInt32LE(p + 20),
-      };
-      rows.push(round);
-      p += 24;
+        traceId: b.toString('hex', p + l.traceId, p + l.traceId + 16),
+        spanId: b.toString('hex', p + l.spanId, p + l.spanId + 8),
+        startUs: b.readDoubleLE(p + l.startUs),
+        endUs: b.readDoubleLE(p + l.endUs),
+        claimed: b.readUInt32LE(p + l.claimed),
+        stored: b.readUInt32LE(p + l.stored),
+      });
+      p += l.size;
       continue;
     }
-    let parentSpanId = '';
-    if (flags & HAS_PARENT) {
-      parentSpanId = b.toString('hex', p, p + 8);
-      p += 8;
+    const l = attemptLayout(flags);
+    const webhook = str(p + l.size);
+    let next = webhook.next;
+    let errorType = '';
+    let errorMessage = '';
+    if (flags & FAILED) {
+      const t = str(next);
+      const m = str(t.next);
+      errorType = t.text;
+      errorMessage = m.text;
+      next = m.next;
     }
-    const startUs = b.readDoubleLE(p);
-    const endUs = b.readDoubleLE(p + 8);
-    const attempt = b.readUInt32LE(p + 16);
-    const statusCode = b.readInt32LE(p + 20);
-    const outcome = OUTCOMES[b[p + 24] ?? 2] ?? 'failed';
-    p += 25;
-    const webhookId = str();
-    const errorType = flags & FAILED ? str() : '';
-    const errorMessage = flags & FAILED ? str() : '';
-    const row: AttemptRow = {
+    rows.push({
       kind: 'attempt',
-      traceId,
-      spanId,
-      parentSpanId,
-      startUs,
-      endUs,
-      attempt,
-      webhookId,
-      statusCode,
-      outcome,
+      traceId: b.toString('hex', p + l.traceId, p + l.traceId + 16),
+      spanId: b.toString('hex', p + l.spanId, p + l.spanId + 8),
+      parentSpanId: l.parentSpanId >= 0 ? b.toString('hex', p + l.parentSpanId, p + l.parentSpanId + 8) : '',
+      startUs: b.readDoubleLE(p + l.startUs),
+      endUs: b.readDoubleLE(p + l.endUs),
+      attempt: b.readUInt32LE(p + l.attempt),
+      webhookId: webhook.text,
+      statusCode: b.readInt32LE(p + l.statusCode),
+      outcome: OUTCOMES[b[p + l.outcome] ?? 2] ?? 'failed',
       errorType,
       errorMessage,
-    };
-    rows.push(row);
+    });
+    p = next;
   }
   return rows;
 }
