@@ -76,6 +76,9 @@ export async function runTool(command: 'bench' | 'sink', args: string[]): Promis
   if (args[0] === 'access') return (await import('./api-access.js')).runAccessBench(args.slice(1));
   if (args[0] === 'fairness') return (await import('./fairness.js')).runFairnessBench(args.slice(1));
   if (args[0] === 'flood') return (await import('./flood.js')).runFloodBench(args.slice(1));
+  if (args[0] === 'ratelimit') {
+    return (await import('./ratelimit-compare.js')).runRateLimitCompare(args.slice(1));
+  }
   if (args.some((a) => a === '--nodes' || a.startsWith('--nodes='))) {
     return (await import('./scale-out.js')).runScaleOutBench(args);
   }

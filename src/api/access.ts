@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors/codes.js';
 import { anonymous, InvalidToken, type Authenticator } from '../auth/authenticator.js';
 import type { Principal, Scope } from '../domain/scopes.js';
-import type { BucketPolicy, KeyedBuckets } from '../ratelimit/token-bucket.js';
+import type { ApiLimiter } from '../ratelimit/api-limiter.js';
 import { bucketKey, isLoopbackAddress } from '../http/client-address.js';
 import { ORIGIN_PATTERN } from '../config/auth-config.js';
 import fp from 'fastify-plugin';
@@ -38,7 +38,8 @@ export interface AccessOptions {
   allowedHosts: readonly string[];
   /** browser origins allowed to make state-changing requests (and CORS) */
   corsOrigins: readonly string[];
-  limiter: { buckets: KeyedBuckets; policy: BucketPolicy } | null;
+  /** the per-client token buckets (apiRateLimiter.*); null: off */
+  limiter: ApiLimiter | null;
   /** the proxies whose X-Forwarded-For is believed (`api.trustProxy`); null: none */
   trustProxy: TrustProxy | null;
 }
@@ -167,23 +168,15 @@ function sameOrigin(origin: string, host: string): boolean {
 export function installAccess(app: FastifyInstance, o: AccessOptions): void {
   const allowedHosts = new Set(o.allowedHosts);
   const allowedOrigin = originMatcher(o.corsOrigins);
-  const policyHeader = o.limiter
-    ? `"api";q=${o.limiter.policy.maxTokens};w=${Math.max(1, Math.ceil((o.limiter.policy.maxTokens * o.limiter.policy.refillIntervalMs) / o.limiter.policy.refillRate / 1000))}`
-    : '';
-
+  /** The client's bucket (ratelimit/api-limiter.ts): headers on every answer, 429 when empty. */
   async function limit(bucket: string, reply: FastifyReply, cost: number): Promise<void> {
     if (!o.limiter) return;
-    const r = await o.limiter.buckets.take(bucket, Math.min(cost, o.limiter.policy.maxTokens));
-    void reply.header('ratelimit-policy', policyHeader);
-    void reply.header('ratelimit', `"api";r=${r.remaining};t=${Math.ceil(r.fullInMs / 1000)}`);
-    if (!r.allowed) {
-      const wait = Math.max(1, Math.ceil(r.retryAfterMs / 1000));
-      throw new AppError(
-        'RATE_LIMITED',
-        `too many requests from this client (apiRateLimiter: ${o.limiter.policy.maxTokens} at once, ${o.limiter.policy.refillRate} per ${o.limiter.policy.refillIntervalMs} ms); retry in ${wait} s`,
-        undefined,
-        { 'retry-after': String(wait) },
-      );
+    const { headers, refused } = await o.limiter.take(bucket, cost);
+    void reply.headers(headers);
+    if (refused) {
+      throw new AppError('RATE_LIMITED', refused.message, undefined, {
+        'retry-after': String(refused.retryAfterS),
+      });
     }
   }
 

@@ -3,6 +3,7 @@ import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
 import type { ApiAccess } from './deps.js';
 import { MemoryBuckets, type KeyedBuckets } from '../ratelimit/token-bucket.js';
+import { ApiLimiter } from '../ratelimit/api-limiter.js';
 import { KeyRegistry } from '../auth/api-keys.js';
 import { Authenticator } from '../auth/authenticator.js';
 import { JwtVerifier } from '../auth/jwt.js';
@@ -45,7 +46,7 @@ export async function createAccess(
       swaggerPublic: config.auth.swaggerPublic,
       allowedHosts: config.api.allowedHosts,
       corsOrigins: config.api.corsOrigins,
-      limiter: buckets ? { buckets, policy } : null,
+      limiter: buckets ? new ApiLimiter(buckets, policy) : null,
       trustProxy: config.api.trustProxy.length > 0 ? proxyAddr.compile(config.api.trustProxy) : null,
       tokenUrl: config.auth.jwt?.tokenUrl ?? '',
       keyMaxLifetimeMs: config.auth.keyMaxLifetimeMs,
