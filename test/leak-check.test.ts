@@ -37,6 +37,12 @@ test('a file that leaves a server and an interval open fails, naming them', () =
   assert.match(r.out, /# pass 1/, 'its test ran and passed: the file fails for the leak alone');
 });
 
+test('a file that leaves a worker thread running fails, naming it', () => {
+  const r = run('leaves-a-thread.ts');
+  assert.equal(r.status, 1, r.out);
+  assert.match(r.out, /LEAK: .*leaves-a-thread\.ts.* left open after its tests: 1 × worker thread/);
+});
+
 test('a file that closes what it opened passes', () => {
   const r = run('closes-everything.ts');
   assert.equal(r.status, 0, r.out);

@@ -34,6 +34,16 @@ function count(kinds: readonly string[]): Map<string, number> {
 
 const baseline = count(process.getActiveResourcesInfo());
 
+/**
+ * Worker threads are not among the active resources (a running thread is its own event loop), so
+ * each one the file starts is followed from its start to its exit.
+ */
+const threads = new Set<object>();
+process.on('worker', (worker) => {
+  threads.add(worker);
+  worker.once('exit', () => threads.delete(worker));
+});
+
 /** What is open now beyond the baseline (not counting this check's own timer). */
 function leaked(): string[] {
   const now = count(process.getActiveResourcesInfo());
@@ -42,6 +52,7 @@ function leaked(): string[] {
     const extra = n - (baseline.get(kind) ?? 0);
     if (extra > 0) out.push(`${extra} × ${kind}`);
   }
+  if (threads.size > 0) out.push(`${threads.size} × worker thread`);
   return out;
 }
 
@@ -54,16 +65,27 @@ function check(since: number): void {
     setTimeout(() => check(since), 250).unref();
     return;
   }
+  report(left);
+  process.exit(1);
+}
+
+function report(left: string[]): void {
   const file = process.argv[1] ?? 'the test file';
   process.stderr.write(
     `\nLEAK: ${file} left open after its tests: ${left.join(', ')} (process.getActiveResourcesInfo)\n`,
   );
-  process.exit(1);
 }
 
 if (process.env.LEAK_CHECK !== 'off') {
   after(() => {
     const since = Date.now();
     setTimeout(() => check(since), 1000).unref();
+  });
+  // an unref'd thread does not keep the process alive, so the timer above never fires: the
+  // process is about to end with it still running
+  process.on('beforeExit', () => {
+    if (threads.size === 0) return;
+    report([`${threads.size} × worker thread`]);
+    process.exitCode = 1;
   });
 }
