@@ -39,6 +39,7 @@ ${SCOPE_LINES}
   bench flood           delivery under an API write flood: an api node beside a worker node, and one all node
   bench access          what authentication and the API rate limiter cost a request, and how exactly the bucket holds
   bench fairness        one key flooding 1,000-message pages: what everyone else's requests wait
+  bench ratelimit       the API's rate limiter beside @fastify/rate-limit: what each lets through, what each costs
   sink [options]        run a local webhook receiver that answers like webhook.site
       --port N            port (default 4000)
       --host H            address (default 127.0.0.1)
