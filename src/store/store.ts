@@ -2,6 +2,7 @@ import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../dom
 import { MESSAGE_STATUSES } from '../domain/message.js';
 import type { ApiKeyStore } from './key-store.js';
 import type { ControlStore } from './control-store.js';
+import type { DestinationStore } from './destination-store.js';
 
 /**
  * The storage seam. The core (API, worker pool, seeding) depends on this
@@ -25,6 +26,8 @@ export interface MessageStore {
   readonly keys: ApiKeyStore;
   /** The cluster's pool state and the nodes' heartbeats. */
   readonly control: ControlStore;
+  /** The receivers of webhooks (destinations), in the same database. */
+  readonly destinations: DestinationStore;
 
   /**
    * Inserts messages in one transaction (SQL) or one bulk write (MongoDB).

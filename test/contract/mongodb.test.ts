@@ -5,12 +5,14 @@ import { mongoFactory, serviceUrl, uniqueName } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
+import { destinationStoreContract } from './destination-store-contract.js';
 import { MongoStore } from '../../src/store/mongo/mongo-store.js';
 
 const factory = mongoFactory();
 storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
+destinationStoreContract(factory);
 
 const url = serviceUrl('MONGODB_URI');
 test(

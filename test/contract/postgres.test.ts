@@ -2,8 +2,10 @@ import { postgresFactory } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
+import { destinationStoreContract } from './destination-store-contract.js';
 
 const factory = postgresFactory();
 storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
+destinationStoreContract(factory);

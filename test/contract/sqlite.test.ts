@@ -8,6 +8,7 @@ import { sqliteFactory } from '../helpers/services.js';
 import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
+import { destinationStoreContract } from './destination-store-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { orderOf } from '../../src/store/store.js';
@@ -16,6 +17,7 @@ const factory = sqliteFactory();
 storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
+destinationStoreContract(factory);
 
 test('SQLite: a database made by schema version 2 upgrades and keeps its delivery attempts', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ms-migrate-'));

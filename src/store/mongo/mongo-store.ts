@@ -18,6 +18,7 @@ import type {
 import type { Logger } from '../../logging/logger.js';
 import { MongoKeys, type KeyDoc } from './mongo-keys.js';
 import { MongoControl, type ControlDoc, type NodeDoc } from './mongo-control.js';
+import { MongoDestinations, type DestinationDoc } from './mongo-destinations.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
 import { mongoErrorCode } from './mongo-errors.js';
 import { backfillLegacy, LegacyDocError } from './legacy.js';
@@ -88,6 +89,8 @@ export class MongoStore implements MessageStore {
   private readonly fencing: MongoFencing;
   readonly keys: MongoKeys;
   readonly control: MongoControl;
+  readonly destinations: MongoDestinations;
+  private readonly destinationsCol: Collection<DestinationDoc>;
   private readonly keysCol: Collection<KeyDoc>;
 
   constructor(private readonly options: MongoStoreOptions) {
@@ -101,6 +104,8 @@ export class MongoStore implements MessageStore {
     this.attemptsCol = this.db.collection<AttemptDoc>(`${options.collection}_attempts`);
     this.keysCol = this.db.collection<KeyDoc>(`${options.collection}_api_keys`);
     this.fencing = new MongoFencing(this.messages, this.fences, this.instance);
+    this.destinationsCol = this.db.collection<DestinationDoc>(`${options.collection}_destinations`);
+    this.destinations = guardStore(new MongoDestinations(this.destinationsCol), mongoErrorCode);
     this.keys = guardStore(new MongoKeys(this.keysCol), mongoErrorCode);
     this.control = guardStore(
       new MongoControl(
@@ -120,6 +125,7 @@ export class MongoStore implements MessageStore {
     await ensureIndexes(this.fences, FENCE_INDEXES);
     await ensureIndexes(this.attemptsCol, ATTEMPT_INDEXES);
     await ensureIndexes(this.keysCol, MongoKeys.indexes());
+    await ensureIndexes(this.destinationsCol, MongoDestinations.indexes());
     const report = await backfillLegacy(
       this.messages as unknown as Collection<Document>,
       new Date(),

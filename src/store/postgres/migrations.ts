@@ -108,4 +108,19 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
     name: 'when an API key stops letting anyone in',
     sql: `ALTER TABLE api_keys ADD COLUMN expires_at timestamptz;`,
   },
+  {
+    version: 8,
+    name: 'destinations: receivers with their own URL, secrets and limits',
+    sql: `
+      CREATE TABLE destinations (
+        id text PRIMARY KEY,
+        spec jsonb NOT NULL,
+        status text NOT NULL,
+        disabled_reason text,
+        disabled_at timestamptz,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        version integer NOT NULL
+      );`,
+  },
 ];

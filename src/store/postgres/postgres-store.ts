@@ -32,6 +32,7 @@ import {
 } from '../store.js';
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
+import { PostgresDestinations } from './postgres-destinations.js';
 import { PG_MIGRATIONS } from './migrations.js';
 import { listedMessage, type ListTuple } from '../sql-rows.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
@@ -76,6 +77,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
   private readonly schema: string;
   readonly keys: PostgresKeys;
   readonly control: PostgresControl;
+  readonly destinations: PostgresDestinations;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -94,6 +96,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     this.lane.on('error', () => undefined);
     this.keys = guardStore(new PostgresKeys(this.pool), postgresErrorCode);
     this.control = guardStore(new PostgresControl(this.lane), postgresErrorCode);
+    this.destinations = guardStore(new PostgresDestinations(this.pool), postgresErrorCode);
     // every method's driver errors leave as StoreError (store-errors.ts)
     return guardStore(this, postgresErrorCode);
   }

@@ -88,4 +88,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `ALTER TABLE messages ADD COLUMN trace_context TEXT;`,
   // 7: when an API key stops letting anyone in (null: never)
   `ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;`,
+  // 8: destinations (receivers with their own URL, secrets and limits): the spec as JSON
+  `CREATE TABLE destinations (
+     id TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     status TEXT NOT NULL,
+     disabled_reason TEXT,
+     disabled_at INTEGER,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     version INTEGER NOT NULL
+   );`,
 ];

@@ -41,6 +41,7 @@ import { listedMessage, MESSAGE_COLUMNS, type ListTuple } from '../sql-rows.js';
 const LIST_SELECT = MESSAGE_COLUMNS.join(', ');
 import { SqliteKeys } from './sqlite-keys.js';
 import { SqliteControl } from './sqlite-control.js';
+import { SqliteDestinations } from './sqlite-destinations.js';
 import {
   type Row,
   type AttemptRow,
@@ -63,6 +64,7 @@ export class SqliteStore implements MessageStore {
   private readonly db: Database.Database;
   readonly keys = guardStore(new SqliteKeys(() => this.db), sqliteErrorCode);
   readonly control = guardStore(new SqliteControl(() => this.db), sqliteErrorCode);
+  readonly destinations = guardStore(new SqliteDestinations(() => this.db), sqliteErrorCode);
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();

@@ -1,0 +1,55 @@
+/**
+ * A destination: one receiver of webhooks, with its own URL, secrets, limits and failure handling
+ * (issue 24). The stores keep it (store/destination-store.ts); the service's rules about it (what
+ * a valid one is, its flow control, its breaker) live in src/destinations/ as they are built.
+ * Durations are kept in milliseconds; the API writes them as the config does ("500ms", "5m").
+ */
+export type DestinationStatus = 'active' | 'paused' | 'disabled';
+
+export const DESTINATION_STATUSES: readonly DestinationStatus[] = ['active', 'paused', 'disabled'];
+
+/** A Standard Webhooks signing secret (`whsec_` + base64); several at once while a receiver rotates. */
+export interface SigningSecret {
+  secret: string;
+  /** from then on it no longer signs (null: it does not expire) */
+  expires_at: Date | null;
+}
+
+/** What a user sets on a destination (create and update). */
+export interface DestinationSpec {
+  url: string;
+  description: string;
+  /** custom request headers (never `webhook-*`, `content-type`, `host`) */
+  headers: Record<string, string>;
+  secrets: SigningSecret[];
+  /** one request's timeout; null: the service's (webhookClient.timeout) */
+  timeout_ms: number | null;
+  /** a token bucket: `limit` requests per `period_ms`, bursts of `burst`; null: no limit of its own */
+  rate_limit: { limit: number; period_ms: number; burst: number } | null;
+  /** requests in flight at once across the cluster; null: no bound of its own */
+  max_in_flight: number | null;
+  /** null: the service's retry settings (retry.*) */
+  retry: {
+    max_attempts: number;
+    base_delay_ms: number;
+    max_delay_ms: number;
+    max_age_ms: number | null;
+  } | null;
+  /** the topics it subscribes to */
+  topics: string[];
+  metadata: Record<string, string>;
+}
+
+export interface Destination extends DestinationSpec {
+  /** a slug: lower-case letters, digits, `-` and `_`, 1 to 64 characters, starting with a letter or digit */
+  id: string;
+  status: DestinationStatus;
+  disabled_reason: string | null;
+  disabled_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  /** bumped by each change: an update may name the version it read (optimistic concurrency) */
+  version: number;
+}
+
+export const DESTINATION_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
