@@ -14,6 +14,7 @@ const LAYERS = [
   'store',
   'cache',
   'ratelimit',
+  'destinations',
   'delivery',
   'worker',
   'cluster',
