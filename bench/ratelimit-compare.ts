@@ -16,6 +16,8 @@ import { silentLogger } from '../src/logging/logger.js';
 import { ApiLimiter } from '../src/ratelimit/api-limiter.js';
 import { MemoryBuckets, type BucketPolicy, type KeyedBuckets } from '../src/ratelimit/token-bucket.js';
 import { RedisBuckets } from '../src/ratelimit/redis-buckets.js';
+import { median } from './processes.js';
+import { say, wholeNumber } from './report.js';
 
 type Kind = 'ours' | 'plugin';
 type Store = 'memory' | 'redis';
@@ -109,28 +111,19 @@ function limitHeaders(h: Record<string, unknown>): string {
     .join('; ');
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? NaN;
-}
-
 export async function runRateLimitCompare(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { rounds: { type: 'string' }, requests: { type: 'string' }, 'no-redis': { type: 'boolean' } },
   });
-  const rounds = Number(values.rounds ?? 3);
-  const requests = Number(values.requests ?? 5000);
+  const rounds = wholeNumber('bench ratelimit', 'rounds', values.rounds, 3);
+  const requests = wholeNumber('bench ratelimit', 'requests', values.requests, 5000);
   const redisUri = process.env.REDIS_URI ?? '';
   const stores: Store[] = values['no-redis'] || !redisUri ? ['memory'] : ['memory', 'redis'];
   const prefix = `ms-rlc-${process.pid}:`;
   // a burst of 20, refilled at 20 per second: a window of 1 s for the plugin
   const policy: BucketPolicy = { maxTokens: 20, refillRate: 20, refillIntervalMs: 1000 };
-  const out: string[] = [];
-  const line = (s: string): void => {
-    out.push(s);
-    process.stdout.write(s + '\n');
-  };
+  const line = say;
   line(
     `bench ratelimit: burst ${policy.maxTokens}, ${policy.refillRate} per ${policy.refillIntervalMs} ms, one client; stores: ${stores.join(', ')}`,
   );

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../logging/logger.js';
-import { defaultConfig } from '../config/config.js';
+import { defaultConfig, type Config } from '../config/config.js';
 import type { MessageStore } from '../store/store.js';
 import type { Cache } from '../cache/cache.js';
 import type { PoolState } from '../worker/worker-pool.js';
@@ -16,34 +16,24 @@ export interface ApiAccess extends AccessOptions {
   keyMaxLifetimeMs: number;
 }
 
-/** How long and how many: what a client may hold of the server (config keys api.*). */
-export interface ApiLimits {
-  bodyLimit: number;
-  requestTimeoutMs: number;
-  headersTimeoutMs: number;
-  keepAliveTimeoutMs: number;
-  maxConnections: number;
-  /** open connections of one client address at most (http/connection-guard.ts) */
-  maxConnectionsPerClient: number;
-  /** requests worked on at once while `ApiDeps.delivering()` (0: no bound); the others wait */
-  maxConcurrentRequests: number;
-  /** requests of one client worked on at once, always; its others wait (request-gate.ts) */
-  maxConcurrentRequestsPerClient: number;
-}
+const LIMIT_KEYS = [
+  'bodyLimit',
+  'requestTimeoutMs',
+  'headersTimeoutMs',
+  'keepAliveTimeoutMs',
+  'maxConnections',
+  'maxConnectionsPerClient',
+  'maxConcurrentRequests',
+  'maxConcurrentRequestsPerClient',
+] as const satisfies readonly (keyof Config['api'])[];
+
+/** How long and how many: what a client may hold of the server (config keys api.*, described in config/types.ts). */
+export type ApiLimits = Pick<Config['api'], (typeof LIMIT_KEYS)[number]>;
 
 /** The api.* defaults of src/config/keys.ts, for a server built without a config (tests). */
 export function defaultApiLimits(): ApiLimits {
   const { api } = defaultConfig();
-  return {
-    bodyLimit: api.bodyLimit,
-    requestTimeoutMs: api.requestTimeoutMs,
-    headersTimeoutMs: api.headersTimeoutMs,
-    keepAliveTimeoutMs: api.keepAliveTimeoutMs,
-    maxConnections: api.maxConnections,
-    maxConnectionsPerClient: api.maxConnectionsPerClient,
-    maxConcurrentRequests: api.maxConcurrentRequests,
-    maxConcurrentRequestsPerClient: api.maxConcurrentRequestsPerClient,
-  };
+  return Object.fromEntries(LIMIT_KEYS.map((k) => [k, api[k]])) as ApiLimits;
 }
 
 /** Traces of API requests (src/api/request-tracing.ts); absent: tracing is off. */

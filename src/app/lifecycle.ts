@@ -12,11 +12,6 @@ export class Lifecycle {
 
   constructor(private readonly logger: Logger) {}
 
-  /** The parts opened so far, in start order (tests, logs). */
-  get names(): string[] {
-    return this.parts.map((p) => p.name);
-  }
-
   async open<T>(
     name: string,
     start: () => Promise<T> | T,

@@ -245,11 +245,6 @@ export class ClusterNode {
     await this.recoverDead(began);
   }
 
-  /** Live nodes that deliver (role all or worker), this one counted: the share of a rate divided among them. */
-  liveDeliverers(): number {
-    return this.view.liveDeliverers();
-  }
-
   /** Any live node does it: idempotent, so several at once do no harm. */
   private async recoverDead(now: number): Promise<void> {
     const cutoff = now - this.o.nodeTimeoutMs;

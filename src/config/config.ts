@@ -89,10 +89,9 @@ function load(env: Env, cwd: string | null): Config {
   const secrets = secretList([
     ...secretsOf(env),
     ...CONFIG_KEYS.flatMap((spec) => {
-      const v = 'secret' in spec ? values.get(spec.key) : undefined;
-      return 'secret' in spec && (typeof v === 'string' || Array.isArray(v))
-        ? secretParts(spec.secret, v as string | string[])
-        : [];
+      if (!('secret' in spec)) return [];
+      const v = values.get(spec.key);
+      return typeof v === 'string' || Array.isArray(v) ? secretParts(spec.secret, v) : [];
     }),
   ]);
 

@@ -1,5 +1,5 @@
 import { ConfigError } from './config-error.js';
-import { envDefault } from './keys.js';
+import { envDefault, type ChoiceOf } from './keys.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -24,7 +24,7 @@ export interface TracingConfig {
   poolExporter: PoolExporter;
 }
 
-export type PoolExporter = 'encoder' | 'sdk';
+export type PoolExporter = ChoiceOf<'tracing.poolExporter'>;
 
 const PROTOCOLS = ['http/protobuf', 'http/json', 'grpc'] as const;
 type OtlpProtocol = (typeof PROTOCOLS)[number];

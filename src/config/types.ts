@@ -65,9 +65,11 @@ export interface Config {
     headersTimeoutMs: number;
     keepAliveTimeoutMs: number;
     maxConnections: number;
+    /** open connections of one client address at most (http/connection-guard.ts) */
     maxConnectionsPerClient: number;
-    /** on an `all` node while delivering: requests worked on at once (0: no bound) */
+    /** on an `all` node while delivering: requests worked on at once (0: no bound); the others wait */
     maxConcurrentRequests: number;
+    /** requests of one client worked on at once, always; its others wait (api/request-gate.ts) */
     maxConcurrentRequestsPerClient: number;
     /** browser origins allowed by CORS (empty: CORS off) */
     corsOrigins: string[];

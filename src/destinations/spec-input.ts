@@ -4,7 +4,12 @@
  * named by its path, all at once, so a client fixes a body in one go. The body's JSON shape is
  * checked first by the API's schema; these are the rules a schema cannot say.
  */
-import { DESTINATION_ID, type Destination, type DestinationSpec } from '../domain/destination.js';
+import {
+  DEFAULT_DESTINATION_ID,
+  DESTINATION_ID,
+  type Destination,
+  type DestinationSpec,
+} from '../domain/destination.js';
 import { textProblem } from '../domain/text.js';
 import { formatDuration, parseDuration } from '../config/duration.js';
 
@@ -26,9 +31,6 @@ export interface Problem {
   path: string;
   message: string;
 }
-
-/** The id of the built-in destination the config's webhook settings make (not created over the API). */
-export const DEFAULT_DESTINATION_ID = 'default';
 
 export const LIMITS = {
   description: 1024,

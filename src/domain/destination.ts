@@ -6,7 +6,8 @@
  */
 export type DestinationStatus = 'active' | 'paused' | 'disabled';
 
-export const DESTINATION_STATUSES: readonly DestinationStatus[] = ['active', 'paused', 'disabled'];
+/** The built-in destination the config's webhook settings make (webhookClient.*, WEBHOOK_URL). */
+export const DEFAULT_DESTINATION_ID = 'default';
 
 /** A Standard Webhooks signing secret (`whsec_` + base64); several at once while a receiver rotates. */
 export interface SigningSecret {

@@ -1,3 +1,4 @@
+import { DEFAULT_DESTINATION_ID } from '../domain/destination.js';
 /**
  * The delivery gate. The pool takes tokens before it claims, so it never holds
  * a claimed message while waiting for a token. Asynchronous and keyed: the key
@@ -21,7 +22,7 @@ export interface RateLimiter {
 }
 
 /** The one destination there is today: the configured webhook. */
-export const DEFAULT_DESTINATION = 'default';
+export const DEFAULT_DESTINATION = DEFAULT_DESTINATION_ID;
 
 /** The bucket's settings, as config keys rateLimiter.* give them. */
 export interface StepPolicy {

@@ -46,6 +46,11 @@ export const SPEC_FIELDS = [
   'metadata',
 ] as const satisfies readonly (keyof DestinationSpec)[];
 
+/** The spec's fields of a destination (or of a stored document holding them). */
+export function specFields(d: DestinationSpec): DestinationSpec {
+  return Object.fromEntries(SPEC_FIELDS.map((k) => [k, d[k]])) as unknown as DestinationSpec;
+}
+
 /** A spec as JSON text (SQL stores keep the spec in one column), secrets' expiries as ISO strings. */
 export function specJson(spec: DestinationSpec): string {
   return JSON.stringify(spec);

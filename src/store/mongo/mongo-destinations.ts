@@ -1,23 +1,10 @@
 import type { Collection, IndexDescription } from 'mongodb';
 import type { Destination, DestinationSpec, DestinationStatus } from '../../domain/destination.js';
-import { patched, type DestinationStore } from '../destination-store.js';
+import { patched, specFields, type DestinationStore } from '../destination-store.js';
 
 export type DestinationDoc = Omit<Destination, 'id'> & { _id: string };
 
 const toDestination = ({ _id, ...rest }: DestinationDoc): Destination => ({ id: _id, ...rest });
-
-const specOfDoc = (d: DestinationDoc): DestinationSpec => ({
-  url: d.url,
-  description: d.description,
-  headers: d.headers,
-  secrets: d.secrets,
-  timeout_ms: d.timeout_ms,
-  rate_limit: d.rate_limit,
-  max_in_flight: d.max_in_flight,
-  retry: d.retry,
-  topics: d.topics,
-  metadata: d.metadata,
-});
 
 /** The `<collection>_destinations` collection: one document per destination, `_id` its id. */
 export class MongoDestinations implements DestinationStore {
@@ -65,7 +52,7 @@ export class MongoDestinations implements DestinationStore {
     for (;;) {
       const d = await this.col.findOne({ _id: id });
       if (!d || (ifVersion !== undefined && d.version !== ifVersion)) return null;
-      const spec = patched(specOfDoc(d), patch);
+      const spec = patched(specFields(d), patch);
       const r = await this.col.updateOne(
         { _id: id, version: d.version },
         { $set: { ...spec, updated_at: now, version: d.version + 1 } },
