@@ -58,6 +58,12 @@ export interface Message {
    * attempts, on any node and however much later, are spans in that trace (internal, not in the API)
    */
   trace_context: string | null;
+  /** the destination it goes to; null: the built-in `default` (the config's webhook, and every older row) */
+  destination_id: string | null;
+  /** the messages one request fanned out to a topic's subscribers share it (null: not fanned out) */
+  group_id: string | null;
+  /** the topic it was sent to, when it was (null: named a destination, or none) */
+  topic: string | null;
 }
 
 export interface DeliveryAttempt {
@@ -68,6 +74,10 @@ export interface DeliveryAttempt {
   status_code: number | null;
   error: string | null;
   outcome: 'sent' | 'retry' | 'failed' | 'unknown';
+  /** the destination the attempt went to (null: `default`, and attempts stored before destinations existed) */
+  destination_id?: string | null;
+  /** the URL it was sent to, as it was then (null in attempts stored before destinations existed) */
+  url?: string | null;
 }
 
 export interface NewMessage {
@@ -78,6 +88,9 @@ export interface NewMessage {
   idempotency_key?: string | null | undefined;
   request_hash?: string | null | undefined;
   trace_context?: string | null | undefined;
+  destination_id?: string | null | undefined;
+  group_id?: string | null | undefined;
+  topic?: string | null | undefined;
   /** seeding only: rows of the original's format may already be sent */
   status?: MessageStatus | undefined;
   created_at?: Date | undefined;
@@ -147,5 +160,8 @@ export function buildMessage(input: NewMessage, id: string, webhookId: string, n
     idempotency_key: input.idempotency_key ?? null,
     request_hash: input.request_hash ?? null,
     trace_context: input.trace_context ?? null,
+    destination_id: input.destination_id ?? null,
+    group_id: input.group_id ?? null,
+    topic: input.topic ?? null,
   };
 }

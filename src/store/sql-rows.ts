@@ -28,6 +28,9 @@ export const MESSAGE_COLUMNS = [
   'idempotency_key',
   'request_hash',
   'trace_context',
+  'destination_id',
+  'group_id',
+  'topic',
 ] as const satisfies readonly (keyof Message)[];
 
 /** The time columns of MESSAGE_COLUMNS: read as epoch milliseconds. */
@@ -63,6 +66,9 @@ export type ListTuple = [
   idempotencyKey: string | null,
   requestHash: string | null,
   traceContext: string | null,
+  destinationId: string | null,
+  groupId: string | null,
+  topic: string | null,
 ];
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -89,5 +95,8 @@ export function listedMessage(t: ListTuple): Message {
     idempotency_key: t[17],
     request_hash: t[18],
     trace_context: t[19],
+    destination_id: t[20],
+    group_id: t[21],
+    topic: t[22],
   };
 }

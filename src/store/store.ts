@@ -1,5 +1,6 @@
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../domain/message.js';
 import { MESSAGE_STATUSES } from '../domain/message.js';
+import { DEFAULT_DESTINATION_ID } from '../domain/destination.js';
 import type { ApiKeyStore } from './key-store.js';
 import type { ControlStore } from './control-store.js';
 import type { DestinationStore } from './destination-store.js';
@@ -112,6 +113,7 @@ export type ClaimedMessage = Pick<
   | 'created_at'
   | 'lease_expires_at'
   | 'trace_context'
+  | 'destination_id'
 >;
 
 /**
@@ -130,6 +132,7 @@ export type ClaimedTuple = [
   dueAtMs: number,
   createdAtMs: number,
   traceContext: string | null,
+  destinationId: string | null,
   ...rest: unknown[],
 ];
 
@@ -145,6 +148,7 @@ export function toClaimed(r: ClaimedTuple, leaseExpiresAt: Date): ClaimedMessage
     created_at: new Date(r[7]),
     lease_expires_at: leaseExpiresAt,
     trace_context: r[8],
+    destination_id: r[9],
   };
 }
 
@@ -184,6 +188,10 @@ export function orderOf(status: MessageStatus | undefined): ListOrder {
 
 export interface ListQuery {
   status?: MessageStatus | undefined;
+  /** only this destination's messages (`default`: those with no destination of their own) */
+  destination?: string | undefined;
+  /** only the messages of one fan-out */
+  group?: string | undefined;
   order: ListOrder;
   limit: number;
   after?: Cursor | undefined;
@@ -221,6 +229,15 @@ export interface ClaimRequest {
   limit: number;
   now: Date;
   leaseMs: number;
+  /** destinations whose messages are not claimed now (paused, disabled); `default` stands for no destination */
+  exclude?: readonly string[] | undefined;
+}
+
+/** The messages of every destination but `exclude`'s, as a SQL condition on destination_id (`$n`/`?` given). */
+export function excludeCondition(exclude: readonly string[], param: string): string {
+  return exclude.includes(DEFAULT_DESTINATION_ID)
+    ? `destination_id IS NOT NULL AND NOT (destination_id IN (${param}))`
+    : `(destination_id IS NULL OR NOT (destination_id IN (${param})))`;
 }
 
 export type Outcome =

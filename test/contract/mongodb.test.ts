@@ -6,6 +6,7 @@ import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
+import { messageDestinationContract } from './message-destination-contract.js';
 import { MongoStore } from '../../src/store/mongo/mongo-store.js';
 
 const factory = mongoFactory();
@@ -13,6 +14,7 @@ storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
+messageDestinationContract(factory);
 
 const url = serviceUrl('MONGODB_URI');
 test(

@@ -3,9 +3,11 @@ import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
+import { messageDestinationContract } from './message-destination-contract.js';
 
 const factory = postgresFactory();
 storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
+messageDestinationContract(factory);

@@ -9,6 +9,7 @@ import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
+import { messageDestinationContract } from './message-destination-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { orderOf } from '../../src/store/store.js';
@@ -18,6 +19,7 @@ storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
+messageDestinationContract(factory);
 
 test('SQLite: a database made by schema version 2 upgrades and keeps its delivery attempts', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ms-migrate-'));

@@ -102,6 +102,10 @@ export function fromLegacy(doc: LegacyDoc, now: Date): Omit<Message, 'id' | 'ide
     webhook_id: webhookIdFor(id),
     request_hash: null,
     trace_context: null,
+    // the original had one receiver: its messages go to the built-in `default`
+    destination_id: null,
+    group_id: null,
+    topic: null,
   };
 }
 

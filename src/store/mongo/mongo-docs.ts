@@ -7,10 +7,18 @@ import { MongoBulkWriteError, MongoServerError, ObjectId } from 'mongodb';
 import type { Collection, Document, IndexDescription } from 'mongodb';
 import type { DeliveryAttempt, Message } from '../../domain/message.js';
 import { fromLegacy } from './legacy.js';
+import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 
 /** The document as stored: the original's snake_case fields, ObjectId _id, and a fencing version. */
-export type MessageDoc = Omit<Message, 'id' | 'idempotency_key' | 'trace_context'> & {
+export type MessageDoc = Omit<
+  Message,
+  'id' | 'idempotency_key' | 'trace_context' | 'destination_id' | 'group_id' | 'topic'
+> & {
   _id: ObjectId;
+  /** absent for the built-in `default` destination (and in every document older than destinations) */
+  destination_id?: string | null;
+  group_id?: string | null;
+  topic?: string | null;
   /** absent when none, so the sparse unique index ignores it */
   idempotency_key?: string;
   /** absent when none (and in documents older than the field) */
@@ -59,22 +67,48 @@ export function toMessage(d: MessageDoc): Message {
   if (d.version === undefined) {
     return { ...fromLegacy(d, new Date()), id: d._id.toHexString(), idempotency_key: null };
   }
-  const { _id, version: _version, idempotency_key, trace_context, ...rest } = d;
+  const {
+    _id,
+    version: _version,
+    idempotency_key,
+    trace_context,
+    destination_id,
+    group_id,
+    topic,
+    ...rest
+  } = d;
   return {
     ...rest,
     id: _id.toHexString(),
     idempotency_key: idempotency_key ?? null,
     // documents written before the field existed have none
     trace_context: trace_context ?? null,
+    destination_id: destination_id ?? null,
+    group_id: group_id ?? null,
+    topic: topic ?? null,
   };
 }
 
 export function toDoc(m: Message): MessageDoc {
-  const { id, idempotency_key, trace_context, ...rest } = m;
+  const { id, idempotency_key, trace_context, destination_id, group_id, topic, ...rest } = m;
   const doc: MessageDoc = { ...rest, _id: new ObjectId(id), version: 0 };
   if (idempotency_key !== null) doc.idempotency_key = idempotency_key;
   if (trace_context !== null) doc.trace_context = trace_context;
+  // absent rather than null, as the original's documents have none
+  if (destination_id !== null) doc.destination_id = destination_id;
+  if (group_id !== null) doc.group_id = group_id;
+  if (topic !== null) doc.topic = topic;
   return doc;
+}
+
+/** The destination filter of a find (`default`: documents with no destination of their own). */
+export function destinationFilter(destination: string): string | null {
+  return destination === DEFAULT_DESTINATION_ID ? null : destination;
+}
+
+/** A claim's excluded destinations as a filter value on destination_id (`default` is null or absent). */
+export function excludedValues(exclude: readonly string[]): (string | null)[] {
+  return exclude.map((d) => (d === DEFAULT_DESTINATION_ID ? null : d));
 }
 
 export async function ensureIndexes<T extends Document>(
@@ -115,6 +149,8 @@ export const MESSAGE_INDEXES: IndexDescription[] = [
   { key: { created_at: -1, _id: -1 }, name: 'created' },
   { key: { status: 1, created_at: -1, _id: -1 }, name: 'status_created' },
   { key: { idempotency_key: 1 }, name: 'idempotency_key', unique: true, sparse: true },
+  { key: { destination_id: 1, created_at: -1, _id: -1 }, name: 'destination_created' },
+  { key: { group_id: 1, created_at: -1, _id: -1 }, name: 'group_created' },
 ];
 export const FENCE_INDEXES: IndexDescription[] = [{ key: { at: 1 }, name: 'at' }];
 export const ATTEMPT_INDEXES: IndexDescription[] = [{ key: { message_id: 1, attempt: 1 }, name: 'message' }];

@@ -1,12 +1,20 @@
 import { ObjectId, type Filter, type Sort } from 'mongodb';
 import { dueValue, DUE_RANGES, type ListQuery } from '../store.js';
-import { SORT, type MessageDoc } from './mongo-docs.js';
+import { destinationFilter, SORT, type MessageDoc } from './mongo-docs.js';
 
 const NO_ID = new ObjectId('000000000000000000000000');
 
 /** A cursor's id as an ObjectId (one that is not a valid id sorts before every other). */
 function oidOf(id: string): ObjectId {
   return ObjectId.isValid(id) && /^[0-9a-f]{24}$/.test(id) ? new ObjectId(id) : NO_ID;
+}
+
+/** The destination and group filters of a list query. */
+function filtersOf(q: ListQuery): Filter<MessageDoc> {
+  const f: Filter<MessageDoc> = {};
+  if (q.destination !== undefined) f.destination_id = destinationFilter(q.destination);
+  if (q.group !== undefined) f.group_id = q.group;
+  return f;
 }
 
 /**
@@ -16,7 +24,7 @@ function oidOf(id: string): ObjectId {
 export function listFind(q: ListQuery): { filter: Filter<MessageDoc>; sort: Sort } {
   if (q.order === 'due') return dueFind(q);
   const sortField = q.order === 'sent' ? 'sent_at' : 'created_at';
-  const filter: Filter<MessageDoc> = {};
+  const filter: Filter<MessageDoc> = filtersOf(q);
   const status = q.order === 'sent' ? 'sent' : q.status;
   if (status) filter.status = status;
   if (q.after) {
@@ -29,7 +37,7 @@ export function listFind(q: ListQuery): { filter: Filter<MessageDoc>; sort: Sort
 }
 
 function dueFind(q: ListQuery): { filter: Filter<MessageDoc>; sort: Sort } {
-  const filter: Filter<MessageDoc> = { status: 'unsent' };
+  const filter: Filter<MessageDoc> = { ...filtersOf(q), status: 'unsent' };
   const after = q.after;
   if (after) {
     const value = (k: Parameters<typeof dueValue>[1]) => (k === 'id' ? oidOf(after.id) : dueValue(after, k));

@@ -29,6 +29,7 @@ import {
   duplicateIndexes,
   ATTEMPT_INDEXES,
   ensureIndexes,
+  excludedValues,
   FENCE_INDEXES,
   MESSAGE_INDEXES,
   FENCE_RETENTION_MS,
@@ -282,6 +283,8 @@ export class MongoStore implements MessageStore {
       if (pool.length === 0) {
         const filter: Filter<MessageDoc> = { status: 'unsent', due_at: { $lte: req.now } };
         if (tried.length > 0) filter._id = { $nin: tried };
+        if (req.exclude && req.exclude.length > 0)
+          filter.destination_id = { $nin: excludedValues(req.exclude) };
         pool = await this.messages
           .find(filter)
           .sort(SORT)

@@ -123,4 +123,20 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
         version integer NOT NULL
       );`,
   },
+  {
+    version: 9,
+    name: 'messages name their destination and fan-out group; attempts record where they went',
+    // nullable, no defaults: metadata-only changes, instant on a table of any size. The indexes
+    // serve GET /messages?destination= and ?group_id= (CREATE INDEX locks writes while it builds:
+    // run \`migrate\` before a large upgrade, as the README says)
+    sql: `
+      ALTER TABLE messages ADD COLUMN destination_id text;
+      ALTER TABLE messages ADD COLUMN group_id text;
+      ALTER TABLE messages ADD COLUMN topic text;
+      CREATE INDEX messages_destination ON messages (destination_id, created_at DESC, id DESC)
+        WHERE destination_id IS NOT NULL;
+      CREATE INDEX messages_group ON messages (group_id, created_at DESC, id DESC) WHERE group_id IS NOT NULL;
+      ALTER TABLE delivery_attempts ADD COLUMN destination_id text;
+      ALTER TABLE delivery_attempts ADD COLUMN url text;`,
+  },
 ];

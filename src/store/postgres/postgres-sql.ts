@@ -4,7 +4,7 @@
  * only for the lease holder) and the list columns. postgres-store.ts runs them.
  */
 import type { Message } from '../../domain/message.js';
-import { errorOf, statusOf, type Completion } from '../store.js';
+import { errorOf, excludeCondition, statusOf, type Completion } from '../store.js';
 import { LIST_TIME_COLUMNS, MESSAGE_COLUMNS } from '../sql-rows.js';
 
 export const INSERT_COLUMNS: readonly [keyof Message, string][] = [
@@ -24,6 +24,9 @@ export const INSERT_COLUMNS: readonly [keyof Message, string][] = [
   ['idempotency_key', 'text'],
   ['request_hash', 'text'],
   ['trace_context', 'text'],
+  ['destination_id', 'text'],
+  ['group_id', 'text'],
+  ['topic', 'text'],
 ];
 
 export const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c).join(', ')})
@@ -37,7 +40,7 @@ export const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c
  * due. A single scan ordered by (priority, due_at) would walk every scheduled
  * (future) message whenever fewer than $limit are due.
  */
-const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
+const claimCandidates = (now: string, limit: string, where = ''): string => `p(pr) AS (
     (SELECT priority FROM messages WHERE status = 'unsent' ORDER BY priority DESC LIMIT 1)
     UNION ALL
     SELECT (SELECT priority FROM messages WHERE status = 'unsent' AND priority < p.pr
@@ -46,7 +49,7 @@ const claimCandidates = (now: string, limit: string): string => `p(pr) AS (
   ), q AS (
     SELECT x.id FROM p CROSS JOIN LATERAL (
       SELECT id, priority, due_at, created_at FROM messages
-      WHERE status = 'unsent' AND priority = p.pr AND due_at <= ${now}
+      WHERE status = 'unsent' AND priority = p.pr AND due_at <= ${now} ${where}
       ORDER BY priority DESC, due_at, created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) x
     ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
   )`;
@@ -61,26 +64,36 @@ const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE
     WHERE m.id = ANY (ARRAY(SELECT id FROM q))
     RETURNING m.id, m.webhook_id, m.content, m.recipient_phone_number, m.attempts, m.priority,
       (extract(epoch FROM m.due_at) * 1000)::float8 AS due_at,
-      (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at, m.trace_context`;
+      (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at, m.trace_context, m.destination_id`;
 
-export const CLAIM_SQL = `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`;
+/** Leaves out the messages of the destinations in `exclude` (bound at `param`, a text[]). */
+const excluding = (exclude: readonly string[] | undefined, param: string): string =>
+  exclude && exclude.length > 0 ? `AND ${excludeCondition(exclude, `SELECT unnest(${param}::text[])`)}` : '';
+
+/** The claim; with `exclude`, its ids are the parameter $5. */
+export const claimSql = (exclude?: readonly string[]): string =>
+  `WITH RECURSIVE ${claimCandidates('$2', '$4', excluding(exclude, '$5'))} ${claimUpdate('$2', '$1', '$3')}`;
+
+export const CLAIM_SQL = claimSql();
 
 // times travel as epoch milliseconds (float8): the driver formats and parses a timestamptz
 // as text with the local offset, a few microseconds per value on the hot path
 const COMPLETION_CTES = `c AS (
     SELECT id, owner, status, to_timestamp(sent_ms / 1000) AS sent_at, resp, error,
            to_timestamp(due_ms / 1000) AS due_at, inc, attempt, to_timestamp(started_ms / 1000) AS started_at,
-           latency_ms, status_code, attempt_error, outcome
+           latency_ms, status_code, attempt_error, outcome, destination_id, url
     FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::text[], $6::text[],
                 $7::float8[], $8::int4[], $9::int4[], $10::float8[], $11::float8[],
-                $12::int4[], $13::text[], $14::text[])
+                $12::int4[], $13::text[], $14::text[], $15::text[], $16::text[])
       AS u(id, owner, status, sent_ms, resp, error, due_ms, inc, attempt, started_ms, latency_ms,
-           status_code, attempt_error, outcome)
+           status_code, attempt_error, outcome, destination_id, url)
   ), ins AS (
-    INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
-    SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome FROM c WHERE attempt IS NOT NULL
+    INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome,
+      destination_id, url)
+    SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome, destination_id, url
+    FROM c WHERE attempt IS NOT NULL
   ), done AS (
-    UPDATE messages m SET status = c.status, updated_at = $15,
+    UPDATE messages m SET status = c.status, updated_at = $17,
       sent_at = COALESCE(c.sent_at, m.sent_at),
       webhook_response_message_id = COALESCE(c.resp, m.webhook_response_message_id),
       last_error = c.error, due_at = COALESCE(c.due_at, m.due_at), attempts = m.attempts + c.inc,
@@ -98,15 +111,22 @@ export const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * next round on. Rows come back as claimed messages, then one row per applied
  * completion (all message columns null, applied_id set).
  */
-export const COMPLETE_AND_CLAIM_SQL = `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$15', '$18')}, claimed AS (
-    ${claimUpdate('$15', '$16', '$17')}
+export const completeAndClaimSql = (
+  exclude?: readonly string[],
+): string => `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', excluding(exclude, '$21'))}, claimed AS (
+    ${claimUpdate('$17', '$18', '$19')}
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
   SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
-    NULL::float8, NULL::text, id FROM done`;
+    NULL::float8, NULL::text, NULL::text, id FROM done`;
 
-/** The 14 parallel arrays COMPLETION_CTES unnests. */
+export const COMPLETE_AND_CLAIM_SQL = completeAndClaimSql();
+
+/** Where the applied id sits in a row of COMPLETE_AND_CLAIM_SQL (after the claimed message's columns). */
+export const APPLIED_ID_COLUMN = 10;
+
+/** The 16 parallel arrays COMPLETION_CTES unnests. */
 export function completionColumns(completions: Completion[]): unknown[] {
   const col = <T>(f: (c: Completion) => T): T[] => completions.map(f);
   return [
@@ -124,6 +144,8 @@ export function completionColumns(completions: Completion[]): unknown[] {
     col((c) => c.attempt?.status_code ?? null),
     col((c) => c.attempt?.error ?? null),
     col((c) => c.attempt?.outcome ?? null),
+    col((c) => c.attempt?.destination_id ?? null),
+    col((c) => c.attempt?.url ?? null),
   ];
 }
 

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
 import { buildMessage } from '../../domain/message.js';
+import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   ClaimedMessage,
@@ -41,6 +42,9 @@ import type { SignalingStore, SignalTransport } from '../signal-transport.js';
 import { PostgresSignals } from './postgres-signals.js';
 import {
   CLAIM_SQL,
+  APPLIED_ID_COLUMN,
+  claimSql,
+  completeAndClaimSql,
   COMPLETE_AND_CLAIM_SQL,
   COMPLETE_SQL,
   completionColumns,
@@ -58,6 +62,28 @@ export interface PostgresStoreOptions {
 }
 
 const MIGRATION_LOCK = 0x6d736368; // "msch"
+
+/**
+ * A claim's excluded destinations: the prepared statement's name suffix (two shapes: with `default`
+ * or without) and the extra parameter. None: the plain claim, as before destinations.
+ */
+function exclusion(exclude: readonly string[] | undefined): { suffix: string; values: unknown[] } {
+  if (!exclude || exclude.length === 0) return { suffix: '', values: [] };
+  return { suffix: exclude.includes(DEFAULT_DESTINATION_ID) ? '_xd' : '_x', values: [exclude] };
+}
+
+/** The destination and group filters of a list query, as conditions numbered after `params`. */
+function filters(q: ListQuery, where: string[], params: unknown[]): void {
+  if (q.destination === DEFAULT_DESTINATION_ID) where.push('destination_id IS NULL');
+  else if (q.destination !== undefined) {
+    params.push(q.destination);
+    where.push(`destination_id = $${params.length}`);
+  }
+  if (q.group !== undefined) {
+    params.push(q.group);
+    where.push(`group_id = $${params.length}`);
+  }
+}
 
 /** Connections of the delivery lane: two claim rounds, an outcome flush and the cluster's own queries. */
 const DELIVERY_CONNECTIONS = 4;
@@ -206,7 +232,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
 
   async attempts(id: string): Promise<DeliveryAttempt[]> {
     const { rows } = await this.pool.query<DeliveryAttempt>(
-      `SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome
+      `SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome, destination_id, url
        FROM delivery_attempts WHERE message_id = $1 ORDER BY attempt, started_at`,
       [id],
     );
@@ -221,6 +247,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     const status = q.order === 'sent' ? 'sent' : q.status;
     // a literal (from the fixed list of statuses), so the planner can use the partial indexes
     if (status) where.push(`status = '${statusLiteral(status)}'`);
+    filters(q, where, params);
     if (q.after) {
       params.push(q.after.at, q.after.id);
       where.push(`(${sortCol}, id) < ($${params.length - 1}, $${params.length})`);
@@ -244,8 +271,10 @@ export class PostgresStore implements MessageStore, SignalingStore {
   /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
   private async listDue(q: ListQuery): Promise<Page> {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
-    const base = `SELECT ${LIST_SELECT} FROM messages WHERE status = 'unsent'`;
     const params: unknown[] = [q.limit + 1];
+    const fw: string[] = [];
+    filters(q, fw, params);
+    const base = `SELECT ${LIST_SELECT} FROM messages WHERE status = 'unsent'${fw.map((w) => ` AND ${w}`).join('')}`;
     const after = q.after;
     let sql = `${base} ${order} LIMIT $1`;
     if (after) {
@@ -285,10 +314,11 @@ export class PostgresStore implements MessageStore, SignalingStore {
     if (req.limit <= 0) return [];
     // named: prepared once per connection, so the hot path skips planning
     const lease = new Date(req.now.getTime() + req.leaseMs);
+    const ex = exclusion(req.exclude);
     const { rows } = await this.lane.query<ClaimedTuple>({
-      name: 'ms_claim',
-      text: CLAIM_SQL,
-      values: [req.owner, req.now, lease, req.limit],
+      name: `ms_claim${ex.suffix}`,
+      text: ex.suffix ? claimSql(req.exclude) : CLAIM_SQL,
+      values: [req.owner, req.now, lease, req.limit, ...ex.values],
       rowMode: 'array',
     });
     return rows.map((r) => toClaimed(r, lease)).sort(byClaimOrder);
@@ -302,16 +332,17 @@ export class PostgresStore implements MessageStore, SignalingStore {
     if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
     const lease = new Date(claim.now.getTime() + claim.leaseMs);
     // a claimed message's columns, then applied_id: null, or all nulls but applied_id
+    const ex = exclusion(claim.exclude);
     const { rows } = await this.lane.query<ClaimedTuple>({
-      name: 'ms_complete_claim',
-      text: COMPLETE_AND_CLAIM_SQL,
-      values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit],
+      name: `ms_complete_claim${ex.suffix}`,
+      text: ex.suffix ? completeAndClaimSql(claim.exclude) : COMPLETE_AND_CLAIM_SQL,
+      values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit, ...ex.values],
       rowMode: 'array',
     });
     const applied: string[] = [];
     const claimed: ClaimedMessage[] = [];
     for (const row of rows) {
-      const appliedId = row[9];
+      const appliedId = row[APPLIED_ID_COLUMN];
       if (typeof appliedId === 'string') applied.push(appliedId);
       else claimed.push(toClaimed(row, lease));
     }

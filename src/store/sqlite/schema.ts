@@ -99,4 +99,14 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      updated_at INTEGER NOT NULL,
      version INTEGER NOT NULL
    );`,
+  // 9: messages name their destination (null: the built-in default) and the fan-out they belong to;
+  // attempts record where they went. Nullable columns without defaults: nothing to rewrite.
+  `ALTER TABLE messages ADD COLUMN destination_id TEXT;
+   ALTER TABLE messages ADD COLUMN group_id TEXT;
+   ALTER TABLE messages ADD COLUMN topic TEXT;
+   CREATE INDEX messages_destination ON messages (destination_id, created_at DESC, id DESC)
+     WHERE destination_id IS NOT NULL;
+   CREATE INDEX messages_group ON messages (group_id, created_at DESC, id DESC) WHERE group_id IS NOT NULL;
+   ALTER TABLE delivery_attempts ADD COLUMN destination_id TEXT;
+   ALTER TABLE delivery_attempts ADD COLUMN url TEXT;`,
 ];

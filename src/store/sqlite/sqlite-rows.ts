@@ -3,6 +3,7 @@
  * messages, and its claim statement; sqlite-store.ts runs them.
  */
 import type { DeliveryAttempt, Message, MessageStatus } from '../../domain/message.js';
+import { excludeCondition } from '../store.js';
 
 export interface Row {
   id: string;
@@ -25,6 +26,9 @@ export interface Row {
   idempotency_key: string | null;
   request_hash: string | null;
   trace_context: string | null;
+  destination_id: string | null;
+  group_id: string | null;
+  topic: string | null;
 }
 
 export interface AttemptRow {
@@ -35,6 +39,8 @@ export interface AttemptRow {
   status_code: number | null;
   error: string | null;
   outcome: DeliveryAttempt['outcome'];
+  destination_id: string | null;
+  url: string | null;
 }
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
@@ -73,13 +79,21 @@ export function toRow(m: Message): Row {
  * priorities at once would walk every scheduled (future) message whenever fewer are due. It
  * returns what a delivery needs (ClaimedTuple), not the row.
  */
-export const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
+export const claimSql = (
+  where = '',
+): string => `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
     lease_expires_at = @exp, updated_at = @now
   WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
-                  WHERE status = 'unsent' AND priority = @priority AND due_at <= @now
+                  WHERE status = 'unsent' AND priority = @priority AND due_at <= @now ${where}
                   ORDER BY priority DESC, due_at, created_at LIMIT @limit)
   RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
-    trace_context`;
+    trace_context, destination_id`;
+
+export const CLAIM_SQL = claimSql();
+
+/** The claim without the messages of the destinations in `exclude` (bound as `@exclude`, a JSON array). */
+export const claimExcludingSql = (exclude: readonly string[]): string =>
+  claimSql(`AND ${excludeCondition(exclude, 'SELECT value FROM json_each(@exclude)')}`);
 
 /** The priorities that have unsent messages, highest first: one index seek each. */
 export const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
@@ -89,3 +103,4 @@ export const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
     FROM p WHERE p.pr IS NOT NULL)`;
 
 export type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
+export type ClaimExcludingParams = ClaimParams & { exclude: string };

@@ -5,6 +5,7 @@ import { checkNewMessages, guardStore, toStoreError } from '../store-errors.js';
 import { sqliteErrorCode } from './sqlite-errors.js';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
 import { buildMessage } from '../../domain/message.js';
+import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
   CancelResult,
@@ -48,8 +49,10 @@ import {
   toMessage,
   toRow,
   CLAIM_SQL,
+  claimExcludingSql,
   PRIORITIES_CTE,
   type ClaimParams,
+  type ClaimExcludingParams,
 } from './sqlite-rows.js';
 
 export interface SqliteStoreOptions {
@@ -68,6 +71,10 @@ export class SqliteStore implements MessageStore {
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
+  private readonly claimStatements = new Map<
+    string,
+    Database.Statement<ClaimExcludingParams, ClaimedTuple>
+  >();
 
   constructor(options: SqliteStoreOptions) {
     try {
@@ -149,10 +156,13 @@ export class SqliteStore implements MessageStore {
           statusCode: number | null,
           error: string | null,
           outcome: DeliveryAttempt['outcome'],
+          destinationId: string | null,
+          url: string | null,
         ]
       >(
-        `INSERT OR IGNORE INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome,
+           destination_id, url)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       recover: db.prepare<{ now: number; to: string; error: string | null }>(
         `UPDATE messages SET status = @to, lease_owner = NULL, lease_expires_at = NULL,
@@ -238,6 +248,17 @@ export class SqliteStore implements MessageStore {
     return this.stmts.attempts.all(id).map((a) => ({ ...a, started_at: new Date(a.started_at) }));
   }
 
+  /** The claim statement for a set of excluded destinations: two shapes (with `default` or not), each prepared once. */
+  private claimExcluding(exclude: readonly string[]): Database.Statement<ClaimExcludingParams, ClaimedTuple> {
+    const sql = claimExcludingSql(exclude);
+    let stmt = this.claimStatements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare<ClaimExcludingParams, ClaimedTuple>(sql).raw(true);
+      this.claimStatements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   /** The statement and parameters of a list query (also what explainList reads). */
   private listSql(q: ListQuery): { sql: string; params: (string | number)[] } {
     if (q.order === 'due') return this.dueSql(q);
@@ -247,6 +268,7 @@ export class SqliteStore implements MessageStore {
     const status = q.order === 'sent' ? 'sent' : q.status;
     // a literal (from the fixed list of statuses), so the planner can use the partial indexes
     if (status) where.push(`status = '${statusLiteral(status)}'`);
+    this.filters(q, where, params);
     if (q.after) {
       where.push(`(${sortCol} < ? OR (${sortCol} = ? AND id < ?))`);
       params.push(q.after.at.getTime(), q.after.at.getTime(), q.after.id);
@@ -260,19 +282,36 @@ export class SqliteStore implements MessageStore {
     return { sql, params };
   }
 
+  /** The destination and group filters of a list query, as conditions with their parameters. */
+  private filters(q: ListQuery, where: string[], params: (string | number)[]): void {
+    if (q.destination === DEFAULT_DESTINATION_ID) where.push('destination_id IS NULL');
+    else if (q.destination !== undefined) {
+      where.push('destination_id = ?');
+      params.push(q.destination);
+    }
+    if (q.group !== undefined) {
+      where.push('group_id = ?');
+      params.push(q.group);
+    }
+  }
+
   /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
   private dueSql(q: ListQuery): { sql: string; params: (string | number)[] } {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
     const n = q.limit + 1;
-    const base = `SELECT ${LIST_SELECT} FROM messages INDEXED BY messages_due WHERE status = 'unsent'`;
+    const fw: string[] = [];
+    const fp: (string | number)[] = [];
+    this.filters(q, fw, fp);
+    const base = `SELECT ${LIST_SELECT} FROM messages INDEXED BY messages_due WHERE status = 'unsent'${fw.map((w) => ` AND ${w}`).join('')}`;
     const after = q.after;
-    if (!after) return { sql: `${base} ${order} LIMIT ?`, params: [n] };
+    if (!after) return { sql: `${base} ${order} LIMIT ?`, params: [...fp, n] };
     const v = (k: Parameters<typeof dueValue>[1]): string | number => {
       const x = dueValue(after, k);
       return x instanceof Date ? x.getTime() : x;
     };
     const params: (string | number)[] = [];
     const parts = DUE_RANGES.map((r) => {
+      params.push(...fp);
       const conds = r.eq.map((k) => (params.push(v(k)), `${k} = ?`));
       params.push(v(r.next));
       conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} ?`);
@@ -320,12 +359,17 @@ export class SqliteStore implements MessageStore {
     const exp = now + req.leaseMs;
     const lease = new Date(exp);
     const claimed: ClaimedMessage[] = [];
+    const exclude = req.exclude && req.exclude.length > 0 ? req.exclude : null;
+    const excluding = exclude ? this.claimExcluding(exclude) : null;
+    const excludeJson = exclude ? JSON.stringify(exclude) : '';
     for (const { pr } of this.stmts.priorities.all()) {
       const limit = req.limit - claimed.length;
       if (limit <= 0) break;
-      for (const r of this.stmts.claim.all({ owner: req.owner, now, exp, limit, priority: pr })) {
-        claimed.push(toClaimed(r, lease));
-      }
+      const params = { owner: req.owner, now, exp, limit, priority: pr };
+      const rows = excluding
+        ? excluding.all({ ...params, exclude: excludeJson })
+        : this.stmts.claim.all(params);
+      for (const r of rows) claimed.push(toClaimed(r, lease));
     }
     return claimed.sort(byClaimOrder);
   }
@@ -368,6 +412,8 @@ export class SqliteStore implements MessageStore {
           a.status_code,
           a.error,
           a.outcome,
+          a.destination_id ?? null,
+          a.url ?? null,
         );
       }
       if (changes === 1) applied.push(c.id);
