@@ -7,6 +7,8 @@ import type { PoolState } from '../worker/worker-pool.js';
 import type { AccessOptions } from './access.js';
 import type { NodeView } from '../cluster/cluster-node.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { DestinationService } from '../destinations/destination-service.js';
+import type { DestinationRegistry } from '../destinations/registry.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -47,6 +49,9 @@ export interface RequestTracing {
 /** What the routes need: the one file every route module imports (no cycle through server.ts). */
 export interface ApiDeps {
   store: MessageStore;
+  /** the destinations' rules (create, change, pause, delete) and this node's copy of them */
+  destinations: DestinationService;
+  registry: DestinationRegistry;
   cache: Cache;
   /** the cluster's pool: a state set here is stored, and every node follows it */
   pool: {

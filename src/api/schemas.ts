@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { CONTENT_MAX_CHARS, CONTROL_CHAR_CLASS, MESSAGE_STATUSES } from '../domain/message.js';
 import type { DeliveryAttempt, Message, MessageStatus } from '../domain/message.js';
+import { DEFAULT_DESTINATION_ID, DESTINATION_ID_PATTERN, TOPIC_PATTERN } from '../domain/destination.js';
 
 /** The schemas that validate requests are the ones the OpenAPI document is generated from. */
 const DateTime = Type.String({ format: 'date-time' });
@@ -82,6 +83,15 @@ export const MessageSchema = Type.Object(
     next_attempt_at: Nullable(DateTime),
     updated_at: DateTime,
     webhook_id: Type.String({ description: 'The webhook-id header of every attempt of this message.' }),
+    destination: Type.String({
+      description: 'The destination it goes to (`default`: the webhook of the config).',
+    }),
+    group_id: Nullable(
+      Type.String({
+        description: 'Shared by the messages one request sent to a topic (one per subscriber).',
+      }),
+    ),
+    topic: Nullable(Type.String({ description: 'The topic it was sent to, when it was.' })),
   },
   { $id: 'Message' },
 );
@@ -94,6 +104,12 @@ export const AttemptSchema = Type.Object(
     status_code: Type.Union([Type.Integer(), Type.Null()]),
     error: Type.Union([Type.String(), Type.Null()]),
     outcome: StringEnum(['sent', 'retry', 'failed', 'unknown'] as const),
+    destination: Type.String({ description: 'The destination the attempt went to.' }),
+    url: Nullable(
+      Type.String({
+        description: 'The URL it was sent to, as it was then (null before destinations existed).',
+      }),
+    ),
   },
   { $id: 'DeliveryAttempt' },
 );
@@ -140,6 +156,21 @@ export const NewMessageSchema = Type.Object(
         example: 0,
       }),
     ),
+    destination: Type.Optional(
+      Type.String({
+        pattern: DESTINATION_ID_PATTERN,
+        description:
+          'The destination to deliver to (GET /destinations); `default`, the webhook of the config, when absent. Not with `topic`.',
+        example: 'default',
+      }),
+    ),
+    topic: Type.Optional(
+      Type.String({
+        pattern: TOPIC_PATTERN,
+        description:
+          'Deliver to every active destination subscribed to this topic: one message each, sharing a `group_id`, in one transaction. Not with `destination`.',
+      }),
+    ),
   },
   { additionalProperties: false, $id: 'NewMessage' },
 );
@@ -166,11 +197,30 @@ export const PageQuery = Type.Object(
   { additionalProperties: true },
 );
 
+/** The filters both message lists take. */
+const MessageFilters = {
+  destination: Type.Optional(
+    Type.String({
+      pattern: DESTINATION_ID_PATTERN,
+      description: 'Only the messages to this destination (`default` included).',
+    }),
+  ),
+  group_id: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 64, description: 'Only the messages of one topic fan-out.' }),
+  ),
+};
+
+export const SentQuerySchema = Type.Object(
+  { ...PageQuery.properties, ...MessageFilters },
+  { additionalProperties: true },
+);
+
 export const ListQuerySchema = Type.Object(
   {
     status: Type.Optional(Type.Ref('MessageStatus')),
     limit: Type.Optional(Limit),
     cursor: Type.Optional(Type.String({ maxLength: 200 })),
+    ...MessageFilters,
   },
   { additionalProperties: true },
 );
@@ -258,6 +308,9 @@ export function messageJson(m: Message): MessageJson {
     next_attempt_at: m.status === 'unsent' ? m.due_at.toISOString() : null,
     updated_at: m.updated_at.toISOString(),
     webhook_id: m.webhook_id,
+    destination: m.destination_id ?? DEFAULT_DESTINATION_ID,
+    group_id: m.group_id,
+    topic: m.topic,
   };
 }
 
@@ -269,5 +322,7 @@ export function attemptJson(a: DeliveryAttempt): Static<typeof AttemptSchema> {
     status_code: a.status_code,
     error: a.error,
     outcome: a.outcome,
+    destination: a.destination_id ?? DEFAULT_DESTINATION_ID,
+    url: a.url ?? null,
   };
 }

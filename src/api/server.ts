@@ -17,6 +17,7 @@ import { messageRoutes } from './routes/messages.js';
 import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
+import { DestinationSchema, destinationRoutes } from './routes/destinations.js';
 import { accessControl, clientOf, originMatcher, PROBE_ROUTES } from './access.js';
 import { securityDocs, securitySchemes } from './security-docs.js';
 import fp from 'fastify-plugin';
@@ -82,7 +83,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
-  for (const s of [...SHARED_SCHEMAS, PoolActionSchema, KeySchema]) {
+  for (const s of [...SHARED_SCHEMAS, PoolActionSchema, KeySchema, DestinationSchema]) {
     strict.addSchema(s);
     coercing.addSchema(s);
     app.addSchema(s);
@@ -151,6 +152,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes, deps);
   await app.register(workerPoolRoutes, deps);
   await app.register(keyRoutes, deps);
+  await app.register(destinationRoutes, deps);
   return app;
 }
 
@@ -175,6 +177,10 @@ async function documentation(app: FastifyInstance, deps: ApiDeps): Promise<void>
         { name: 'worker-pool', description: 'Pause and resume delivery' },
         { name: 'health', description: 'Liveness and readiness' },
         { name: 'keys', description: 'API keys (scope admin)' },
+        {
+          name: 'destinations',
+          description: 'Receivers of webhooks, each with its own URL, secrets and limits',
+        },
       ],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },

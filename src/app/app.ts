@@ -26,6 +26,7 @@ import {
 } from './wire-delivery.js';
 import { writeOutcomes } from './cache-writes.js';
 import { createApi } from './wire-api.js';
+import { openDestinations } from './wire-destinations.js';
 
 export { VERSION } from './version.js';
 export { createCache, seedFromFile } from './wire-store.js';
@@ -74,6 +75,11 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     () => openStore(config, logger, overrides.store),
     (s) => s.close(),
   );
+  const destinations = await life.open(
+    'destinations',
+    () => openDestinations(config, rawStore, logger),
+    (d) => d.registry.close(),
+  );
   const metrics = config.metrics.enabled ? new Metrics() : null;
   const store: MessageStore = metrics ? timedStore(rawStore, metrics) : rawStore;
   const cache = await life.open(
@@ -105,6 +111,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   );
   const pool = createPool(config, {
     store,
+    destinations: destinations.registry,
     deliverer,
     limiter,
     view,
@@ -177,6 +184,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     () =>
       createApi(config, {
         store,
+        destinations,
         cache,
         pool,
         cluster,

@@ -10,12 +10,15 @@ import type { ClusterSignals } from '../cluster/signals.js';
 import type { RequestTracing } from '../api/deps.js';
 import { buildServer } from '../api/server.js';
 import { VERSION } from './version.js';
+import type { DestinationRegistry } from '../destinations/registry.js';
+import type { DestinationService } from '../destinations/destination-service.js';
 
 /** The HTTP API over this node's parts (not listening yet: the CLI listens once the node is up). */
 export function createApi(
   config: Config,
   parts: {
     store: MessageStore;
+    destinations: { registry: DestinationRegistry; service: DestinationService };
     cache: Cache;
     pool: WorkerPool;
     cluster: ClusterNode;
@@ -29,6 +32,8 @@ export function createApi(
   const { pool, cluster, signals } = parts;
   return buildServer({
     store: parts.store,
+    destinations: parts.destinations.service,
+    registry: parts.destinations.registry,
     cache: parts.cache,
     pool: {
       getState: () => pool.getState(),

@@ -15,6 +15,7 @@ import type { ClusterView } from '../cluster/cluster-node.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import type { ClusterSignals } from '../cluster/signals.js';
 import { VERSION } from './version.js';
+import type { DestinationRegistry } from '../destinations/registry.js';
 
 /** The webhook client, on delivery threads when pool.deliveryThreads > 0. */
 export function createDeliverer(config: Config): Deliverer {
@@ -25,6 +26,7 @@ export function createDeliverer(config: Config): Deliverer {
     bodyEscaping: config.webhook.bodyEscaping,
     connections: config.pool.numWorkers,
     userAgent: `message-scheduler/${VERSION}`,
+    deniedAddresses: config.destinations.denyAddresses,
   };
   return config.pool.deliveryThreads > 0
     ? new ThreadedDeliverer(options, config.pool.deliveryThreads)
@@ -111,6 +113,7 @@ export function createPool(
   config: Config,
   parts: {
     store: MessageStore;
+    destinations: DestinationRegistry;
     deliverer: Deliverer;
     limiter: RateLimiter;
     view: ClusterView;
@@ -121,6 +124,7 @@ export function createPool(
 ): WorkerPool {
   return new WorkerPool({
     store: parts.store,
+    destinations: parts.destinations,
     deliverer: parts.deliverer,
     limiter: parts.limiter,
     retry: config.retry,

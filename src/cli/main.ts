@@ -11,9 +11,12 @@ import { checkKeyRequest, createApiKey, KeyRequestError, keyJson } from '../auth
 import { configItem, generateKey } from '../auth/api-keys.js';
 import { SCOPE_NAMES, SCOPES } from '../domain/scopes.js';
 import { parseDuration } from '../config/duration.js';
+import { DestinationError } from '../destinations/destination-service.js';
+import { openDestinations } from '../app/wire-destinations.js';
+import { destinationsCommand, DESTINATIONS_USAGE } from './destinations-command.js';
 
 // the scopes from the one list access control reads, so a new scope is never missing here
-const SCOPE_LINES = SCOPE_NAMES.map((s) => `                          ${s.padEnd(16)}${SCOPES[s]}`).join(
+const SCOPE_LINES = SCOPE_NAMES.map((s) => `                          ${s.padEnd(20)}${SCOPES[s]}`).join(
   '\n',
 );
 
@@ -34,6 +37,7 @@ ${SCOPE_LINES}
   keys revoke ID        revoke a key: every node refuses it within auth.keyRefreshInterval
   keys hash --name NAME --scopes S1,S2
                         make a key without storing it: prints the key and the auth.apiKeys item (its hash)
+${DESTINATIONS_USAGE}
   bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
   bench --nodes 1,2,3   scale-out: the same messages through 1, 2, 3 nodes on PostgreSQL/MongoDB + Redis (README, Running several nodes)
   bench flood           delivery under an API write flood: an api node beside a worker node, and one all node
@@ -296,6 +300,38 @@ async function keysCommand(args: string[]): Promise<void> {
   }
 }
 
+async function destinationsCli(args: string[]): Promise<void> {
+  let out: string;
+  try {
+    out = await destinationsCommand(args, (fn) =>
+      withStore(async (c, logger, store) => {
+        const { service, registry } = await openDestinations(c, store, logger);
+        try {
+          const result = await fn(service);
+          if (args[0] !== 'list' && args[0] !== 'show') {
+            logger.info(
+              { actor: cliActor(), command: `destinations ${args[0] ?? ''}` },
+              'destination changed',
+            );
+          }
+          return result;
+        } finally {
+          registry.close();
+        }
+      }, true),
+    );
+  } catch (err) {
+    if (err instanceof DestinationError) {
+      die(`destinations: ${err.message}`, err.kind === 'invalid' || err.kind === 'url_denied' ? 2 : 1);
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      die(`destinations: ${err.message}`, 2);
+    }
+    throw err;
+  }
+  if (out) process.stdout.write(out + '\n');
+}
+
 /** What bench/cli.ts offers; declared here because src/ never imports from bench/ (docs/architecture.md). */
 interface Tools {
   runTool(command: 'bench' | 'sink', args: string[]): Promise<void>;
@@ -348,6 +384,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'keys':
       return keysCommand(rest);
+    case 'destinations':
+      return destinationsCli(rest);
     case 'sink':
     case 'bench':
       return (await tools()).runTool(command, rest);

@@ -5,6 +5,7 @@ import { CONFIG_KEYS, envOr, type ChoiceOf, type Lookups } from './keys.js';
 import { redact, secretList, secretParts, secretsOf } from './redact.js';
 import { ConfigError } from './config-error.js';
 import { authConfig, corsOrigins } from './auth-config.js';
+import { addressEntryProblem } from '../domain/address-ranges.js';
 import { tracingConfig } from './tracing-config.js';
 import { coerce, flatten, pick, type Value } from './values.js';
 import { metricsListen, parseListen, parseRedisUri, trustedProxies } from './addresses.js';
@@ -114,6 +115,16 @@ function load(env: Env, cwd: string | null): Config {
   }
   const auth = authConfig(lookups);
 
+  const denyAddresses = list('destinations.denyAddresses');
+  denyAddresses.forEach((entry, i) => {
+    const problem = addressEntryProblem(entry);
+    if (problem) {
+      throw new ConfigError(
+        `config: destinations.denyAddresses (env DESTINATIONS_DENY_ADDRESSES) item ${i + 1} = ${JSON.stringify(entry)} is invalid: ${problem}`,
+      );
+    }
+  });
+
   if (num('pool.leaseTimeout') <= num('webhookClient.timeout')) {
     throw new ConfigError(
       `config: pool.leaseTimeout = ${num('pool.leaseTimeout')}ms is invalid: expected more than webhookClient.timeout (${num('webhookClient.timeout')}ms), or a slow delivery would be recovered and sent twice`,
@@ -203,6 +214,7 @@ function load(env: Env, cwd: string | null): Config {
       baseDelayMs: num('retry.baseDelay'),
       maxDelayMs: num('retry.maxDelay'),
     },
+    destinations: { denyAddresses, refreshMs: num('destinations.refreshInterval') },
     metrics: {
       enabled: bool('metrics.enabled'),
       countIntervalMs: num('metrics.countInterval'),

@@ -232,4 +232,19 @@ export const DELIVERY_KEYS = [
     min: 0,
     doc: 'Upper bound of one backoff (and of an honoured `Retry-After`).',
   },
+  {
+    key: 'destinations.denyAddresses',
+    env: 'DESTINATIONS_DENY_ADDRESSES',
+    type: 'list',
+    default: 'unspecified link-local metadata multicast reserved',
+    doc: 'Addresses a destination made over the API or the CLI may not be delivered to, checked on the addresses its host resolves to when connecting (redirects are never followed): named ranges (`unspecified`, `loopback`, `private`, `link-local`, `metadata`, `multicast`, `reserved`) or CIDRs such as `10.0.0.0/8`. The default lets a laptop deliver to 127.0.0.1 and the LAN; add `loopback private` where the service must not reach its own network. Not applied to the `default` destination, which the operator configures. An address literal in a URL that is denied is refused at creation.',
+  },
+  {
+    key: 'destinations.refreshInterval',
+    env: 'DESTINATIONS_REFRESH_INTERVAL',
+    type: 'duration',
+    default: '5s',
+    min: 100,
+    doc: 'How often a node reads the destinations again: a change made on another node (pause, a new URL or secret) applies here within this time; on the node that made it, at once.',
+  },
 ] as const satisfies readonly KeySpec[];

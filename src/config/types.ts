@@ -53,6 +53,8 @@ export interface Config {
   };
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  /** destinations made over the API or the CLI: where they may not connect, how often nodes re-read them */
+  destinations: { denyAddresses: string[]; refreshMs: number };
   deliveryMode: DeliveryMode;
   role: NodeRole;
   /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */

@@ -1,6 +1,8 @@
 import { webhookBody, type BodyEscaping } from './webhook-body.js';
 import { isUtf8 } from 'node:buffer';
-import { Pool, type Dispatcher } from 'undici';
+import { Agent, Pool, type Dispatcher } from 'undici';
+import { ADDRESS_DENIED, AddressPolicy } from '../http/address-policy.js';
+import { guardedConnector } from './guarded-connector.js';
 import { storableText, textProblem } from '../domain/text.js';
 import { interimSkippingConnector } from './interim-responses.js';
 import { secretBytes, signAll } from './signature.js';
@@ -28,6 +30,18 @@ export interface WebhookRequest {
   content: string;
   /** the W3C `traceparent` the request carries when tracing is on (the receiver's trace continues it) */
   traceparent?: string | undefined;
+  /** a destination made over the API or the CLI; absent: the configured webhook (the `default` destination) */
+  target?: DeliveryTarget | undefined;
+}
+
+/** Where and how a request to a destination other than `default` goes (structured-clone safe, for delivery threads). */
+export interface DeliveryTarget {
+  url: string;
+  /** the destination's own headers (never one the service writes: destinations/spec-input.ts) */
+  headers: Record<string, string>;
+  /** the secrets that sign now (expired ones left out) */
+  secrets: string[];
+  timeoutMs: number;
 }
 
 /** The I/O the worker pool needs to deliver a message; the undici client below is the real one. */
@@ -46,6 +60,8 @@ export interface WebhookClientOptions {
   userAgent?: string;
   /** how the body escapes `&<>` and U+2028/U+2029 (webhook-body.ts); `go` when absent */
   bodyEscaping?: BodyEscaping;
+  /** address ranges a destination's requests may not connect to (destinations.denyAddresses); absent: none */
+  deniedAddresses?: readonly string[];
 }
 
 /** The most of a reply body that is read; past it the connection is dropped (see ResponseReader). */
@@ -70,19 +86,29 @@ const NOT_SENT_ERRORS = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
+  ADDRESS_DENIED,
 ]);
+
+/** Signing keys of the destinations' secrets, decoded once each (a bounded cache). */
+const MAX_CACHED_KEYS = 1000;
 
 export function isRetryableStatus(code: number): boolean {
   return code === 408 || code === 429 || code >= 500;
 }
 
-/** POSTs `{"to", "content"}` as JSON over a keep-alive undici Pool. */
+/**
+ * POSTs `{"to", "content"}` as JSON: to the configured webhook over a keep-alive undici Pool, and
+ * to other destinations over an Agent (a pool per origin) whose connector refuses denied addresses.
+ */
 export class WebhookClient implements Deliverer {
   private readonly pool: Pool;
   private readonly path: string;
   private readonly keys: Buffer[];
   private readonly deadline: number;
   private closing: Promise<void> | null = null;
+  /** the destinations' connections, made at their first request */
+  private routed: Agent | null = null;
+  private readonly targetKeys = new Map<string, Buffer>();
 
   constructor(private readonly options: WebhookClientOptions) {
     const u = new URL(options.url);
@@ -100,10 +126,37 @@ export class WebhookClient implements Deliverer {
     this.keys = options.signingSecrets.map(secretBytes);
   }
 
+  private agent(): Agent {
+    this.routed ??= new Agent({
+      connections: this.options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: guardedConnector(new AddressPolicy(this.options.deniedAddresses ?? []), {
+        timeout: Math.min(this.options.timeoutMs, 10_000),
+      }),
+    });
+    return this.routed;
+  }
+
+  private keysOf(secrets: readonly string[]): Buffer[] {
+    return secrets.map((s) => {
+      let k = this.targetKeys.get(s);
+      if (!k) {
+        if (this.targetKeys.size >= MAX_CACHED_KEYS) this.targetKeys.clear();
+        k = secretBytes(s);
+        this.targetKeys.set(s, k);
+      }
+      return k;
+    });
+  }
+
   async deliver(req: WebhookRequest): Promise<DeliveryResult> {
     const body = webhookBody(req.to, req.content, this.options.bodyEscaping ?? 'go');
     const timestamp = Math.floor(Date.now() / 1000);
+    const t = req.target;
     const headers: Record<string, string> = {
+      // a destination's own headers first: the service's below cannot be overridden
+      ...t?.headers,
       'content-type': 'application/json',
       // as the original's client sent it
       accept: 'application/json',
@@ -113,10 +166,14 @@ export class WebhookClient implements Deliverer {
     };
     if (req.traceparent) headers.traceparent = req.traceparent;
     // Standard Webhooks: several signatures are space-separated; a receiver accepts any that verifies
-    if (this.keys.length > 0)
-      headers['webhook-signature'] = signAll(this.keys, req.webhookId, timestamp, body);
+    const keys = t ? this.keysOf(t.secrets) : this.keys;
+    if (keys.length > 0) headers['webhook-signature'] = signAll(keys, req.webhookId, timestamp, body);
     try {
-      const res = await post(this.pool, this.path, headers, body, this.deadline);
+      let res: PostResponse;
+      if (t) {
+        const u = new URL(t.url);
+        res = await post(this.agent(), u.pathname + u.search, headers, body, t.timeoutMs, u.origin);
+      } else res = await post(this.pool, this.path, headers, body, this.deadline);
       const code = res.statusCode;
       if (code >= 200 && code < 300) {
         return { kind: 'delivered', statusCode: code, ...responseId(res.text, res.utf8) };
@@ -161,8 +218,10 @@ export class WebhookClient implements Deliverer {
       timer = setTimeout(() => r('late'), graceMs);
       timer.unref();
     });
-    const closed = this.pool.close().then(() => 'closed' as const);
-    if ((await Promise.race([closed, late])) === 'late') await this.pool.destroy();
+    const closed = Promise.all([this.pool.close(), this.routed?.close()]).then(() => 'closed' as const);
+    if ((await Promise.race([closed, late])) === 'late') {
+      await Promise.all([this.pool.destroy(), this.routed?.destroy()]);
+    }
     clearTimeout(timer);
   }
 }
@@ -198,10 +257,22 @@ export function post(
   headers: Record<string, string>,
   body: string,
   deadlineMs = 0,
+  /** the origin, for an Agent (a Pool knows its own) */
+  origin?: string,
 ): Promise<PostResponse> {
   return new Promise((resolve, reject) => {
     dispatcher.dispatch(
-      { method: 'POST', path, headers, body },
+      origin
+        ? {
+            method: 'POST',
+            path,
+            headers,
+            body,
+            origin,
+            headersTimeout: deadlineMs,
+            bodyTimeout: deadlineMs,
+          }
+        : { method: 'POST', path, headers, body },
       new ResponseReader(resolve, reject, deadlineMs),
     );
   });

@@ -7,6 +7,7 @@
 import {
   DEFAULT_DESTINATION_ID,
   DESTINATION_ID,
+  TOPIC,
   type Destination,
   type DestinationSpec,
 } from '../domain/destination.js';
@@ -60,7 +61,6 @@ function headerValueOk(value: string): boolean {
   return true;
 }
 const SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
-const TOPIC = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 /**

@@ -53,4 +53,58 @@ export interface Destination extends DestinationSpec {
   version: number;
 }
 
-export const DESTINATION_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** A destination id's rule, as regular-expression source (the API schema's pattern is this one). */
+export const DESTINATION_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$';
+export const DESTINATION_ID = new RegExp(DESTINATION_ID_PATTERN);
+/** A topic: 1 to 128 letters, digits, `.`, `_`, `:` or `-`, starting with a letter or digit. */
+export const TOPIC_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$';
+export const TOPIC = new RegExp(TOPIC_PATTERN);
+
+/** A URL as the service shows and records it: without `user:password@` (the config's URL may hold one). */
+export function publicUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** What the config says about its one webhook: the built-in `default` destination is made of it. */
+export interface DefaultDestinationSettings {
+  url: string;
+  timeoutMs: number;
+  signingSecrets: readonly string[];
+  retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+}
+
+/** The built-in `default` destination: the config's webhook, never stored, always active. */
+export function builtinDestination(s: DefaultDestinationSettings, since: Date): Destination {
+  return {
+    id: DEFAULT_DESTINATION_ID,
+    url: s.url,
+    description: 'The webhook of the config (webhookClient.*, WEBHOOK_URL, WEBHOOK_SECRET, retry.*)',
+    headers: {},
+    secrets: s.signingSecrets.map((secret) => ({ secret, expires_at: null })),
+    timeout_ms: s.timeoutMs,
+    rate_limit: null,
+    max_in_flight: null,
+    retry: {
+      max_attempts: s.retry.maxAttempts,
+      base_delay_ms: s.retry.baseDelayMs,
+      max_delay_ms: s.retry.maxDelayMs,
+      max_age_ms: null,
+    },
+    topics: [],
+    metadata: {},
+    status: 'active',
+    disabled_reason: null,
+    disabled_at: null,
+    created_at: since,
+    updated_at: since,
+    version: 0,
+  };
+}

@@ -6,6 +6,8 @@ export const SCOPES = {
   'messages:read': 'List and read messages and their delivery attempts',
   'messages:write': 'Create, cancel, retry and give up messages',
   'pool:control': 'Read, pause and start the worker pool',
+  'destinations:read': 'List and read destinations (secrets masked)',
+  'destinations:write': 'Create, change, pause, resume and delete destinations',
   'metrics:read': 'Read the Prometheus metrics (GET /metrics)',
   admin: 'Create, list and revoke API keys',
 } as const;

@@ -21,6 +21,10 @@ export const ERROR_CODES = {
   },
   INVALID_CURSOR: { status: 400, doc: 'The paging cursor was not issued by this service.' },
   INVALID_ID: { status: 400, doc: 'The message id in the path is not 24 hex characters.' },
+  URL_NOT_ALLOWED: {
+    status: 400,
+    doc: "A destination's URL has a host that is an address `destinations.denyAddresses` denies (e.g. 169.254.169.254, the cloud metadata service). A host name is checked on the addresses it resolves to, at each connection: a refused one is recorded as the attempt's error (`EADDRDENIED`).",
+  },
   UNAUTHORIZED: {
     status: 401,
     doc: 'No credentials, or credentials that are not valid: an unknown or revoked API key, or a JWT with a bad signature, issuer, audience, algorithm or time. The `WWW-Authenticate: Bearer` header says which (RFC 6750).',
@@ -53,7 +57,11 @@ export const ERROR_CODES = {
   },
   CONFLICT: {
     status: 409,
-    doc: 'The message is not in a status the action applies to: `DELETE` needs `unsent`, `POST …/retry` needs `unknown` or `failed`, `POST …/give-up` needs `unknown`.',
+    doc: 'The message is not in a status the action applies to: `DELETE` needs `unsent`, `POST …/retry` needs `unknown` or `failed`, `POST …/give-up` needs `unknown`. Or a destination id is taken, or the action would change the built-in `default` destination (change the config instead).',
+  },
+  PRECONDITION_FAILED: {
+    status: 412,
+    doc: 'The destination changed since the version given in `If-Match`: read it again (its `ETag`) and decide.',
   },
   PAYLOAD_TOO_LARGE: { status: 413, doc: 'The body is larger than `api.bodyLimit`.' },
   URI_TOO_LONG: { status: 414, doc: 'A path parameter is longer than the server accepts.' },
@@ -68,6 +76,14 @@ export const ERROR_CODES = {
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     doc: 'The `Idempotency-Key` was used before with a different request (compared as parsed JSON: key order and spacing do not matter).',
+  },
+  UNKNOWN_DESTINATION: {
+    status: 422,
+    doc: 'The message names a `destination` that does not exist.',
+  },
+  NO_SUBSCRIBER: {
+    status: 422,
+    doc: 'The message names a `topic` no active destination subscribes to: nothing would be delivered, so nothing is stored.',
   },
   RATE_LIMITED: {
     status: 429,

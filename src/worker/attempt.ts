@@ -6,6 +6,7 @@ import type { ClaimedMessage, MessageStore, Outcome } from '../store/store.js';
 import type { FailureLog } from './failure-log.js';
 import type { PoolTracer } from './pool-tracer.js';
 import { decide, storableResult, type OutcomePolicy } from './outcome.js';
+import type { Routing } from './routing.js';
 
 /** What one delivery attempt needs from its pool. */
 export interface AttemptContext {
@@ -16,6 +17,8 @@ export interface AttemptContext {
   failures: FailureLog;
   policy: OutcomePolicy;
   now: () => number;
+  /** where each message goes (routing.ts) */
+  routing: Routing;
 }
 
 /**
@@ -37,6 +40,18 @@ export async function runAttempt(
     );
     return { outcome: { kind: 'invalid_content', reason: problem }, attempt: null };
   }
+  const routed = ctx.routing.route(message, ctx.now());
+  const route = routed instanceof Promise ? await routed : routed;
+  if (route.kind !== 'deliver') {
+    // no request: not an attempt (attempts stay as they were)
+    ctx.log.debug(
+      { message_id: message.id, destination: message.destination_id, reason: route.reason },
+      'not sent',
+    );
+    return route.kind === 'hold'
+      ? { outcome: { kind: 'retry', error: route.reason, dueAt: new Date(ctx.now()) }, attempt: null }
+      : { outcome: { kind: 'failed', error: route.reason }, attempt: null };
+  }
   const attemptNo = message.attempts + 1;
   const span = ctx.tracer?.attempt(message, attemptNo);
   const log = ctx.log.isLevelEnabled('debug')
@@ -51,10 +66,19 @@ export async function runAttempt(
       content: message.content,
       // always present, so every request object has one shape
       traceparent: span?.traceparent,
+      target: route.target,
     }),
   );
   const finished = ctx.now();
-  const outcome = decide(result, attemptNo, finished, ctx.policy);
+  const policy = route.retry === ctx.policy.retry ? ctx.policy : { ...ctx.policy, retry: route.retry };
+  let outcome = decide(result, attemptNo, finished, policy);
+  if (
+    outcome.kind === 'retry' &&
+    route.maxAgeMs !== null &&
+    outcome.dueAt.getTime() - message.created_at.getTime() > route.maxAgeMs
+  ) {
+    outcome = { kind: 'failed', error: `${outcome.error} (retry.max_age passed: no more attempts)` };
+  }
   span?.end(result, outcome.kind);
   const attempt: DeliveryAttempt = {
     message_id: message.id,
@@ -67,6 +91,8 @@ export async function runAttempt(
       outcome.kind === 'sent' || outcome.kind === 'retry' || outcome.kind === 'unknown'
         ? outcome.kind
         : 'failed',
+    destination_id: message.destination_id,
+    url: route.url,
   };
   if (result.kind === 'delivered' && result.warning)
     // a child logger already carries the trace ids

@@ -5,6 +5,7 @@ import type { MessageStore } from '../store/store.js';
 import type { RateLimiter } from '../ratelimit/delivery-limiter.js';
 import type { Clock } from '../domain/clock.js';
 import type { PoolTracer } from './pool-tracer.js';
+import type { DestinationRegistry } from '../destinations/registry.js';
 
 export type PoolState = 'running' | 'paused';
 
@@ -71,6 +72,12 @@ export interface WorkerPoolOptions {
    */
   fence?: { fenced(): boolean; generation(): number };
   logger: Logger;
+  /**
+   * This node's copy of the destinations: where each message goes, and which destinations'
+   * messages are not claimed now (paused, disabled). Absent: every message goes to the configured
+   * webhook, as before destinations.
+   */
+  destinations?: DestinationRegistry;
   /** a span per delivery attempt and claim round (tracing on); absent: none */
   tracer?: PoolTracer;
   /** time and timers (default: the system's); a fake one in tests */

@@ -8,6 +8,7 @@ import { FailureLog } from './failure-log.js';
 import { runAttempt, settleUnfinished, type AttemptContext } from './attempt.js';
 import { PoolEvents } from './events.js';
 import { OutcomeReport } from './outcome-report.js';
+import { Routing } from './routing.js';
 import { roundSizing, type OutcomePolicy } from './outcome.js';
 import { OutcomeBuffer } from './outcome-buffer.js';
 import type { PoolCounts, PoolLifecycle, PoolState, WorkerPoolOptions } from './pool-options.js';
@@ -102,6 +103,7 @@ export class WorkerPool {
       failures: this.failures,
       policy: this.policy,
       now: this.now,
+      routing: new Routing(o.destinations, o.retry),
     };
     this.outcomes = new OutcomeBuffer({
       store: o.store,
@@ -318,7 +320,14 @@ export class WorkerPool {
     try {
       result = await this.o.store.completeAndClaim(
         batch.map((b) => b.completion),
-        { owner: this.o.owner, limit: tokens, now: new Date(now), leaseMs: this.o.leaseMs },
+        {
+          owner: this.o.owner,
+          limit: tokens,
+          now: new Date(now),
+          leaseMs: this.o.leaseMs,
+          // paused and disabled destinations' messages wait where they are
+          exclude: this.o.destinations?.excluded(),
+        },
         new Date(now),
       );
       this.o.tracer?.round(now, result.claimed.length, result.applied.length);

@@ -3,7 +3,9 @@ import type { FastifyReply, FastifyRequest, FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
-import type { MessageStatus, NewMessage } from '../../domain/message.js';
+import type { Message, MessageStatus, NewMessage } from '../../domain/message.js';
+import type { Destination } from '../../domain/destination.js';
+import { MAX_SUBSCRIBERS, newGroupId, storedDestination, subscribersOf } from '../../destinations/fan-out.js';
 import { orderOf, type CreateResult, type ListOrder } from '../../store/store.js';
 import { decodeCursor, nextLink } from '../cursor.js';
 import {
@@ -14,7 +16,7 @@ import {
   ListQuerySchema,
   MessageWithAttemptsSchema,
   NewMessageSchema,
-  PageQuery,
+  SentQuerySchema,
   attemptJson,
   jsonResponse,
   messageJson,
@@ -28,6 +30,14 @@ import { actorOf } from '../access.js';
 
 const errorRef = Type.Ref('Error');
 const messageRef = Type.Ref('Message');
+/** The answer to a message sent to a topic: one message per subscriber, sharing the group id. */
+const FanOutSchema = Type.Object({
+  group_id: Type.String({
+    description: 'Shared by the messages of this fan-out: GET /messages?group_id=… lists them.',
+  }),
+  topic: Type.String(),
+  messages: Type.Array(messageRef, { description: 'One per subscribed destination, by destination id.' }),
+});
 const err = (description: string, headers?: Record<string, typeof Headers.allow>) =>
   jsonResponse(description, errorRef, headers);
 /** Answers every operation can give. */
@@ -40,7 +50,9 @@ const writeErrors = {
   400: err('The body does not match the schema (BAD_REQUEST, INVALID_JSON); `details` names each problem.'),
   413: err('The body is larger than api.bodyLimit (PAYLOAD_TOO_LARGE).'),
   415: err('The body is not application/json (UNSUPPORTED_MEDIA_TYPE).'),
-  422: err('The Idempotency-Key was used with a different request (IDEMPOTENCY_KEY_REUSED).'),
+  422: err(
+    'A message names a destination that does not exist (UNKNOWN_DESTINATION) or a topic no destination subscribes to (NO_SUBSCRIBER), or the Idempotency-Key was used with a different request (IDEMPOTENCY_KEY_REUSED).',
+  ),
   ...commonErrors,
   507: err('The store is out of space; nothing was written (STORE_FULL).'),
 };
@@ -49,6 +61,9 @@ const idErrors = {
   404: err('No such message (NOT_FOUND).'),
   ...commonErrors,
 };
+
+/** Messages one request may make, topics' fan-outs counted (a batch is at most 1,000 rows). */
+const MAX_MESSAGES_PER_REQUEST = 10_000;
 
 /** JSON with the keys of every object sorted: the same request whatever order its fields came in. */
 function canonicalJson(value: unknown): string {
@@ -140,6 +155,108 @@ export function pageCost(req: FastifyRequest): number {
 export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
+  /**
+   * Each row of a request as the messages it becomes: one to the destination it names (`default`
+   * when none), or one per subscriber of its topic, sharing a group id. A fan-out's first message
+   * (by destination id) carries the row's idempotency key, the others the key and their destination.
+   */
+  async function expand(
+    rows: NewMessageBody[],
+    keyOf: (i: number) => string | null,
+    hash: string | null,
+    trace: string | null,
+    path: (i: number) => string,
+  ): Promise<NewMessage[][]> {
+    const topics = new Map<string, Destination[]>();
+    const out: NewMessage[][] = [];
+    let total = 0;
+    for (const [i, b] of rows.entries()) {
+      const key = keyOf(i);
+      const base = toNewMessage(b, key, hash, trace);
+      if (b.destination !== undefined && b.topic !== undefined) {
+        throw new AppError('BAD_REQUEST', `${path(i)}: give a destination or a topic, not both`);
+      }
+      if (b.topic !== undefined) {
+        let subs = topics.get(b.topic);
+        if (!subs) {
+          const found = await subscribersOf(deps.store.destinations, b.topic);
+          if (!('ok' in found)) {
+            throw new AppError(
+              'BAD_REQUEST',
+              `${path(i)}/topic: more than ${MAX_SUBSCRIBERS} destinations subscribe to ${JSON.stringify(b.topic)}`,
+            );
+          }
+          subs = found.ok;
+          topics.set(b.topic, subs);
+        }
+        if (subs.length === 0) {
+          throw new AppError(
+            'NO_SUBSCRIBER',
+            `${path(i)}/topic: no active destination subscribes to ${JSON.stringify(b.topic)}`,
+          );
+        }
+        const group = newGroupId();
+        const topic = b.topic;
+        out.push(
+          subs.map((d, j) => ({
+            ...base,
+            destination_id: d.id,
+            group_id: group,
+            topic,
+            idempotency_key: key === null ? null : j === 0 ? key : `${key}#${d.id}`,
+          })),
+        );
+        total += subs.length;
+      } else {
+        const dest = storedDestination(b.destination);
+        if (dest !== null && !(await deps.registry.resolve(dest))) {
+          throw new AppError('UNKNOWN_DESTINATION', `${path(i)}/destination: no destination ${dest}`);
+        }
+        out.push([{ ...base, destination_id: dest }]);
+        total += 1;
+      }
+    }
+    if (total > MAX_MESSAGES_PER_REQUEST) {
+      throw new AppError(
+        'BAD_REQUEST',
+        `body: the request makes ${total} messages (topics fan out); at most ${MAX_MESSAGES_PER_REQUEST} per request`,
+      );
+    }
+    return out;
+  }
+
+  /**
+   * What a request with this Idempotency-Key stored the first time, row by row (a fan-out's whole
+   * group), or null when it is new. A different body under the same key is refused first.
+   */
+  async function replay(
+    rows: number,
+    keyOf: (i: number) => string | null,
+    hash: { hash: string; legacy: string } | null,
+    key: string,
+  ): Promise<Message[][] | null> {
+    const first = await deps.store.getByIdempotencyKey(keyOf(0) ?? '');
+    if (!first) return null;
+    checkReplay([{ message: first, created: false }], hash, key);
+    const out: Message[][] = [];
+    for (let i = 0; i < rows; i++) {
+      const leader = i === 0 ? first : await deps.store.getByIdempotencyKey(keyOf(i) ?? '');
+      // one transaction stored every row: a missing one means the key was reused for a shorter body
+      if (!leader) return null;
+      if (leader.group_id === null) {
+        out.push([leader]);
+        continue;
+      }
+      const group = await deps.store.list({
+        order: 'created',
+        group: leader.group_id,
+        limit: MAX_SUBSCRIBERS + 1,
+      });
+      out.push(group.items.sort((a, b) => ((a.destination_id ?? '') < (b.destination_id ?? '') ? -1 : 1)));
+    }
+    return out;
+  }
+
   /** One page of a list, with the next page in a Link header. */
   async function listPage(
     reply: FastifyReply,
@@ -148,6 +265,7 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     limitParam: number | undefined,
     status: MessageStatus | undefined,
     cursor: string | undefined,
+    filters: { destination?: string | undefined; group_id?: string | undefined },
   ) {
     const limit = limitParam ?? 100;
     const after = decodeCursor(cursor);
@@ -157,8 +275,19 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         'cursor belongs to another listing; use the Link rel="next" header',
       );
     }
-    const page = await deps.store.list({ order, status, limit, after });
-    const link = nextLink(path, { limit, status }, page.next);
+    const page = await deps.store.list({
+      order,
+      status,
+      limit,
+      after,
+      destination: filters.destination,
+      group: filters.group_id,
+    });
+    const link = nextLink(
+      path,
+      { limit, status, destination: filters.destination, group_id: filters.group_id },
+      page.next,
+    );
     if (link) void reply.header('link', link);
     return page.items.map(messageJson);
   }
@@ -174,7 +303,7 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         summary: 'Sent messages, newest sent_at first (as the original)',
         description:
           'Paged with `limit` and the `Link: <...>; rel="next"` header. An empty result is `[]` (the original answered 404).',
-        querystring: PageQuery,
+        querystring: SentQuerySchema,
         response: {
           200: jsonResponse('One page of sent messages.', Type.Array(messageRef), { link: Headers.link }),
           400: err('A bad limit or cursor (BAD_REQUEST, INVALID_CURSOR).'),
@@ -183,7 +312,7 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       },
     },
     async (req, reply) =>
-      listPage(reply, '/sent-messages', 'sent', req.query.limit, undefined, req.query.cursor),
+      listPage(reply, '/sent-messages', 'sent', req.query.limit, undefined, req.query.cursor, req.query),
   );
 
   r.get(
@@ -213,6 +342,7 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         req.query.limit,
         req.query.status as MessageStatus | undefined,
         req.query.cursor,
+        req.query,
       ),
   );
 
@@ -225,18 +355,18 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
         operationId: 'createMessage',
         summary: 'Add a message, now or for later (send_at)',
         description:
-          'With an `Idempotency-Key` header, a retry of the same request returns the same message (header `idempotent-replayed: true`); the same key with a different request (compared as parsed JSON) is 422.',
+          'To the destination it names (`default`, the webhook of the config, when none), or to every destination subscribed to its `topic` (one message each, in one transaction, sharing a `group_id`). With an `Idempotency-Key` header, a retry of the same request returns the same message or group (header `idempotent-replayed: true`); the same key with a different request (compared as parsed JSON) is 422.',
         headers: IdempotencyHeaders,
         body: NewMessageSchema,
         response: {
+          ...writeErrors,
           201: jsonResponse(
-            'The message as stored (or, on a replay, as stored the first time).',
-            messageRef,
+            'The message as stored (or, on a replay, as stored the first time); for a `topic`, the group of messages it fanned out to.',
+            Type.Union([messageRef, FanOutSchema]),
             {
               'idempotent-replayed': Headers.replayed,
             },
           ),
-          ...writeErrors,
         },
       },
       preValidation: async (req) => checkPhones([req.body], () => 'body'),
@@ -244,18 +374,36 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     async (req, reply) => {
       const key = req.headers['idempotency-key'] ?? null;
       const hash = key ? requestHash(req.body) : null;
-      const trace = deps.tracing?.traceparent(req) ?? null;
-      const results = await deps.store.create(
-        [toNewMessage(req.body, key, hash?.hash ?? null, trace)],
-        new Date(),
-      );
-      if (key) checkReplay(results, hash, key);
-      const [result] = results;
-      if (!result) throw new Error('store returned no result');
-      if (result.created) deps.onCreated();
+      const replayed = key ? await replay(1, () => key, hash, key) : null;
+      let messages: Message[];
+      let created = false;
+      if (replayed) messages = replayed[0] ?? [];
+      else {
+        const trace = deps.tracing?.traceparent(req) ?? null;
+        const [row = []] = await expand(
+          [req.body],
+          () => key,
+          hash?.hash ?? null,
+          trace,
+          () => 'body',
+        );
+        const results = await deps.store.create(row, new Date());
+        if (key) checkReplay(results, hash, key);
+        messages = results.map((x) => x.message);
+        created = results.some((x) => x.created);
+      }
+      const [first] = messages;
+      if (!first) throw new Error('store returned no result');
+      if (created) deps.onCreated();
       else void reply.header('idempotent-replayed', 'true');
-      req.log.debug({ message_id: result.message.id, created: result.created }, 'message accepted');
-      return reply.status(201).send(messageJson(result.message));
+      req.log.debug(
+        { message_id: first.id, group_id: first.group_id, messages: messages.length, created },
+        'message accepted',
+      );
+      if (req.body.topic === undefined) return reply.status(201).send(messageJson(first));
+      return reply
+        .status(201)
+        .send({ group_id: first.group_id, topic: req.body.topic, messages: messages.map(messageJson) });
     },
   );
 
@@ -288,16 +436,16 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       const body = req.body as BatchBody;
       const key = req.headers['idempotency-key'] ?? null;
       const hash = key ? requestHash(body) : null;
-      if (key) {
-        // refuse a different body before writing anything: its extra rows would otherwise go in
-        const first = await deps.store.getByIdempotencyKey(`${key}#0`);
-        if (first) checkReplay([{ message: first, created: false }], hash, key);
+      const keyOf = (i: number): string | null => (key ? `${key}#${i}` : null);
+      // a replay answers what the first request stored (a topic's subscribers may have changed since)
+      const replayed = key ? await replay(body.messages.length, keyOf, hash, key) : null;
+      if (replayed) {
+        void reply.header('idempotent-replayed', 'true');
+        return reply.status(201).send({ messages: replayed.flat().map(messageJson) });
       }
       const trace = deps.tracing?.traceparent(req) ?? null;
-      const inputs = body.messages.map((m, i) =>
-        toNewMessage(m, key ? `${key}#${i}` : null, hash?.hash ?? null, trace),
-      );
-      const results = await deps.store.create(inputs, new Date());
+      const rows = await expand(body.messages, keyOf, hash?.hash ?? null, trace, (i) => `body/messages/${i}`);
+      const results = await deps.store.create(rows.flat(), new Date());
       if (key) checkReplay(results, hash, key);
       if (results.some((x) => x.created)) deps.onCreated();
       else if (key) void reply.header('idempotent-replayed', 'true');

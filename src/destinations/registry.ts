@@ -1,0 +1,102 @@
+/**
+ * Every node's copy of the destinations: read whole from the store at start and every
+ * `destinations.refreshInterval`, and at once after a change made on this node. The worker pool
+ * looks destinations up here (no store round trip per message); a destination it does not know yet
+ * (made on another node since the last read) is read from the store.
+ */
+import { DEFAULT_DESTINATION_ID, type Destination } from '../domain/destination.js';
+import type { Logger } from '../logging/logger.js';
+import type { DestinationStore } from '../store/destination-store.js';
+
+const PAGE = 500;
+
+export interface RegistryOptions {
+  store: DestinationStore;
+  /** the built-in `default` (the config's webhook) */
+  builtin: Destination;
+  refreshMs: number;
+  logger: Logger;
+}
+
+export class DestinationRegistry {
+  private byId = new Map<string, Destination>();
+  /** ids of the destinations whose messages are not claimed now (paused, disabled) */
+  private held: string[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+
+  constructor(private readonly o: RegistryOptions) {}
+
+  get builtin(): Destination {
+    return this.o.builtin;
+  }
+
+  /** Reads them all now, then every refreshMs. */
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(() => {
+      this.refresh().catch((err: unknown) =>
+        this.o.logger.warn({ err }, 'could not read the destinations; keeping the last copy'),
+      );
+    }, this.o.refreshMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Reads every destination again (one read at a time: a second call joins the first). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.load().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async load(): Promise<void> {
+    const next = new Map<string, Destination>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.o.store.listDestinations({ limit: PAGE, ...(after ? { after } : {}) });
+      for (const d of page) next.set(d.id, d);
+      if (page.length < PAGE) break;
+      after = page[page.length - 1]?.id;
+    }
+    this.byId = next;
+    this.held = [...next.values()].filter((d) => d.status !== 'active').map((d) => d.id);
+  }
+
+  /** A change made on this node: seen here at once (null: deleted). */
+  changed(id: string, d: Destination | null): void {
+    if (d) this.byId.set(id, d);
+    else this.byId.delete(id);
+    this.held = [...this.byId.values()].filter((x) => x.status !== 'active').map((x) => x.id);
+  }
+
+  /** The destination a message names (null: `default`), as last read; undefined when not known here. */
+  get(id: string | null): Destination | undefined {
+    if (id === null || id === DEFAULT_DESTINATION_ID) return this.o.builtin;
+    return this.byId.get(id);
+  }
+
+  /** As get(), reading the store when it is not known here yet; null when it does not exist. */
+  async resolve(id: string | null): Promise<Destination | null> {
+    const known = this.get(id);
+    if (known) return known;
+    const d = await this.o.store.getDestination(id ?? DEFAULT_DESTINATION_ID);
+    if (d) this.changed(d.id, d);
+    return d;
+  }
+
+  /** The destinations whose messages a claim leaves out now (paused or disabled). */
+  excluded(): readonly string[] {
+    return this.held;
+  }
+
+  /** How many are known (metrics, tests). */
+  get size(): number {
+    return this.byId.size;
+  }
+}
