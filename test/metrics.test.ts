@@ -64,10 +64,15 @@ describe('GET /metrics', () => {
     }
     await waitFor(() => sink.stats().accepted >= n, 10_000, 'the deliveries');
     await waitFor(
-      async () => (await scrape()).get('message_scheduler_deliveries_total{outcome="sent"}') === n,
+      async () =>
+        (await scrape()).get('message_scheduler_deliveries_total{outcome="sent",destination="default"}') ===
+        n,
     );
     const m = await scrape();
-    assert.equal(m.get('message_scheduler_delivery_attempts_total{status_class="2xx"}'), n);
+    assert.equal(
+      m.get('message_scheduler_delivery_attempts_total{status_class="2xx",destination="default"}'),
+      n,
+    );
     assert.equal(m.get('message_scheduler_delivery_lateness_seconds_count'), n);
     assert.equal(m.get('message_scheduler_delivery_duration_seconds_count'), n);
     assert.equal(
@@ -300,8 +305,11 @@ describe('per-message metrics', () => {
     // 2,500 sent, then a read, then more of every kind
     for (let i = 0; i < 2500; i++) m.outcome(event('sent', 202) as never);
     let s = await read();
-    assert.equal(s.get('message_scheduler_deliveries_total{outcome="sent"}'), 2500);
-    assert.equal(s.get('message_scheduler_delivery_attempts_total{status_class="2xx"}'), 2500);
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="sent",destination="default"}'), 2500);
+    assert.equal(
+      s.get('message_scheduler_delivery_attempts_total{status_class="2xx",destination="default"}'),
+      2500,
+    );
     assert.equal(s.get('message_scheduler_delivery_duration_seconds_count'), 2500);
     assert.equal(s.get('message_scheduler_delivery_lateness_seconds_count'), 2500);
     assert.equal(s.get('message_scheduler_delivery_lateness_seconds_bucket{le="1"}'), 0, '2 s late');
@@ -310,12 +318,22 @@ describe('per-message metrics', () => {
     for (let i = 0; i < 3; i++) m.outcome(event('failed', null) as never);
     m.outcome(event('sent', 202, false) as never);
     s = await read();
-    assert.equal(s.get('message_scheduler_deliveries_total{outcome="sent"}'), 2500, 'a read applies once');
-    assert.equal(s.get('message_scheduler_deliveries_total{outcome="retried"}'), 7);
-    assert.equal(s.get('message_scheduler_deliveries_total{outcome="failed"}'), 3);
-    assert.equal(s.get('message_scheduler_deliveries_total{outcome="lost_lease"}'), 1);
-    assert.equal(s.get('message_scheduler_delivery_attempts_total{status_class="5xx"}'), 7);
-    assert.equal(s.get('message_scheduler_delivery_attempts_total{status_class="none"}'), 3);
+    assert.equal(
+      s.get('message_scheduler_deliveries_total{outcome="sent",destination="default"}'),
+      2500,
+      'a read applies once',
+    );
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="retried",destination="default"}'), 7);
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="failed",destination="default"}'), 3);
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="lost_lease",destination="default"}'), 1);
+    assert.equal(
+      s.get('message_scheduler_delivery_attempts_total{status_class="5xx",destination="default"}'),
+      7,
+    );
+    assert.equal(
+      s.get('message_scheduler_delivery_attempts_total{status_class="none",destination="default"}'),
+      3,
+    );
     assert.equal(s.get('message_scheduler_delivery_duration_seconds_count'), 2511);
     assert.equal(
       s.get('message_scheduler_delivery_lateness_seconds_count'),
@@ -323,6 +341,32 @@ describe('per-message metrics', () => {
       'a lost lease is not sent',
     );
     assert.equal((await read()).get('message_scheduler_delivery_duration_seconds_count'), 2511);
+  });
+});
+
+describe('metrics by destination', () => {
+  test('each destination has its label up to metrics.destinationLabels; the rest count as other', async () => {
+    const { Metrics } = await import('../src/metrics/metrics.js');
+    const m = new Metrics(2);
+    const event = (destination_id: string | null) => ({
+      message: { attempts: 1, due_at: new Date(), destination_id },
+      outcome: { kind: 'failed' },
+      attempt: { status_code: 500, latency_ms: 3 },
+      applied: true,
+    });
+    for (const d of [null, 'a', 'b', 'c', 'd', 'a', null]) m.outcome(event(d) as never);
+    const s = samples(await m.text());
+    const failed = (d: string) =>
+      s.get(`message_scheduler_deliveries_total{outcome="failed",destination="${d}"}`);
+    assert.equal(failed('default'), 2);
+    assert.equal(failed('a'), 2);
+    assert.equal(failed('b'), 1);
+    assert.equal(failed('other'), 2, 'c and d: past the bound');
+    assert.equal(failed('c'), undefined);
+    assert.equal(
+      s.get('message_scheduler_delivery_attempts_total{status_class="5xx",destination="other"}'),
+      2,
+    );
   });
 });
 

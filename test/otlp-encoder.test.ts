@@ -50,6 +50,25 @@ const rows: SpanRow[] = [
     outcome: 'sent',
     errorType: '',
     errorMessage: '',
+    destination: '',
+    url: '',
+  },
+  // delivered to a destination other than `default`: its id and URL replace the configured webhook's
+  {
+    kind: 'attempt',
+    traceId: '5bf92f3577b34da6a3ce929d0e0e4736',
+    spanId: '10f067aa0ba902b7',
+    parentSpanId: '',
+    startUs: 1_796_145_660_001_234,
+    endUs: 1_796_145_660_009_999,
+    attempt: 2,
+    webhookId: 'msg_6b0f01fbac4d342d3f1a7762',
+    statusCode: 500,
+    outcome: 'retry',
+    errorType: '500',
+    errorMessage: 'HTTP 500',
+    destination: 'billing-eu',
+    url: 'http://billing.example:8080/hooks/ünï',
   },
   // a retryable answer, no parent (a message created without a trace)
   {
@@ -65,6 +84,8 @@ const rows: SpanRow[] = [
     outcome: 'retry',
     errorType: '503',
     errorMessage: 'HTTP 503: “über-busy” ✓ {"message":"slow down"}',
+    destination: '',
+    url: '',
   },
   // no answer at all
   {
@@ -80,6 +101,8 @@ const rows: SpanRow[] = [
     outcome: 'failed',
     errorType: 'timeout',
     errorMessage: 'timeout: no complete answer within 30000 ms ' + 'x'.repeat(150),
+    destination: '',
+    url: '',
   },
   // a claim round: a root span with its counts
   {
@@ -129,6 +152,15 @@ test('attempt and round spans are encoded byte for byte as the SDK serializer en
   // no credentials or query string in url.full
   assert.equal(shared['url.full'], 'https://receiver.example:8443/hooks/in');
   assert.equal(shared['server.port'], 8443);
+  // a destination's attempt carries its id and its own URL; the others say `default`
+  const spans = rows.map((r) =>
+    toReadableSpan(r, resourceFromAttributes({}), { name: 't', version: '1' }, shared),
+  );
+  assert.equal(spans[1]?.attributes['message_scheduler.destination'], 'billing-eu');
+  assert.equal(spans[1]?.attributes['url.full'], 'http://billing.example:8080/hooks/%C3%BCn%C3%AF');
+  assert.equal(spans[1]?.attributes['server.address'], 'billing.example');
+  assert.equal(spans[0]?.attributes['message_scheduler.destination'], 'default');
+  assert.equal(spans[0]?.attributes['url.full'], 'https://receiver.example:8443/hooks/in');
 });
 
 test('attempt and round records survive the shared block: every row shape, non-ASCII text, one block after another', () => {

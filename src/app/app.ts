@@ -80,7 +80,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     () => openDestinations(config, rawStore, logger),
     (d) => d.registry.close(),
   );
-  const metrics = config.metrics.enabled ? new Metrics() : null;
+  const metrics = config.metrics.enabled ? new Metrics(config.metrics.destinationLabels) : null;
   const store: MessageStore = metrics ? timedStore(rawStore, metrics) : rawStore;
   const cache = await life.open(
     'cache',

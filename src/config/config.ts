@@ -219,6 +219,7 @@ function load(env: Env, cwd: string | null): Config {
       enabled: bool('metrics.enabled'),
       countIntervalMs: num('metrics.countInterval'),
       listen: metricsListen(str('metrics.listen')),
+      destinationLabels: num('metrics.destinationLabels'),
     },
     tracing: tracingConfig(env, choice('tracing.poolExporter')),
     api: {

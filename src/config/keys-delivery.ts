@@ -127,6 +127,15 @@ export const DELIVERY_KEYS = [
     doc: 'How often one node of the cluster (the live node with the lowest id) counts messages by status and the oldest due one for `message_scheduler_messages` and `message_scheduler_oldest_due_age_seconds`: bounded counts, never a scan per scrape.',
   },
   {
+    key: 'metrics.destinationLabels',
+    env: 'METRICS_DESTINATION_LABELS',
+    type: 'int',
+    default: 50,
+    min: 0,
+    max: 1000,
+    doc: 'How many destinations get a `destination` label value of their own on `message_scheduler_deliveries_total` and `message_scheduler_delivery_attempts_total` (the first ones a node delivers to; `default` always does): the others are counted as `other`, so thousands of destinations do not make thousands of series per node.',
+  },
+  {
     key: 'pool.heartbeatInterval',
     env: 'POOL_HEARTBEAT_INTERVAL',
     type: 'duration',

@@ -58,7 +58,13 @@ export interface Config {
   deliveryMode: DeliveryMode;
   role: NodeRole;
   /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */
-  metrics: { enabled: boolean; countIntervalMs: number; listen: { host: string; port: number } | null };
+  metrics: {
+    enabled: boolean;
+    countIntervalMs: number;
+    listen: { host: string; port: number } | null;
+    /** destinations with a `destination` label value of their own (the rest: `other`) */
+    destinationLabels: number;
+  };
   /** OpenTelemetry traces, from the standard OTEL_* variables (null: off, the default) */
   tracing: TracingConfig | null;
   api: {

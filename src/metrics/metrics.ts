@@ -1,3 +1,4 @@
+import { DEFAULT_DESTINATION_ID } from '../domain/destination.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { OutcomeEvent } from '../worker/events.js';
 import type { MessageStatus } from '../domain/message.js';
@@ -14,6 +15,16 @@ export interface NodeGauges {
 }
 
 const PREFIX = 'message_scheduler_';
+
+/** Adds one to counts[destination][key]. */
+function bump(counts: Map<string, Map<string, number>>, destination: string, key: string): void {
+  let m = counts.get(destination);
+  if (!m) {
+    m = new Map();
+    counts.set(destination, m);
+  }
+  m.set(key, (m.get(key) ?? 0) + 1);
+}
 
 /** Seconds: a webhook answer (ms to the timeout), a store call, a claim round. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -36,8 +47,8 @@ function statusClass(code: number | null | undefined): string {
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly deliveries: Counter<'outcome'>;
-  private readonly attempts: Counter<'status_class'>;
+  private readonly deliveries: Counter<'outcome' | 'destination'>;
+  private readonly attempts: Counter<'status_class' | 'destination'>;
   private readonly recoveries: Counter<'reason'>;
   private readonly cacheDropped: Counter;
   private readonly apiRequests: Counter<'method' | 'route' | 'status'>;
@@ -49,7 +60,12 @@ export class Metrics {
   private readonly messages: Gauge<'status'>;
   private readonly oldestDue: Gauge;
 
-  constructor() {
+  /**
+   * @param destinationLabels how many destinations get a `destination` label value of their own
+   * (`default` always does); the others are counted under `other`, so a service with thousands of
+   * destinations does not make thousands of series (metrics.destinationLabels)
+   */
+  constructor(private readonly destinationLabels = 50) {
     const registers = [this.registry];
     // read before every scrape: what the delivery path counted since
     const flush = (): void => this.flush();
@@ -63,15 +79,15 @@ export class Metrics {
     this.deliveries = new Counter({
       name: `${PREFIX}deliveries_total`,
       collect: flush,
-      help: 'Delivery outcomes stored: sent, retried, failed, invalid_content, unknown (at most once), lost_lease (another node owns the message now)',
-      labelNames: ['outcome'],
+      help: 'Delivery outcomes stored: sent, retried, failed, invalid_content, unknown (at most once), lost_lease (another node owns the message now); by destination (the first metrics.destinationLabels by name, the rest as other)',
+      labelNames: ['outcome', 'destination'],
       registers,
     });
     this.attempts = new Counter({
       name: `${PREFIX}delivery_attempts_total`,
       collect: flush,
-      help: 'Webhook requests made, by the class of the HTTP status answered (none: no answer)',
-      labelNames: ['status_class'],
+      help: 'Webhook requests made, by the class of the HTTP status answered (none: no answer) and destination',
+      labelNames: ['status_class', 'destination'],
       registers,
     });
     this.recoveries = new Counter({
@@ -135,8 +151,9 @@ export class Metrics {
     });
     // every outcome and class exported from the start at 0, so rate() and increase() see the first one
     for (const outcome of ['sent', 'retried', 'failed', 'invalid_content', 'unknown', 'lost_lease'])
-      this.deliveries.inc({ outcome }, 0);
-    for (const c of ['2xx', '3xx', '4xx', '5xx', 'none']) this.attempts.inc({ status_class: c }, 0);
+      this.deliveries.inc({ outcome, destination: DEFAULT_DESTINATION_ID }, 0);
+    for (const c of ['2xx', '3xx', '4xx', '5xx', 'none'])
+      this.attempts.inc({ status_class: c, destination: DEFAULT_DESTINATION_ID }, 0);
     for (const reason of ['expired', 'dead_node']) this.recoveries.inc({ reason }, 0);
   }
 
@@ -187,19 +204,31 @@ export class Metrics {
    * prom-client's inc costs the delivery thread a closure, label checks and a hash per call;
    * applied in a batch when the metric is read it costs a fraction of that, off the delivery path.
    */
-  private readonly outcomeCounts = new Map<string, number>();
-  private readonly classCounts = new Map<string, number>();
+  private readonly outcomeCounts = new Map<string, Map<string, number>>();
+  private readonly classCounts = new Map<string, Map<string, number>>();
+  /** the destinations with a label value of their own, besides `default` */
+  private readonly labelled = new Set<string>();
+
+  /** The `destination` label value of a message's destination (null: `default`). */
+  private destinationLabel(id: string | null): string {
+    if (id === null || id === undefined) return DEFAULT_DESTINATION_ID;
+    if (this.labelled.has(id)) return id;
+    if (this.labelled.size >= this.destinationLabels) return 'other';
+    this.labelled.add(id);
+    return id;
+  }
 
   /** One stored (or refused) outcome of the pool. */
   outcome(e: OutcomeEvent): void {
+    const destination = this.destinationLabel(e.message.destination_id);
     if (e.attempt) {
       const c = statusClass(e.attempt.status_code);
-      this.classCounts.set(c, (this.classCounts.get(c) ?? 0) + 1);
+      bump(this.classCounts, destination, c);
       this.deliveryDuration.observe(e.attempt.latency_ms / 1000);
     }
     let kind: string = e.applied ? e.outcome.kind : 'lost_lease';
     if (kind === 'retry') kind = 'retried';
-    this.outcomeCounts.set(kind, (this.outcomeCounts.get(kind) ?? 0) + 1);
+    bump(this.outcomeCounts, destination, kind);
     // a first attempt is due at send_at; a retry's back-off is not lateness
     if (e.applied && e.outcome.kind === 'sent' && e.message.attempts === 0) {
       const late = (e.outcome.sentAt.getTime() - e.message.due_at.getTime()) / 1000;
@@ -210,13 +239,17 @@ export class Metrics {
   /** Applies what outcome() counted to the prom-client counters. */
   private flush(): void {
     // zeroed, not cleared: the delivery path finds its keys in place
-    for (const [outcome, n] of this.outcomeCounts) {
-      if (n > 0) this.deliveries.inc({ outcome }, n);
-      this.outcomeCounts.set(outcome, 0);
+    for (const [destination, counts] of this.outcomeCounts) {
+      for (const [outcome, n] of counts) {
+        if (n > 0) this.deliveries.inc({ outcome, destination }, n);
+        counts.set(outcome, 0);
+      }
     }
-    for (const [status_class, n] of this.classCounts) {
-      if (n > 0) this.attempts.inc({ status_class }, n);
-      this.classCounts.set(status_class, 0);
+    for (const [destination, counts] of this.classCounts) {
+      for (const [status_class, n] of counts) {
+        if (n > 0) this.attempts.inc({ status_class, destination }, n);
+        counts.set(status_class, 0);
+      }
     }
   }
 

@@ -8,11 +8,14 @@
  * Field numbers: opentelemetry/proto/trace/v1/trace.proto.
  */
 import type { Attributes } from '@opentelemetry/api';
+import { DEFAULT_DESTINATION_ID } from '../domain/destination.js';
+import { urlAttributes } from './readable-span.js';
 import {
   attemptLayout,
   FAILED,
   OUTCOMES,
   ROUND,
+  ROUTED,
   ROUND_LAYOUT,
   rowBound,
   stringAt,
@@ -33,6 +36,7 @@ import {
 } from './proto-writer.js';
 
 const KEY = {
+  destination: Buffer.from('message_scheduler.destination'),
   attempt: Buffer.from('message_scheduler.attempt'),
   webhookId: Buffer.from('message_scheduler.webhook.id'),
   outcome: Buffer.from('message_scheduler.outcome'),
@@ -43,6 +47,9 @@ const KEY = {
 };
 
 const OUTCOME_BYTES = OUTCOMES.map((o) => Buffer.from(o));
+const DEFAULT_DESTINATION = Buffer.from(DEFAULT_DESTINATION_ID);
+/** the URL attributes of a destination's spans, encoded once per URL (a bounded cache) */
+const MAX_URLS = 1000;
 const UNKNOWN_OUTCOME = Buffer.from('failed');
 /** Span.name and Span.kind (OTLP's kinds are the API's plus one: CLIENT 3, INTERNAL 1) */
 const nameAndKind = (name: string, kind: number): Buffer =>
@@ -108,6 +115,19 @@ export class AttemptEncoder {
     this.shared = encodeAttributes(shared, 9);
   }
 
+  private readonly byUrl = new Map<string, Buffer>();
+
+  /** The URL attributes of a destination's span (what `shared` is for the configured webhook). */
+  private urlAttributes(url: string): Buffer {
+    let encoded = this.byUrl.get(url);
+    if (!encoded) {
+      if (this.byUrl.size >= MAX_URLS) this.byUrl.clear();
+      encoded = encodeAttributes(urlAttributes(url), 9);
+      this.byUrl.set(url, encoded);
+    }
+    return encoded;
+  }
+
   /** spans appended and not yet taken */
   get pending(): number {
     return this.count;
@@ -134,7 +154,10 @@ export class AttemptEncoder {
       const outcome = OUTCOME_BYTES[b[p + l.outcome] ?? 2] ?? UNKNOWN_OUTCOME;
       const statusCode = b.readInt32LE(p + l.statusCode);
       const webhook = stringAt(b, p + l.size);
-      const type = flags & FAILED ? stringAt(b, webhook.end) : null;
+      const dest = flags & ROUTED ? stringAt(b, webhook.end) : null;
+      const url = dest ? stringAt(b, dest.end) : null;
+      const afterIds = url ? url.end : webhook.end;
+      const type = flags & FAILED ? stringAt(b, afterIds) : null;
       const msg = type ? stringAt(b, type.end) : null;
       const s = this.start(b, p + l.traceId, p + l.spanId);
       if (l.parentSpanId >= 0) {
@@ -147,14 +170,20 @@ export class AttemptEncoder {
       s.fixed64Micros(b.readDoubleLE(p + l.startUs));
       s.tag(8, WIRE_FIXED64);
       s.fixed64Micros(b.readDoubleLE(p + l.endUs));
-      s.raw(this.shared);
+      if (dest && url) {
+        s.raw(this.urlAttributes(b.toString('utf8', url.start, url.end)));
+        stringAttribute(s, KEY.destination, b, dest.start, dest.end);
+      } else {
+        s.raw(this.shared);
+        stringAttribute(s, KEY.destination, DEFAULT_DESTINATION, 0, DEFAULT_DESTINATION.length);
+      }
       intAttribute(s, KEY.attempt, b.readUInt32LE(p + l.attempt));
       stringAttribute(s, KEY.webhookId, b, webhook.start, webhook.end);
       stringAttribute(s, KEY.outcome, outcome, 0, outcome.length);
       if (statusCode >= 0) intAttribute(s, KEY.statusCode, statusCode);
       if (type) stringAttribute(s, KEY.errorType, b, type.start, type.end);
       this.tail(s, type !== null, msg ? msg.start : -1, msg ? msg.end : -1, b, l.parentSpanId >= 0);
-      p = msg ? msg.end : webhook.end;
+      p = msg ? msg.end : afterIds;
       added++;
     }
     this.count += added;

@@ -118,7 +118,7 @@ export class PoolSpans {
     this.worker.unref();
   }
 
-  start(message: ClaimedMessage, attempt: number): AttemptTrace {
+  start(message: ClaimedMessage, attempt: number, url?: string | null): AttemptTrace {
     const parent = message.trace_context ? TRACEPARENT.exec(message.trace_context) : null;
     const parentTrace = parent?.[1] !== undefined && parent[1] !== ZERO_TRACE ? parent[1] : null;
     const parentSpan = parentTrace && parent?.[2] !== ZERO_SPAN ? (parent?.[2] ?? '') : '';
@@ -133,6 +133,9 @@ export class PoolSpans {
       this.sampled(traceId, parentSpan, parentFlags),
       attempt,
       message.webhook_id,
+      // a destination other than `default`: its id and URL (no query: it can hold a token)
+      message.destination_id !== null && url ? message.destination_id : '',
+      message.destination_id !== null && url ? spanUrl(url) : '',
     );
   }
 
@@ -170,12 +173,14 @@ export class PoolSpans {
     webhookId: string,
     result: DeliveryResult,
     outcome: string,
+    destination: string,
+    url: string,
   ): void {
     const endUs = micros();
     const failed = result.kind !== 'delivered';
     const type = failed ? errorType(result) : '';
     const message = failed ? result.error.slice(0, MAX_ERROR_CHARS) : '';
-    const b = this.blocks.reserve(recordBound(webhookId, type, message));
+    const b = this.blocks.reserve(recordBound(webhookId, type, message, destination, url));
     if (!b) return;
     this.wrote(
       writeAttempt(
@@ -192,6 +197,8 @@ export class PoolSpans {
         webhookId,
         type,
         message,
+        destination,
+        url,
       ),
     );
   }
@@ -260,6 +267,8 @@ class Attempt implements AttemptTrace {
     private readonly sampledFlag: boolean,
     private readonly attempt: number,
     private readonly webhookId: string,
+    private readonly destination: string,
+    private readonly url: string,
   ) {
     this.traceparent = `00-${traceId}-${spanId}-${sampledFlag ? '01' : '00'}`;
   }
@@ -279,7 +288,19 @@ class Attempt implements AttemptTrace {
       this.webhookId,
       result,
       outcome,
+      this.destination,
+      this.url,
     );
+  }
+}
+
+/** A URL as spans carry it: origin and path, no query or credentials. */
+function spanUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '';
   }
 }
 

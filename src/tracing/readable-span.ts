@@ -6,6 +6,7 @@ import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime } fr
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import type { SpanRow } from './span-records.js';
+import { DEFAULT_DESTINATION_ID } from '../domain/destination.js';
 
 /** The attributes every attempt to `webhookUrl` carries: no credentials or query string (they can hold a receiver's token). */
 export function urlAttributes(webhookUrl: string): Attributes {
@@ -38,7 +39,8 @@ export function toReadableSpan(
       status: { code: SpanStatusCode.UNSET },
     });
   const attributes: Attributes = {
-    ...shared,
+    ...(r.destination ? urlAttributes(r.url) : shared),
+    'message_scheduler.destination': r.destination || DEFAULT_DESTINATION_ID,
     'message_scheduler.attempt': r.attempt,
     'message_scheduler.webhook.id': r.webhookId,
     'message_scheduler.outcome': r.outcome,

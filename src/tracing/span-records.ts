@@ -24,6 +24,9 @@ export interface AttemptRow {
   outcome: string;
   errorType: string;
   errorMessage: string;
+  /** the destination's id and URL (no query), when the attempt went to one other than `default` ('' otherwise) */
+  destination: string;
+  url: string;
 }
 
 /** One claim round that claimed or stored something (a root span), times in whole microseconds. */
@@ -45,6 +48,8 @@ const OUTCOME_INDEX = new Map<string, number>(OUTCOMES.map((o, i) => [o, i]));
 export const HAS_PARENT = 1;
 export const FAILED = 2;
 export const ROUND = 4;
+/** an attempt to a destination other than `default`: its id and URL follow the webhook id */
+export const ROUTED = 8;
 /** the longest error message a record carries, in characters */
 export const MAX_ERROR_CHARS = 200;
 
@@ -54,8 +59,8 @@ export const MAX_ERROR_CHARS = 200;
  * (attempt-encoder.ts) all take their offsets from the layouts made of these lists.
  * Numbers are little-endian: ids raw bytes, times f64 (whole microseconds), counts u32, the
  * status code i32 (-1: no answer), the outcome a u8 index into OUTCOMES. An attempt's record
- * then holds u16-length-prefixed UTF-8 strings: the webhook id, and when FAILED the error type
- * and message.
+ * then holds u16-length-prefixed UTF-8 strings: the webhook id, when ROUTED the destination id
+ * and URL, and when FAILED the error type and message.
  */
 const ATTEMPT_FIELDS = [
   ['traceId', 16],
@@ -112,8 +117,18 @@ export function attemptLayout(flags: number): AttemptLayout {
 }
 
 /** The most bytes a record with these strings can take (UTF-8: at most 3 bytes per UTF-16 unit). */
-export function recordBound(webhookId: string, errorType: string, errorMessage: string): number {
-  return ATTEMPT_LAYOUT.parent.size + 3 * 2 + 3 * (webhookId.length + errorType.length + errorMessage.length);
+export function recordBound(
+  webhookId: string,
+  errorType: string,
+  errorMessage: string,
+  destination = '',
+  url = '',
+): number {
+  return (
+    ATTEMPT_LAYOUT.parent.size +
+    5 * 2 +
+    3 * (webhookId.length + errorType.length + errorMessage.length + destination.length + url.length)
+  );
 }
 
 function writeString(b: Buffer, pos: number, s: string): number {
@@ -143,8 +158,10 @@ export function writeAttempt(
   webhookId: string,
   errorType: string,
   errorMessage: string,
+  destination = '',
+  url = '',
 ): number {
-  const flags = (parentSpanId ? HAS_PARENT : 0) | (errorType ? FAILED : 0);
+  const flags = (parentSpanId ? HAS_PARENT : 0) | (errorType ? FAILED : 0) | (destination ? ROUTED : 0);
   const l = attemptLayout(flags);
   b[pos] = flags;
   b.write(traceId, pos + l.traceId, 16, 'hex');
@@ -156,6 +173,10 @@ export function writeAttempt(
   b.writeInt32LE(statusCode, pos + l.statusCode);
   b[pos + l.outcome] = OUTCOME_INDEX.get(outcome) ?? 2;
   let p = writeString(b, pos + l.size, webhookId);
+  if (destination) {
+    p = writeString(b, p, destination);
+    p = writeString(b, p, url);
+  }
   if (errorType) {
     p = writeString(b, p, errorType);
     p = writeString(b, p, errorMessage.slice(0, MAX_ERROR_CHARS));
@@ -187,7 +208,9 @@ export function writeRound(
 
 /** The most bytes a row's record takes. */
 export function rowBound(r: SpanRow): number {
-  return r.kind === 'round' ? ROUND_BYTES : recordBound(r.webhookId, r.errorType, r.errorMessage);
+  return r.kind === 'round'
+    ? ROUND_BYTES
+    : recordBound(r.webhookId, r.errorType, r.errorMessage, r.destination, r.url);
 }
 
 /** writeAttempt() or writeRound() for a row in object form (the encoder's one-off requests, tests). */
@@ -208,6 +231,8 @@ export function writeRow(b: Buffer, pos: number, r: SpanRow): number {
     r.webhookId,
     r.errorType,
     r.errorMessage,
+    r.destination,
+    r.url,
   );
 }
 
@@ -238,6 +263,15 @@ export function readRows(b: Buffer, length: number): SpanRow[] {
     const l = attemptLayout(flags);
     const webhook = str(p + l.size);
     let next = webhook.next;
+    let destination = '';
+    let url = '';
+    if (flags & ROUTED) {
+      const d = str(next);
+      const u = str(d.next);
+      destination = d.text;
+      url = u.text;
+      next = u.next;
+    }
     let errorType = '';
     let errorMessage = '';
     if (flags & FAILED) {
@@ -260,6 +294,8 @@ export function readRows(b: Buffer, length: number): SpanRow[] {
       outcome: OUTCOMES[b[p + l.outcome] ?? 2] ?? 'failed',
       errorType,
       errorMessage,
+      destination,
+      url,
     });
     p = next;
   }

@@ -151,7 +151,8 @@ export class Tracing {
     const tracer = this.tracer;
     const secrets = this.secrets;
     return {
-      attempt: (message: ClaimedMessage, attempt: number): AttemptTrace => spans.start(message, attempt),
+      attempt: (message: ClaimedMessage, attempt: number, url?: string | null): AttemptTrace =>
+        spans.start(message, attempt, url),
       round(startedMs: number, claimed: number, stored: number, err?: unknown): void {
         if (err === undefined) {
           // the common case, a record like an attempt's; nothing to say for an empty poll

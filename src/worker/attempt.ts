@@ -53,7 +53,7 @@ export async function runAttempt(
       : { outcome: { kind: 'failed', error: route.reason }, attempt: null };
   }
   const attemptNo = message.attempts + 1;
-  const span = ctx.tracer?.attempt(message, attemptNo);
+  const span = ctx.tracer?.attempt(message, attemptNo, route.target?.url);
   const log = ctx.log.isLevelEnabled('debug')
     ? ctx.log.child({ message_id: message.id, webhook_id: message.webhook_id, ...span?.logIds })
     : ctx.log;

@@ -6,7 +6,8 @@ import type { ClaimedMessage, Outcome } from '../store/store.js';
  * delivery attempt and per claim round. Absent, the pool makes none and pays nothing.
  */
 export interface PoolTracer {
-  attempt(message: ClaimedMessage, attempt: number): AttemptTrace;
+  /** `url`: the destination's, for a message to one other than `default` */
+  attempt(message: ClaimedMessage, attempt: number, url?: string | null): AttemptTrace;
   /**
    * A claim round that is over, from `startedMs` to now: only rounds that claimed or stored
    * something, or failed, become spans (an idle pool's empty polls would drown the rest).
