@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { runCli } from './helpers/cli.js';
 import { describe, test } from 'node:test';
 import { SCOPE_NAMES } from '../src/domain/scopes.js';
 import type { InjectOptions } from 'fastify';
@@ -591,7 +592,6 @@ describe('config', () => {
 
 describe('keys CLI', () => {
   test('create prints the key alone on stdout (the log goes to stderr, with the actor); list, revoke, hash', async () => {
-    const { execFile } = await import('node:child_process');
     const dir = mkdtempSync(join(tmpdir(), 'ms-keys-cli-'));
     const env = {
       ...process.env,
@@ -600,17 +600,7 @@ describe('keys CLI', () => {
       DATABASE_URL: '',
       LOG_LEVEL: 'info',
     };
-    const cli = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', 'src/cli/main.ts', 'keys', ...args],
-          { env },
-          (err, stdout, stderr) => {
-            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-          },
-        );
-      });
+    const cli = (args: string[]) => runCli(['keys', ...args], env);
     try {
       const made = await cli(['create', '--name', 'ci', '--scopes', 'messages:read,admin']);
       assert.equal(made.code, 0, made.stderr);

@@ -6,6 +6,7 @@ import type { App } from '../src/app/app.js';
 import { createApiKey } from '../src/auth/key-admin.js';
 import { secretBytes, verify } from '../src/delivery/signature.js';
 import { testApp, waitFor } from './helpers/app.js';
+import { runCli } from './helpers/cli.js';
 
 /** A receiver that records every request (path, headers, body) and answers as `answer` says. */
 class Receiver {
@@ -199,6 +200,8 @@ describe('the destination resource', () => {
     for (const url of [
       'http://169.254.169.254/latest/meta-data/',
       'http://[::ffff:169.254.169.254]/',
+      'http://[64:ff9b::a9fe:a9fe]/',
+      'http://0xa9fea9fe/',
       'http://0.0.0.0:80/',
     ]) {
       const denied = await call('POST', '/destinations', { url });
@@ -544,7 +547,6 @@ describe('URL safety when connecting', () => {
 
 describe('destinations CLI', () => {
   test('add, list, show, pause, resume, remove on the store; bad input exits 2 naming the problem', async () => {
-    const { execFile } = await import('node:child_process');
     const { mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -558,16 +560,7 @@ describe('destinations CLI', () => {
       DATABASE_URL: '',
       LOG_LEVEL: 'info',
     };
-    const cli = (args: string[]) =>
-      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          ['--import', 'tsx', join(process.cwd(), 'src/cli/main.ts'), 'destinations', ...args],
-          { env },
-          (err, stdout, stderr) =>
-            resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-        );
-      });
+    const cli = (args: string[]) => runCli(['destinations', ...args], env);
     try {
       const added = await cli([
         'add',

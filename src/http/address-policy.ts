@@ -9,10 +9,19 @@ import { ADDRESS_GROUPS, parseRange, type AddressGroup } from '../domain/address
 
 const family = (address: string): 'ipv4' | 'ipv6' => (isIP(address) === 6 ? 'ipv6' : 'ipv4');
 
-/** `a.b.c.d` for an IPv4-mapped IPv6 address (`::ffff:a.b.c.d`), else the address as given. */
-function unmapped(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m?.[1] ?? address;
+/**
+ * The IPv4 address an IPv6 address carries in its last 32 bits, when it is one of the forms that
+ * reach that IPv4 host: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::/96`) and the old
+ * IPv4-compatible `::a.b.c.d`; else null. Each is checked as the IPv4 address too.
+ */
+function embeddedIpv4(address: string): string | null {
+  const dotted = /^(?:::ffff:|64:ff9b::|::)(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (dotted?.[1]) return dotted[1];
+  const hex = /^(?:::ffff:|64:ff9b::|::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
+  if (!hex?.[1] || !hex[2]) return null;
+  const hi = parseInt(hex[1], 16);
+  const lo = parseInt(hex[2], 16);
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 export class AddressPolicy {
@@ -39,11 +48,14 @@ export class AddressPolicy {
 
   /** The entry that denies `address` (an IP), or null when it may be connected to. */
   deniedBy(address: string): string | null {
-    const a = unmapped(address);
-    if (isIP(a) === 0) return null;
-    const f = family(a);
-    if (!this.blocks.check(a, f)) return null;
-    return this.rules.find((r) => r.list.check(a, f))?.entry ?? 'destinations.denyAddresses';
+    if (isIP(address) === 0) return null;
+    const v4 = isIP(address) === 6 ? embeddedIpv4(address) : null;
+    for (const a of v4 ? [address, v4] : [address]) {
+      const f = family(a);
+      if (!this.blocks.check(a, f)) continue;
+      return this.rules.find((r) => r.list.check(a, f))?.entry ?? 'destinations.denyAddresses';
+    }
+    return null;
   }
 
   /** The entry that denies a URL's host when the host is an address literal (no DNS needed); else null. */
