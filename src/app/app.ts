@@ -27,6 +27,7 @@ import {
 import { writeOutcomes } from './cache-writes.js';
 import { createApi } from './wire-api.js';
 import { openDestinations } from './wire-destinations.js';
+import type { DestinationRegistry } from '../destinations/registry.js';
 
 export { VERSION } from './version.js';
 export { createCache, seedFromFile } from './wire-store.js';
@@ -42,6 +43,8 @@ export interface App {
   metricsServer: MetricsServer | null;
   /** the API's access control (keys, OAuth2, rate limits) */
   access: ApiAccess;
+  /** this node's copy of the destinations */
+  destinations: DestinationRegistry;
   /** stops claiming, finishes or releases in-flight deliveries, closes everything (the reverse of start) */
   close(): Promise<void>;
 }
@@ -127,8 +130,15 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   );
   signals.onSignal((signal) => {
     if (signal === 'state') void cluster.syncNow();
-    else pool.notify();
+    else if (signal === 'destinations') {
+      // a pause or a resume elsewhere holds here now, not at the next refresh
+      destinations.registry.refresh().then(
+        () => pool.notify(),
+        (err: unknown) => logger.warn({ err }, 'could not read the destinations after a change elsewhere'),
+      );
+    } else pool.notify();
   });
+  destinations.registry.onLocalChange(() => signals.publish('destinations'));
   await life.open(
     'cluster',
     () => cluster.start(),
@@ -205,6 +215,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     nodeId,
     metricsServer,
     access: access.access,
+    destinations: destinations.registry,
     close: () => life.close(),
   };
 }

@@ -7,7 +7,8 @@ import type { SignalTransport } from '../store/signal-transport.js';
  * created or retried: look for due ones now). Best effort: polling
  * (pool.stateSyncInterval, worker.workerJobInterval) stays the guarantee.
  */
-export type Signal = 'state' | 'wake';
+/** `state`: the pool's state changed; `wake`: messages were added; `destinations`: a destination changed */
+export type Signal = 'state' | 'wake' | 'destinations';
 
 export interface ClusterSignals {
   readonly kind: 'postgres' | 'redis' | 'none';
@@ -62,8 +63,8 @@ export class TransportSignals implements ClusterSignals {
 
   publish(signal: Signal): void {
     if (this.closed) return;
-    if (signal === 'state') {
-      this.transport.send('state');
+    if (signal !== 'wake') {
+      this.transport.send(signal);
       return;
     }
     if (this.wakeTimer) return;
@@ -75,7 +76,7 @@ export class TransportSignals implements ClusterSignals {
   }
 
   private deliver(payload: string): void {
-    if (payload !== 'state' && payload !== 'wake') return;
+    if (payload !== 'state' && payload !== 'wake' && payload !== 'destinations') return;
     for (const h of this.handlers) h(payload);
   }
 

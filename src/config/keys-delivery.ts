@@ -254,6 +254,6 @@ export const DELIVERY_KEYS = [
     type: 'duration',
     default: '5s',
     min: 100,
-    doc: 'How often a node reads the destinations again: a change made on another node (pause, a new URL or secret) applies here within this time; on the node that made it, at once.',
+    doc: 'How often a node reads the destinations again. A change made on another node (pause, a new URL or secret) is pushed to every node at once where nodes push to each other (PostgreSQL, Redis); this bounds how late it applies when a push is lost or there is none (SQLite, MongoDB without Redis).',
   },
 ] as const satisfies readonly KeySpec[];

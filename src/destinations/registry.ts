@@ -24,6 +24,7 @@ export class DestinationRegistry {
   private held: string[] = [];
   private timer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
+  private readonly listeners: Array<(id: string) => void> = [];
 
   constructor(private readonly o: RegistryOptions) {}
 
@@ -68,8 +69,18 @@ export class DestinationRegistry {
     this.held = [...next.values()].filter((d) => d.status !== 'active').map((d) => d.id);
   }
 
-  /** A change made on this node: seen here at once (null: deleted). */
+  /** Called after each change made on this node (the app tells the other nodes). */
+  onLocalChange(listener: (id: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** A change made on this node: seen here at once (null: deleted), and told to the listeners. */
   changed(id: string, d: Destination | null): void {
+    this.apply(id, d);
+    for (const l of this.listeners) l(id);
+  }
+
+  private apply(id: string, d: Destination | null): void {
     if (d) this.byId.set(id, d);
     else this.byId.delete(id);
     this.held = [...this.byId.values()].filter((x) => x.status !== 'active').map((x) => x.id);
@@ -86,7 +97,7 @@ export class DestinationRegistry {
     const known = this.get(id);
     if (known) return known;
     const d = await this.o.store.getDestination(id ?? DEFAULT_DESTINATION_ID);
-    if (d) this.changed(d.id, d);
+    if (d) this.apply(d.id, d);
     return d;
   }
 

@@ -414,7 +414,7 @@ export const destinationRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
               ? 'Stop delivering to a destination; its messages wait'
               : 'Deliver to a destination again (also after it was disabled)',
           description:
-            'Every node follows within `destinations.refreshInterval` (this one at once); deliveries in flight finish. Pausing or resuming twice is not an error. Takes no body.',
+            'Every node follows at once where nodes push to each other (PostgreSQL, Redis), else within `destinations.refreshInterval`; deliveries in flight finish. Pausing or resuming twice is not an error. Takes no body.',
           params: IdParams,
           response: {
             200: jsonResponse('The destination after the action.', destinationRef, etag),
