@@ -355,7 +355,16 @@ describe('metrics by destination', () => {
       applied: true,
     });
     for (const d of [null, 'a', 'b', 'c', 'd', 'a', null]) m.outcome(event(d) as never);
+    // put back without a request (its destination was paused just then): held, not a retry
+    m.outcome({
+      message: { attempts: 0, due_at: new Date(), destination_id: 'a' },
+      outcome: { kind: 'retry' },
+      attempt: null,
+      applied: true,
+    } as never);
     const s = samples(await m.text());
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="held",destination="a"}'), 1);
+    assert.equal(s.get('message_scheduler_deliveries_total{outcome="retried",destination="a"}'), undefined);
     const failed = (d: string) =>
       s.get(`message_scheduler_deliveries_total{outcome="failed",destination="${d}"}`);
     assert.equal(failed('default'), 2);

@@ -79,7 +79,7 @@ export class Metrics {
     this.deliveries = new Counter({
       name: `${PREFIX}deliveries_total`,
       collect: flush,
-      help: 'Delivery outcomes stored: sent, retried, failed, invalid_content, unknown (at most once), lost_lease (another node owns the message now); by destination (the first metrics.destinationLabels by name, the rest as other)',
+      help: 'Delivery outcomes stored: sent, retried, held (not sent: its destination was paused or disabled just then), failed, invalid_content, unknown (at most once), lost_lease (another node owns the message now); by destination (the first metrics.destinationLabels by name, the rest as other)',
       labelNames: ['outcome', 'destination'],
       registers,
     });
@@ -150,7 +150,7 @@ export class Metrics {
       registers,
     });
     // every outcome and class exported from the start at 0, so rate() and increase() see the first one
-    for (const outcome of ['sent', 'retried', 'failed', 'invalid_content', 'unknown', 'lost_lease'])
+    for (const outcome of ['sent', 'retried', 'held', 'failed', 'invalid_content', 'unknown', 'lost_lease'])
       this.deliveries.inc({ outcome, destination: DEFAULT_DESTINATION_ID }, 0);
     for (const c of ['2xx', '3xx', '4xx', '5xx', 'none'])
       this.attempts.inc({ status_class: c, destination: DEFAULT_DESTINATION_ID }, 0);
@@ -227,7 +227,8 @@ export class Metrics {
       this.deliveryDuration.observe(e.attempt.latency_ms / 1000);
     }
     let kind: string = e.applied ? e.outcome.kind : 'lost_lease';
-    if (kind === 'retry') kind = 'retried';
+    // a retry without an attempt: not sent, its destination was paused or disabled (routing.ts)
+    if (kind === 'retry') kind = e.attempt ? 'retried' : 'held';
     bump(this.outcomeCounts, destination, kind);
     // a first attempt is due at send_at; a retry's back-off is not lateness
     if (e.applied && e.outcome.kind === 'sent' && e.message.attempts === 0) {
