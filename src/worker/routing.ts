@@ -54,13 +54,16 @@ export class Routing {
     if (id === null || !this.registry) return this.defaultRoute;
     const known = this.registry.get(id);
     if (known) return this.of(known, now);
-    return this.registry.resolve(id).then((d) =>
-      d
-        ? this.of(d, now)
-        : {
-            kind: 'gone' as const,
-            reason: `not sent: destination ${id} was deleted (retry the message once it exists again)`,
-          },
+    return this.registry.resolve(id).then(
+      (d): Route =>
+        d
+          ? this.of(d, now)
+          : {
+              kind: 'gone',
+              reason: `not sent: destination ${id} was deleted (retry the message once it exists again)`,
+            },
+      // the store did not answer: put back, not attempted; the next claim tries again
+      (): Route => ({ kind: 'hold', reason: `not sent: destination ${id} could not be read from the store` }),
     );
   }
 
