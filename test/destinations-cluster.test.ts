@@ -60,7 +60,7 @@ for (const via of ['PostgreSQL', 'Redis'] as const) {
           // b hears of it by the signal: its next claim leaves erp out
           await waitFor(
             () => b.app.destinations.excluded().includes('erp'),
-            3000,
+            10_000,
             'the pause to reach the other node',
           );
           const held = await call('POST', '/messages', {
@@ -79,7 +79,7 @@ for (const via of ['PostgreSQL', 'Redis'] as const) {
           await call('POST', '/destinations/erp/resume');
           await waitFor(
             async () => (await b.app.store.get(String(held.id)))?.status === 'sent',
-            5000,
+            10_000,
             'sent after the resume',
           );
           assert.ok(got.some((x) => x.includes('held')));

@@ -41,7 +41,8 @@ export interface DestinationSpec {
   metadata: Record<string, string>;
 }
 
-export interface Destination extends DestinationSpec {
+/** What is kept about a destination besides its spec: its id, its state and its version. */
+export interface DestinationState {
   /** a slug: lower-case letters, digits, `-` and `_`, 1 to 64 characters, starting with a letter or digit */
   id: string;
   status: DestinationStatus;
@@ -52,6 +53,8 @@ export interface Destination extends DestinationSpec {
   /** bumped by each change: an update may name the version it read (optimistic concurrency) */
   version: number;
 }
+
+export interface Destination extends DestinationSpec, DestinationState {}
 
 /** A destination id's rule, as regular-expression source (the API schema's pattern is this one). */
 export const DESTINATION_ID_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$';

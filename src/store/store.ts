@@ -233,11 +233,29 @@ export interface ClaimRequest {
   exclude?: readonly string[] | undefined;
 }
 
-/** The messages of every destination but `exclude`'s, as a SQL condition on destination_id (`$n`/`?` given). */
-export function excludeCondition(exclude: readonly string[], param: string): string {
-  return exclude.includes(DEFAULT_DESTINATION_ID)
-    ? `destination_id IS NOT NULL AND NOT (destination_id IN (${param}))`
-    : `(destination_id IS NULL OR NOT (destination_id IN (${param})))`;
+/**
+ * The claim statement a request needs: the plain one (nothing excluded), or one leaving out a set of
+ * destinations bound as a parameter, where `default` (a null destination_id) is among them or not.
+ * The SQL adapters build each shape once.
+ */
+export type ExclusionShape = 'none' | 'others' | 'with_default';
+export const EXCLUSION_SHAPES = [
+  'none',
+  'others',
+  'with_default',
+] as const satisfies readonly ExclusionShape[];
+
+export function exclusionShape(exclude: readonly string[] | undefined): ExclusionShape {
+  if (!exclude || exclude.length === 0) return 'none';
+  return exclude.includes(DEFAULT_DESTINATION_ID) ? 'with_default' : 'others';
+}
+
+/** A shape's condition on destination_id, `AND …` (empty for `none`); `set` is SQL for the excluded ids. */
+export function excludeCondition(shape: ExclusionShape, set: string): string {
+  if (shape === 'none') return '';
+  return shape === 'with_default'
+    ? `AND destination_id IS NOT NULL AND NOT (destination_id IN (${set}))`
+    : `AND (destination_id IS NULL OR NOT (destination_id IN (${set})))`;
 }
 
 export type Outcome =

@@ -244,6 +244,11 @@ export function readRows(b: Buffer, length: number): SpanRow[] {
     const { start, end } = stringAt(b, at);
     return { text: b.toString('utf8', start, end), next: end };
   };
+  const pair = (at: number): { first: string; second: string; next: number } => {
+    const a = str(at);
+    const z = str(a.next);
+    return { first: a.text, second: z.text, next: z.next };
+  };
   while (p < length) {
     const flags = b[p] ?? 0;
     if (flags & ROUND) {
@@ -262,25 +267,9 @@ export function readRows(b: Buffer, length: number): SpanRow[] {
     }
     const l = attemptLayout(flags);
     const webhook = str(p + l.size);
-    let next = webhook.next;
-    let destination = '';
-    let url = '';
-    if (flags & ROUTED) {
-      const d = str(next);
-      const u = str(d.next);
-      destination = d.text;
-      url = u.text;
-      next = u.next;
-    }
-    let errorType = '';
-    let errorMessage = '';
-    if (flags & FAILED) {
-      const t = str(next);
-      const m = str(t.next);
-      errorType = t.text;
-      errorMessage = m.text;
-      next = m.next;
-    }
+    // the optional string pairs, in order: destination and URL, then error type and message
+    const routed = flags & ROUTED ? pair(webhook.next) : { first: '', second: '', next: webhook.next };
+    const failed = flags & FAILED ? pair(routed.next) : { first: '', second: '', next: routed.next };
     rows.push({
       kind: 'attempt',
       traceId: b.toString('hex', p + l.traceId, p + l.traceId + 16),
@@ -292,12 +281,12 @@ export function readRows(b: Buffer, length: number): SpanRow[] {
       webhookId: webhook.text,
       statusCode: b.readInt32LE(p + l.statusCode),
       outcome: OUTCOMES[b[p + l.outcome] ?? 2] ?? 'failed',
-      errorType,
-      errorMessage,
-      destination,
-      url,
+      errorType: failed.first,
+      errorMessage: failed.second,
+      destination: routed.first,
+      url: routed.second,
     });
-    p = next;
+    p = failed.next;
   }
   return rows;
 }

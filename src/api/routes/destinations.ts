@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { AppError } from '../../errors/codes.js';
+import { AppError, type ErrorCode } from '../../errors/codes.js';
 import {
   DEFAULT_DESTINATION_ID,
   DESTINATION_ID_PATTERN,
@@ -187,29 +187,19 @@ export function destinationJson(d: Destination): Record<string, unknown> {
   return { id: view.id, builtin, ...view, url: builtin ? publicUrl(d.url) : d.url };
 }
 
-/** A DestinationError as the API's error. */
+/** Each kind of DestinationError's code (the problems, when any, go in `details` by their body path). */
+const CODE_OF: Record<DestinationError['kind'], ErrorCode> = {
+  invalid: 'BAD_REQUEST',
+  url_denied: 'URL_NOT_ALLOWED',
+  not_found: 'NOT_FOUND',
+  builtin: 'CONFLICT',
+  exists: 'CONFLICT',
+  stale: 'PRECONDITION_FAILED',
+};
+
 function apiError(e: DestinationError): AppError {
-  switch (e.kind) {
-    case 'invalid':
-      return new AppError(
-        'BAD_REQUEST',
-        e.message,
-        e.problems.map((p) => ({ path: `body${p.path}`, message: p.message })),
-      );
-    case 'url_denied':
-      return new AppError(
-        'URL_NOT_ALLOWED',
-        e.message,
-        e.problems.map((p) => ({ path: `body${p.path}`, message: p.message })),
-      );
-    case 'not_found':
-      return new AppError('NOT_FOUND', e.message);
-    case 'builtin':
-    case 'exists':
-      return new AppError('CONFLICT', e.message);
-    case 'stale':
-      return new AppError('PRECONDITION_FAILED', e.message);
-  }
+  const details = e.problems.map((p) => ({ path: `body${p.path}`, message: p.message }));
+  return new AppError(CODE_OF[e.kind], e.message, details.length > 0 ? details : undefined);
 }
 
 async function mapped<T>(work: () => Promise<T>): Promise<T> {

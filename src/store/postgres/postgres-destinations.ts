@@ -1,32 +1,20 @@
 import type pg from 'pg';
-import type { Destination, DestinationSpec, DestinationStatus } from '../../domain/destination.js';
+import type {
+  Destination,
+  DestinationSpec,
+  DestinationState,
+  DestinationStatus,
+} from '../../domain/destination.js';
 import { patched, specJson, specOf, type DestinationStore } from '../destination-store.js';
 
-interface DestinationRow {
-  id: string;
-  spec: string;
-  status: DestinationStatus;
-  disabled_reason: string | null;
-  disabled_at: Date | null;
-  created_at: Date;
-  updated_at: Date;
-  version: number;
-}
+/** A row: the state in columns, the spec as its JSON text. */
+type DestinationRow = DestinationState & { spec: string };
 
 /** The spec as text (node-postgres would parse jsonb, and the secrets' expiries must become dates). */
 const COLUMNS =
   'id, spec::text AS spec, status, disabled_reason, disabled_at, created_at, updated_at, version';
 
-const toDestination = (r: DestinationRow): Destination => ({
-  id: r.id,
-  ...specOf(r.spec),
-  status: r.status,
-  disabled_reason: r.disabled_reason,
-  disabled_at: r.disabled_at,
-  created_at: r.created_at,
-  updated_at: r.updated_at,
-  version: r.version,
-});
+const toDestination = ({ spec, ...state }: DestinationRow): Destination => ({ ...specOf(spec), ...state });
 
 /** The destinations table (migration 8): the spec as jsonb, the state in columns. */
 export class PostgresDestinations implements DestinationStore {

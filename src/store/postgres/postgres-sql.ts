@@ -4,7 +4,14 @@
  * only for the lease holder) and the list columns. postgres-store.ts runs them.
  */
 import type { Message } from '../../domain/message.js';
-import { errorOf, excludeCondition, statusOf, type Completion } from '../store.js';
+import {
+  errorOf,
+  excludeCondition,
+  EXCLUSION_SHAPES,
+  statusOf,
+  type Completion,
+  type ExclusionShape,
+} from '../store.js';
 import { LIST_TIME_COLUMNS, MESSAGE_COLUMNS } from '../sql-rows.js';
 
 export const INSERT_COLUMNS: readonly [keyof Message, string][] = [
@@ -66,15 +73,20 @@ const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE
       (extract(epoch FROM m.due_at) * 1000)::float8 AS due_at,
       (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at, m.trace_context, m.destination_id`;
 
-/** Leaves out the messages of the destinations in `exclude` (bound at `param`, a text[]). */
-const excluding = (exclude: readonly string[] | undefined, param: string): string =>
-  exclude && exclude.length > 0 ? `AND ${excludeCondition(exclude, `SELECT unnest(${param}::text[])`)}` : '';
+/** Leaves out the messages of the excluded destinations (bound at `param`, a text[]). */
+const excluding = (shape: ExclusionShape, param: string): string =>
+  excludeCondition(shape, `SELECT unnest(${param}::text[])`);
 
-/** The claim; with `exclude`, its ids are the parameter $5. */
-export const claimSql = (exclude?: readonly string[]): string =>
-  `WITH RECURSIVE ${claimCandidates('$2', '$4', excluding(exclude, '$5'))} ${claimUpdate('$2', '$1', '$3')}`;
+/** Each shape's statement, built once: `values` holds what it binds after its own parameters. */
+const byShape = (build: (shape: ExclusionShape) => string): Record<ExclusionShape, string> =>
+  Object.fromEntries(EXCLUSION_SHAPES.map((x) => [x, build(x)])) as Record<ExclusionShape, string>;
 
-export const CLAIM_SQL = claimSql();
+/** The claim by exclusion shape; the excluded ids are the parameter $5. */
+export const CLAIM_SQL_BY_SHAPE = byShape(
+  (x) => `WITH RECURSIVE ${claimCandidates('$2', '$4', excluding(x, '$5'))} ${claimUpdate('$2', '$1', '$3')}`,
+);
+
+export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.none;
 
 // times travel as epoch milliseconds (float8): the driver formats and parses a timestamptz
 // as text with the local offset, a few microseconds per value on the hot path
@@ -111,17 +123,20 @@ export const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * next round on. Rows come back as claimed messages, then one row per applied
  * completion (all message columns null, applied_id set).
  */
-export const completeAndClaimSql = (
-  exclude?: readonly string[],
-): string => `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', excluding(exclude, '$21'))}, claimed AS (
+/** completions, then the claim by exclusion shape; the excluded ids are the parameter $21. */
+export const COMPLETE_AND_CLAIM_SQL_BY_SHAPE = byShape(
+  (
+    x,
+  ) => `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', excluding(x, '$21'))}, claimed AS (
     ${claimUpdate('$17', '$18', '$19')}
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
   SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
-    NULL::float8, NULL::text, NULL::text, id FROM done`;
+    NULL::float8, NULL::text, NULL::text, id FROM done`,
+);
 
-export const COMPLETE_AND_CLAIM_SQL = completeAndClaimSql();
+export const COMPLETE_AND_CLAIM_SQL = COMPLETE_AND_CLAIM_SQL_BY_SHAPE.none;
 
 /** Where the applied id sits in a row of COMPLETE_AND_CLAIM_SQL (after the claimed message's columns). */
 export const APPLIED_ID_COLUMN = 10;

@@ -30,6 +30,8 @@ import {
   toPage,
   DUE_RANGES,
   dueValue,
+  exclusionShape,
+  type ExclusionShape,
 } from '../store.js';
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
@@ -43,9 +45,8 @@ import { PostgresSignals } from './postgres-signals.js';
 import {
   CLAIM_SQL,
   APPLIED_ID_COLUMN,
-  claimSql,
-  completeAndClaimSql,
-  COMPLETE_AND_CLAIM_SQL,
+  CLAIM_SQL_BY_SHAPE,
+  COMPLETE_AND_CLAIM_SQL_BY_SHAPE,
   COMPLETE_SQL,
   completionColumns,
   INSERT_COLUMNS,
@@ -64,12 +65,12 @@ export interface PostgresStoreOptions {
 const MIGRATION_LOCK = 0x6d736368; // "msch"
 
 /**
- * A claim's excluded destinations: the prepared statement's name suffix (two shapes: with `default`
- * or without) and the extra parameter. None: the plain claim, as before destinations.
+ * A claim's statement for its excluded destinations: the shape (a prepared statement each, named
+ * by it) and the extra parameter. None: the plain claim, as before destinations.
  */
-function exclusion(exclude: readonly string[] | undefined): { suffix: string; values: unknown[] } {
-  if (!exclude || exclude.length === 0) return { suffix: '', values: [] };
-  return { suffix: exclude.includes(DEFAULT_DESTINATION_ID) ? '_xd' : '_x', values: [exclude] };
+function exclusion(exclude: readonly string[] | undefined): { shape: ExclusionShape; values: unknown[] } {
+  const shape = exclusionShape(exclude);
+  return { shape, values: shape === 'none' ? [] : [exclude] };
 }
 
 /** The destination and group filters of a list query, as conditions numbered after `params`. */
@@ -316,8 +317,8 @@ export class PostgresStore implements MessageStore, SignalingStore {
     const lease = new Date(req.now.getTime() + req.leaseMs);
     const ex = exclusion(req.exclude);
     const { rows } = await this.lane.query<ClaimedTuple>({
-      name: `ms_claim${ex.suffix}`,
-      text: ex.suffix ? claimSql(req.exclude) : CLAIM_SQL,
+      name: ex.shape === 'none' ? 'ms_claim' : `ms_claim_${ex.shape}`,
+      text: CLAIM_SQL_BY_SHAPE[ex.shape],
       values: [req.owner, req.now, lease, req.limit, ...ex.values],
       rowMode: 'array',
     });
@@ -334,8 +335,8 @@ export class PostgresStore implements MessageStore, SignalingStore {
     // a claimed message's columns, then applied_id: null, or all nulls but applied_id
     const ex = exclusion(claim.exclude);
     const { rows } = await this.lane.query<ClaimedTuple>({
-      name: `ms_complete_claim${ex.suffix}`,
-      text: ex.suffix ? completeAndClaimSql(claim.exclude) : COMPLETE_AND_CLAIM_SQL,
+      name: ex.shape === 'none' ? 'ms_complete_claim' : `ms_complete_claim_${ex.shape}`,
+      text: COMPLETE_AND_CLAIM_SQL_BY_SHAPE[ex.shape],
       values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit, ...ex.values],
       rowMode: 'array',
     });

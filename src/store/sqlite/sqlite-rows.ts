@@ -3,7 +3,7 @@
  * messages, and its claim statement; sqlite-store.ts runs them.
  */
 import type { DeliveryAttempt, Message, MessageStatus } from '../../domain/message.js';
-import { excludeCondition } from '../store.js';
+import { EXCLUSION_SHAPES, excludeCondition, type ExclusionShape } from '../store.js';
 
 export interface Row {
   id: string;
@@ -89,11 +89,12 @@ export const claimSql = (
   RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
     trace_context, destination_id`;
 
-export const CLAIM_SQL = claimSql();
+/** The claim by exclusion shape (store.ts); the excluded ids are bound as `@exclude`, a JSON array. */
+export const CLAIM_SQL_BY_SHAPE = Object.fromEntries(
+  EXCLUSION_SHAPES.map((x) => [x, claimSql(excludeCondition(x, 'SELECT value FROM json_each(@exclude)'))]),
+) as Record<ExclusionShape, string>;
 
-/** The claim without the messages of the destinations in `exclude` (bound as `@exclude`, a JSON array). */
-export const claimExcludingSql = (exclude: readonly string[]): string =>
-  claimSql(`AND ${excludeCondition(exclude, 'SELECT value FROM json_each(@exclude)')}`);
+export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.none;
 
 /** The priorities that have unsent messages, highest first: one index seek each. */
 export const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (

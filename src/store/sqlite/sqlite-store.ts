@@ -35,6 +35,7 @@ import {
   toPage,
   DUE_RANGES,
   dueValue,
+  exclusionShape,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { listedMessage, MESSAGE_COLUMNS, type ListTuple } from '../sql-rows.js';
@@ -49,7 +50,7 @@ import {
   toMessage,
   toRow,
   CLAIM_SQL,
-  claimExcludingSql,
+  CLAIM_SQL_BY_SHAPE,
   PRIORITIES_CTE,
   type ClaimParams,
   type ClaimExcludingParams,
@@ -123,6 +124,13 @@ export class SqliteStore implements MessageStore {
       statusOf: db.prepare<[string], { status: MessageStatus }>('SELECT status FROM messages WHERE id = ?'),
       // rows as arrays: better-sqlite3 builds no object with named keys per claimed message
       claim: db.prepare<ClaimParams, ClaimedTuple>(CLAIM_SQL).raw(true),
+      // the claims that leave some destinations out (paused, disabled): one per shape
+      claimExcludingOthers: db
+        .prepare<ClaimExcludingParams, ClaimedTuple>(CLAIM_SQL_BY_SHAPE.others)
+        .raw(true),
+      claimExcludingDefault: db
+        .prepare<ClaimExcludingParams, ClaimedTuple>(CLAIM_SQL_BY_SHAPE.with_default)
+        .raw(true),
       priorities: db.prepare<[], { pr: number }>(`${PRIORITIES_CTE} SELECT pr FROM p WHERE pr IS NOT NULL`),
       // positional parameters on the two per-message statements: binding by name looks up every
       // key of an object, and these run once per delivered message
@@ -248,17 +256,6 @@ export class SqliteStore implements MessageStore {
     return this.stmts.attempts.all(id).map((a) => ({ ...a, started_at: new Date(a.started_at) }));
   }
 
-  /** The claim statement for a set of excluded destinations: two shapes (with `default` or not), each prepared once. */
-  private claimExcluding(exclude: readonly string[]): Database.Statement<ClaimExcludingParams, ClaimedTuple> {
-    const sql = claimExcludingSql(exclude);
-    let stmt = this.claimStatements.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare<ClaimExcludingParams, ClaimedTuple>(sql).raw(true);
-      this.claimStatements.set(sql, stmt);
-    }
-    return stmt;
-  }
-
   /** The statement and parameters of a list query (also what explainList reads). */
   private listSql(q: ListQuery): { sql: string; params: (string | number)[] } {
     if (q.order === 'due') return this.dueSql(q);
@@ -359,9 +356,14 @@ export class SqliteStore implements MessageStore {
     const exp = now + req.leaseMs;
     const lease = new Date(exp);
     const claimed: ClaimedMessage[] = [];
-    const exclude = req.exclude && req.exclude.length > 0 ? req.exclude : null;
-    const excluding = exclude ? this.claimExcluding(exclude) : null;
-    const excludeJson = exclude ? JSON.stringify(exclude) : '';
+    const shape = exclusionShape(req.exclude);
+    const excluding =
+      shape === 'none'
+        ? null
+        : shape === 'others'
+          ? this.stmts.claimExcludingOthers
+          : this.stmts.claimExcludingDefault;
+    const excludeJson = excluding ? JSON.stringify(req.exclude) : '';
     for (const { pr } of this.stmts.priorities.all()) {
       const limit = req.limit - claimed.length;
       if (limit <= 0) break;
