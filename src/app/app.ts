@@ -21,6 +21,7 @@ import {
   createClusterNode,
   createDeliverer,
   createDeliveryLimiter,
+  createLaneLimits,
   createPool,
   createSignals,
 } from './wire-delivery.js';
@@ -112,9 +113,15 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     () => createDeliveryLimiter(config, logger, view),
     (l) => l.close?.(),
   );
+  const laneLimits = await life.open(
+    'destination limits',
+    () => createLaneLimits(config, logger, view, nodeId),
+    (l) => l.close?.(),
+  );
   const pool = createPool(config, {
     store,
     destinations: destinations.registry,
+    laneLimits,
     deliverer,
     limiter,
     view,
@@ -136,7 +143,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
         () => pool.notify(),
         (err: unknown) => logger.warn({ err }, 'could not read the destinations after a change elsewhere'),
       );
-    } else pool.notify();
+    } else pool.wake();
   });
   destinations.registry.onLocalChange(() => signals.publish('destinations'));
   await life.open(

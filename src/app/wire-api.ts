@@ -45,7 +45,7 @@ export function createApi(
       nodes: () => cluster.nodes(),
     },
     onCreated: () => {
-      pool.notify();
+      pool.wake();
       signals.publish('wake');
     },
     logger: parts.logger,

@@ -16,6 +16,8 @@ import { ClusterNode } from '../cluster/cluster-node.js';
 import type { ClusterSignals } from '../cluster/signals.js';
 import { VERSION } from './version.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
+import { FlowControl } from '../destinations/flow-control.js';
+import { SharedLaneLimits, type LaneLimits } from '../destinations/lane-limits.js';
 
 /** The webhook client, on delivery threads when pool.deliveryThreads > 0. */
 export function createDeliverer(config: Config): Deliverer {
@@ -67,6 +69,31 @@ export async function createDeliveryLimiter(
 }
 
 /**
+ * Each destination's own limits across the cluster: with Redis one bucket and one count of slots in
+ * flight per destination; without it, this node's share of them.
+ */
+export async function createLaneLimits(
+  config: Config,
+  logger: Logger,
+  view: ClusterView,
+  nodeId: string,
+): Promise<LaneLimits> {
+  const deliverers = (): number => view.liveDeliverers();
+  if (!config.redis) return new SharedLaneLimits(deliverers);
+  const { RedisLaneLimits } = await import('../destinations/redis-lane-limits.js');
+  const limits = new RedisLaneLimits(
+    config.redis,
+    `${config.cache.keyPrefix}ms:destinations:`,
+    nodeId,
+    config.pool.leaseMs,
+    new SharedLaneLimits(deliverers, Date.now, true),
+    logger,
+  );
+  await limits.connect().catch(() => undefined);
+  return limits;
+}
+
+/**
  * Pushes between nodes (docs/decisions.md, "Wake-ups across nodes"): Redis pub/sub when REDIS_URI is
  * set, the store's own push (PostgreSQL LISTEN/NOTIFY) otherwise, none on the other stores (polling).
  * A push that cannot start is logged and polling serves.
@@ -114,6 +141,7 @@ export function createPool(
   parts: {
     store: MessageStore;
     destinations: DestinationRegistry;
+    laneLimits: LaneLimits;
     deliverer: Deliverer;
     limiter: RateLimiter;
     view: ClusterView;
@@ -125,6 +153,13 @@ export function createPool(
   return new WorkerPool({
     store: parts.store,
     destinations: parts.destinations,
+    flow: new FlowControl({
+      registry: parts.destinations,
+      limits: parts.laneLimits,
+      store: parts.store,
+      maxDryMs: config.worker.jobIntervalMs,
+      now: Date.now,
+    }),
     deliverer: parts.deliverer,
     limiter: parts.limiter,
     retry: config.retry,

@@ -33,6 +33,7 @@ export async function openDestinations(
     builtin,
     policy: new AddressPolicy(config.destinations.denyAddresses),
     onChange: (id, d) => registry.changed(id, d),
+    messages: store,
   });
   return { registry, service };
 }

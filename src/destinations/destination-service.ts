@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_DESTINATION_ID, type Destination, type DestinationStatus } from '../domain/destination.js';
 import type { AddressPolicy } from '../http/address-policy.js';
 import type { DestinationStore } from '../store/destination-store.js';
+import { deletedDestinationError, type MessageStore } from '../store/store.js';
 import { StoreError } from '../store/store-errors.js';
 import { specFromInput, type DestinationInput, type Problem } from './spec-input.js';
 
@@ -35,6 +36,8 @@ export interface DestinationServiceOptions {
   policy: Pick<AddressPolicy, 'deniedLiteral'>;
   /** a destination changed on this node (null: deleted) */
   onChange?: (id: string, d: Destination | null) => void;
+  /** the messages: a deleted destination's waiting ones fail at once (no claim reads them again) */
+  messages?: Pick<MessageStore, 'failUnsent'>;
 }
 
 /** A generated id: `dst_` and 16 hex digits (a valid slug, never `default`). */
@@ -152,5 +155,7 @@ export class DestinationService {
       throw new DestinationError('not_found', `no destination ${id}`);
     }
     this.o.onChange?.(id, null);
+    // its messages have no lane any more: they fail now, with the reason, rather than wait unread
+    await this.o.messages?.failUnsent(id, deletedDestinationError(id), new Date());
   }
 }

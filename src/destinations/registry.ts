@@ -22,6 +22,8 @@ export class DestinationRegistry {
   private byId = new Map<string, Destination>();
   /** ids of the destinations whose messages are not claimed now (paused, disabled) */
   private held: string[] = [];
+  /** the destinations whose messages are delivered now, in id order (the claim's lanes) */
+  private live: Destination[] = [];
   private timer: NodeJS.Timeout | null = null;
   private refreshing: Promise<void> | null = null;
   private readonly listeners: Array<(id: string) => void> = [];
@@ -66,7 +68,13 @@ export class DestinationRegistry {
       after = page[page.length - 1]?.id;
     }
     this.byId = next;
-    this.held = [...next.values()].filter((d) => d.status !== 'active').map((d) => d.id);
+    this.sort();
+  }
+
+  private sort(): void {
+    const all = [...this.byId.values()];
+    this.held = all.filter((d) => d.status !== 'active').map((d) => d.id);
+    this.live = all.filter((d) => d.status === 'active').sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** Called after each change made on this node (the app tells the other nodes). */
@@ -83,7 +91,7 @@ export class DestinationRegistry {
   private apply(id: string, d: Destination | null): void {
     if (d) this.byId.set(id, d);
     else this.byId.delete(id);
-    this.held = [...this.byId.values()].filter((x) => x.status !== 'active').map((x) => x.id);
+    this.sort();
   }
 
   /** The destination a message names (null: `default`), as last read; undefined when not known here. */
@@ -104,6 +112,11 @@ export class DestinationRegistry {
   /** The destinations whose messages a claim leaves out now (paused or disabled). */
   excluded(): readonly string[] {
     return this.held;
+  }
+
+  /** The destinations whose messages are delivered now (active), in id order. */
+  active(): readonly Destination[] {
+    return this.live;
   }
 
   /** How many are known (metrics, tests). */

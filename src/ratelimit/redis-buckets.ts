@@ -16,10 +16,14 @@ import {
  * draws on the same bucket whatever its own clock says. The bucket is a hash
  * {t: tokens, at: ms} that expires once it would be full again.
  */
-const TAKE = `
+/**
+ * The refill both continuous buckets share (this one, all or nothing, and a destination's,
+ * destinations/redis-lane-limits.ts, partial): reads `max` (ARGV[1]) and `rate` per ms (ARGV[2]),
+ * Redis' `now`, and the bucket's `tokens` refilled up to it.
+ */
+export const REFILL_LUA = `
 local max = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local v = redis.call('HMGET', KEYS[1], 't', 'at')
@@ -33,6 +37,10 @@ if now > at then
   tokens = math.min(max, tokens + (now - at) * rate)
   at = now
 end
+`;
+
+const TAKE = `${REFILL_LUA}
+local cost = tonumber(ARGV[3])
 local allowed = 0
 if tokens >= cost then
   tokens = tokens - cost

@@ -45,9 +45,9 @@ export interface MessageStore {
   cancel(id: string, now: Date): Promise<CancelResult>;
 
   /**
-   * Atomically claims up to `limit` due unsent messages for `owner`, best
-   * first (priority desc, due_at, created_at): sets processing and a lease.
-   * Never hands one message to two claimers.
+   * Atomically claims due unsent messages for `owner`, best first (priority desc, due_at,
+   * created_at) in each lane: up to `limit` of `default`'s and up to each lane's limit of its
+   * destination's (ClaimRequest). Sets processing and a lease. Never hands one message to two claimers.
    */
   claim(request: ClaimRequest): Promise<ClaimedMessage[]>;
   /** Applies outcomes; each only if `owner` still holds the lease. Returns the ids applied. */
@@ -75,6 +75,13 @@ export interface MessageStore {
    * (unsent; unknown in at-most-once mode), at once rather than at lease expiry. Returns how many.
    */
   recoverOwners(owners: readonly string[], now: Date, to?: 'unsent' | 'unknown'): Promise<number>;
+  /**
+   * A deleted destination's waiting messages: unsent → failed with `reason`, no attempt counted
+   * (`retry` sends one again once a destination of that id exists). In batches of `batch`, read
+   * from the destination's lane, so a large backlog does not hold the store in one transaction.
+   * Returns how many.
+   */
+  failUnsent(destination: string, reason: string, now: Date, batch?: number): Promise<number>;
   /** Gives back the owner's leases (shutdown): processing → unsent. */
   release(owner: string, ids: string[], now: Date): Promise<number>;
   /**
@@ -84,8 +91,11 @@ export interface MessageStore {
    * They were never sent, so they go back to unsent in either delivery mode.
    */
   releaseOwned(owner: string, keep: string[], now: Date): Promise<number>;
-  /** Earliest due_at among unsent messages, or null. */
-  nextDueAt(): Promise<Date | null>;
+  /**
+   * Earliest due_at among unsent messages, or null: of all of them, or of one destination's
+   * (`default`: those with no destination of their own).
+   */
+  nextDueAt(destination?: string): Promise<Date | null>;
   /** Counts per status (dashboard, tests, benchmarks). */
   countByStatus(): Promise<Record<MessageStatus, number>>;
 }
@@ -212,6 +222,23 @@ export const RESOLVE_FROM: Record<ResolveAction, readonly MessageStatus[]> = {
 
 export const GIVE_UP_PREFIX = 'given up by an operator';
 
+/** How many messages failUnsent changes per transaction. */
+export const FAIL_UNSENT_BATCH = 1000;
+
+/** Runs `step` (one transaction of at most `batch` changes) until one changes fewer; the total. */
+export async function inBatches(batch: number, step: () => number | Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await step();
+    total += n;
+    if (n < batch) return total;
+  }
+}
+
+/** last_error of a message whose destination was deleted while it waited. */
+export const deletedDestinationError = (id: string): string =>
+  `not sent: destination ${id} was deleted (retry the message once it exists again)`;
+
 /** last_error of a message whose holder died mid-delivery (at-most-once recovery). */
 export const LEASE_LOST_ERROR =
   'outcome unknown: the process delivering it stopped before recording the result (lease expired)';
@@ -226,36 +253,27 @@ export type CancelResult = { result: 'cancelled'; message: Message } | NotApplie
 
 export interface ClaimRequest {
   owner: string;
+  /** the most messages of `default` (those with no destination of their own) to claim */
   limit: number;
   now: Date;
   leaseMs: number;
-  /** destinations whose messages are not claimed now (paused, disabled); `default` stands for no destination */
-  exclude?: readonly string[] | undefined;
+  /**
+   * Destinations claimed each from its own index range (messages_lane), at most its lane's limit:
+   * a destination without a lane (paused, disabled, at its rate or in-flight limit, breaker open)
+   * has none of its rows read. Never `default`, whose messages `limit` bounds.
+   */
+  lanes?: readonly ClaimLane[] | undefined;
 }
 
-/**
- * The claim statement a request needs: the plain one (nothing excluded), or one leaving out a set of
- * destinations bound as a parameter, where `default` (a null destination_id) is among them or not.
- * The SQL adapters build each shape once.
- */
-export type ExclusionShape = 'none' | 'others' | 'with_default';
-export const EXCLUSION_SHAPES = [
-  'none',
-  'others',
-  'with_default',
-] as const satisfies readonly ExclusionShape[];
-
-export function exclusionShape(exclude: readonly string[] | undefined): ExclusionShape {
-  if (!exclude || exclude.length === 0) return 'none';
-  return exclude.includes(DEFAULT_DESTINATION_ID) ? 'with_default' : 'others';
+export interface ClaimLane {
+  destination: string;
+  limit: number;
 }
 
-/** A shape's condition on destination_id, `AND …` (empty for `none`); `set` is SQL for the excluded ids. */
-export function excludeCondition(shape: ExclusionShape, set: string): string {
-  if (shape === 'none') return '';
-  return shape === 'with_default'
-    ? `AND destination_id IS NOT NULL AND NOT (destination_id IN (${set}))`
-    : `AND (destination_id IS NULL OR NOT (destination_id IN (${set})))`;
+/** The lanes worth a query: a positive limit, never `default` (claimed by `limit`). */
+export function openLanes(lanes: readonly ClaimLane[] | undefined): ClaimLane[] {
+  if (!lanes) return [];
+  return lanes.filter((l) => l.limit > 0 && l.destination !== DEFAULT_DESTINATION_ID);
 }
 
 export type Outcome =

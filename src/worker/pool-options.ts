@@ -6,6 +6,7 @@ import type { RateLimiter } from '../ratelimit/delivery-limiter.js';
 import type { Clock } from '../domain/clock.js';
 import type { PoolTracer } from './pool-tracer.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
+import type { FlowControl } from '../destinations/flow-control.js';
 
 export type PoolState = 'running' | 'paused';
 
@@ -78,6 +79,11 @@ export interface WorkerPoolOptions {
    * webhook, as before destinations.
    */
   destinations?: DestinationRegistry;
+  /**
+   * Each destination's share of a round (its own rate, slots in flight, skipped while it has
+   * nothing due). Absent: one claim for every message, as before destinations.
+   */
+  flow?: FlowControl;
   /** a span per delivery attempt and claim round (tracing on); absent: none */
   tracer?: PoolTracer;
   /** time and timers (default: the system's); a fake one in tests */

@@ -9,7 +9,7 @@ import { publicUrl } from '../domain/destination.js';
 import type { DeliveryTarget } from '../delivery/webhook-client.js';
 import type { RetryPolicy } from '../delivery/retry-policy.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
-import type { ClaimedMessage } from '../store/store.js';
+import { deletedDestinationError, type ClaimedMessage } from '../store/store.js';
 
 export type Route =
   | {
@@ -60,7 +60,7 @@ export class Routing {
           ? this.of(d, now)
           : {
               kind: 'gone',
-              reason: `not sent: destination ${id} was deleted (retry the message once it exists again)`,
+              reason: deletedDestinationError(id),
             },
       // the store did not answer: put back, not attempted; the next claim tries again
       (): Route => ({ kind: 'hold', reason: `not sent: destination ${id} could not be read from the store` }),

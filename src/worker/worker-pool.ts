@@ -2,6 +2,7 @@ import type { DeliveryAttempt } from '../domain/message.js';
 import { clockWithNow, systemClock, within, type Clock } from '../domain/clock.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClaimedMessage, CompleteAndClaim, Outcome } from '../store/store.js';
+import type { FlowControl, RoundPlan } from '../destinations/flow-control.js';
 import { isRefusedValue } from '../store/store-errors.js';
 import { DEFAULT_DESTINATION } from '../ratelimit/delivery-limiter.js';
 import { FailureLog } from './failure-log.js';
@@ -78,6 +79,8 @@ export class WorkerPool {
   private readonly destination = DEFAULT_DESTINATION;
   /** what the pool has done, told to the listeners of `events` (outcome-report.ts) */
   private readonly report: OutcomeReport;
+  /** each destination's share of a round, when there are destinations (destinations/flow-control.ts) */
+  private readonly flow: FlowControl | undefined;
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
@@ -95,6 +98,7 @@ export class WorkerPool {
     ));
     this.maxUnrecorded = 2 * o.numWorkers;
     this.maxRounds = Math.max(1, o.concurrentRounds ?? 2);
+    this.flow = o.flow;
     this.policy = { retry: o.retry, atMostOnce: o.atMostOnce ?? false, random: this.random };
     this.attempts = {
       deliverer: o.deliverer,
@@ -156,6 +160,12 @@ export class WorkerPool {
     this.state = 'running';
     this.log.info('worker pool running');
     this.events.emit('state', 'running');
+    this.notify();
+  }
+
+  /** New messages may be due (created here or on another node): every lane is worth a claim again. */
+  wake(): void {
+    this.flow?.fresh();
     this.notify();
   }
 
@@ -227,14 +237,22 @@ export class WorkerPool {
     if (this.state !== 'running' || this.closing || this.isFenced()) return this.o.pollIntervalMs;
     if (this.drained) {
       this.drained = false;
-      // nothing more was due: sleep until the next message is
-      if (this.rounds.size === 0) return this.untilDue(now);
+      // nothing more was due: sleep until the next message is (by lanes: until a lane may claim)
+      if (this.rounds.size === 0)
+        return this.flow?.active
+          ? Math.min(this.flow.wakeIn(now), this.o.pollIntervalMs)
+          : this.untilDue(now);
     }
     if (this.rounds.size >= this.maxRounds || !this.worthClaiming()) return this.o.pollIntervalMs;
     const grant = await this.o.limiter.take(this.destination, this.room(), now);
     const tokens = grant.tokens;
     if (tokens <= 0) return Math.max(1, Math.min(grant.waitMs, this.o.pollIntervalMs));
-    const round: Promise<void> = this.round(tokens, now).then(
+    const lanes = await this.lanes(tokens);
+    if (lanes && lanes.limit === 0 && lanes.lanes.length === 0) {
+      this.o.limiter.giveBack(this.destination, tokens);
+      return Math.max(1, Math.min(lanes.waitMs, this.o.pollIntervalMs));
+    }
+    const round: Promise<void> = this.round(tokens, now, lanes).then(
       // room for another round may have opened while this one was out; not when the store ran dry
       () => (this.drained ? undefined : this.notify()),
       (err: unknown) => this.roundFailed(err),
@@ -242,6 +260,11 @@ export class WorkerPool {
     this.rounds.add(round);
     void round.finally(() => this.rounds.delete(round));
     return 0;
+  }
+
+  /** With destinations: the round's lanes (which destinations, how many of each); without: null. */
+  private async lanes(tokens: number): Promise<RoundPlan | null> {
+    return this.flow?.active ? this.flow.plan(tokens) : null;
   }
 
   private async untilDue(now: number): Promise<number> {
@@ -256,7 +279,10 @@ export class WorkerPool {
       this.lastRecover = now;
       const to = this.o.atMostOnce ? 'unknown' : 'unsent';
       const recovered = await this.o.store.recoverExpired(new Date(now), to);
-      if (recovered > 0) this.log.warn({ recovered, to }, 'recovered messages whose lease expired');
+      if (recovered > 0) {
+        this.log.warn({ recovered, to }, 'recovered messages whose lease expired');
+        this.flow?.fresh();
+      }
     }
     // not while a round is in flight: what it is claiming is not known yet
     if (this.reconcile && this.rounds.size === 0) {
@@ -288,6 +314,7 @@ export class WorkerPool {
     if (this.ready.length === 0) return;
     const held = this.ready;
     this.ready = [];
+    for (const m of held) this.flow?.finished(m.id);
     this.log.warn(
       { dropped: held.length },
       'heartbeat stale: claimed messages not started are left to recovery',
@@ -308,11 +335,16 @@ export class WorkerPool {
     if (this.state !== 'running' || this.closing || this.isFenced() || !this.worthClaiming()) return 0;
     const { tokens } = await this.o.limiter.take(this.destination, this.room(), now);
     if (tokens <= 0) return 0;
-    return this.round(tokens, now);
+    const lanes = await this.lanes(tokens);
+    if (lanes && lanes.limit === 0 && lanes.lanes.length === 0) {
+      this.o.limiter.giveBack(this.destination, tokens);
+      return 0;
+    }
+    return this.round(tokens, now, lanes);
   }
 
   /** Stores the outcomes waiting and claims up to `tokens` in one call, then starts deliveries. */
-  private async round(tokens: number, now: number): Promise<number> {
+  private async round(tokens: number, now: number, lanes: RoundPlan | null = null): Promise<number> {
     // the outcomes waiting to be stored go in the same transaction as the claim
     const batch = this.outcomes.take();
     let result: CompleteAndClaim;
@@ -322,11 +354,11 @@ export class WorkerPool {
         batch.map((b) => b.completion),
         {
           owner: this.o.owner,
-          limit: tokens,
+          limit: lanes ? lanes.limit : tokens,
           now: new Date(now),
           leaseMs: this.o.leaseMs,
-          // paused and disabled destinations' messages wait where they are
-          exclude: this.o.destinations?.excluded(),
+          // each active destination's lane; paused, disabled and limited ones have none
+          lanes: lanes?.lanes,
         },
         new Date(now),
       );
@@ -334,6 +366,7 @@ export class WorkerPool {
     } catch (err) {
       this.o.tracer?.round(now, 0, 0, err);
       this.o.limiter.giveBack(this.destination, tokens);
+      if (lanes) await this.flow?.settle(lanes, []);
       // the outcomes are not stored: a flush retries them even if no round follows (a pause)
       this.outcomes.putBack(batch, err);
       // the store refused a value of those outcomes, and with them the claim (one transaction):
@@ -346,10 +379,10 @@ export class WorkerPool {
     }
     this.report.round(batch, result.applied);
     const messages = result.claimed;
-    if (messages.length < tokens) {
-      this.o.limiter.giveBack(this.destination, tokens - messages.length);
-      this.drained = true;
-    }
+    // by lanes: drained when every lane came back short (a lane at its limit is not drained)
+    const drained = lanes && this.flow ? await this.flow.settle(lanes, messages) : messages.length < tokens;
+    if (messages.length < tokens) this.o.limiter.giveBack(this.destination, tokens - messages.length);
+    if (drained) this.drained = true;
     if (messages.length > 0) {
       this.report.claimed(messages);
       this.ready.push(...messages);
@@ -386,7 +419,10 @@ export class WorkerPool {
       if (!m) return;
       // its lease ran out while it waited (only with a lease shorter than a delivery): recovery
       // hands it out again, so sending it here could send it twice
-      if (m.lease_expires_at && m.lease_expires_at.getTime() <= now) continue;
+      if (m.lease_expires_at && m.lease_expires_at.getTime() <= now) {
+        this.flow?.finished(m.id);
+        continue;
+      }
       this.launch(m);
     }
   }
@@ -402,6 +438,7 @@ export class WorkerPool {
         held.map((m) => m.id),
         new Date(this.now()),
       );
+      for (const m of held) this.flow?.finished(m.id);
       this.log.debug({ released }, 'released claimed messages that had not started');
     } catch (err) {
       this.ready = held.concat(this.ready);
@@ -414,6 +451,7 @@ export class WorkerPool {
       .catch((err: unknown) => this.log.error({ err, message_id: message.id }, 'delivery crashed'))
       .finally(() => {
         this.inFlight.delete(message.id);
+        this.flow?.finished(message.id);
         this.startReady();
         // the dispatcher sleeps until a round is worth it: waking it per delivery costs a timer each
         if (this.worthClaiming()) this.notify();
@@ -427,6 +465,7 @@ export class WorkerPool {
   }
 
   private queue(message: ClaimedMessage, outcome: Outcome, attempt: DeliveryAttempt | null): void {
+    if (outcome.kind === 'retry') this.flow?.due(message.destination_id, outcome.dueAt.getTime());
     this.outcomes.add({ message, completion: { id: message.id, owner: this.o.owner, outcome, attempt } });
   }
 
@@ -466,6 +505,7 @@ export class WorkerPool {
       at: new Date(this.now()),
       log: this.log,
     });
+    this.flow?.close();
     this.lifecycle = 'stopped';
     return { finished: waiting.length - unfinished.length, released };
   }

@@ -14,7 +14,7 @@ const msg = (i: number, extra: Partial<NewMessage> = {}): NewMessage => ({
   ...extra,
 });
 
-/** Messages and their destinations: where each goes, fan-out groups, claims that leave a destination out. */
+/** Messages and their destinations: where each goes, fan-out groups, claims by lane. */
 export function messageDestinationContract(factory: StoreFactory): void {
   contractSuite('message destination contract', factory, (store) => {
     test('a message keeps its destination, group and topic; none means the default destination', async () => {
@@ -66,45 +66,146 @@ export function messageDestinationContract(factory: StoreFactory): void {
       assert.notEqual(second.items[0]?.id, dueAll.items[0]?.id);
     });
 
-    test('a claim leaves out the excluded destinations and hands back each message’s destination', async () => {
+    test('a claim takes `default` by its limit and each destination by its lane, and no other destination', async () => {
       const s = store();
       await s.create(
         [
           msg(1),
-          msg(2, { destination_id: 'paused-one' }),
+          msg(2, { destination_id: 'held' }),
           msg(3, { destination_id: 'live' }),
-          msg(4, { destination_id: 'paused-one' }),
+          msg(4, { destination_id: 'held' }),
+          msg(5, { destination_id: 'live' }),
+          msg(6, { destination_id: 'live' }),
         ],
         T0,
       );
-      const first = await s.claim({
-        owner: 'n1',
-        limit: 10,
-        now: at(1),
-        leaseMs: 60_000,
-        exclude: ['paused-one'],
-      });
-      assert.deepEqual(first.map((m) => m.destination_id).sort(), ['live', null].sort());
-      // `default` stands for the messages with no destination of their own
-      await s.create([msg(5), msg(6, { destination_id: 'live' })], at(2));
+      // no lanes: `default`'s messages only
+      const first = await s.claim({ owner: 'n1', limit: 10, now: at(1), leaseMs: 60_000 });
+      assert.deepEqual(
+        first.map((m) => m.destination_id),
+        [null],
+      );
+      // a lane takes at most its limit, in delivery order; a destination without a lane is not read
+      await s.create([msg(7), msg(8)], at(2));
       const second = await s.completeAndClaim(
         [],
-        { owner: 'n1', limit: 10, now: at(3), leaseMs: 60_000, exclude: ['default', 'paused-one'] },
+        {
+          owner: 'n1',
+          limit: 1,
+          now: at(3),
+          leaseMs: 60_000,
+          lanes: [
+            { destination: 'live', limit: 2 },
+            { destination: 'nobody', limit: 5 },
+            { destination: 'held', limit: 0 },
+          ],
+        },
         at(3),
       );
-      assert.deepEqual(
-        second.claimed.map((m) => m.destination_id),
-        ['live'],
+      assert.deepEqual(second.claimed.map((m) => `${m.destination_id ?? 'default'} ${m.content}`).sort(), [
+        'default hello 7',
+        'live hello 3',
+        'live hello 5',
+      ]);
+      // `default`'s limit 0 with lanes: only the lanes
+      const third = await s.claim({
+        owner: 'n1',
+        limit: 0,
+        now: at(4),
+        leaseMs: 60_000,
+        lanes: [
+          { destination: 'live', limit: 5 },
+          { destination: 'held', limit: 1 },
+        ],
+      });
+      assert.deepEqual(third.map((m) => m.content).sort(), ['hello 2', 'hello 6']);
+      const rest = await s.claim({
+        owner: 'n1',
+        limit: 10,
+        now: at(5),
+        leaseMs: 60_000,
+        lanes: [{ destination: 'held', limit: 10 }],
+      });
+      assert.deepEqual(rest.map((m) => m.content).sort(), ['hello 4', 'hello 8']);
+    });
+
+    test('a lane claims in delivery order and stops at what is due', async () => {
+      const s = store();
+      await s.create(
+        [
+          msg(1, { destination_id: 'd', priority: 0 }),
+          msg(2, { destination_id: 'd', priority: 5, send_at: at(60) }),
+          msg(3, { destination_id: 'd', priority: 5 }),
+          msg(4, { destination_id: 'd', priority: 0, send_at: at(60) }),
+        ],
+        T0,
       );
-      const rest = await s.claim({ owner: 'n1', limit: 10, now: at(4), leaseMs: 60_000 });
-      assert.deepEqual(rest.map((m) => m.destination_id).sort(), [null, 'paused-one', 'paused-one'].sort());
+      const lane = (now: Date, limit: number) =>
+        s.claim({ owner: 'n1', limit: 0, now, leaseMs: 60_000, lanes: [{ destination: 'd', limit }] });
+      assert.deepEqual(
+        (await lane(at(1), 1)).map((m) => m.content),
+        ['hello 3'],
+      );
+      assert.deepEqual(
+        (await lane(at(1), 10)).map((m) => m.content),
+        ['hello 1'],
+      );
+      assert.deepEqual(
+        (await lane(at(61), 10)).map((m) => m.content),
+        ['hello 2', 'hello 4'],
+      );
+      // the next due time covers the destinations' messages too
+      await s.create([msg(9, { destination_id: 'd', send_at: at(120) })], at(62));
+      assert.equal((await s.nextDueAt())?.getTime(), at(120).getTime());
+    });
+
+    test('a deleted destination’s waiting messages fail in batches, with the reason, no attempt counted', async () => {
+      const s = store();
+      const made = await s.create(
+        [
+          msg(1, { destination_id: 'gone' }),
+          msg(2, { destination_id: 'gone' }),
+          msg(3, { destination_id: 'gone', send_at: at(60_000) }),
+          msg(4, { destination_id: 'gone' }),
+          msg(5, { destination_id: 'kept' }),
+          msg(6),
+        ],
+        T0,
+      );
+      const [taken] = await s.claim({
+        owner: 'n1',
+        limit: 0,
+        now: at(1),
+        leaseMs: 60_000,
+        lanes: [{ destination: 'gone', limit: 1 }],
+      });
+      assert.ok(taken);
+      assert.equal(await s.failUnsent('gone', 'not sent: gone was deleted', at(2), 2), 3);
+      const after = await Promise.all(made.map((r) => s.get(r.message.id)));
+      for (const m of after) {
+        if (m?.destination_id !== 'gone') assert.equal(m?.status, 'unsent');
+        else if (m.id === taken.id) assert.equal(m.status, 'processing');
+        else {
+          assert.equal(m.status, 'failed');
+          assert.equal(m.last_error, 'not sent: gone was deleted');
+          assert.equal(m.attempts, 0);
+        }
+      }
+      assert.equal(await s.failUnsent('gone', 'again', at(3)), 0);
+      assert.equal(await s.failUnsent('default', 'never', at(3)), 0);
     });
 
     test('an attempt records the destination and the URL it went to', async () => {
       const s = store();
       const [r] = await s.create([msg(1, { destination_id: 'billing' })], T0);
       const id = r?.message.id ?? '';
-      await s.claim({ owner: 'n1', limit: 1, now: at(1), leaseMs: 60_000 });
+      await s.claim({
+        owner: 'n1',
+        limit: 0,
+        now: at(1),
+        leaseMs: 60_000,
+        lanes: [{ destination: 'billing', limit: 1 }],
+      });
       const done: Completion = {
         id,
         owner: 'n1',

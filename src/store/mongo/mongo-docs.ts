@@ -106,11 +106,6 @@ export function destinationFilter(destination: string): string | null {
   return destination === DEFAULT_DESTINATION_ID ? null : destination;
 }
 
-/** A claim's excluded destinations as a filter value on destination_id (`default` is null or absent). */
-export function excludedValues(exclude: readonly string[]): (string | null)[] {
-  return exclude.map((d) => (d === DEFAULT_DESTINATION_ID ? null : d));
-}
-
 export async function ensureIndexes<T extends Document>(
   col: Collection<T>,
   specs: IndexDescription[],
@@ -143,6 +138,9 @@ export function duplicateIndexes(err: unknown): Set<number> {
 /** The messages collection's indexes (created when missing: FerretDB v1 panics on an existing one). */
 export const MESSAGE_INDEXES: IndexDescription[] = [
   { key: { status: 1, ...SORT }, name: 'due' },
+  // each destination's claim lane (`default`: destination_id null or absent)
+  { key: { status: 1, destination_id: 1, ...SORT }, name: 'lane' },
+  { key: { status: 1, destination_id: 1, due_at: 1 }, name: 'lane_next_due' },
   { key: { status: 1, due_at: 1 }, name: 'next_due' },
   { key: { status: 1, lease_expires_at: 1 }, name: 'lease' },
   { key: { status: 1, sent_at: -1, _id: -1 }, name: 'sent' },

@@ -3,6 +3,7 @@ import type { Collection, Db, Document, Filter } from 'mongodb';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
 import { buildMessage } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
+import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 import type {
   CompleteAndClaim,
   CancelResult,
@@ -28,8 +29,8 @@ import {
   CLAIM_SPREAD,
   duplicateIndexes,
   ATTEMPT_INDEXES,
+  destinationFilter,
   ensureIndexes,
-  excludedValues,
   FENCE_INDEXES,
   MESSAGE_INDEXES,
   FENCE_RETENTION_MS,
@@ -43,9 +44,12 @@ import {
 } from './mongo-docs.js';
 import {
   byClaimOrder,
+  openLanes,
   completeThenClaim,
   emptyCounts,
   errorOf,
+  FAIL_UNSENT_BATCH,
+  inBatches,
   GIVE_UP_PREFIX,
   NODE_LOST_ERROR,
   RESOLVE_FROM,
@@ -253,6 +257,30 @@ export class MongoStore implements MessageStore {
       : { result: 'conflict', status: after.status };
   }
 
+  async failUnsent(
+    destination: string,
+    reason: string,
+    now: Date,
+    batch = FAIL_UNSENT_BATCH,
+  ): Promise<number> {
+    if (destination === DEFAULT_DESTINATION_ID) return 0;
+    return inBatches(batch, async () => {
+      const docs = await this.messages
+        .find({ status: 'unsent', destination_id: destination })
+        .sort(SORT)
+        .limit(batch)
+        .toArray();
+      // through the fences, as every transition of a message (a claim may race this); a document
+      // a claim took meanwhile is not unsent any more, so the next batch does not read it again
+      await this.fencing.transition(
+        docs,
+        () => ({ status: 'failed' as const, updated_at: now, last_error: reason }),
+        now,
+      );
+      return docs.length;
+    });
+  }
+
   /**
    * Claims by this store instance run one at a time. A claimer may reuse its own fence
    * (`claim:<owner>`) left by an attempt that failed; two claims of one owner at once would
@@ -265,8 +293,6 @@ export class MongoStore implements MessageStore {
   }
 
   private async claimOnce(req: ClaimRequest): Promise<Message[]> {
-    const claimed: Message[] = [];
-    const tried: ObjectId[] = [];
     const set = {
       status: 'processing' as const,
       processing_started_at: req.now,
@@ -274,17 +300,38 @@ export class MongoStore implements MessageStore {
       lease_expires_at: new Date(req.now.getTime() + req.leaseMs),
       updated_at: req.now,
     };
+    // `default`'s messages (no destination_id, or null as the Go original's documents), then each
+    // destination's lane: every find is an equality on (status, destination_id) of the `lane` index
+    const claimed = req.limit > 0 ? await this.claimLane(null, req.limit, req, set) : [];
+    for (const lane of openLanes(req.lanes))
+      claimed.push(...(await this.claimLane(lane.destination, lane.limit, req, set)));
+    return claimed.sort(byClaimOrder);
+  }
+
+  private async claimLane(
+    destination: string | null,
+    limit: number,
+    req: ClaimRequest,
+    set: Pick<
+      MessageDoc,
+      'status' | 'processing_started_at' | 'lease_owner' | 'lease_expires_at' | 'updated_at'
+    >,
+  ): Promise<Message[]> {
+    const claimed: Message[] = [];
+    const tried: ObjectId[] = [];
     // Competing claimers see the same best candidates. A claimer tries the best it
     // needs first; for each one it lost to another claimer it tries a random one of
     // the next best it already read, so claimers spread out instead of colliding again.
     let pool: MessageDoc[] = [];
-    for (let round = 0; round < 8 && claimed.length < req.limit; round++) {
-      const want = req.limit - claimed.length;
+    for (let round = 0; round < 8 && claimed.length < limit; round++) {
+      const want = limit - claimed.length;
       if (pool.length === 0) {
-        const filter: Filter<MessageDoc> = { status: 'unsent', due_at: { $lte: req.now } };
+        const filter: Filter<MessageDoc> = {
+          status: 'unsent',
+          destination_id: destination,
+          due_at: { $lte: req.now },
+        };
         if (tried.length > 0) filter._id = { $nin: tried };
-        if (req.exclude && req.exclude.length > 0)
-          filter.destination_id = { $nin: excludedValues(req.exclude) };
         pool = await this.messages
           .find(filter)
           .sort(SORT)
@@ -308,7 +355,7 @@ export class MongoStore implements MessageStore {
         if (won.has(d._id.toHexString())) claimed.push(toMessage({ ...d, ...set, version: d.version + 1 }));
       }
     }
-    return claimed.sort(byClaimOrder);
+    return claimed;
   }
 
   async completeAndClaim(
@@ -435,10 +482,14 @@ export class MongoStore implements MessageStore {
     return this.fencing.releaseLeases({ _id: { $in: oids }, status: 'processing', lease_owner: owner }, now);
   }
 
-  async nextDueAt(): Promise<Date | null> {
+  async nextDueAt(destination?: string): Promise<Date | null> {
+    const filter: Filter<MessageDoc> = { status: 'unsent' };
+    if (destination !== undefined) filter.destination_id = destinationFilter(destination);
     const doc = await this.messages
-      .find({ status: 'unsent' }, { projection: { due_at: 1 } })
-      .sort({ status: 1, due_at: 1 })
+      .find(filter, { projection: { due_at: 1 } })
+      .sort(
+        destination === undefined ? { status: 1, due_at: 1 } : { status: 1, destination_id: 1, due_at: 1 },
+      )
       .limit(1)
       .next();
     return doc?.due_at ?? null;

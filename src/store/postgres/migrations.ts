@@ -139,4 +139,20 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
       ALTER TABLE delivery_attempts ADD COLUMN destination_id text;
       ALTER TABLE delivery_attempts ADD COLUMN url text;`,
   },
+  {
+    version: 10,
+    name: "flow control per destination: each destination's due messages in an index range of their own",
+    // messages_due keeps `default`'s unsent messages only; each destination's are claimed from its own
+    // range of messages_lane, so a held destination's backlog is never read by the others' claims;
+    // messages_due_routed lists them in delivery order. A message is in exactly one of messages_due and
+    // messages_lane, as it was in messages_due alone, so a delivery of `default` costs what it did.
+    sql: `
+      DROP INDEX messages_due;
+      CREATE INDEX messages_due ON messages (priority DESC, due_at, created_at)
+        WHERE status = 'unsent' AND destination_id IS NULL;
+      CREATE INDEX messages_lane ON messages (destination_id, priority DESC, due_at, created_at)
+        WHERE status = 'unsent' AND destination_id IS NOT NULL;
+      CREATE INDEX messages_due_routed ON messages (priority DESC, due_at, created_at)
+        WHERE status = 'unsent' AND destination_id IS NOT NULL;`,
+  },
 ];

@@ -4,14 +4,7 @@
  * only for the lease holder) and the list columns. postgres-store.ts runs them.
  */
 import type { Message } from '../../domain/message.js';
-import {
-  errorOf,
-  excludeCondition,
-  EXCLUSION_SHAPES,
-  statusOf,
-  type Completion,
-  type ExclusionShape,
-} from '../store.js';
+import { errorOf, statusOf, type Completion } from '../store.js';
 import { LIST_TIME_COLUMNS, MESSAGE_COLUMNS } from '../sql-rows.js';
 
 export const INSERT_COLUMNS: readonly [keyof Message, string][] = [
@@ -41,24 +34,43 @@ export const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c
   ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING *`;
 
 /**
- * The claim's candidates, CTEs over parameters $now and $limit: the priorities
- * that have unsent messages (one index probe each, highest first), then per
- * priority a range scan of messages_due that stops at the first message not yet
- * due. A single scan ordered by (priority, due_at) would walk every scheduled
- * (future) message whenever fewer than $limit are due.
+ * The claim's candidates, CTEs over parameters $now and $limit: `default`'s messages (no destination
+ * of their own, messages_due) by the priorities that have unsent messages (one index probe each,
+ * highest first), then per priority a range scan that stops at the first message not yet due. A
+ * single scan ordered by (priority, due_at) would walk every scheduled (future) message whenever
+ * fewer than $limit are due. With `lanes`, each destination of $lanes (text[]) also gets at most
+ * its $laneLimits (int4[]) from its own range of messages_lane; no other destination's row is read.
  */
-const claimCandidates = (now: string, limit: string, where = ''): string => `p(pr) AS (
-    (SELECT priority FROM messages WHERE status = 'unsent' ORDER BY priority DESC LIMIT 1)
+const claimCandidates = (
+  now: string,
+  limit: string,
+  lanes?: { ids: string; limits: string },
+): string => `p(pr) AS (
+    (SELECT priority FROM messages WHERE status = 'unsent' AND destination_id IS NULL
+     ORDER BY priority DESC LIMIT 1)
     UNION ALL
-    SELECT (SELECT priority FROM messages WHERE status = 'unsent' AND priority < p.pr
+    SELECT (SELECT priority FROM messages WHERE status = 'unsent' AND destination_id IS NULL AND priority < p.pr
             ORDER BY priority DESC LIMIT 1)
     FROM p WHERE p.pr IS NOT NULL
-  ), q AS (
+  ), q0 AS (
     SELECT x.id FROM p CROSS JOIN LATERAL (
       SELECT id, priority, due_at, created_at FROM messages
-      WHERE status = 'unsent' AND priority = p.pr AND due_at <= ${now} ${where}
+      WHERE status = 'unsent' AND destination_id IS NULL AND priority = p.pr AND due_at <= ${now}
       ORDER BY priority DESC, due_at, created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) x
+    WHERE ${limit} > 0
     ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
+  ), q AS (${
+    lanes
+      ? `
+    SELECT id FROM q0
+    UNION ALL
+    SELECT x.id FROM unnest(${lanes.ids}::text[], ${lanes.limits}::int4[]) AS l(d, n) CROSS JOIN LATERAL (
+      SELECT id FROM messages
+      WHERE status = 'unsent' AND destination_id = l.d AND due_at <= ${now}
+      ORDER BY priority DESC, due_at, created_at LIMIT l.n FOR UPDATE SKIP LOCKED) x`
+      : `
+    SELECT id FROM q0`
+  }
   )`;
 
 /**
@@ -73,20 +85,16 @@ const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE
       (extract(epoch FROM m.due_at) * 1000)::float8 AS due_at,
       (extract(epoch FROM m.created_at) * 1000)::float8 AS created_at, m.trace_context, m.destination_id`;
 
-/** Leaves out the messages of the excluded destinations (bound at `param`, a text[]). */
-const excluding = (shape: ExclusionShape, param: string): string =>
-  excludeCondition(shape, `SELECT unnest(${param}::text[])`);
+/** `default` only, or with destinations' lanes (their ids and limits bound after the claim's own parameters). */
+export type ClaimShape = 'default' | 'lanes';
 
-/** Each shape's statement, built once: `values` holds what it binds after its own parameters. */
-const byShape = (build: (shape: ExclusionShape) => string): Record<ExclusionShape, string> =>
-  Object.fromEntries(EXCLUSION_SHAPES.map((x) => [x, build(x)])) as Record<ExclusionShape, string>;
+/** The claim: owner $1, now $2, lease expiry $3, `default`'s limit $4; lanes $5 and their limits $6. */
+export const CLAIM_SQL_BY_SHAPE: Record<ClaimShape, string> = {
+  default: `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`,
+  lanes: `WITH RECURSIVE ${claimCandidates('$2', '$4', { ids: '$5', limits: '$6' })} ${claimUpdate('$2', '$1', '$3')}`,
+};
 
-/** The claim by exclusion shape; the excluded ids are the parameter $5. */
-export const CLAIM_SQL_BY_SHAPE = byShape(
-  (x) => `WITH RECURSIVE ${claimCandidates('$2', '$4', excluding(x, '$5'))} ${claimUpdate('$2', '$1', '$3')}`,
-);
-
-export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.none;
+export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.default;
 
 // times travel as epoch milliseconds (float8): the driver formats and parses a timestamptz
 // as text with the local offset, a few microseconds per value on the hot path
@@ -123,20 +131,22 @@ export const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * next round on. Rows come back as claimed messages, then one row per applied
  * completion (all message columns null, applied_id set).
  */
-/** completions, then the claim by exclusion shape; the excluded ids are the parameter $21. */
-export const COMPLETE_AND_CLAIM_SQL_BY_SHAPE = byShape(
-  (
-    x,
-  ) => `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', excluding(x, '$21'))}, claimed AS (
+const completeAndClaim = (lanes?: { ids: string; limits: string }): string =>
+  `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', lanes)}, claimed AS (
     ${claimUpdate('$17', '$18', '$19')}
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
   UNION ALL
   SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
-    NULL::float8, NULL::text, NULL::text, id FROM done`,
-);
+    NULL::float8, NULL::text, NULL::text, id FROM done`;
 
-export const COMPLETE_AND_CLAIM_SQL = COMPLETE_AND_CLAIM_SQL_BY_SHAPE.none;
+/** Completions ($1..$16, now $17), then the claim: owner $18, lease expiry $19, limit $20; lanes $21, $22. */
+export const COMPLETE_AND_CLAIM_SQL_BY_SHAPE: Record<ClaimShape, string> = {
+  default: completeAndClaim(),
+  lanes: completeAndClaim({ ids: '$21', limits: '$22' }),
+};
+
+export const COMPLETE_AND_CLAIM_SQL = COMPLETE_AND_CLAIM_SQL_BY_SHAPE.default;
 
 /** Where the applied id sits in a row of COMPLETE_AND_CLAIM_SQL (after the claimed message's columns). */
 export const APPLIED_ID_COLUMN = 10;

@@ -22,6 +22,8 @@ import {
   byClaimOrder,
   emptyCounts,
   GIVE_UP_PREFIX,
+  FAIL_UNSENT_BATCH,
+  inBatches,
   LEASE_LOST_ERROR,
   NODE_LOST_ERROR,
   notApplied,
@@ -30,8 +32,8 @@ import {
   toPage,
   DUE_RANGES,
   dueValue,
-  exclusionShape,
-  type ExclusionShape,
+  openLanes,
+  type ClaimLane,
 } from '../store.js';
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
@@ -64,13 +66,11 @@ export interface PostgresStoreOptions {
 
 const MIGRATION_LOCK = 0x6d736368; // "msch"
 
-/**
- * A claim's statement for its excluded destinations: the shape (a prepared statement each, named
- * by it) and the extra parameter. None: the plain claim, as before destinations.
- */
-function exclusion(exclude: readonly string[] | undefined): { shape: ExclusionShape; values: unknown[] } {
-  const shape = exclusionShape(exclude);
-  return { shape, values: shape === 'none' ? [] : [exclude] };
+/** A claim's lanes as the two arrays the lanes shape binds; null when there is none to claim. */
+function laneValues(lanes: readonly ClaimLane[] | undefined): [string[], number[]] | null {
+  const open = openLanes(lanes);
+  if (open.length === 0) return null;
+  return [open.map((l) => l.destination), open.map((l) => l.limit)];
 }
 
 /** The destination and group filters of a list query, as conditions numbered after `params`. */
@@ -269,25 +269,39 @@ export class PostgresStore implements MessageStore, SignalingStore {
     return toPage(rows.map(listedMessage), q);
   }
 
-  /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
+  /**
+   * Unsent messages in delivery order: `default`'s from messages_due, one destination's from its range
+   * of messages_lane, all of them as the merge of messages_due and messages_due_routed; from each, one
+   * limited seek per range after the cursor.
+   */
   private async listDue(q: ListQuery): Promise<Page> {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
     const params: unknown[] = [q.limit + 1];
     const fw: string[] = [];
     filters(q, fw, params);
-    const base = `SELECT ${LIST_SELECT} FROM messages WHERE status = 'unsent'${fw.map((w) => ` AND ${w}`).join('')}`;
+    const sides =
+      q.destination === undefined ? ['destination_id IS NULL', 'destination_id IS NOT NULL'] : [''];
     const after = q.after;
-    let sql = `${base} ${order} LIMIT $1`;
-    if (after) {
-      const parts = DUE_RANGES.map((r) => {
-        const conds = r.eq.map((k) => (params.push(dueValue(after, k)), `${k} = $${params.length}`));
+    const parts: string[] = [];
+    for (const side of sides) {
+      const conds = side ? [...fw, side] : fw;
+      const base = `SELECT ${LIST_SELECT} FROM messages WHERE status = 'unsent'${conds.map((w) => ` AND ${w}`).join('')}`;
+      if (!after) {
+        parts.push(`(${base} ${order} LIMIT $1)`);
+        continue;
+      }
+      for (const r of DUE_RANGES) {
+        const c = r.eq.map((k) => (params.push(dueValue(after, k)), `${k} = $${params.length}`));
         params.push(dueValue(after, r.next));
-        conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} $${params.length}`);
-        return `(${base} AND ${conds.join(' AND ')} ${order} LIMIT $1)`;
-      });
-      // the union's times are the epoch aliases, in the same order
-      sql = `SELECT * FROM (${parts.join(' UNION ALL ')}) d ORDER BY priority DESC, due_ms, created_ms, id LIMIT $1`;
+        c.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} $${params.length}`);
+        parts.push(`(${base} AND ${c.join(' AND ')} ${order} LIMIT $1)`);
+      }
     }
+    // the union's times are the epoch aliases, in the same order
+    const sql =
+      parts.length === 1
+        ? (parts[0] ?? '').slice(1, -1)
+        : `SELECT * FROM (${parts.join(' UNION ALL ')}) d ORDER BY priority DESC, due_ms, created_ms, id LIMIT $1`;
     const { rows } = await this.pool.query<ListTuple>({ text: sql, values: params, rowMode: 'array' });
     return toPage(rows.map(listedMessage), q);
   }
@@ -311,15 +325,33 @@ export class PostgresStore implements MessageStore, SignalingStore {
     return notApplied(rows[0]?.status);
   }
 
+  async failUnsent(
+    destination: string,
+    reason: string,
+    now: Date,
+    batch = FAIL_UNSENT_BATCH,
+  ): Promise<number> {
+    if (destination === DEFAULT_DESTINATION_ID) return 0;
+    return inBatches(batch, async () => {
+      const res = await this.pool.query(
+        `UPDATE messages SET status = 'failed', updated_at = $1, last_error = $2
+         WHERE id = ANY (ARRAY(SELECT id FROM messages WHERE status = 'unsent' AND destination_id = $3
+                              LIMIT $4 FOR UPDATE SKIP LOCKED))`,
+        [now, reason, destination, batch],
+      );
+      return res.rowCount ?? 0;
+    });
+  }
+
   async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
-    if (req.limit <= 0) return [];
+    const lanes = laneValues(req.lanes);
+    if (req.limit <= 0 && !lanes) return [];
     // named: prepared once per connection, so the hot path skips planning
     const lease = new Date(req.now.getTime() + req.leaseMs);
-    const ex = exclusion(req.exclude);
     const { rows } = await this.lane.query<ClaimedTuple>({
-      name: ex.shape === 'none' ? 'ms_claim' : `ms_claim_${ex.shape}`,
-      text: CLAIM_SQL_BY_SHAPE[ex.shape],
-      values: [req.owner, req.now, lease, req.limit, ...ex.values],
+      name: lanes ? 'ms_claim_lanes' : 'ms_claim',
+      text: CLAIM_SQL_BY_SHAPE[lanes ? 'lanes' : 'default'],
+      values: [req.owner, req.now, lease, Math.max(0, req.limit), ...(lanes ?? [])],
       rowMode: 'array',
     });
     return rows.map((r) => toClaimed(r, lease)).sort(byClaimOrder);
@@ -330,14 +362,21 @@ export class PostgresStore implements MessageStore, SignalingStore {
     claim: ClaimRequest,
     now: Date,
   ): Promise<CompleteAndClaim> {
-    if (claim.limit <= 0) return { applied: await this.complete(completions, now), claimed: [] };
+    const lanes = laneValues(claim.lanes);
+    if (claim.limit <= 0 && !lanes) return { applied: await this.complete(completions, now), claimed: [] };
     const lease = new Date(claim.now.getTime() + claim.leaseMs);
     // a claimed message's columns, then applied_id: null, or all nulls but applied_id
-    const ex = exclusion(claim.exclude);
     const { rows } = await this.lane.query<ClaimedTuple>({
-      name: ex.shape === 'none' ? 'ms_complete_claim' : `ms_complete_claim_${ex.shape}`,
-      text: COMPLETE_AND_CLAIM_SQL_BY_SHAPE[ex.shape],
-      values: [...completionColumns(completions), claim.now, claim.owner, lease, claim.limit, ...ex.values],
+      name: lanes ? 'ms_complete_claim_lanes' : 'ms_complete_claim',
+      text: COMPLETE_AND_CLAIM_SQL_BY_SHAPE[lanes ? 'lanes' : 'default'],
+      values: [
+        ...completionColumns(completions),
+        claim.now,
+        claim.owner,
+        lease,
+        Math.max(0, claim.limit),
+        ...(lanes ?? []),
+      ],
       rowMode: 'array',
     });
     const applied: string[] = [];
@@ -437,16 +476,24 @@ export class PostgresStore implements MessageStore, SignalingStore {
     }
   }
 
-  async nextDueAt(): Promise<Date | null> {
-    const { rows } = await this.lane.query<{ due: Date | null }>(
-      // the earliest due_at of each priority, found on messages_due one priority at a time
-      `WITH RECURSIVE p(pr) AS (
-         SELECT max(priority) FROM messages WHERE status = 'unsent'
+  async nextDueAt(destination?: string): Promise<Date | null> {
+    // the earliest due_at of each priority, found one priority at a time on messages_due
+    // (`default`'s) and on messages_due_routed (the destinations')
+    const side = (cond: string): string => `(WITH RECURSIVE p(pr) AS (
+         SELECT max(priority) FROM messages WHERE status = 'unsent' AND ${cond}
          UNION ALL
-         SELECT (SELECT max(priority) FROM messages WHERE status = 'unsent' AND priority < p.pr) FROM p WHERE p.pr IS NOT NULL)
-       SELECT min((SELECT min(due_at) FROM messages WHERE status = 'unsent' AND priority = p.pr)) AS due
-       FROM p WHERE p.pr IS NOT NULL`,
-    );
+         SELECT (SELECT max(priority) FROM messages WHERE status = 'unsent' AND ${cond} AND priority < p.pr)
+         FROM p WHERE p.pr IS NOT NULL)
+       SELECT min((SELECT min(due_at) FROM messages WHERE status = 'unsent' AND ${cond} AND priority = p.pr))
+       FROM p WHERE p.pr IS NOT NULL)`;
+    const query =
+      destination === undefined
+        ? `SELECT least(${side('destination_id IS NULL')}, ${side('destination_id IS NOT NULL')}) AS due`
+        : destination === DEFAULT_DESTINATION_ID
+          ? `SELECT ${side('destination_id IS NULL')} AS due`
+          : `SELECT ${side('destination_id = $1')} AS due`;
+    const values = destination === undefined || destination === DEFAULT_DESTINATION_ID ? [] : [destination];
+    const { rows } = await this.lane.query<{ due: Date | null }>(query, values);
     return rows[0]?.due ?? null;
   }
 

@@ -109,4 +109,15 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_group ON messages (group_id, created_at DESC, id DESC) WHERE group_id IS NOT NULL;
    ALTER TABLE delivery_attempts ADD COLUMN destination_id TEXT;
    ALTER TABLE delivery_attempts ADD COLUMN url TEXT;`,
+  // 10: flow control per destination. messages_due keeps `default`'s unsent messages only; each
+  // destination's are claimed from its own range of messages_lane, so a held destination's backlog is
+  // never read by the others' claims; messages_due_routed lists them in delivery order (GET /messages).
+  // A message is in exactly one of messages_due and messages_lane, as it was in messages_due alone.
+  `DROP INDEX messages_due;
+   CREATE INDEX messages_due ON messages (priority DESC, due_at, created_at)
+     WHERE status = 'unsent' AND destination_id IS NULL;
+   CREATE INDEX messages_lane ON messages (destination_id, priority DESC, due_at, created_at)
+     WHERE status = 'unsent' AND destination_id IS NOT NULL;
+   CREATE INDEX messages_due_routed ON messages (priority DESC, due_at, created_at)
+     WHERE status = 'unsent' AND destination_id IS NOT NULL;`,
 ];

@@ -3,7 +3,6 @@
  * messages, and its claim statement; sqlite-store.ts runs them.
  */
 import type { DeliveryAttempt, Message, MessageStatus } from '../../domain/message.js';
-import { EXCLUSION_SHAPES, excludeCondition, type ExclusionShape } from '../store.js';
 
 export interface Row {
   id: string;
@@ -74,34 +73,47 @@ export function toRow(m: Message): Row {
 }
 
 /**
- * The claim, one priority at a time, so the scan is a range on (priority, due_at) that stops
- * at the first message not yet due: with due_at behind priority in the index, a claim over all
- * priorities at once would walk every scheduled (future) message whenever fewer are due. It
- * returns what a delivery needs (ClaimedTuple), not the row.
+ * The claim of `default`'s messages (no destination of their own), one priority at a time, so the
+ * scan is a range on (priority, due_at) of messages_due that stops at the first message not yet
+ * due: with due_at behind priority in the index, a claim over all priorities at once would walk
+ * every scheduled (future) message whenever fewer are due. It returns what a delivery needs
+ * (ClaimedTuple), not the row.
  */
-export const claimSql = (
-  where = '',
-): string => `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
+export const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
     lease_expires_at = @exp, updated_at = @now
   WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
-                  WHERE status = 'unsent' AND priority = @priority AND due_at <= @now ${where}
+                  WHERE status = 'unsent' AND destination_id IS NULL AND priority = @priority AND due_at <= @now
                   ORDER BY priority DESC, due_at, created_at LIMIT @limit)
   RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
     trace_context, destination_id`;
 
-/** The claim by exclusion shape (store.ts); the excluded ids are bound as `@exclude`, a JSON array. */
-export const CLAIM_SQL_BY_SHAPE = Object.fromEntries(
-  EXCLUSION_SHAPES.map((x) => [x, claimSql(excludeCondition(x, 'SELECT value FROM json_each(@exclude)'))]),
-) as Record<ExclusionShape, string>;
+/**
+ * A destination's lane: its own range of messages_lane, in delivery order, at most @limit. A
+ * destination with no lane this round has none of its rows read.
+ */
+export const LANE_CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
+    lease_expires_at = @exp, updated_at = @now
+  WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_lane
+                  WHERE status = 'unsent' AND destination_id = @destination AND due_at <= @now
+                  ORDER BY priority DESC, due_at, created_at LIMIT @limit)
+  RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
+    trace_context, destination_id`;
 
-export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.none;
-
-/** The priorities that have unsent messages, highest first: one index seek each. */
+/** The priorities that have unsent messages of `default`, highest first: one index seek each. */
 export const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
-    SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent'
+    SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND destination_id IS NULL
     UNION ALL
-    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority < p.pr)
+    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due
+            WHERE status = 'unsent' AND destination_id IS NULL AND priority < p.pr)
+    FROM p WHERE p.pr IS NOT NULL)`;
+
+/** The same over the destinations' messages (messages_due_routed). */
+export const ROUTED_PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
+    SELECT MAX(priority) FROM messages INDEXED BY messages_due_routed WHERE status = 'unsent' AND destination_id IS NOT NULL
+    UNION ALL
+    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due_routed
+            WHERE status = 'unsent' AND destination_id IS NOT NULL AND priority < p.pr)
     FROM p WHERE p.pr IS NOT NULL)`;
 
 export type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
-export type ClaimExcludingParams = ClaimParams & { exclude: string };
+export type LaneClaimParams = { owner: string; now: number; exp: number; limit: number; destination: string };

@@ -26,6 +26,8 @@ import {
   emptyCounts,
   errorOf,
   GIVE_UP_PREFIX,
+  FAIL_UNSENT_BATCH,
+  inBatches,
   LEASE_LOST_ERROR,
   NODE_LOST_ERROR,
   notApplied,
@@ -35,7 +37,7 @@ import {
   toPage,
   DUE_RANGES,
   dueValue,
-  exclusionShape,
+  openLanes,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
 import { listedMessage, MESSAGE_COLUMNS, type ListTuple } from '../sql-rows.js';
@@ -50,10 +52,11 @@ import {
   toMessage,
   toRow,
   CLAIM_SQL,
-  CLAIM_SQL_BY_SHAPE,
+  LANE_CLAIM_SQL,
   PRIORITIES_CTE,
+  ROUTED_PRIORITIES_CTE,
   type ClaimParams,
-  type ClaimExcludingParams,
+  type LaneClaimParams,
 } from './sqlite-rows.js';
 
 export interface SqliteStoreOptions {
@@ -72,10 +75,6 @@ export class SqliteStore implements MessageStore {
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
-  private readonly claimStatements = new Map<
-    string,
-    Database.Statement<ClaimExcludingParams, ClaimedTuple>
-  >();
 
   constructor(options: SqliteStoreOptions) {
     try {
@@ -124,13 +123,13 @@ export class SqliteStore implements MessageStore {
       statusOf: db.prepare<[string], { status: MessageStatus }>('SELECT status FROM messages WHERE id = ?'),
       // rows as arrays: better-sqlite3 builds no object with named keys per claimed message
       claim: db.prepare<ClaimParams, ClaimedTuple>(CLAIM_SQL).raw(true),
-      // the claims that leave some destinations out (paused, disabled): one per shape
-      claimExcludingOthers: db
-        .prepare<ClaimExcludingParams, ClaimedTuple>(CLAIM_SQL_BY_SHAPE.others)
-        .raw(true),
-      claimExcludingDefault: db
-        .prepare<ClaimExcludingParams, ClaimedTuple>(CLAIM_SQL_BY_SHAPE.with_default)
-        .raw(true),
+      failUnsent: db.prepare<[number, string, string, number]>(
+        `UPDATE messages SET status = 'failed', updated_at = ?, last_error = ?
+         WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_lane
+                         WHERE status = 'unsent' AND destination_id = ? LIMIT ?)`,
+      ),
+      // a destination's lane: its own range of messages_lane
+      claimLane: db.prepare<LaneClaimParams, ClaimedTuple>(LANE_CLAIM_SQL).raw(true),
       priorities: db.prepare<[], { pr: number }>(`${PRIORITIES_CTE} SELECT pr FROM p WHERE pr IS NOT NULL`),
       // positional parameters on the two per-message statements: binding by name looks up every
       // key of an object, and these run once per delivered message
@@ -198,10 +197,31 @@ export class SqliteStore implements MessageStore {
            processing_started_at = NULL, updated_at = ?
          WHERE id = ? AND status = 'processing' AND lease_owner = ?`,
       ),
-      // the earliest due_at of each priority, found on messages_due one priority at a time
+      // the earliest due_at of each priority, found on messages_due (then messages_due_routed) one
+      // priority at a time
       nextDue: db.prepare<[], { due: number | null }>(
         `${PRIORITIES_CTE}
-         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND priority = p.pr)) AS due
+         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due
+                     WHERE status = 'unsent' AND destination_id IS NULL AND priority = p.pr)) AS due
+         FROM p WHERE p.pr IS NOT NULL`,
+      ),
+      nextDueRouted: db.prepare<[], { due: number | null }>(
+        `${ROUTED_PRIORITIES_CTE}
+         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due_routed
+                     WHERE status = 'unsent' AND destination_id IS NOT NULL AND priority = p.pr)) AS due
+         FROM p WHERE p.pr IS NOT NULL`,
+      ),
+      // one destination's: its priorities on messages_lane, then the earliest of each
+      nextDueLane: db.prepare<{ destination: string }, { due: number | null }>(
+        `WITH RECURSIVE p(pr) AS (
+           SELECT MAX(priority) FROM messages INDEXED BY messages_lane
+           WHERE status = 'unsent' AND destination_id = @destination
+           UNION ALL
+           SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_lane
+                   WHERE status = 'unsent' AND destination_id = @destination AND priority < p.pr)
+           FROM p WHERE p.pr IS NOT NULL)
+         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_lane
+                     WHERE status = 'unsent' AND destination_id = @destination AND priority = p.pr)) AS due
          FROM p WHERE p.pr IS NOT NULL`,
       ),
       counts: db.prepare<[], { status: MessageStatus; n: number }>(
@@ -292,29 +312,49 @@ export class SqliteStore implements MessageStore {
     }
   }
 
-  /** Unsent messages in delivery order, from messages_due: one limited seek per range after the cursor. */
+  /**
+   * Unsent messages in delivery order: `default`'s from messages_due, one destination's from its
+   * range of messages_lane, all of them as the merge of messages_due and messages_due_routed; from
+   * each, one limited seek per range after the cursor.
+   */
   private dueSql(q: ListQuery): { sql: string; params: (string | number)[] } {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
     const n = q.limit + 1;
-    const fw: string[] = [];
-    const fp: (string | number)[] = [];
-    this.filters(q, fw, fp);
-    const base = `SELECT ${LIST_SELECT} FROM messages INDEXED BY messages_due WHERE status = 'unsent'${fw.map((w) => ` AND ${w}`).join('')}`;
+    const group = q.group === undefined ? '' : ' AND group_id = ?';
+    const gp = q.group === undefined ? [] : [q.group];
+    const sources: { from: string; where: string; params: (string | number)[] }[] =
+      q.destination === DEFAULT_DESTINATION_ID
+        ? [{ from: 'messages_due', where: 'destination_id IS NULL', params: [] }]
+        : q.destination !== undefined
+          ? [{ from: 'messages_lane', where: 'destination_id = ?', params: [q.destination] }]
+          : [
+              { from: 'messages_due', where: 'destination_id IS NULL', params: [] },
+              { from: 'messages_due_routed', where: 'destination_id IS NOT NULL', params: [] },
+            ];
     const after = q.after;
-    if (!after) return { sql: `${base} ${order} LIMIT ?`, params: [...fp, n] };
     const v = (k: Parameters<typeof dueValue>[1]): string | number => {
-      const x = dueValue(after, k);
+      const x = dueValue(after as NonNullable<typeof after>, k);
       return x instanceof Date ? x.getTime() : x;
     };
     const params: (string | number)[] = [];
-    const parts = DUE_RANGES.map((r) => {
-      params.push(...fp);
-      const conds = r.eq.map((k) => (params.push(v(k)), `${k} = ?`));
-      params.push(v(r.next));
-      conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} ?`);
-      params.push(n);
-      return `SELECT * FROM (${base} AND ${conds.join(' AND ')} ${order} LIMIT ?)`;
-    });
+    const parts: string[] = [];
+    for (const src of sources) {
+      const base = `SELECT ${LIST_SELECT} FROM messages INDEXED BY ${src.from} WHERE status = 'unsent' AND ${src.where}${group}`;
+      if (!after) {
+        params.push(...src.params, ...gp, n);
+        parts.push(`SELECT * FROM (${base} ${order} LIMIT ?)`);
+        continue;
+      }
+      for (const r of DUE_RANGES) {
+        params.push(...src.params, ...gp);
+        const conds = r.eq.map((k) => (params.push(v(k)), `${k} = ?`));
+        params.push(v(r.next));
+        conds.push(`${r.next} ${r.next === 'priority' ? '<' : '>'} ?`);
+        params.push(n);
+        parts.push(`SELECT * FROM (${base} AND ${conds.join(' AND ')} ${order} LIMIT ?)`);
+      }
+    }
+    if (parts.length === 1) return { sql: parts[0] ?? '', params };
     params.push(n);
     return { sql: `SELECT * FROM (${parts.join(' UNION ALL ')}) ${order} LIMIT ?`, params };
   }
@@ -346,32 +386,39 @@ export class SqliteStore implements MessageStore {
     return notApplied(this.stmts.statusOf.get(id)?.status);
   }
 
+  async failUnsent(
+    destination: string,
+    reason: string,
+    now: Date,
+    batch = FAIL_UNSENT_BATCH,
+  ): Promise<number> {
+    if (destination === DEFAULT_DESTINATION_ID) return 0;
+    return inBatches(
+      batch,
+      () => this.stmts.failUnsent.run(now.getTime(), reason, destination, batch).changes,
+    );
+  }
+
   async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
     return this.claimRows(req);
   }
 
   private claimRows(req: ClaimRequest): ClaimedMessage[] {
-    if (req.limit <= 0) return [];
     const now = req.now.getTime();
     const exp = now + req.leaseMs;
     const lease = new Date(exp);
     const claimed: ClaimedMessage[] = [];
-    const shape = exclusionShape(req.exclude);
-    const excluding =
-      shape === 'none'
-        ? null
-        : shape === 'others'
-          ? this.stmts.claimExcludingOthers
-          : this.stmts.claimExcludingDefault;
-    const excludeJson = excluding ? JSON.stringify(req.exclude) : '';
-    for (const { pr } of this.stmts.priorities.all()) {
-      const limit = req.limit - claimed.length;
-      if (limit <= 0) break;
-      const params = { owner: req.owner, now, exp, limit, priority: pr };
-      const rows = excluding
-        ? excluding.all({ ...params, exclude: excludeJson })
-        : this.stmts.claim.all(params);
-      for (const r of rows) claimed.push(toClaimed(r, lease));
+    if (req.limit > 0) {
+      for (const { pr } of this.stmts.priorities.all()) {
+        const limit = req.limit - claimed.length;
+        if (limit <= 0) break;
+        for (const r of this.stmts.claim.all({ owner: req.owner, now, exp, limit, priority: pr }))
+          claimed.push(toClaimed(r, lease));
+      }
+    }
+    for (const lane of openLanes(req.lanes)) {
+      const params = { owner: req.owner, now, exp, limit: lane.limit, destination: lane.destination };
+      for (const r of this.stmts.claimLane.all(params)) claimed.push(toClaimed(r, lease));
     }
     return claimed.sort(byClaimOrder);
   }
@@ -483,9 +530,15 @@ export class SqliteStore implements MessageStore {
       .join('\n');
   }
 
-  async nextDueAt(): Promise<Date | null> {
-    const row = this.stmts.nextDue.get();
-    return row?.due != null ? new Date(row.due) : null;
+  async nextDueAt(destination?: string): Promise<Date | null> {
+    if (destination !== undefined && destination !== DEFAULT_DESTINATION_ID) {
+      const due = this.stmts.nextDueLane.get({ destination })?.due ?? null;
+      return due !== null ? new Date(due) : null;
+    }
+    const a = this.stmts.nextDue.get()?.due ?? null;
+    const b = destination === undefined ? (this.stmts.nextDueRouted.get()?.due ?? null) : null;
+    const due = a === null ? b : b === null ? a : Math.min(a, b);
+    return due !== null ? new Date(due) : null;
   }
 
   async countByStatus(): Promise<Record<MessageStatus, number>> {

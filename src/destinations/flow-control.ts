@@ -1,0 +1,236 @@
+/**
+ * Which destinations a claim round takes messages of, and how many of each (docs/decisions.md,
+ * "Flow control per destination"). Each round the worker pool has `tokens` (its free room, within
+ * the global delivery limit); they are shared among lanes: `default` and every active destination,
+ * round-robin from where the last round stopped. A destination's lane is bounded by its own bucket
+ * (`rate_limit`) and its free slots in flight (`max_in_flight`), both cluster-wide (lane-limits.ts).
+ * A destination at its limit, or whose lane came back short (nothing more due), is skipped until
+ * its next token, its next due message, a wake-up or `maxDryMs`, so its rows are not read at all:
+ * a held or slow destination never costs the others a claim.
+ */
+import { DEFAULT_DESTINATION_ID, type Destination } from '../domain/destination.js';
+import type { ClaimedMessage, ClaimLane, MessageStore } from '../store/store.js';
+import { laneRate, type LaneLimits, type LaneRate } from './lane-limits.js';
+import type { DestinationRegistry } from './registry.js';
+
+/** A lane gets at least this many of a round's tokens, so a round serves few lanes well, not many badly. */
+export const LANE_MIN = 8;
+
+export interface FlowOptions {
+  registry: DestinationRegistry;
+  limits: LaneLimits;
+  store: Pick<MessageStore, 'nextDueAt'>;
+  /** a lane that came back short is read again after this long at most (worker.workerJobInterval) */
+  maxDryMs: number;
+  now: () => number;
+}
+
+interface Reserved {
+  id: string;
+  rate: LaneRate | null;
+  /** slots in flight held for this lane */
+  slots: number;
+}
+
+/** A round's claim: `default`'s limit and the destinations' lanes; nothing to claim: how long to wait. */
+export interface RoundPlan {
+  limit: number;
+  lanes: ClaimLane[];
+  waitMs: number;
+  /** what each lane holds of its destination's limits, given back in settle() */
+  readonly reserved: readonly Reserved[];
+}
+
+export class FlowControl {
+  /** where the next round starts among the lanes */
+  private next = 0;
+  /** lanes skipped until then (epoch ms): short (nothing due) or at their limit */
+  private readonly dry = new Map<string, number>();
+  /** a message holding one of its destination's slots in flight → the destination */
+  private readonly slotOf = new Map<string, string>();
+
+  constructor(private readonly o: FlowOptions) {}
+
+  /** Destinations other than `default` are delivered: the pool claims by lanes. */
+  get active(): boolean {
+    return this.o.registry.active().length > 0;
+  }
+
+  private isDry(id: string, now: number): boolean {
+    const until = this.dry.get(id);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.dry.delete(id);
+    return false;
+  }
+
+  /** New messages may be due in any lane (created, recovered, a wake-up from another node). */
+  fresh(): void {
+    this.dry.clear();
+  }
+
+  /** A message of `destination` (null: `default`) becomes due at `at` (a retry). */
+  due(destination: string | null, at: number): void {
+    const id = destination ?? DEFAULT_DESTINATION_ID;
+    const until = this.dry.get(id);
+    if (until !== undefined && at < until) this.dry.set(id, at);
+  }
+
+  /** When a skipped lane may have something to claim again (capped at maxDryMs). */
+  wakeIn(now: number): number {
+    let next = now + this.o.maxDryMs;
+    for (const until of this.dry.values()) next = Math.min(next, until);
+    return Math.max(1, next - now);
+  }
+
+  /** Shares `tokens` among the lanes that may claim now, taking each destination's own limits. */
+  async plan(tokens: number): Promise<RoundPlan> {
+    const now = this.o.now();
+    const lanes: Array<Destination | null> = [];
+    if (!this.isDry(DEFAULT_DESTINATION_ID, now)) lanes.push(null);
+    for (const d of this.o.registry.active()) if (!this.isDry(d.id, now)) lanes.push(d);
+    if (lanes.length === 0 || tokens <= 0)
+      return { limit: 0, lanes: [], waitMs: this.wakeIn(now), reserved: [] };
+    const start = this.next % lanes.length;
+    const share = Math.max(LANE_MIN, Math.ceil(tokens / lanes.length));
+    // first pass: a share each, in round-robin order, until the tokens are given out
+    const asks: Array<{ d: Destination | null; ask: number }> = [];
+    let left = tokens;
+    for (let i = 0; i < lanes.length && left > 0; i++) {
+      const d = lanes[(start + i) % lanes.length] ?? null;
+      const ask = Math.min(share, left);
+      asks.push({ d, ask });
+      left -= ask;
+    }
+    this.next = start + asks.length;
+    const granted = await Promise.all(asks.map(({ d, ask }) => (d ? this.grant(d, ask, now) : null)));
+    let limit = 0;
+    const out: ClaimLane[] = [];
+    const reserved: Reserved[] = [];
+    const open: Array<number> = [];
+    asks.forEach(({ d, ask }, i) => {
+      if (!d) {
+        limit = ask;
+        open.push(-1);
+        return;
+      }
+      const g = granted[i];
+      if (!g || g.tokens <= 0) {
+        left += ask;
+        return;
+      }
+      left += ask - g.tokens;
+      out.push({ destination: d.id, limit: g.tokens });
+      reserved.push(g.reserved);
+      // a lane without limits of its own can take what the limited ones left
+      if (!g.reserved.rate && d.max_in_flight === null) open.push(out.length - 1);
+    });
+    // second pass: what limited lanes could not take goes to the lanes without limits
+    for (let k = 0; k < open.length && left > 0; k++) {
+      const extra = Math.ceil(left / (open.length - k));
+      const j = open[k] ?? -1;
+      if (j < 0) limit += extra;
+      else {
+        const lane = out[j];
+        if (lane) lane.limit += extra;
+      }
+      left -= extra;
+    }
+    const waitMs = limit === 0 && out.length === 0 ? this.wakeIn(now) : 0;
+    return { limit, lanes: out, waitMs, reserved };
+  }
+
+  /** Up to `ask` of destination `d`'s tokens and slots; a lane at its limit is skipped until it has some. */
+  private async grant(
+    d: Destination,
+    ask: number,
+    now: number,
+  ): Promise<{ tokens: number; reserved: Reserved } | null> {
+    const rate = laneRate(d);
+    let tokens = ask;
+    if (rate) {
+      const g = await this.o.limits.take(d.id, rate, ask);
+      if (g.tokens <= 0) {
+        this.dry.set(d.id, now + Math.max(1, g.waitMs));
+        return null;
+      }
+      tokens = g.tokens;
+    }
+    let slots = 0;
+    if (d.max_in_flight !== null) {
+      slots = await this.o.limits.acquire(d.id, d.max_in_flight, tokens);
+      if (rate && slots < tokens) this.o.limits.giveBack(d.id, rate, tokens - slots);
+      if (slots <= 0) {
+        // a slot frees when one of its deliveries ends (finished()), or one held elsewhere expires
+        this.dry.set(d.id, now + this.o.maxDryMs);
+        return null;
+      }
+      tokens = slots;
+    }
+    return { tokens, reserved: { id: d.id, rate, slots } };
+  }
+
+  /**
+   * After the claim: gives back what each lane did not use, notes which messages hold a slot, and
+   * skips a lane that came back short until its next due message. Returns whether every lane came
+   * back short (nothing more is due now in any of them).
+   */
+  async settle(plan: RoundPlan, claimed: readonly ClaimedMessage[]): Promise<boolean> {
+    const got = new Map<string, ClaimedMessage[]>();
+    for (const m of claimed) {
+      const id = m.destination_id ?? DEFAULT_DESTINATION_ID;
+      const list = got.get(id);
+      if (list) list.push(m);
+      else got.set(id, [m]);
+    }
+    const short: string[] = [];
+    let full = false;
+    if (plan.limit > 0) {
+      if ((got.get(DEFAULT_DESTINATION_ID)?.length ?? 0) >= plan.limit) full = true;
+      else short.push(DEFAULT_DESTINATION_ID);
+    }
+    plan.lanes.forEach((lane, i) => {
+      const mine = got.get(lane.destination) ?? [];
+      const r = plan.reserved[i];
+      const unused = lane.limit - mine.length;
+      if (r) {
+        const freeSlots = Math.min(r.slots, unused);
+        if (unused > 0 && r.rate) this.o.limits.giveBack(r.id, r.rate, unused);
+        if (freeSlots > 0) this.o.limits.release(r.id, freeSlots);
+        for (const m of mine.slice(0, r.slots - freeSlots)) this.slotOf.set(m.id, r.id);
+      }
+      if (unused > 0) short.push(lane.destination);
+      else full = true;
+    });
+    if (short.length > 0) {
+      const now = this.o.now();
+      const cap = now + this.o.maxDryMs;
+      const next = await Promise.all(short.map((id) => this.o.store.nextDueAt(id).catch(() => null)));
+      short.forEach((id, i) => {
+        const at = next[i]?.getTime();
+        this.dry.set(id, at === undefined ? cap : Math.max(now + 1, Math.min(cap, at)));
+      });
+    }
+    return !full;
+  }
+
+  /** A claimed message left this node (delivered, released, dropped): its slot in flight is free. */
+  finished(messageId: string): void {
+    const id = this.slotOf.get(messageId);
+    if (id === undefined) return;
+    this.slotOf.delete(messageId);
+    this.o.limits.release(id, 1);
+    // its lane may claim again at once
+    this.dry.delete(id);
+  }
+
+  /** Slots in flight this node holds for destination `id` (health, tests). */
+  inFlight(id: string): number {
+    return this.o.limits.held(id);
+  }
+
+  /** Gives back every slot held (stop). */
+  close(): void {
+    for (const m of [...this.slotOf.keys()]) this.finished(m);
+  }
+}
