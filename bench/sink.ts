@@ -44,7 +44,11 @@ export interface SinkStats {
   duplicates: number;
   /** OTLP/HTTP trace exports received at POST /v1/traces (discarded: the benchmark's tracing cost) */
   trace_exports: number;
+  /** accepted requests per path (the first 2,000 paths; the rest under `other`): one per destination */
+  paths: Record<string, number>;
 }
+
+const MAX_PATHS = 2000;
 
 export interface SinkDelivery {
   webhook_id: string | null;
@@ -87,6 +91,7 @@ export class Sink {
   /** every request per webhook-id, answered or not */
   private readonly requestIds = new Map<string, number>();
   private counters = this.zero();
+  private paths = new Map<string, number>();
   private recent: SinkDelivery[] = [];
 
   constructor(options: Partial<SinkOptions> = {}) {
@@ -94,7 +99,7 @@ export class Sink {
     this.key = this.o.secret ? secretBytes(this.o.secret) : null;
   }
 
-  private zero(): Omit<SinkStats, 'unique_webhook_ids'> {
+  private zero(): Omit<SinkStats, 'unique_webhook_ids' | 'paths'> {
     return {
       requests: 0,
       accepted: 0,
@@ -109,7 +114,11 @@ export class Sink {
   }
 
   stats(): SinkStats {
-    return { ...this.counters, unique_webhook_ids: this.acceptedIds.size };
+    return {
+      ...this.counters,
+      unique_webhook_ids: this.acceptedIds.size,
+      paths: Object.fromEntries(this.paths),
+    };
   }
 
   /** Times each webhook-id was accepted. */
@@ -128,6 +137,7 @@ export class Sink {
 
   reset(): void {
     this.counters = this.zero();
+    this.paths.clear();
     this.acceptedIds.clear();
     this.requestIds.clear();
     this.recent = [];
@@ -243,6 +253,9 @@ export class Sink {
     }
     const messageId = randomUUID();
     this.counters.accepted++;
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const key = this.paths.has(path) || this.paths.size < MAX_PATHS ? path : 'other';
+    this.paths.set(key, (this.paths.get(key) ?? 0) + 1);
     if (webhookId !== null) {
       const seen = this.acceptedIds.get(webhookId) ?? 0;
       if (seen > 0) this.counters.duplicates++;

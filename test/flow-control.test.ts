@@ -10,7 +10,7 @@ import { DestinationRegistry } from '../src/destinations/registry.js';
 import { FlowControl } from '../src/destinations/flow-control.js';
 import { laneRate, LaneBucket, SharedLaneLimits, slotsOf } from '../src/destinations/lane-limits.js';
 import { RedisLaneLimits } from '../src/destinations/redis-lane-limits.js';
-import { builtinDestination, type DestinationSpec } from '../src/domain/destination.js';
+import { builtinDestination, plainSpec, type DestinationSpec } from '../src/domain/destination.js';
 import type { MessageStore } from '../src/store/store.js';
 
 const DELIVERED: DeliveryResult = {
@@ -20,20 +20,6 @@ const DELIVERED: DeliveryResult = {
   warning: null,
 };
 const retry = { maxAttempts: 3, baseDelayMs: 1000, maxDelayMs: 60_000 };
-
-const spec = (url: string, extra: Partial<DestinationSpec> = {}): DestinationSpec => ({
-  url,
-  description: '',
-  headers: {},
-  secrets: [],
-  timeout_ms: null,
-  rate_limit: null,
-  max_in_flight: null,
-  retry: null,
-  topics: [],
-  metadata: {},
-  ...extra,
-});
 
 /** The receiver, the one fake: it records where each request went; gated ones wait for the test. */
 class Receiver implements Deliverer {
@@ -84,7 +70,7 @@ afterEach(async () => {
 async function destination(id: string, extra: Partial<DestinationSpec> = {}): Promise<void> {
   const d = await store.destinations.createDestination(
     id,
-    spec(`http://127.0.0.1:9/${id}`, extra),
+    plainSpec(`http://127.0.0.1:9/${id}`, extra),
     new Date(clock),
   );
   registry.changed(id, d);

@@ -15,11 +15,17 @@ import type { DestinationRegistry } from './registry.js';
 
 /** A lane gets at least this many of a round's tokens, so a round serves few lanes well, not many badly. */
 export const LANE_MIN = 8;
+/**
+ * The lanes of a round ask for this many times its tokens together; the claim stops at the tokens
+ * (ClaimRequest.total). A lane with fewer due than it asked leaves its part to the lanes after it
+ * in the same round instead of to the next round.
+ */
+export const OVERBOOK = 2;
 
 export interface FlowOptions {
   registry: DestinationRegistry;
   limits: LaneLimits;
-  store: Pick<MessageStore, 'nextDueAt'>;
+  store: Pick<MessageStore, 'nextDueOf'>;
   /** a lane that came back short is read again after this long at most (worker.workerJobInterval) */
   maxDryMs: number;
   now: () => number;
@@ -36,9 +42,15 @@ interface Reserved {
 export interface RoundPlan {
   limit: number;
   lanes: ClaimLane[];
+  /** at most this many in all: the round's tokens */
+  total: number;
   waitMs: number;
   /** what each lane holds of its destination's limits, given back in settle() */
   readonly reserved: readonly Reserved[];
+  /** every lane that may claim now had its turn in this round (else lanes are left for the next) */
+  readonly covered: boolean;
+  /** where this round started among the lanes, and how many it asked */
+  readonly start: number;
 }
 
 export class FlowControl {
@@ -90,12 +102,20 @@ export class FlowControl {
     if (!this.isDry(DEFAULT_DESTINATION_ID, now)) lanes.push(null);
     for (const d of this.o.registry.active()) if (!this.isDry(d.id, now)) lanes.push(d);
     if (lanes.length === 0 || tokens <= 0)
-      return { limit: 0, lanes: [], waitMs: this.wakeIn(now), reserved: [] };
+      return {
+        limit: 0,
+        lanes: [],
+        total: 0,
+        waitMs: this.wakeIn(now),
+        reserved: [],
+        covered: true,
+        start: 0,
+      };
     const start = this.next % lanes.length;
     const share = Math.max(LANE_MIN, Math.ceil(tokens / lanes.length));
     // first pass: a share each, in round-robin order, until the tokens are given out
     const asks: Array<{ d: Destination | null; ask: number }> = [];
-    let left = tokens;
+    let left = tokens * OVERBOOK;
     for (let i = 0; i < lanes.length && left > 0; i++) {
       const d = lanes[(start + i) % lanes.length] ?? null;
       const ask = Math.min(share, left);
@@ -137,7 +157,15 @@ export class FlowControl {
       left -= extra;
     }
     const waitMs = limit === 0 && out.length === 0 ? this.wakeIn(now) : 0;
-    return { limit, lanes: out, waitMs, reserved };
+    return {
+      limit,
+      lanes: out,
+      total: tokens,
+      waitMs,
+      reserved,
+      covered: asks.length === lanes.length,
+      start,
+    };
   }
 
   /** Up to `ask` of destination `d`'s tokens and slots; a lane at its limit is skipped until it has some. */
@@ -173,7 +201,7 @@ export class FlowControl {
   /**
    * After the claim: gives back what each lane did not use, notes which messages hold a slot, and
    * skips a lane that came back short until its next due message. Returns whether every lane came
-   * back short (nothing more is due now in any of them).
+   * back short and none was left for a later round (nothing more is due now in any of them).
    */
   async settle(plan: RoundPlan, claimed: readonly ClaimedMessage[]): Promise<boolean> {
     const got = new Map<string, ClaimedMessage[]>();
@@ -183,8 +211,12 @@ export class FlowControl {
       if (list) list.push(m);
       else got.set(id, [m]);
     }
+    // the claim stopped at the round's tokens: a lane after the last one served was not read at all,
+    // and one that came back short may have more; they start the next round
+    const capped = claimed.length >= plan.total;
     const short: string[] = [];
     let full = false;
+    let served = 0;
     if (plan.limit > 0) {
       if ((got.get(DEFAULT_DESTINATION_ID)?.length ?? 0) >= plan.limit) full = true;
       else short.push(DEFAULT_DESTINATION_ID);
@@ -199,19 +231,35 @@ export class FlowControl {
         if (freeSlots > 0) this.o.limits.release(r.id, freeSlots);
         for (const m of mine.slice(0, r.slots - freeSlots)) this.slotOf.set(m.id, r.id);
       }
+      if (mine.length > 0) served = i + 1;
       if (unused > 0) short.push(lane.destination);
       else full = true;
     });
-    if (short.length > 0) {
-      const now = this.o.now();
-      const cap = now + this.o.maxDryMs;
-      const next = await Promise.all(short.map((id) => this.o.store.nextDueAt(id).catch(() => null)));
-      short.forEach((id, i) => {
-        const at = next[i]?.getTime();
-        this.dry.set(id, at === undefined ? cap : Math.max(now + 1, Math.min(cap, at)));
-      });
+    if (capped) {
+      this.next = plan.start + served;
+      return false;
     }
-    return !full;
+    if (short.length > 0) this.skip(short);
+    return !full && plan.covered;
+  }
+
+  /**
+   * Lanes that came back short are skipped for maxDryMs at once, then until their next due message
+   * when that is sooner: one store call for them all, off the round's path.
+   */
+  private skip(ids: string[]): void {
+    const now = this.o.now();
+    for (const id of ids) this.dry.set(id, now + this.o.maxDryMs);
+    this.o.store.nextDueOf(ids).then(
+      (next) => {
+        for (const [id, at] of next) {
+          const until = this.dry.get(id);
+          if (until !== undefined && at.getTime() < until) this.dry.set(id, Math.max(now + 1, at.getTime()));
+        }
+      },
+      // the lanes are looked at again after maxDryMs
+      () => undefined,
+    );
   }
 
   /** A claimed message left this node (delivered, released, dropped): its slot in flight is free. */

@@ -41,6 +41,23 @@ export interface DestinationSpec {
   metadata: Record<string, string>;
 }
 
+/** A spec with nothing of its own but a URL (and `extra`): the service's timeout, retries, no limits. */
+export function plainSpec(url: string, extra: Partial<DestinationSpec> = {}): DestinationSpec {
+  return {
+    url,
+    description: '',
+    headers: {},
+    secrets: [],
+    timeout_ms: null,
+    rate_limit: null,
+    max_in_flight: null,
+    retry: null,
+    topics: [],
+    metadata: {},
+    ...extra,
+  };
+}
+
 /** What is kept about a destination besides its spec: its id, its state and its version. */
 export interface DestinationState {
   /** a slug: lower-case letters, digits, `-` and `_`, 1 to 64 characters, starting with a letter or digit */

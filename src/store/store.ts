@@ -91,11 +91,13 @@ export interface MessageStore {
    * They were never sent, so they go back to unsent in either delivery mode.
    */
   releaseOwned(owner: string, keep: string[], now: Date): Promise<number>;
+  /** Earliest due_at among unsent messages, or null. */
+  nextDueAt(): Promise<Date | null>;
   /**
-   * Earliest due_at among unsent messages, or null: of all of them, or of one destination's
-   * (`default`: those with no destination of their own).
+   * Each destination's earliest due_at among its unsent messages (`default`: those with no
+   * destination of their own), in one call; a destination with none is not in the map.
    */
-  nextDueAt(destination?: string): Promise<Date | null>;
+  nextDueOf(destinations: readonly string[]): Promise<Map<string, Date>>;
   /** Counts per status (dashboard, tests, benchmarks). */
   countByStatus(): Promise<Record<MessageStatus, number>>;
 }
@@ -263,6 +265,12 @@ export interface ClaimRequest {
    * has none of its rows read. Never `default`, whose messages `limit` bounds.
    */
   lanes?: readonly ClaimLane[] | undefined;
+  /**
+   * At most this many in all, `default` first, then the lanes in their order (the lanes may ask for
+   * more than this together: a lane with fewer due than it asked leaves its part to the next).
+   * Absent: `limit` and the lanes' limits together.
+   */
+  total?: number | undefined;
 }
 
 export interface ClaimLane {

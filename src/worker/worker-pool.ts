@@ -359,6 +359,7 @@ export class WorkerPool {
           leaseMs: this.o.leaseMs,
           // each active destination's lane; paused, disabled and limited ones have none
           lanes: lanes?.lanes,
+          total: lanes?.total,
         },
         new Date(now),
       );

@@ -157,6 +157,21 @@ export function messageDestinationContract(factory: StoreFactory): void {
       // the next due time covers the destinations' messages too
       await s.create([msg(9, { destination_id: 'd', send_at: at(120) })], at(62));
       assert.equal((await s.nextDueAt())?.getTime(), at(120).getTime());
+      // each lane's own next due time, in one call: a higher priority later, a lower one sooner
+      await s.create(
+        [
+          msg(10, { destination_id: 'e', priority: 9, send_at: at(500) }),
+          msg(11, { destination_id: 'e', priority: 1, send_at: at(300) }),
+          msg(12, { send_at: at(200) }),
+        ],
+        at(63),
+      );
+      const next = await s.nextDueOf(['d', 'e', 'default', 'none']);
+      assert.deepEqual([...next.entries()].map(([k, v]) => [k, v.getTime()]).sort(), [
+        ['d', at(120).getTime()],
+        ['default', at(200).getTime()],
+        ['e', at(300).getTime()],
+      ]);
     });
 
     test('a deleted destination’s waiting messages fail in batches, with the reason, no attempt counted', async () => {

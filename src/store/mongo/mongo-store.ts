@@ -302,9 +302,14 @@ export class MongoStore implements MessageStore {
     };
     // `default`'s messages (no destination_id, or null as the Go original's documents), then each
     // destination's lane: every find is an equality on (status, destination_id) of the `lane` index
-    const claimed = req.limit > 0 ? await this.claimLane(null, req.limit, req, set) : [];
-    for (const lane of openLanes(req.lanes))
-      claimed.push(...(await this.claimLane(lane.destination, lane.limit, req, set)));
+    const total = req.total ?? Infinity;
+    const first = Math.min(req.limit, total);
+    const claimed = first > 0 ? await this.claimLane(null, first, req, set) : [];
+    for (const lane of openLanes(req.lanes)) {
+      const limit = Math.min(lane.limit, total - claimed.length);
+      if (limit <= 0) break;
+      claimed.push(...(await this.claimLane(lane.destination, limit, req, set)));
+    }
     return claimed.sort(byClaimOrder);
   }
 
@@ -482,17 +487,32 @@ export class MongoStore implements MessageStore {
     return this.fencing.releaseLeases({ _id: { $in: oids }, status: 'processing', lease_owner: owner }, now);
   }
 
-  async nextDueAt(destination?: string): Promise<Date | null> {
-    const filter: Filter<MessageDoc> = { status: 'unsent' };
-    if (destination !== undefined) filter.destination_id = destinationFilter(destination);
+  async nextDueAt(): Promise<Date | null> {
     const doc = await this.messages
-      .find(filter, { projection: { due_at: 1 } })
-      .sort(
-        destination === undefined ? { status: 1, due_at: 1 } : { status: 1, destination_id: 1, due_at: 1 },
-      )
+      .find({ status: 'unsent' }, { projection: { due_at: 1 } })
+      .sort({ status: 1, due_at: 1 })
       .limit(1)
       .next();
     return doc?.due_at ?? null;
+  }
+
+  async nextDueOf(destinations: readonly string[]): Promise<Map<string, Date>> {
+    const out = new Map<string, Date>();
+    // one find each, on the `lane_next_due` index
+    const found = await Promise.all(
+      destinations.map((d) =>
+        this.messages
+          .find({ status: 'unsent', destination_id: destinationFilter(d) }, { projection: { due_at: 1 } })
+          .sort({ status: 1, destination_id: 1, due_at: 1 })
+          .limit(1)
+          .next(),
+      ),
+    );
+    destinations.forEach((d, i) => {
+      const due = found[i]?.due_at;
+      if (due) out.set(d, due);
+    });
+    return out;
   }
 
   async countByStatus(): Promise<Record<MessageStatus, number>> {

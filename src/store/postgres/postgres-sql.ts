@@ -44,7 +44,7 @@ export const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c
 const claimCandidates = (
   now: string,
   limit: string,
-  lanes?: { ids: string; limits: string },
+  lanes?: { ids: string; limits: string; total: string },
 ): string => `p(pr) AS (
     (SELECT priority FROM messages WHERE status = 'unsent' AND destination_id IS NULL
      ORDER BY priority DESC LIMIT 1)
@@ -62,12 +62,15 @@ const claimCandidates = (
   ), q AS (${
     lanes
       ? `
-    SELECT id FROM q0
-    UNION ALL
-    SELECT x.id FROM unnest(${lanes.ids}::text[], ${lanes.limits}::int4[]) AS l(d, n) CROSS JOIN LATERAL (
-      SELECT id FROM messages
-      WHERE status = 'unsent' AND destination_id = l.d AND due_at <= ${now}
-      ORDER BY priority DESC, due_at, created_at LIMIT l.n FOR UPDATE SKIP LOCKED) x`
+    -- default first, then the lanes in their order, until the total: rows past it are not locked
+    SELECT id FROM (
+      SELECT id FROM q0
+      UNION ALL
+      SELECT x.id FROM unnest(${lanes.ids}::text[], ${lanes.limits}::int4[]) AS l(d, n) CROSS JOIN LATERAL (
+        SELECT id FROM messages
+        WHERE status = 'unsent' AND destination_id = l.d AND due_at <= ${now}
+        ORDER BY priority DESC, due_at, created_at LIMIT l.n FOR UPDATE SKIP LOCKED) x
+    ) u LIMIT ${lanes.total}`
       : `
     SELECT id FROM q0`
   }
@@ -88,10 +91,10 @@ const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE
 /** `default` only, or with destinations' lanes (their ids and limits bound after the claim's own parameters). */
 export type ClaimShape = 'default' | 'lanes';
 
-/** The claim: owner $1, now $2, lease expiry $3, `default`'s limit $4; lanes $5 and their limits $6. */
+/** The claim: owner $1, now $2, lease expiry $3, `default`'s limit $4; lanes $5, their limits $6, the total $7. */
 export const CLAIM_SQL_BY_SHAPE: Record<ClaimShape, string> = {
   default: `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`,
-  lanes: `WITH RECURSIVE ${claimCandidates('$2', '$4', { ids: '$5', limits: '$6' })} ${claimUpdate('$2', '$1', '$3')}`,
+  lanes: `WITH RECURSIVE ${claimCandidates('$2', '$4', { ids: '$5', limits: '$6', total: '$7' })} ${claimUpdate('$2', '$1', '$3')}`,
 };
 
 export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.default;
@@ -131,7 +134,7 @@ export const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * next round on. Rows come back as claimed messages, then one row per applied
  * completion (all message columns null, applied_id set).
  */
-const completeAndClaim = (lanes?: { ids: string; limits: string }): string =>
+const completeAndClaim = (lanes?: { ids: string; limits: string; total: string }): string =>
   `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', lanes)}, claimed AS (
     ${claimUpdate('$17', '$18', '$19')}
   )
@@ -140,10 +143,10 @@ const completeAndClaim = (lanes?: { ids: string; limits: string }): string =>
   SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
     NULL::float8, NULL::text, NULL::text, id FROM done`;
 
-/** Completions ($1..$16, now $17), then the claim: owner $18, lease expiry $19, limit $20; lanes $21, $22. */
+/** Completions ($1..$16, now $17), then the claim: owner $18, lease expiry $19, limit $20; lanes $21, $22, total $23. */
 export const COMPLETE_AND_CLAIM_SQL_BY_SHAPE: Record<ClaimShape, string> = {
   default: completeAndClaim(),
-  lanes: completeAndClaim({ ids: '$21', limits: '$22' }),
+  lanes: completeAndClaim({ ids: '$21', limits: '$22', total: '$23' }),
 };
 
 export const COMPLETE_AND_CLAIM_SQL = COMPLETE_AND_CLAIM_SQL_BY_SHAPE.default;

@@ -33,7 +33,6 @@ import {
   DUE_RANGES,
   dueValue,
   openLanes,
-  type ClaimLane,
 } from '../store.js';
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
@@ -66,11 +65,28 @@ export interface PostgresStoreOptions {
 
 const MIGRATION_LOCK = 0x6d736368; // "msch"
 
-/** A claim's lanes as the two arrays the lanes shape binds; null when there is none to claim. */
-function laneValues(lanes: readonly ClaimLane[] | undefined): [string[], number[]] | null {
-  const open = openLanes(lanes);
+/**
+ * The earliest due_at of the unsent messages meeting `cond`, as a scalar subquery: the priorities
+ * they have (one index probe each, highest first), then the earliest of each.
+ */
+const earliestDue = (cond: string): string => `(WITH RECURSIVE p(pr) AS (
+    SELECT max(priority) FROM messages WHERE status = 'unsent' AND ${cond}
+    UNION ALL
+    SELECT (SELECT max(priority) FROM messages WHERE status = 'unsent' AND ${cond} AND priority < p.pr)
+    FROM p WHERE p.pr IS NOT NULL)
+  SELECT min((SELECT min(due_at) FROM messages WHERE status = 'unsent' AND ${cond} AND priority = p.pr))
+  FROM p WHERE p.pr IS NOT NULL)`;
+
+/** `default`'s limit, within the total. */
+const firstLimit = (req: ClaimRequest): number => Math.max(0, Math.min(req.limit, req.total ?? req.limit));
+
+/** A claim's lanes as what the lanes shape binds (ids, limits, total); null when there is none to claim. */
+function laneValues(req: ClaimRequest): [string[], number[], number] | null {
+  const open = openLanes(req.lanes);
   if (open.length === 0) return null;
-  return [open.map((l) => l.destination), open.map((l) => l.limit)];
+  const limits = open.map((l) => l.limit);
+  const all = Math.max(0, req.limit) + limits.reduce((a, b) => a + b, 0);
+  return [open.map((l) => l.destination), limits, Math.min(all, req.total ?? all)];
 }
 
 /** The destination and group filters of a list query, as conditions numbered after `params`. */
@@ -344,14 +360,14 @@ export class PostgresStore implements MessageStore, SignalingStore {
   }
 
   async claim(req: ClaimRequest): Promise<ClaimedMessage[]> {
-    const lanes = laneValues(req.lanes);
+    const lanes = laneValues(req);
     if (req.limit <= 0 && !lanes) return [];
     // named: prepared once per connection, so the hot path skips planning
     const lease = new Date(req.now.getTime() + req.leaseMs);
     const { rows } = await this.lane.query<ClaimedTuple>({
       name: lanes ? 'ms_claim_lanes' : 'ms_claim',
       text: CLAIM_SQL_BY_SHAPE[lanes ? 'lanes' : 'default'],
-      values: [req.owner, req.now, lease, Math.max(0, req.limit), ...(lanes ?? [])],
+      values: [req.owner, req.now, lease, firstLimit(req), ...(lanes ?? [])],
       rowMode: 'array',
     });
     return rows.map((r) => toClaimed(r, lease)).sort(byClaimOrder);
@@ -362,7 +378,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     claim: ClaimRequest,
     now: Date,
   ): Promise<CompleteAndClaim> {
-    const lanes = laneValues(claim.lanes);
+    const lanes = laneValues(claim);
     if (claim.limit <= 0 && !lanes) return { applied: await this.complete(completions, now), claimed: [] };
     const lease = new Date(claim.now.getTime() + claim.leaseMs);
     // a claimed message's columns, then applied_id: null, or all nulls but applied_id
@@ -374,7 +390,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
         claim.now,
         claim.owner,
         lease,
-        Math.max(0, claim.limit),
+        firstLimit(claim),
         ...(lanes ?? []),
       ],
       rowMode: 'array',
@@ -476,25 +492,26 @@ export class PostgresStore implements MessageStore, SignalingStore {
     }
   }
 
-  async nextDueAt(destination?: string): Promise<Date | null> {
-    // the earliest due_at of each priority, found one priority at a time on messages_due
-    // (`default`'s) and on messages_due_routed (the destinations')
-    const side = (cond: string): string => `(WITH RECURSIVE p(pr) AS (
-         SELECT max(priority) FROM messages WHERE status = 'unsent' AND ${cond}
-         UNION ALL
-         SELECT (SELECT max(priority) FROM messages WHERE status = 'unsent' AND ${cond} AND priority < p.pr)
-         FROM p WHERE p.pr IS NOT NULL)
-       SELECT min((SELECT min(due_at) FROM messages WHERE status = 'unsent' AND ${cond} AND priority = p.pr))
-       FROM p WHERE p.pr IS NOT NULL)`;
-    const query =
-      destination === undefined
-        ? `SELECT least(${side('destination_id IS NULL')}, ${side('destination_id IS NOT NULL')}) AS due`
-        : destination === DEFAULT_DESTINATION_ID
-          ? `SELECT ${side('destination_id IS NULL')} AS due`
-          : `SELECT ${side('destination_id = $1')} AS due`;
-    const values = destination === undefined || destination === DEFAULT_DESTINATION_ID ? [] : [destination];
-    const { rows } = await this.lane.query<{ due: Date | null }>(query, values);
+  async nextDueAt(): Promise<Date | null> {
+    const { rows } = await this.lane.query<{ due: Date | null }>(
+      `SELECT least(${earliestDue('destination_id IS NULL')}, ${earliestDue('destination_id IS NOT NULL')}) AS due`,
+    );
     return rows[0]?.due ?? null;
+  }
+
+  async nextDueOf(destinations: readonly string[]): Promise<Map<string, Date>> {
+    const ids = destinations.filter((d) => d !== DEFAULT_DESTINATION_ID);
+    const { rows } = await this.lane.query<{ d: string; due: Date | null }>({
+      name: 'ms_next_due_of',
+      // per destination, one probe per priority of its range of messages_lane
+      text: `SELECT u.d, ${earliestDue('destination_id = u.d')} AS due FROM unnest($1::text[]) AS u(d)
+             UNION ALL
+             SELECT 'default', CASE WHEN $2 THEN ${earliestDue('destination_id IS NULL')} END`,
+      values: [ids, ids.length < destinations.length],
+    });
+    const out = new Map<string, Date>();
+    for (const r of rows) if (r.due) out.set(r.d, r.due);
+    return out;
   }
 
   async countByStatus(): Promise<Record<MessageStatus, number>> {

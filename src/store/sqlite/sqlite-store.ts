@@ -408,16 +408,20 @@ export class SqliteStore implements MessageStore {
     const exp = now + req.leaseMs;
     const lease = new Date(exp);
     const claimed: ClaimedMessage[] = [];
-    if (req.limit > 0) {
+    const total = req.total ?? Infinity;
+    const first = Math.min(req.limit, total);
+    if (first > 0) {
       for (const { pr } of this.stmts.priorities.all()) {
-        const limit = req.limit - claimed.length;
+        const limit = first - claimed.length;
         if (limit <= 0) break;
         for (const r of this.stmts.claim.all({ owner: req.owner, now, exp, limit, priority: pr }))
           claimed.push(toClaimed(r, lease));
       }
     }
     for (const lane of openLanes(req.lanes)) {
-      const params = { owner: req.owner, now, exp, limit: lane.limit, destination: lane.destination };
+      const limit = Math.min(lane.limit, total - claimed.length);
+      if (limit <= 0) break;
+      const params = { owner: req.owner, now, exp, limit, destination: lane.destination };
       for (const r of this.stmts.claimLane.all(params)) claimed.push(toClaimed(r, lease));
     }
     return claimed.sort(byClaimOrder);
@@ -530,15 +534,23 @@ export class SqliteStore implements MessageStore {
       .join('\n');
   }
 
-  async nextDueAt(destination?: string): Promise<Date | null> {
-    if (destination !== undefined && destination !== DEFAULT_DESTINATION_ID) {
-      const due = this.stmts.nextDueLane.get({ destination })?.due ?? null;
-      return due !== null ? new Date(due) : null;
-    }
+  async nextDueAt(): Promise<Date | null> {
     const a = this.stmts.nextDue.get()?.due ?? null;
-    const b = destination === undefined ? (this.stmts.nextDueRouted.get()?.due ?? null) : null;
+    const b = this.stmts.nextDueRouted.get()?.due ?? null;
     const due = a === null ? b : b === null ? a : Math.min(a, b);
     return due !== null ? new Date(due) : null;
+  }
+
+  async nextDueOf(destinations: readonly string[]): Promise<Map<string, Date>> {
+    const out = new Map<string, Date>();
+    for (const destination of destinations) {
+      const due =
+        destination === DEFAULT_DESTINATION_ID
+          ? this.stmts.nextDue.get()?.due
+          : this.stmts.nextDueLane.get({ destination })?.due;
+      if (due != null) out.set(destination, new Date(due));
+    }
+    return out;
   }
 
   async countByStatus(): Promise<Record<MessageStatus, number>> {
