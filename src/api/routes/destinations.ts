@@ -371,7 +371,7 @@ export const destinationRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
         operationId: 'deleteDestination',
         summary: 'Delete a destination',
         description:
-          'Its messages not yet sent are not lost: each fails when its turn comes, with `last_error` naming the deleted destination, and can be retried (POST /messages/{id}/retry) once a destination of that id exists again. Takes no body.',
+          'Its messages not yet sent are not lost: they fail at once, with `last_error` naming the deleted destination and no attempt counted, and can be retried (POST /messages/{id}/retry) once a destination of that id exists again. Takes no body.',
         params: IdParams,
         response: {
           204: Type.Null({ description: 'Deleted.' }),
