@@ -38,13 +38,12 @@ interface Reserved {
   slots: number;
 }
 
-/** A round's claim: `default`'s limit and the destinations' lanes; nothing to claim: how long to wait. */
+/** A round's claim: `default`'s limit and the destinations' lanes (none: wait wakeIn()). */
 export interface RoundPlan {
   limit: number;
   lanes: ClaimLane[];
   /** at most this many in all: the round's tokens */
   total: number;
-  waitMs: number;
   /** what each lane holds of its destination's limits, given back in settle() */
   readonly reserved: readonly Reserved[];
   /** every lane that may claim now had its turn in this round (else lanes are left for the next) */
@@ -106,7 +105,6 @@ export class FlowControl {
         limit: 0,
         lanes: [],
         total: 0,
-        waitMs: this.wakeIn(now),
         reserved: [],
         covered: true,
         start: 0,
@@ -156,12 +154,10 @@ export class FlowControl {
       }
       left -= extra;
     }
-    const waitMs = limit === 0 && out.length === 0 ? this.wakeIn(now) : 0;
     return {
       limit,
       lanes: out,
       total: tokens,
-      waitMs,
       reserved,
       covered: asks.length === lanes.length,
       start,
@@ -203,7 +199,7 @@ export class FlowControl {
    * skips a lane that came back short until its next due message. Returns whether every lane came
    * back short and none was left for a later round (nothing more is due now in any of them).
    */
-  async settle(plan: RoundPlan, claimed: readonly ClaimedMessage[]): Promise<boolean> {
+  settle(plan: RoundPlan, claimed: readonly ClaimedMessage[]): boolean {
     const got = new Map<string, ClaimedMessage[]>();
     for (const m of claimed) {
       const id = m.destination_id ?? DEFAULT_DESTINATION_ID;

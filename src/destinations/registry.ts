@@ -20,8 +20,6 @@ export interface RegistryOptions {
 
 export class DestinationRegistry {
   private byId = new Map<string, Destination>();
-  /** ids of the destinations whose messages are not claimed now (paused, disabled) */
-  private held: string[] = [];
   /** the destinations whose messages are delivered now, in id order (the claim's lanes) */
   private live: Destination[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -72,9 +70,9 @@ export class DestinationRegistry {
   }
 
   private sort(): void {
-    const all = [...this.byId.values()];
-    this.held = all.filter((d) => d.status !== 'active').map((d) => d.id);
-    this.live = all.filter((d) => d.status === 'active').sort((a, b) => (a.id < b.id ? -1 : 1));
+    this.live = [...this.byId.values()]
+      .filter((d) => d.status === 'active')
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** Called after each change made on this node (the app tells the other nodes). */
@@ -107,11 +105,6 @@ export class DestinationRegistry {
     const d = await this.o.store.getDestination(id ?? DEFAULT_DESTINATION_ID);
     if (d) this.apply(d.id, d);
     return d;
-  }
-
-  /** The destinations whose messages a claim leaves out now (paused or disabled). */
-  excluded(): readonly string[] {
-    return this.held;
   }
 
   /** The destinations whose messages are delivered now (active), in id order. */

@@ -74,9 +74,8 @@ export interface WorkerPoolOptions {
   fence?: { fenced(): boolean; generation(): number };
   logger: Logger;
   /**
-   * This node's copy of the destinations: where each message goes, and which destinations'
-   * messages are not claimed now (paused, disabled). Absent: every message goes to the configured
-   * webhook, as before destinations.
+   * This node's copy of the destinations: where each message goes (routing.ts). Absent: every
+   * message goes to the configured webhook, as before destinations.
    */
   destinations?: DestinationRegistry;
   /**

@@ -248,10 +248,7 @@ export class WorkerPool {
     const tokens = grant.tokens;
     if (tokens <= 0) return Math.max(1, Math.min(grant.waitMs, this.o.pollIntervalMs));
     const lanes = await this.lanes(tokens);
-    if (lanes && lanes.limit === 0 && lanes.lanes.length === 0) {
-      this.o.limiter.giveBack(this.destination, tokens);
-      return Math.max(1, Math.min(lanes.waitMs, this.o.pollIntervalMs));
-    }
+    if (lanes === 'none') return Math.max(1, Math.min(this.flow?.wakeIn(now) ?? 0, this.o.pollIntervalMs));
     const round: Promise<void> = this.round(tokens, now, lanes).then(
       // room for another round may have opened while this one was out; not when the store ran dry
       () => (this.drained ? undefined : this.notify()),
@@ -262,9 +259,16 @@ export class WorkerPool {
     return 0;
   }
 
-  /** With destinations: the round's lanes (which destinations, how many of each); without: null. */
-  private async lanes(tokens: number): Promise<RoundPlan | null> {
-    return this.flow?.active ? this.flow.plan(tokens) : null;
+  /**
+   * With destinations: the round's lanes (which destinations, how many of each); without: null.
+   * 'none': no lane may claim now (all skipped or at their limits); the tokens go back.
+   */
+  private async lanes(tokens: number): Promise<RoundPlan | null | 'none'> {
+    if (!this.flow?.active) return null;
+    const plan = await this.flow.plan(tokens);
+    if (plan.limit > 0 || plan.lanes.length > 0) return plan;
+    this.o.limiter.giveBack(this.destination, tokens);
+    return 'none';
   }
 
   private async untilDue(now: number): Promise<number> {
@@ -336,11 +340,7 @@ export class WorkerPool {
     const { tokens } = await this.o.limiter.take(this.destination, this.room(), now);
     if (tokens <= 0) return 0;
     const lanes = await this.lanes(tokens);
-    if (lanes && lanes.limit === 0 && lanes.lanes.length === 0) {
-      this.o.limiter.giveBack(this.destination, tokens);
-      return 0;
-    }
-    return this.round(tokens, now, lanes);
+    return lanes === 'none' ? 0 : this.round(tokens, now, lanes);
   }
 
   /** Stores the outcomes waiting and claims up to `tokens` in one call, then starts deliveries. */
@@ -367,7 +367,7 @@ export class WorkerPool {
     } catch (err) {
       this.o.tracer?.round(now, 0, 0, err);
       this.o.limiter.giveBack(this.destination, tokens);
-      if (lanes) await this.flow?.settle(lanes, []);
+      if (lanes) this.flow?.settle(lanes, []);
       // the outcomes are not stored: a flush retries them even if no round follows (a pause)
       this.outcomes.putBack(batch, err);
       // the store refused a value of those outcomes, and with them the claim (one transaction):
@@ -381,7 +381,7 @@ export class WorkerPool {
     this.report.round(batch, result.applied);
     const messages = result.claimed;
     // by lanes: drained when every lane came back short (a lane at its limit is not drained)
-    const drained = lanes && this.flow ? await this.flow.settle(lanes, messages) : messages.length < tokens;
+    const drained = lanes && this.flow ? this.flow.settle(lanes, messages) : messages.length < tokens;
     if (messages.length < tokens) this.o.limiter.giveBack(this.destination, tokens - messages.length);
     if (drained) this.drained = true;
     if (messages.length > 0) {

@@ -99,21 +99,25 @@ export const LANE_CLAIM_SQL = `UPDATE messages SET status = 'processing', proces
   RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
     trace_context, destination_id`;
 
-/** The priorities that have unsent messages of `default`, highest first: one index seek each. */
-export const PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
-    SELECT MAX(priority) FROM messages INDEXED BY messages_due WHERE status = 'unsent' AND destination_id IS NULL
+/**
+ * The priorities that have unsent messages meeting `cond` on index `index`, highest first: one
+ * index seek each, as the CTE `p(pr)`.
+ */
+const prioritiesCte = (index: string, cond: string): string => `WITH RECURSIVE p(pr) AS (
+    SELECT MAX(priority) FROM messages INDEXED BY ${index} WHERE status = 'unsent' AND ${cond}
     UNION ALL
-    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due
-            WHERE status = 'unsent' AND destination_id IS NULL AND priority < p.pr)
+    SELECT (SELECT MAX(priority) FROM messages INDEXED BY ${index}
+            WHERE status = 'unsent' AND ${cond} AND priority < p.pr)
     FROM p WHERE p.pr IS NOT NULL)`;
 
-/** The same over the destinations' messages (messages_due_routed). */
-export const ROUTED_PRIORITIES_CTE = `WITH RECURSIVE p(pr) AS (
-    SELECT MAX(priority) FROM messages INDEXED BY messages_due_routed WHERE status = 'unsent' AND destination_id IS NOT NULL
-    UNION ALL
-    SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_due_routed
-            WHERE status = 'unsent' AND destination_id IS NOT NULL AND priority < p.pr)
-    FROM p WHERE p.pr IS NOT NULL)`;
+/** `default`'s priorities (messages_due): the claim goes one priority at a time. */
+export const PRIORITIES_CTE = prioritiesCte('messages_due', 'destination_id IS NULL');
+
+/** The earliest due_at of the unsent messages meeting `cond` on `index`: its priorities, then the earliest of each. */
+export const earliestDueSql = (index: string, cond: string): string => `${prioritiesCte(index, cond)}
+  SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY ${index}
+              WHERE status = 'unsent' AND ${cond} AND priority = p.pr)) AS due
+  FROM p WHERE p.pr IS NOT NULL`;
 
 export type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
 export type LaneClaimParams = { owner: string; now: number; exp: number; limit: number; destination: string };

@@ -54,7 +54,7 @@ import {
   CLAIM_SQL,
   LANE_CLAIM_SQL,
   PRIORITIES_CTE,
-  ROUTED_PRIORITIES_CTE,
+  earliestDueSql,
   type ClaimParams,
   type LaneClaimParams,
 } from './sqlite-rows.js';
@@ -197,32 +197,15 @@ export class SqliteStore implements MessageStore {
            processing_started_at = NULL, updated_at = ?
          WHERE id = ? AND status = 'processing' AND lease_owner = ?`,
       ),
-      // the earliest due_at of each priority, found on messages_due (then messages_due_routed) one
-      // priority at a time
+      // the earliest due_at: `default`'s, the destinations', one destination's
       nextDue: db.prepare<[], { due: number | null }>(
-        `${PRIORITIES_CTE}
-         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due
-                     WHERE status = 'unsent' AND destination_id IS NULL AND priority = p.pr)) AS due
-         FROM p WHERE p.pr IS NOT NULL`,
+        earliestDueSql('messages_due', 'destination_id IS NULL'),
       ),
       nextDueRouted: db.prepare<[], { due: number | null }>(
-        `${ROUTED_PRIORITIES_CTE}
-         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_due_routed
-                     WHERE status = 'unsent' AND destination_id IS NOT NULL AND priority = p.pr)) AS due
-         FROM p WHERE p.pr IS NOT NULL`,
+        earliestDueSql('messages_due_routed', 'destination_id IS NOT NULL'),
       ),
-      // one destination's: its priorities on messages_lane, then the earliest of each
       nextDueLane: db.prepare<{ destination: string }, { due: number | null }>(
-        `WITH RECURSIVE p(pr) AS (
-           SELECT MAX(priority) FROM messages INDEXED BY messages_lane
-           WHERE status = 'unsent' AND destination_id = @destination
-           UNION ALL
-           SELECT (SELECT MAX(priority) FROM messages INDEXED BY messages_lane
-                   WHERE status = 'unsent' AND destination_id = @destination AND priority < p.pr)
-           FROM p WHERE p.pr IS NOT NULL)
-         SELECT MIN((SELECT MIN(due_at) FROM messages INDEXED BY messages_lane
-                     WHERE status = 'unsent' AND destination_id = @destination AND priority = p.pr)) AS due
-         FROM p WHERE p.pr IS NOT NULL`,
+        earliestDueSql('messages_lane', 'destination_id = @destination'),
       ),
       counts: db.prepare<[], { status: MessageStatus; n: number }>(
         'SELECT status, COUNT(*) AS n FROM messages GROUP BY status',
