@@ -3,6 +3,7 @@ import { MESSAGE_STATUSES } from '../domain/message.js';
 import { DEFAULT_DESTINATION_ID } from '../domain/destination.js';
 import type { ApiKeyStore } from './key-store.js';
 import type { ControlStore } from './control-store.js';
+import type { DestinationHealthStore } from './destination-health-store.js';
 import type { DestinationStore } from './destination-store.js';
 
 /**
@@ -29,6 +30,8 @@ export interface MessageStore {
   readonly control: ControlStore;
   /** The receivers of webhooks (destinations), in the same database. */
   readonly destinations: DestinationStore;
+  /** Their circuits and health figures (destination-health-store.ts). */
+  readonly health: DestinationHealthStore;
 
   /**
    * Inserts messages in one transaction (SQL) or one bulk write (MongoDB).

@@ -7,6 +7,7 @@ import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
+import { destinationHealthContract } from './destination-health-contract.js';
 import { MongoStore } from '../../src/store/mongo/mongo-store.js';
 
 const factory = mongoFactory();
@@ -15,6 +16,7 @@ keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
 messageDestinationContract(factory);
+destinationHealthContract(factory);
 
 const url = serviceUrl('MONGODB_URI');
 test(

@@ -4,6 +4,7 @@ import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
+import { destinationHealthContract } from './destination-health-contract.js';
 
 const factory = postgresFactory();
 storeContract(factory);
@@ -11,3 +12,4 @@ keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
 messageDestinationContract(factory);
+destinationHealthContract(factory);

@@ -10,6 +10,7 @@ import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
+import { destinationHealthContract } from './destination-health-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { orderOf } from '../../src/store/store.js';
@@ -20,6 +21,7 @@ keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
 messageDestinationContract(factory);
+destinationHealthContract(factory);
 
 test('SQLite: a database made by schema version 2 upgrades and keeps its delivery attempts', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ms-migrate-'));

@@ -151,4 +151,9 @@ export const MESSAGE_INDEXES: IndexDescription[] = [
   { key: { group_id: 1, created_at: -1, _id: -1 }, name: 'group_created' },
 ];
 export const FENCE_INDEXES: IndexDescription[] = [{ key: { at: 1 }, name: 'at' }];
-export const ATTEMPT_INDEXES: IndexDescription[] = [{ key: { message_id: 1, attempt: 1 }, name: 'message' }];
+export const ATTEMPT_INDEXES: IndexDescription[] = [
+  { key: { message_id: 1, attempt: 1 }, name: 'message' },
+  // a destination's attempts by outcome and time (its health); sparse: `default`'s attempts have
+  // no destination_id field, so they add no entry
+  { key: { destination_id: 1, outcome: 1, started_at: 1 }, name: 'destination', sparse: true },
+];

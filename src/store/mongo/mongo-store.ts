@@ -20,6 +20,7 @@ import type { Logger } from '../../logging/logger.js';
 import { MongoKeys, type KeyDoc } from './mongo-keys.js';
 import { MongoControl, type ControlDoc, type NodeDoc } from './mongo-control.js';
 import { MongoDestinations, type DestinationDoc } from './mongo-destinations.js';
+import { MongoHealth, attemptDoc, type CircuitDoc } from './mongo-health.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
 import { mongoErrorCode } from './mongo-errors.js';
 import { backfillLegacy, LegacyDocError } from './legacy.js';
@@ -96,6 +97,8 @@ export class MongoStore implements MessageStore {
   readonly control: MongoControl;
   readonly destinations: MongoDestinations;
   private readonly destinationsCol: Collection<DestinationDoc>;
+  readonly health: MongoHealth;
+  private readonly circuitsCol: Collection<CircuitDoc>;
   private readonly keysCol: Collection<KeyDoc>;
 
   constructor(private readonly options: MongoStoreOptions) {
@@ -111,6 +114,11 @@ export class MongoStore implements MessageStore {
     this.fencing = new MongoFencing(this.messages, this.fences, this.instance);
     this.destinationsCol = this.db.collection<DestinationDoc>(`${options.collection}_destinations`);
     this.destinations = guardStore(new MongoDestinations(this.destinationsCol), mongoErrorCode);
+    this.circuitsCol = this.db.collection<CircuitDoc>(`${options.collection}_circuits`);
+    this.health = guardStore(
+      new MongoHealth(this.circuitsCol, this.attemptsCol, this.messages),
+      mongoErrorCode,
+    );
     this.keys = guardStore(new MongoKeys(this.keysCol), mongoErrorCode);
     this.control = guardStore(
       new MongoControl(
@@ -131,6 +139,7 @@ export class MongoStore implements MessageStore {
     await ensureIndexes(this.attemptsCol, ATTEMPT_INDEXES);
     await ensureIndexes(this.keysCol, MongoKeys.indexes());
     await ensureIndexes(this.destinationsCol, MongoDestinations.indexes());
+    await ensureIndexes(this.circuitsCol, MongoHealth.circuitIndexes());
     const report = await backfillLegacy(
       this.messages as unknown as Collection<Document>,
       new Date(),
@@ -226,7 +235,8 @@ export class MongoStore implements MessageStore {
       .find({ message_id: id }, { projection: { _id: 0 } })
       .sort({ attempt: 1, started_at: 1 })
       .toArray();
-    return docs;
+    // `default`'s attempts (and those older than destinations) have no destination_id or url
+    return docs.map((d) => ({ ...d, destination_id: d.destination_id ?? null, url: d.url ?? null }));
   }
 
   async list(q: ListQuery): Promise<Page> {
@@ -376,10 +386,7 @@ export class MongoStore implements MessageStore {
     const attempts = completions.flatMap((c) => (c.attempt ? [c.attempt] : []));
     if (attempts.length > 0) {
       try {
-        await this.attemptsCol.insertMany(
-          attempts.map((a) => ({ ...a, _id: `${a.message_id}:${a.attempt}:${a.started_at.getTime()}` })),
-          { ordered: false },
-        );
+        await this.attemptsCol.insertMany(attempts.map(attemptDoc), { ordered: false });
       } catch (err) {
         duplicateIndexes(err); // stored by an earlier try of this completion whose answer was lost
       }

@@ -155,4 +155,24 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
       CREATE INDEX messages_due_routed ON messages (priority DESC, due_at, created_at)
         WHERE status = 'unsent' AND destination_id IS NOT NULL;`,
   },
+  {
+    version: 11,
+    name: "each destination's circuit breaker, shared by the nodes; its attempts by outcome and time",
+    // circuits change by compare-and-set on rev (two nodes that decide the same change make it once);
+    // the attempts index serves GET /destinations/{id}'s health and holds only attempts of a
+    // destination of its own: `default`'s attempts add no index entry
+    sql: `
+      CREATE TABLE destination_circuits (
+        destination_id text PRIMARY KEY,
+        state text NOT NULL,
+        opened_at timestamptz,
+        until timestamptz,
+        probe_owner text,
+        failing_since timestamptz,
+        rev integer NOT NULL,
+        updated_at timestamptz NOT NULL
+      );
+      CREATE INDEX delivery_attempts_destination ON delivery_attempts (destination_id, outcome, started_at)
+        WHERE destination_id IS NOT NULL;`,
+  },
 ];

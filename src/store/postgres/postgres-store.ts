@@ -37,6 +37,7 @@ import {
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
 import { PostgresDestinations } from './postgres-destinations.js';
+import { PostgresHealth } from './postgres-health.js';
 import { PG_MIGRATIONS } from './migrations.js';
 import { listedMessage, type ListTuple } from '../sql-rows.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
@@ -121,6 +122,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
   readonly keys: PostgresKeys;
   readonly control: PostgresControl;
   readonly destinations: PostgresDestinations;
+  readonly health: PostgresHealth;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -140,6 +142,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     this.keys = guardStore(new PostgresKeys(this.pool), postgresErrorCode);
     this.control = guardStore(new PostgresControl(this.lane), postgresErrorCode);
     this.destinations = guardStore(new PostgresDestinations(this.pool), postgresErrorCode);
+    this.health = guardStore(new PostgresHealth(this.pool), postgresErrorCode);
     // every method's driver errors leave as StoreError (store-errors.ts)
     return guardStore(this, postgresErrorCode);
   }

@@ -120,4 +120,19 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      WHERE status = 'unsent' AND destination_id IS NOT NULL;
    CREATE INDEX messages_due_routed ON messages (priority DESC, due_at, created_at)
      WHERE status = 'unsent' AND destination_id IS NOT NULL;`,
+  // 11: each destination's circuit breaker, shared by the nodes (changed by compare-and-set on rev),
+  // and its attempts by outcome and time, for its health (only attempts of a destination of its own:
+  // `default`'s attempts add no index entry)
+  `CREATE TABLE destination_circuits (
+     destination_id TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     opened_at INTEGER,
+     until INTEGER,
+     probe_owner TEXT,
+     failing_since INTEGER,
+     rev INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX delivery_attempts_destination ON delivery_attempts (destination_id, outcome, started_at)
+     WHERE destination_id IS NOT NULL;`,
 ];

@@ -46,6 +46,7 @@ const LIST_SELECT = MESSAGE_COLUMNS.join(', ');
 import { SqliteKeys } from './sqlite-keys.js';
 import { SqliteControl } from './sqlite-control.js';
 import { SqliteDestinations } from './sqlite-destinations.js';
+import { SqliteHealth } from './sqlite-health.js';
 import {
   type Row,
   type AttemptRow,
@@ -72,6 +73,7 @@ export class SqliteStore implements MessageStore {
   readonly keys = guardStore(new SqliteKeys(() => this.db), sqliteErrorCode);
   readonly control = guardStore(new SqliteControl(() => this.db), sqliteErrorCode);
   readonly destinations = guardStore(new SqliteDestinations(() => this.db), sqliteErrorCode);
+  readonly health = guardStore(new SqliteHealth(() => this.db), sqliteErrorCode);
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
