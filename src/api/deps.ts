@@ -9,6 +9,7 @@ import type { NodeView } from '../cluster/cluster-node.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DestinationService } from '../destinations/destination-service.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
+import type { DestinationHealth } from '../destinations/health.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -52,6 +53,8 @@ export interface ApiDeps {
   /** the destinations' rules (create, change, pause, delete) and this node's copy of them */
   destinations: DestinationService;
   registry: DestinationRegistry;
+  /** what GET /destinations/{id} shows of a destination's health */
+  health?: DestinationHealth;
   cache: Cache;
   /** the cluster's pool: a state set here is stored, and every node follows it */
   pool: {

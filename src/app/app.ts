@@ -81,7 +81,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   );
   const destinations = await life.open(
     'destinations',
-    () => openDestinations(config, rawStore, logger),
+    () => openDestinations(config, rawStore, logger, nodeId),
     (d) => d.registry.close(),
   );
   const metrics = config.metrics.enabled ? new Metrics(config.metrics.destinationLabels) : null;
@@ -121,6 +121,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   const pool = createPool(config, {
     store,
     destinations: destinations.registry,
+    breakers: destinations.breakers,
     laneLimits,
     deliverer,
     limiter,

@@ -12,13 +12,15 @@ import { buildServer } from '../api/server.js';
 import { VERSION } from './version.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
 import type { DestinationService } from '../destinations/destination-service.js';
+import type { CircuitBreakers } from '../destinations/circuit-breaker.js';
+import { DestinationHealth } from '../destinations/health.js';
 
 /** The HTTP API over this node's parts (not listening yet: the CLI listens once the node is up). */
 export function createApi(
   config: Config,
   parts: {
     store: MessageStore;
-    destinations: { registry: DestinationRegistry; service: DestinationService };
+    destinations: { registry: DestinationRegistry; service: DestinationService; breakers: CircuitBreakers };
     cache: Cache;
     pool: WorkerPool;
     cluster: ClusterNode;
@@ -34,6 +36,13 @@ export function createApi(
     store: parts.store,
     destinations: parts.destinations.service,
     registry: parts.destinations.registry,
+    health: new DestinationHealth({
+      store: parts.store.health,
+      breakers: parts.destinations.breakers,
+      flow: pool.flow ?? null,
+      windowMs: config.destinations.breaker.windowMs,
+      now: Date.now,
+    }),
     cache: parts.cache,
     pool: {
       getState: () => pool.getState(),

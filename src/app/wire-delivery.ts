@@ -17,6 +17,7 @@ import type { ClusterSignals } from '../cluster/signals.js';
 import { VERSION } from './version.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
 import { FlowControl } from '../destinations/flow-control.js';
+import type { CircuitBreakers } from '../destinations/circuit-breaker.js';
 import { SharedLaneLimits, type LaneLimits } from '../destinations/lane-limits.js';
 
 /** The webhook client, on delivery threads when pool.deliveryThreads > 0. */
@@ -141,6 +142,7 @@ export function createPool(
   parts: {
     store: MessageStore;
     destinations: DestinationRegistry;
+    breakers: CircuitBreakers;
     laneLimits: LaneLimits;
     deliverer: Deliverer;
     limiter: RateLimiter;
@@ -159,6 +161,7 @@ export function createPool(
       store: parts.store,
       maxDryMs: config.worker.jobIntervalMs,
       now: Date.now,
+      breakers: parts.breakers,
     }),
     deliverer: parts.deliverer,
     limiter: parts.limiter,

@@ -5,13 +5,20 @@ import { builtinDestination } from '../domain/destination.js';
 import { AddressPolicy } from '../http/address-policy.js';
 import { DestinationRegistry } from '../destinations/registry.js';
 import { DestinationService } from '../destinations/destination-service.js';
+import { CircuitBreakers, type BreakerEvent } from '../destinations/circuit-breaker.js';
 
-/** This node's copy of the destinations (read now, then every destinations.refreshInterval) and their rules. */
+/**
+ * This node's copy of the destinations and their circuits (read now, then every
+ * destinations.refreshInterval, and at once on a change pushed from another node), their rules,
+ * and their breakers.
+ */
 export async function openDestinations(
   config: Config,
   store: MessageStore,
   logger: Logger,
-): Promise<{ registry: DestinationRegistry; service: DestinationService }> {
+  nodeId: string,
+  onEvent?: (e: BreakerEvent) => void,
+): Promise<{ registry: DestinationRegistry; service: DestinationService; breakers: CircuitBreakers }> {
   const builtin = builtinDestination(
     {
       url: config.webhook.url,
@@ -21,19 +28,39 @@ export async function openDestinations(
     },
     new Date(),
   );
-  const registry = new DestinationRegistry({
+  const log = logger.child({ component: 'destinations' });
+  // the registry is made after the breakers, and the breakers reach it only through these
+  let registry: DestinationRegistry | null = null;
+  const breakers = new CircuitBreakers({
+    store: store.health,
+    destinations: store.destinations,
+    settings: config.destinations.breaker,
+    disableAfterMs: config.destinations.disableAfterMs,
+    owner: nodeId,
+    now: Date.now,
+    logger: log,
+    onCircuitChange: (id) => registry?.announce(id),
+    onDisabled: (d) => registry?.changed(d.id, d),
+    ...(onEvent ? { onEvent } : {}),
+  });
+  registry = new DestinationRegistry({
     store: store.destinations,
     builtin,
     refreshMs: config.destinations.refreshMs,
-    logger: logger.child({ component: 'destinations' }),
+    logger: log,
+    alsoLoad: () => breakers.load(),
   });
   await registry.start();
   const service = new DestinationService({
     store: store.destinations,
     builtin,
     policy: new AddressPolicy(config.destinations.denyAddresses),
-    onChange: (id, d) => registry.changed(id, d),
+    onChange: (id, d) => {
+      if (!d) breakers.forget(id);
+      registry?.changed(id, d);
+    },
     messages: store,
+    circuits: store.health,
   });
-  return { registry, service };
+  return { registry, service, breakers };
 }

@@ -305,7 +305,7 @@ async function destinationsCli(args: string[]): Promise<void> {
   try {
     out = await destinationsCommand(args, (fn) =>
       withStore(async (c, logger, store) => {
-        const { service, registry } = await openDestinations(c, store, logger);
+        const { service, registry } = await openDestinations(c, store, logger, cliActor());
         try {
           const result = await fn(service);
           if (args[0] !== 'list' && args[0] !== 'show') {

@@ -214,7 +214,18 @@ function load(env: Env, cwd: string | null): Config {
       baseDelayMs: num('retry.baseDelay'),
       maxDelayMs: num('retry.maxDelay'),
     },
-    destinations: { denyAddresses, refreshMs: num('destinations.refreshInterval') },
+    destinations: {
+      denyAddresses,
+      refreshMs: num('destinations.refreshInterval'),
+      breaker: {
+        failureRatio: num('destinations.breaker.failureRatio'),
+        minRequests: num('destinations.breaker.minRequests'),
+        windowMs: num('destinations.breaker.window'),
+        consecutiveFailures: num('destinations.breaker.consecutiveFailures'),
+        openForMs: num('destinations.breaker.openFor'),
+      },
+      disableAfterMs: num('destinations.disableAfter'),
+    },
     metrics: {
       enabled: bool('metrics.enabled'),
       countIntervalMs: num('metrics.countInterval'),

@@ -54,7 +54,14 @@ export interface Config {
   rateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   retry: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   /** destinations made over the API or the CLI: where they may not connect, how often nodes re-read them */
-  destinations: { denyAddresses: string[]; refreshMs: number };
+  destinations: {
+    denyAddresses: string[];
+    refreshMs: number;
+    /** when a destination's circuit opens, and for how long (destinations/circuit-breaker.ts) */
+    breaker: BreakerSettings;
+    /** failing without a success this long disables a destination (0: never) */
+    disableAfterMs: number;
+  };
   deliveryMode: DeliveryMode;
   role: NodeRole;
   /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */
@@ -100,3 +107,16 @@ export interface Config {
 }
 
 export type Env = Record<string, string | undefined>;
+
+/** When a destination's circuit opens, and for how long (destinations/circuit-breaker.ts). */
+export interface BreakerSettings {
+  /** open at this share of failures over the window */
+  failureRatio: number;
+  /** ...with at least this many attempts in it */
+  minRequests: number;
+  windowMs: number;
+  /** or after this many failures in a row (0: never) */
+  consecutiveFailures: number;
+  /** open this long before a probe */
+  openForMs: number;
+}

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { DEFAULT_DESTINATION_ID, type Destination, type DestinationStatus } from '../domain/destination.js';
 import type { AddressPolicy } from '../http/address-policy.js';
 import type { DestinationStore } from '../store/destination-store.js';
+import type { DestinationHealthStore } from '../store/destination-health-store.js';
 import { deletedDestinationError, type MessageStore } from '../store/store.js';
 import { StoreError } from '../store/store-errors.js';
 import { specFromInput, type DestinationInput, type Problem } from './spec-input.js';
@@ -38,6 +39,8 @@ export interface DestinationServiceOptions {
   onChange?: (id: string, d: Destination | null) => void;
   /** the messages: a deleted destination's waiting ones fail at once (no claim reads them again) */
   messages?: Pick<MessageStore, 'failUnsent'>;
+  /** its circuit, forgotten with it */
+  circuits?: Pick<DestinationHealthStore, 'deleteCircuit'>;
 }
 
 /** A generated id: `dst_` and 16 hex digits (a valid slug, never `default`). */
@@ -157,5 +160,6 @@ export class DestinationService {
     this.o.onChange?.(id, null);
     // its messages have no lane any more: they fail now, with the reason, rather than wait unread
     await this.o.messages?.failUnsent(id, deletedDestinationError(id), new Date());
+    await this.o.circuits?.deleteCircuit(id);
   }
 }

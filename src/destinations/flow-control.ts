@@ -12,6 +12,8 @@ import { DEFAULT_DESTINATION_ID, type Destination } from '../domain/destination.
 import type { ClaimedMessage, ClaimLane, MessageStore } from '../store/store.js';
 import { laneRate, type LaneLimits, type LaneRate } from './lane-limits.js';
 import type { DestinationRegistry } from './registry.js';
+import type { CircuitBreakers, Verdict } from './circuit-breaker.js';
+import { SlowDown } from './slow-down.js';
 
 /** A lane gets at least this many of a round's tokens, so a round serves few lanes well, not many badly. */
 export const LANE_MIN = 8;
@@ -29,13 +31,20 @@ export interface FlowOptions {
   /** a lane that came back short is read again after this long at most (worker.workerJobInterval) */
   maxDryMs: number;
   now: () => number;
+  /** each destination's circuit (none: no breaker, as in unit tests of the lanes alone) */
+  breakers?: CircuitBreakers;
 }
+
+/** how far back the rate a destination was sent at is read when it first asks to slow down */
+const SENDING_RATE_MS = 5000;
 
 interface Reserved {
   id: string;
   rate: LaneRate | null;
   /** slots in flight held for this lane */
   slots: number;
+  /** the lane of a half-open circuit's probe: one message */
+  probe: boolean;
 }
 
 /** A round's claim: `default`'s limit and the destinations' lanes (none: wait wakeIn()). */
@@ -59,8 +68,41 @@ export class FlowControl {
   private readonly dry = new Map<string, number>();
   /** a message holding one of its destination's slots in flight → the destination */
   private readonly slotOf = new Map<string, string>();
+  /** a destination whose probe is in flight → the message; the probe's message → its destination */
+  private readonly probes = new Map<string, string>();
+  private readonly probeOf = new Map<string, string>();
+  /** 429 and 503 answers slow a destination down (slow-down.ts) */
+  readonly slow = new SlowDown();
 
   constructor(private readonly o: FlowOptions) {}
+
+  /**
+   * The answer to an attempt of destination `id` (null: `default`, which has neither breaker nor
+   * slow-down): counted by its breaker; a 429 or 503 slows it down and its Retry-After holds its lane.
+   */
+  observe(id: string | null, verdict: Verdict, retryAfterMs: number | null, error: string | null): void {
+    if (id === null || id === DEFAULT_DESTINATION_ID) return;
+    const d = this.o.registry.get(id);
+    if (!d) return;
+    const now = this.o.now();
+    this.o.breakers?.observe(d, verdict, now, error);
+    if (verdict !== 'slow') return;
+    const sending = this.o.breakers?.window(id).rate(now, SENDING_RATE_MS) ?? 0;
+    this.slow.cut(id, laneRate(d), sending, retryAfterMs, now);
+    const held = this.slow.heldUntil(id, now);
+    if (held > 0) this.dry.set(id, held);
+  }
+
+  /** Its circuit keeps this node from sending to destination `id` now (open, or probed elsewhere). */
+  blocks(id: string, now: number): boolean {
+    return this.o.breakers?.blocks(id, now) ?? false;
+  }
+
+  /** The rate destination `d` is sent at now, per second (null: no bound of its own, not slowed). */
+  effectiveRate(d: Destination): number | null {
+    const r = this.slow.rate(d.id, laneRate(d), this.o.now());
+    return r ? r.perMs * 1000 : null;
+  }
 
   /** Destinations other than `default` are delivered: the pool claims by lanes. */
   get active(): boolean {
@@ -141,7 +183,7 @@ export class FlowControl {
       out.push({ destination: d.id, limit: g.tokens });
       reserved.push(g.reserved);
       // a lane without limits of its own can take what the limited ones left
-      if (!g.reserved.rate && d.max_in_flight === null) open.push(out.length - 1);
+      if (!g.reserved.rate && d.max_in_flight === null && !g.reserved.probe) open.push(out.length - 1);
     });
     // second pass: what limited lanes could not take goes to the lanes without limits
     for (let k = 0; k < open.length && left > 0; k++) {
@@ -167,10 +209,33 @@ export class FlowControl {
   /** Up to `ask` of destination `d`'s tokens and slots; a lane at its limit is skipped until it has some. */
   private async grant(
     d: Destination,
-    ask: number,
+    want: number,
     now: number,
   ): Promise<{ tokens: number; reserved: Reserved } | null> {
-    const rate = laneRate(d);
+    const held = this.slow.heldUntil(d.id, now);
+    if (held > 0) {
+      this.dry.set(d.id, held);
+      return null;
+    }
+    let ask = want;
+    let probe = false;
+    if (this.o.breakers) {
+      const a = await this.o.breakers.admit(d.id, now);
+      if (a.kind === 'wait') {
+        this.dry.set(d.id, a.until);
+        return null;
+      }
+      if (a.kind === 'probe') {
+        // one probe at a time: the next is asked for when it finished (finished())
+        if (this.probes.has(d.id)) {
+          this.dry.set(d.id, now + this.o.maxDryMs);
+          return null;
+        }
+        ask = 1;
+        probe = true;
+      }
+    }
+    const rate = this.slow.rate(d.id, laneRate(d), now);
     let tokens = ask;
     if (rate) {
       const g = await this.o.limits.take(d.id, rate, ask);
@@ -191,7 +256,7 @@ export class FlowControl {
       }
       tokens = slots;
     }
-    return { tokens, reserved: { id: d.id, rate, slots } };
+    return { tokens, reserved: { id: d.id, rate, slots, probe } };
   }
 
   /**
@@ -226,6 +291,11 @@ export class FlowControl {
         if (unused > 0 && r.rate) this.o.limits.giveBack(r.id, r.rate, unused);
         if (freeSlots > 0) this.o.limits.release(r.id, freeSlots);
         for (const m of mine.slice(0, r.slots - freeSlots)) this.slotOf.set(m.id, r.id);
+        const p = r.probe ? mine[0] : undefined;
+        if (p) {
+          this.probes.set(r.id, p.id);
+          this.probeOf.set(p.id, r.id);
+        }
       }
       if (mine.length > 0) served = i + 1;
       if (unused > 0) short.push(lane.destination);
@@ -260,6 +330,12 @@ export class FlowControl {
 
   /** A claimed message left this node (delivered, released, dropped): its slot in flight is free. */
   finished(messageId: string): void {
+    const probed = this.probeOf.get(messageId);
+    if (probed !== undefined) {
+      this.probeOf.delete(messageId);
+      this.probes.delete(probed);
+      this.dry.delete(probed);
+    }
     const id = this.slotOf.get(messageId);
     if (id === undefined) return;
     this.slotOf.delete(messageId);

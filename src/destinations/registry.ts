@@ -16,6 +16,8 @@ export interface RegistryOptions {
   builtin: Destination;
   refreshMs: number;
   logger: Logger;
+  /** read with the destinations each time (their circuits) */
+  alsoLoad?: () => Promise<void>;
 }
 
 export class DestinationRegistry {
@@ -58,6 +60,7 @@ export class DestinationRegistry {
 
   private async load(): Promise<void> {
     const next = new Map<string, Destination>();
+    await this.o.alsoLoad?.();
     let after: string | undefined;
     for (;;) {
       const page = await this.o.store.listDestinations({ limit: PAGE, ...(after ? { after } : {}) });
@@ -83,6 +86,11 @@ export class DestinationRegistry {
   /** A change made on this node: seen here at once (null: deleted), and told to the listeners. */
   changed(id: string, d: Destination | null): void {
     this.apply(id, d);
+    for (const l of this.listeners) l(id);
+  }
+
+  /** Something else of destination `id` changed on this node (its circuit): told to the listeners. */
+  announce(id: string): void {
     for (const l of this.listeners) l(id);
   }
 

@@ -64,4 +64,6 @@ export interface DestinationHealthStore {
   attemptStats(id: string, since: Date): Promise<AttemptStats>;
   /** Its unsent messages due at `now` or earlier (an index range; no table count). */
   dueBacklog(id: string, now: Date): Promise<number>;
+  /** Its messages being delivered now, on any node (read from the few in flight, by the lease index). */
+  inFlight(id: string): Promise<number>;
 }

@@ -6,6 +6,8 @@ import type { ClaimedMessage, MessageStore, Outcome } from '../store/store.js';
 import type { FailureLog } from './failure-log.js';
 import type { PoolTracer } from './pool-tracer.js';
 import { decide, storableResult, type OutcomePolicy } from './outcome.js';
+import type { DeliveryResult } from '../delivery/webhook-client.js';
+import type { Verdict } from '../destinations/circuit-breaker.js';
 import type { Routing } from './routing.js';
 
 /** What one delivery attempt needs from its pool. */
@@ -21,6 +23,27 @@ export interface AttemptContext {
   routing: Routing;
 }
 
+/** What an attempt's answer tells of its destination's health (null: no request was sent). */
+export interface Answer {
+  verdict: Verdict;
+  retryAfterMs: number | null;
+  error: string | null;
+}
+
+/** 2xx: ok; 429 and 503: slow down; any other answer, or none: a failure. */
+export function answerOf(result: DeliveryResult): Answer {
+  switch (result.kind) {
+    case 'delivered':
+      return { verdict: 'ok', retryAfterMs: null, error: null };
+    case 'retryable':
+      return result.statusCode === 429 || result.statusCode === 503
+        ? { verdict: 'slow', retryAfterMs: result.retryAfterMs, error: result.error }
+        : { verdict: 'fail', retryAfterMs: null, error: result.error };
+    case 'permanent':
+      return { verdict: 'fail', retryAfterMs: null, error: result.error };
+  }
+}
+
 /**
  * One delivery attempt of a claimed message: its content checked, the request sent (and traced),
  * the answer turned into an outcome and an attempt row, and what happened logged (each step at
@@ -29,7 +52,7 @@ export interface AttemptContext {
 export async function runAttempt(
   message: ClaimedMessage,
   ctx: AttemptContext,
-): Promise<{ outcome: Outcome; attempt: DeliveryAttempt | null }> {
+): Promise<{ outcome: Outcome; attempt: DeliveryAttempt | null; answer: Answer | null }> {
   // a child logger per message only when someone reads debug lines: it is not free
   const problem = contentProblem(message.content);
   if (problem) {
@@ -38,7 +61,7 @@ export async function runAttempt(
       { message_id: message.id, webhook_id: message.webhook_id, reason: problem },
       'message not sent: invalid content',
     );
-    return { outcome: { kind: 'invalid_content', reason: problem }, attempt: null };
+    return { outcome: { kind: 'invalid_content', reason: problem }, attempt: null, answer: null };
   }
   const routed = ctx.routing.route(message, ctx.now());
   const route = routed instanceof Promise ? await routed : routed;
@@ -49,8 +72,12 @@ export async function runAttempt(
       'not sent',
     );
     return route.kind === 'hold'
-      ? { outcome: { kind: 'retry', error: route.reason, dueAt: new Date(ctx.now()) }, attempt: null }
-      : { outcome: { kind: 'failed', error: route.reason }, attempt: null };
+      ? {
+          outcome: { kind: 'retry', error: route.reason, dueAt: new Date(ctx.now()) },
+          attempt: null,
+          answer: null,
+        }
+      : { outcome: { kind: 'failed', error: route.reason }, attempt: null, answer: null };
   }
   const attemptNo = message.attempts + 1;
   const span = ctx.tracer?.attempt(message, attemptNo, route.target?.url);
@@ -124,7 +151,7 @@ export async function runAttempt(
       outcome.kind === 'retry' ? 'delivery failed; will retry' : 'delivery failed; no more attempts',
     );
   }
-  return { outcome, attempt };
+  return { outcome, attempt, answer: answerOf(result) };
 }
 
 /**

@@ -43,6 +43,8 @@ export class Routing {
   constructor(
     private readonly registry: DestinationRegistry | undefined,
     private readonly retry: RetryPolicy,
+    /** its circuit keeps this node from sending to destination `id` now (circuit-breaker.ts) */
+    private readonly blocked: (id: string, now: number) => boolean = () => false,
   ) {
     const url = registry ? publicUrl(registry.builtin.url) : null;
     this.defaultRoute = { kind: 'deliver', target: undefined, retry, maxAgeMs: null, url };
@@ -71,6 +73,9 @@ export class Routing {
     if (d.id === this.registry?.builtin.id) return this.defaultRoute;
     if (d.status !== 'active')
       return { kind: 'hold', reason: `not sent: destination ${d.id} is ${d.status}` };
+    // claimed before its circuit opened: put back, not attempted
+    if (this.blocked(d.id, now))
+      return { kind: 'hold', reason: `not sent: the circuit of destination ${d.id} is open` };
     let b = this.built.get(d);
     if (!b || now >= b.validUntil) {
       b = this.build(d, now);

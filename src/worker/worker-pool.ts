@@ -80,7 +80,7 @@ export class WorkerPool {
   /** what the pool has done, told to the listeners of `events` (outcome-report.ts) */
   private readonly report: OutcomeReport;
   /** each destination's share of a round, when there are destinations (destinations/flow-control.ts) */
-  private readonly flow: FlowControl | undefined;
+  readonly flow: FlowControl | undefined;
 
   constructor(private readonly o: WorkerPoolOptions) {
     this.state = o.initialState;
@@ -107,7 +107,7 @@ export class WorkerPool {
       failures: this.failures,
       policy: this.policy,
       now: this.now,
-      routing: new Routing(o.destinations, o.retry),
+      routing: new Routing(o.destinations, o.retry, (id, now) => o.flow?.blocks(id, now) ?? false),
     };
     this.outcomes = new OutcomeBuffer({
       store: o.store,
@@ -461,7 +461,9 @@ export class WorkerPool {
   }
 
   private async deliver(message: ClaimedMessage): Promise<void> {
-    const { outcome, attempt } = await runAttempt(message, this.attempts);
+    const { outcome, attempt, answer } = await runAttempt(message, this.attempts);
+    // its destination's breaker and slow-down hear of it before its slot frees (finished())
+    if (answer) this.flow?.observe(message.destination_id, answer.verdict, answer.retryAfterMs, answer.error);
     this.queue(message, outcome, attempt);
   }
 

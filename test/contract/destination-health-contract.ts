@@ -97,6 +97,8 @@ export function destinationHealthContract(factory: StoreFactory): void {
         lanes: [{ destination: 'billing', limit: 3 }],
       });
       assert.equal(claimed.length, 4);
+      assert.equal(await s.health.inFlight('billing'), 3);
+      assert.equal(await s.health.inFlight('crm'), 0);
       const outcomes: Array<['sent' | 'retry' | 'failed', number]> = [
         ['retry', 10],
         ['sent', 20],

@@ -13,6 +13,7 @@ import { destinationView, LIMITS, type DestinationInput } from '../../destinatio
 import type { ApiDeps } from '../deps.js';
 import { Headers, jsonResponse, MethodNotAllowedResponse } from '../schemas.js';
 import { actorOf } from '../access.js';
+import { formatDuration } from '../../config/duration.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -23,6 +24,7 @@ const Duration = (description: string) =>
     description: `${description} Written as the config writes durations: "500ms", "30s", "5m", "24h".`,
   });
 const SLUG = DESTINATION_ID_PATTERN;
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 const RateLimit = Type.Object(
   {
@@ -127,6 +129,42 @@ const PatchDestinationSchema = Type.Partial(Type.Object(specProperties), {
   minProperties: 1,
 });
 
+const HealthSchema = Type.Object(
+  {
+    circuit: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half_open')], {
+      description:
+        'The circuit breaker, shared by every node: `open` (not attempted; messages keep their attempts), `half_open` (one node sends one probe), `closed`.',
+    }),
+    circuit_opened_at: Nullable(DateTime),
+    circuit_until: Type.Union([DateTime, Type.Null()], {
+      description: 'Open: a probe may be sent from then on. Half-open: the probe’s turn ends then.',
+    }),
+    failing_since: Type.Union([DateTime, Type.Null()], {
+      description:
+        'The first failure since the last success; `destinations.disableAfter` after it, the destination is disabled.',
+    }),
+    effective_rate: Nullable(
+      Type.Number({
+        description:
+          'Requests per second it is sent at now: its `rate_limit`, lower while 429/503 answers slow it down (as the answering node sees it); null: no bound.',
+      }),
+    ),
+    slowed_down: Type.Boolean(),
+    in_flight: Type.Integer({ description: 'Its messages being delivered now, on every node.' }),
+    due_backlog: Type.Integer({ description: 'Its unsent messages due now.' }),
+    last_success_at: Nullable(DateTime),
+    last_failure_at: Nullable(DateTime),
+    success_ratio: Nullable(
+      Type.Number({ description: 'Successes among its attempts of the window (every node); null: none.' }),
+    ),
+    attempts_in_window: Type.Integer(),
+    window: Type.String({ description: 'The window (`destinations.breaker.window`).' }),
+  },
+  {
+    description: 'Only in `GET /destinations/{id}`, and not for `default` (its figures are in /metrics).',
+  },
+);
+
 export const DestinationSchema = Type.Object(
   {
     id: Type.String(),
@@ -163,6 +201,7 @@ export const DestinationSchema = Type.Object(
     version: Type.Integer({
       description: 'Bumped by every change; send it back in `If-Match` to update only what you read.',
     }),
+    health: Type.Optional(HealthSchema),
   },
   { $id: 'Destination' },
 );
@@ -323,7 +362,24 @@ export const destinationRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
         },
       },
     },
-    async (req, reply) => withEtag(reply, await mapped(() => service.get(req.params.id))),
+    async (req, reply) => {
+      const d = await mapped(() => service.get(req.params.id));
+      const json = withEtag(reply, d);
+      if (d.id === DEFAULT_DESTINATION_ID || !deps.health) return json;
+      const { window_ms, ...h } = await deps.health.of(d);
+      return {
+        ...json,
+        health: {
+          ...h,
+          circuit_opened_at: iso(h.circuit_opened_at),
+          circuit_until: iso(h.circuit_until),
+          failing_since: iso(h.failing_since),
+          last_success_at: iso(h.last_success_at),
+          last_failure_at: iso(h.last_failure_at),
+          window: formatDuration(window_ms),
+        },
+      };
+    },
   );
 
   r.patch(

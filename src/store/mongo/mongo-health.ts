@@ -91,6 +91,10 @@ export class MongoHealth implements DestinationHealthStore {
     return { successes, failures, last_success_at, last_failure_at };
   }
 
+  async inFlight(id: string): Promise<number> {
+    return this.messages.countDocuments({ status: 'processing', destination_id: id });
+  }
+
   async dueBacklog(id: string, now: Date): Promise<number> {
     return this.messages.countDocuments({ status: 'unsent', destination_id: id, due_at: { $lte: now } });
   }

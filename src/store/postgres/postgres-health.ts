@@ -81,6 +81,14 @@ export class PostgresHealth implements DestinationHealthStore {
     };
   }
 
+  async inFlight(id: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM messages WHERE status = 'processing' AND destination_id = $1`,
+      [id],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async dueBacklog(id: string, now: Date): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>(
       `SELECT count(*) AS n FROM messages

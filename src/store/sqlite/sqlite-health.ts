@@ -109,6 +109,16 @@ export class SqliteHealth implements DestinationHealthStore {
     };
   }
 
+  async inFlight(id: string): Promise<number> {
+    const r = this.db()
+      .prepare<[string], { n: number }>(
+        `SELECT count(*) AS n FROM messages INDEXED BY messages_lease
+         WHERE status = 'processing' AND destination_id = ?`,
+      )
+      .get(id);
+    return r?.n ?? 0;
+  }
+
   async dueBacklog(id: string, now: Date): Promise<number> {
     const r = this.db()
       .prepare<{ id: string; now: number }, { n: number }>(
