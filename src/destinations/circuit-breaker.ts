@@ -68,8 +68,10 @@ export class CircuitBreakers {
   private circuits = new Map<string, Circuit>();
   /** this node's counts of each destination's answers */
   private readonly windows = new Map<string, AttemptWindow>();
-  /** a change being written per destination: one at a time, the others are decided again after it */
+  /** a change being written per destination: one at a time */
   private readonly writing = new Set<string>();
+  /** answers heard while a change was being written: decided again once it is stored */
+  private readonly pending = new Map<string, { d: Destination; verdict: 'ok' | 'fail'; error: string | null }>();
 
   constructor(private readonly o: BreakerOptions) {}
 
@@ -128,8 +130,17 @@ export class CircuitBreakers {
     const w = this.window(d.id);
     w.add(verdict, now);
     if (verdict === 'slow') return;
+    if (this.writing.has(d.id)) {
+      this.pending.set(d.id, { d, verdict, error });
+      return;
+    }
+    this.decide(d, verdict, now, error);
+  }
+
+  /** What the latest answer and the window's counts call for: at most one write. */
+  private decide(d: Destination, verdict: 'ok' | 'fail', now: number, error: string | null): void {
+    const w = this.window(d.id);
     const c = this.circuit(d.id);
-    if (this.writing.has(d.id)) return;
     if (verdict === 'ok') {
       if (c.state === 'half_open' && c.probe_owner === this.o.owner) void this.close(c, now);
       else if (c.state === 'closed' && c.failing_since) void this.write(c, { ...c, failing_since: null });
@@ -261,6 +272,11 @@ export class CircuitBreakers {
       return false;
     } finally {
       this.writing.delete(id);
+      const next = this.pending.get(id);
+      if (next) {
+        this.pending.delete(id);
+        this.decide(next.d, next.verdict, this.o.now(), next.error);
+      }
     }
   }
 
