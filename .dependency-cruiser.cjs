@@ -17,6 +17,7 @@ const LAYERS = [
   'destinations',
   'delivery',
   'worker',
+  'events',
   'cluster',
   'auth',
   'seed',

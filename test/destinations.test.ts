@@ -505,6 +505,70 @@ describe('messages and their destinations', () => {
   });
 });
 
+describe('failure handling per destination', () => {
+  test('a 429 slows the destination down and its Retry-After holds it; the 429 counts as an attempt', async () => {
+    const made = await call('POST', '/destinations', {
+      id: 'throttled',
+      url: other.url('/throttled'),
+      rate_limit: { limit: 20, period: '1s' },
+      retry: { max_attempts: 5, base_delay: '10ms', max_delay: '5s' },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const times: number[] = [];
+    let first = true;
+    other.answer = (path) => {
+      if (!path.startsWith('/throttled')) return { status: 200 };
+      times.push(Date.now());
+      if (!first) return { status: 200 };
+      first = false;
+      return { status: 429, headers: { 'retry-after': '1' } };
+    };
+    try {
+      const sent = await call('POST', '/messages/batch', {
+        messages: Array.from({ length: 6 }, (_, i) => ({
+          content: `slow ${i}`,
+          recipient_phone_number: '+905551234567',
+          destination: 'throttled',
+        })),
+      });
+      assert.equal(sent.status, 201, JSON.stringify(sent.body));
+      await waitFor(
+        async () =>
+          (await app.store.list({ order: 'created', status: 'sent', limit: 10, destination: 'throttled' }))
+            .items.length === 6,
+        15_000,
+        'all sent',
+      );
+      // nothing went to it for the second Retry-After asked (the requests already out excepted)
+      const cut = times[0] ?? 0;
+      const soon = times.filter((t) => t > cut + 50 && t < cut + 950);
+      assert.deepEqual(soon, [], `requests within the Retry-After: ${times.map((t) => t - cut).join(',')}`);
+      const attempts = (
+        await app.store.list({ order: 'created', status: 'sent', limit: 10, destination: 'throttled' })
+      ).items.map((m) => m.attempts);
+      assert.equal(
+        attempts.reduce((a, b) => a + b, 0),
+        7,
+        'six messages, one of them answered 429 once',
+      );
+      const h = (await call('GET', '/destinations/throttled')).body.health as {
+        slowed_down: boolean;
+        effective_rate: number;
+        success_ratio: number;
+        attempts_in_window: number;
+        last_failure_at: string | null;
+      };
+      assert.equal(h.slowed_down, true);
+      assert.ok(h.effective_rate < 20 && h.effective_rate >= 10, JSON.stringify(h));
+      assert.equal(h.attempts_in_window, 7);
+      assert.equal(h.success_ratio, 6 / 7);
+      assert.ok(h.last_failure_at);
+    } finally {
+      other.answer = () => ({ status: 200 });
+    }
+  });
+});
+
 describe('URL safety when connecting', () => {
   test('a name that resolves to a denied address is refused when connecting, and recorded', async () => {
     const r = await new Receiver().start();

@@ -130,6 +130,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
     tracer: traced ? traced.tracing.poolTracer(config.webhook.url) : null,
     logger,
   });
+  // operational events about messages: a failure (retries used up) or an unknown outcome, once stored
+  const ops = destinations.events;
+  if (ops) pool.events.on('outcome', (e) => ops.outcome(e));
   const cluster = createClusterNode(config, { store, pool, view, nodeId, logger });
   const signals = await life.open(
     'signals',

@@ -6,6 +6,7 @@ import { AddressPolicy } from '../http/address-policy.js';
 import { DestinationRegistry } from '../destinations/registry.js';
 import { DestinationService } from '../destinations/destination-service.js';
 import { CircuitBreakers, type BreakerEvent } from '../destinations/circuit-breaker.js';
+import { OperationalEvents, breakerEventOf } from '../events/operational-events.js';
 
 /**
  * This node's copy of the destinations and their circuits (read now, then every
@@ -17,8 +18,13 @@ export async function openDestinations(
   store: MessageStore,
   logger: Logger,
   nodeId: string,
-  onEvent?: (e: BreakerEvent) => void,
-): Promise<{ registry: DestinationRegistry; service: DestinationService; breakers: CircuitBreakers }> {
+): Promise<{
+  registry: DestinationRegistry;
+  service: DestinationService;
+  breakers: CircuitBreakers;
+  /** the operational events (events.destination or events.topic; null: none) */
+  events: OperationalEvents | null;
+}> {
   const builtin = builtinDestination(
     {
       url: config.webhook.url,
@@ -31,6 +37,14 @@ export async function openDestinations(
   const log = logger.child({ component: 'destinations' });
   // the registry is made after the breakers, and the breakers reach it only through these
   let registry: DestinationRegistry | null = null;
+  const events = config.events
+    ? new OperationalEvents({
+        target: config.events,
+        store,
+        destinations: () => registry?.all() ?? [],
+        logger: logger.child({ component: 'events' }),
+      })
+    : null;
   const breakers = new CircuitBreakers({
     store: store.health,
     destinations: store.destinations,
@@ -41,7 +55,7 @@ export async function openDestinations(
     logger: log,
     onCircuitChange: (id) => registry?.announce(id),
     onDisabled: (d) => registry?.changed(d.id, d),
-    ...(onEvent ? { onEvent } : {}),
+    ...(events ? { onEvent: (e: BreakerEvent) => events.emit(breakerEventOf(e)) } : {}),
   });
   registry = new DestinationRegistry({
     store: store.destinations,
@@ -62,5 +76,5 @@ export async function openDestinations(
     messages: store,
     circuits: store.health,
   });
-  return { registry, service, breakers };
+  return { registry, service, breakers, events };
 }

@@ -6,6 +6,7 @@ import { redact, secretList, secretParts, secretsOf } from './redact.js';
 import { ConfigError } from './config-error.js';
 import { authConfig, corsOrigins } from './auth-config.js';
 import { addressEntryProblem } from '../domain/address-ranges.js';
+import { DEFAULT_DESTINATION_ID, DESTINATION_ID, TOPIC } from '../domain/destination.js';
 import { tracingConfig } from './tracing-config.js';
 import { coerce, flatten, pick, type Value } from './values.js';
 import { metricsListen, parseListen, parseRedisUri, trustedProxies } from './addresses.js';
@@ -125,6 +126,27 @@ function load(env: Env, cwd: string | null): Config {
     }
   });
 
+  const eventsDestination = str('events.destination');
+  const eventsTopic = str('events.topic');
+  if (
+    eventsDestination &&
+    (!DESTINATION_ID.test(eventsDestination) || eventsDestination === DEFAULT_DESTINATION_ID)
+  ) {
+    throw new ConfigError(
+      `config: events.destination (env EVENTS_DESTINATION) = ${JSON.stringify(eventsDestination)} is invalid: expected the id of a destination made over the API or the CLI (a slug; not default)`,
+    );
+  }
+  if (eventsTopic && !TOPIC.test(eventsTopic)) {
+    throw new ConfigError(
+      `config: events.topic (env EVENTS_TOPIC) = ${JSON.stringify(eventsTopic)} is invalid: expected a topic (letters, digits, . _ : -; at most 128)`,
+    );
+  }
+  if (eventsDestination && eventsTopic) {
+    throw new ConfigError(
+      `config: events.destination = ${JSON.stringify(eventsDestination)} and events.topic = ${JSON.stringify(eventsTopic)} are both set: expected at most one`,
+    );
+  }
+
   if (num('pool.leaseTimeout') <= num('webhookClient.timeout')) {
     throw new ConfigError(
       `config: pool.leaseTimeout = ${num('pool.leaseTimeout')}ms is invalid: expected more than webhookClient.timeout (${num('webhookClient.timeout')}ms), or a slow delivery would be recovered and sent twice`,
@@ -226,6 +248,11 @@ function load(env: Env, cwd: string | null): Config {
       },
       disableAfterMs: num('destinations.disableAfter'),
     },
+    events: eventsDestination
+      ? { destination: eventsDestination }
+      : eventsTopic
+        ? { topic: eventsTopic }
+        : null,
     metrics: {
       enabled: bool('metrics.enabled'),
       countIntervalMs: num('metrics.countInterval'),

@@ -299,6 +299,20 @@ export const DELIVERY_KEYS = [
     doc: "How long an open circuit stays open before one node sends one message as a probe (half-open): a success closes it, a failure opens it for as long again. While open, the destination's messages are not attempted and keep their attempts.",
   },
   {
+    key: 'events.destination',
+    env: 'EVENTS_DESTINATION',
+    type: 'string',
+    default: '',
+    doc: 'The destination (made over the API or the CLI; not `default`) that receives the operational events: `message.failed`, `message.unknown`, `destination.circuit_opened`, `destination.circuit_closed`, `destination.disabled`, each once per occurrence across the cluster, through the same durable engine. Empty: no events (or see `events.topic`).',
+  },
+  {
+    key: 'events.topic',
+    env: 'EVENTS_TOPIC',
+    type: 'string',
+    default: '',
+    doc: 'A topic instead: every destination subscribed to it receives the operational events. At most one of `events.destination` and `events.topic`.',
+  },
+  {
     key: 'destinations.disableAfter',
     env: 'DESTINATIONS_DISABLE_AFTER',
     type: 'duration',

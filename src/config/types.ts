@@ -62,6 +62,8 @@ export interface Config {
     /** failing without a success this long disables a destination (0: never) */
     disableAfterMs: number;
   };
+  /** where the operational events go (null: nowhere) */
+  events: { destination: string } | { topic: string } | null;
   deliveryMode: DeliveryMode;
   role: NodeRole;
   /** `listen`: a listener of its own for GET /metrics, without authentication (null: none) */

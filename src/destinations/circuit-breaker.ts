@@ -71,7 +71,10 @@ export class CircuitBreakers {
   /** a change being written per destination: one at a time */
   private readonly writing = new Set<string>();
   /** answers heard while a change was being written: decided again once it is stored */
-  private readonly pending = new Map<string, { d: Destination; verdict: 'ok' | 'fail'; error: string | null }>();
+  private readonly pending = new Map<
+    string,
+    { d: Destination; verdict: 'ok' | 'fail'; error: string | null }
+  >();
 
   constructor(private readonly o: BreakerOptions) {}
 

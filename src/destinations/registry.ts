@@ -120,6 +120,11 @@ export class DestinationRegistry {
     return this.live;
   }
 
+  /** Every destination known here, whatever its status. */
+  all(): Destination[] {
+    return [...this.byId.values()];
+  }
+
   /** How many are known (metrics, tests). */
   get size(): number {
     return this.byId.size;

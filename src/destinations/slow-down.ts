@@ -1,7 +1,7 @@
 /**
  * A destination that answers 429 or 503 is slowed down (docs/decisions.md, "Failure handling per
  * destination"): its effective rate halves (from its `rate_limit`, or from the rate this node was
- * sending at when it has none), at most once a second, and recovers by half again every
+ * sending at, at least one a second, when it has none), at most once a second, and recovers by half again every
  * RECOVER_STEP_MS without such an answer, step by step, until it is back at its own limit (or at
  * the rate it was slowed from). A `Retry-After` holds its lane until then. The slowed rate is the
  * rate of its bucket, which Redis shares across nodes where configured.
@@ -54,9 +54,9 @@ export class SlowDown {
       s.lastStep = now;
       return;
     }
-    const ceiling = Math.max(FLOOR_PER_MS, base?.perMs ?? (sendingPerMs > 0 ? sendingPerMs : 1 / 1000));
-    const from = base ? Math.min(base.perMs, Math.max(sendingPerMs, FLOOR_PER_MS)) : ceiling;
-    this.slowed.set(id, { perMs: Math.max(FLOOR_PER_MS, from / 2), ceiling, lastCut: now, lastStep: now });
+    // from its own rate, or (none) from what it was sent at lately, at least one a second
+    const ceiling = base ? base.perMs : Math.max(sendingPerMs, 1 / 1000);
+    this.slowed.set(id, { perMs: Math.max(FLOOR_PER_MS, ceiling / 2), ceiling, lastCut: now, lastStep: now });
   }
 
   private step(s: Slowed, now: number): void {
