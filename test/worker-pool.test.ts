@@ -242,8 +242,9 @@ describe('worker pool (driven by tick, no timers)', () => {
       new Date(clock),
     );
     const { gates, gated } = gatedDeliverer();
-    // 2 slots + 2 ready: one round claims 4 and starts 2
-    const p = pool(gated, { numWorkers: 2, prefetch: 2 });
+    // 2 slots + 2 ready: one round claims 4 and starts 2. Timers on a clock of the test's own: the
+    // outcome buffer's 10 ms flush must not store the finished one while a busy machine is slow
+    const p = pool(gated, { numWorkers: 2, prefetch: 2, clock: new FakeClock(clock) });
     assert.equal(await p.tick(), 4);
     await new Promise((r) => setImmediate(r));
     assert.equal(p.inFlightCount, 2);
