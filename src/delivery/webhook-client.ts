@@ -91,6 +91,7 @@ const NOT_SENT_ERRORS = new Set([
 
 /** Signing keys of the destinations' secrets, decoded once each (a bounded cache). */
 const MAX_CACHED_KEYS = 1000;
+const MAX_CACHED_URLS = 10_000;
 
 export function isRetryableStatus(code: number): boolean {
   return code === 408 || code === 429 || code >= 500;
@@ -109,6 +110,8 @@ export class WebhookClient implements Deliverer {
   /** the destinations' connections, made at their first request */
   private routed: Agent | null = null;
   private readonly targetKeys = new Map<string, Buffer>();
+  /** each destination URL's origin and path, parsed once (a URL parse per request showed in profiles) */
+  private readonly targetUrls = new Map<string, { origin: string; path: string }>();
 
   constructor(private readonly options: WebhookClientOptions) {
     const u = new URL(options.url);
@@ -150,6 +153,17 @@ export class WebhookClient implements Deliverer {
     });
   }
 
+  private urlOf(url: string): { origin: string; path: string } {
+    let u = this.targetUrls.get(url);
+    if (!u) {
+      if (this.targetUrls.size >= MAX_CACHED_URLS) this.targetUrls.clear();
+      const parsed = new URL(url);
+      u = { origin: parsed.origin, path: parsed.pathname + parsed.search };
+      this.targetUrls.set(url, u);
+    }
+    return u;
+  }
+
   async deliver(req: WebhookRequest): Promise<DeliveryResult> {
     const body = webhookBody(req.to, req.content, this.options.bodyEscaping ?? 'go');
     const timestamp = Math.floor(Date.now() / 1000);
@@ -171,8 +185,8 @@ export class WebhookClient implements Deliverer {
     try {
       let res: PostResponse;
       if (t) {
-        const u = new URL(t.url);
-        res = await post(this.agent(), u.pathname + u.search, headers, body, t.timeoutMs, u.origin);
+        const u = this.urlOf(t.url);
+        res = await post(this.agent(), u.path, headers, body, t.timeoutMs, u.origin);
       } else res = await post(this.pool, this.path, headers, body, this.deadline);
       const code = res.statusCode;
       if (code >= 200 && code < 300) {

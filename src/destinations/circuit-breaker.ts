@@ -142,8 +142,11 @@ export class CircuitBreakers {
 
   /** What the latest answer and the window's counts call for: at most one write. */
   private decide(d: Destination, verdict: 'ok' | 'fail', now: number, error: string | null): void {
+    const stored = this.circuits.get(d.id);
+    // the common case, a success of a destination that never failed: nothing to decide, nothing made
+    if (verdict === 'ok' && (!stored || (stored.state === 'closed' && !stored.failing_since))) return;
     const w = this.window(d.id);
-    const c = this.circuit(d.id);
+    const c = stored ?? closedCircuit(d.id, new Date(now));
     if (verdict === 'ok') {
       if (c.state === 'half_open' && c.probe_owner === this.o.owner) void this.close(c, now);
       else if (c.state === 'closed' && c.failing_since) void this.write(c, { ...c, failing_since: null });

@@ -57,8 +57,10 @@ export interface RoundPlan {
   readonly reserved: readonly Reserved[];
   /** every lane that may claim now had its turn in this round (else lanes are left for the next) */
   readonly covered: boolean;
-  /** where this round started among the lanes, and how many it asked */
+  /** where this round started among the candidates (`default`, then the active destinations) */
   readonly start: number;
+  /** each lane's place among the candidates, from `start` */
+  readonly offsets: readonly number[];
 }
 
 export class FlowControl {
@@ -139,39 +141,49 @@ export class FlowControl {
   /** Shares `tokens` among the lanes that may claim now, taking each destination's own limits. */
   async plan(tokens: number): Promise<RoundPlan> {
     const now = this.o.now();
-    const lanes: Array<Destination | null> = [];
-    if (!this.isDry(DEFAULT_DESTINATION_ID, now)) lanes.push(null);
-    for (const d of this.o.registry.active()) if (!this.isDry(d.id, now)) lanes.push(d);
-    if (lanes.length === 0 || tokens <= 0)
-      return {
-        limit: 0,
-        lanes: [],
-        total: 0,
-        reserved: [],
-        covered: true,
-        start: 0,
-      };
-    const start = this.next % lanes.length;
-    const share = Math.max(LANE_MIN, Math.ceil(tokens / lanes.length));
+    // the candidates are `default` (position 0) and the active destinations; a round reads them from
+    // where the last one stopped and only until its tokens are given out (not all of them: with
+    // thousands of destinations, a pass over every one per round showed in profiles)
+    const active = this.o.registry.active();
+    const n = active.length + 1;
+    const candidate = (k: number): Destination | null => (k === 0 ? null : (active[k - 1] ?? null));
+    const empty: RoundPlan = {
+      limit: 0,
+      lanes: [],
+      total: 0,
+      reserved: [],
+      covered: true,
+      start: 0,
+      offsets: [],
+    };
+    if (tokens <= 0) return empty;
+    const start = this.next % n;
+    // lanes that may claim: the candidates less those skipped (an estimate: skips that ran out are counted until seen)
+    const open = Math.max(1, n - this.dry.size);
+    const share = Math.max(LANE_MIN, Math.ceil(tokens / open));
     // first pass: a share each, in round-robin order, until the tokens are given out
-    const asks: Array<{ d: Destination | null; ask: number }> = [];
+    const asks: Array<{ d: Destination | null; ask: number; offset: number }> = [];
     let left = tokens * OVERBOOK;
-    for (let i = 0; i < lanes.length && left > 0; i++) {
-      const d = lanes[(start + i) % lanes.length] ?? null;
+    let visited = 0;
+    for (; visited < n && left > 0; visited++) {
+      const d = candidate((start + visited) % n);
+      if (this.isDry(d ? d.id : DEFAULT_DESTINATION_ID, now)) continue;
       const ask = Math.min(share, left);
-      asks.push({ d, ask });
+      asks.push({ d, ask, offset: visited });
       left -= ask;
     }
-    this.next = start + asks.length;
+    if (asks.length === 0) return empty;
+    this.next = start + visited;
     const granted = await Promise.all(asks.map(({ d, ask }) => (d ? this.grant(d, ask, now) : null)));
     let limit = 0;
     const out: ClaimLane[] = [];
     const reserved: Reserved[] = [];
-    const open: Array<number> = [];
-    asks.forEach(({ d, ask }, i) => {
+    const offsets: number[] = [];
+    const unbound: Array<number> = [];
+    asks.forEach(({ d, ask, offset }, i) => {
       if (!d) {
         limit = ask;
-        open.push(-1);
+        unbound.push(-1);
         return;
       }
       const g = granted[i];
@@ -182,13 +194,14 @@ export class FlowControl {
       left += ask - g.tokens;
       out.push({ destination: d.id, limit: g.tokens });
       reserved.push(g.reserved);
+      offsets.push(offset);
       // a lane without limits of its own can take what the limited ones left
-      if (!g.reserved.rate && d.max_in_flight === null && !g.reserved.probe) open.push(out.length - 1);
+      if (!g.reserved.rate && d.max_in_flight === null && !g.reserved.probe) unbound.push(out.length - 1);
     });
     // second pass: what limited lanes could not take goes to the lanes without limits
-    for (let k = 0; k < open.length && left > 0; k++) {
-      const extra = Math.ceil(left / (open.length - k));
-      const j = open[k] ?? -1;
+    for (let k = 0; k < unbound.length && left > 0; k++) {
+      const extra = Math.ceil(left / (unbound.length - k));
+      const j = unbound[k] ?? -1;
       if (j < 0) limit += extra;
       else {
         const lane = out[j];
@@ -201,8 +214,9 @@ export class FlowControl {
       lanes: out,
       total: tokens,
       reserved,
-      covered: asks.length === lanes.length,
+      covered: visited === n,
       start,
+      offsets,
     };
   }
 
@@ -297,7 +311,7 @@ export class FlowControl {
           this.probeOf.set(p.id, r.id);
         }
       }
-      if (mine.length > 0) served = i + 1;
+      if (mine.length > 0) served = (plan.offsets[i] ?? i) + 1;
       if (unused > 0) short.push(lane.destination);
       else full = true;
     });
