@@ -19,9 +19,6 @@ const SETTINGS: BreakerSettings = {
 };
 const DAY = 86_400_000;
 
-/** Lets the breakers' writes (started without awaiting, as the pool does) reach the store. */
-const settle = () => new Promise((r) => setTimeout(r, 30));
-
 for (const factory of [sqliteFactory(), postgresFactory()]) {
   describe(`circuit breaker on ${factory.name}`, { skip: !factory.available && 'not configured' }, () => {
     let store: MessageStore;
@@ -31,8 +28,8 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
     const events: Array<{ node: string; e: BreakerEvent }> = [];
     const disabled: string[] = [];
 
-    const node = (owner: string, settings = SETTINGS, disableAfterMs = 5 * DAY) =>
-      new CircuitBreakers({
+    const node = (owner: string, settings = SETTINGS, disableAfterMs = 5 * DAY) => {
+      const b = new CircuitBreakers({
         store: store.health,
         destinations: store.destinations,
         settings,
@@ -44,8 +41,16 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
         onDisabled: (d) => disabled.push(`${owner}:${d.id}:${d.status}`),
         onEvent: (e) => events.push({ node: owner, e }),
       });
+      made.push(b);
+      return b;
+    };
+
+    const made: CircuitBreakers[] = [];
+    /** The breakers' writes (started without awaiting, as the pool does) have reached the store. */
+    const settle = () => Promise.all(made.map((b) => b.idle()));
 
     beforeEach(async () => {
+      made.length = 0;
       ({ store, drop } = await factory.create());
       clock = Date.UTC(2027, 0, 1);
       dest = await store.destinations.createDestination(

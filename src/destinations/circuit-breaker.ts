@@ -70,6 +70,8 @@ export class CircuitBreakers {
   private readonly windows = new Map<string, AttemptWindow>();
   /** a change being written per destination: one at a time */
   private readonly writing = new Set<string>();
+  /** the writes not finished yet (idle()) */
+  private readonly inFlight = new Set<Promise<boolean>>();
   /** answers heard while a change was being written: decided again once it is stored */
   private readonly pending = new Map<
     string,
@@ -82,10 +84,6 @@ export class CircuitBreakers {
   async load(): Promise<void> {
     const all = await this.o.store.listCircuits();
     this.circuits = new Map(all.map((c) => [c.destination_id, c]));
-  }
-
-  circuit(id: string): Circuit {
-    return this.circuits.get(id) ?? closedCircuit(id, new Date(this.o.now()));
   }
 
   window(id: string): AttemptWindow {
@@ -248,10 +246,22 @@ export class CircuitBreakers {
     this.o.onEvent?.({ type: 'destination.disabled', destination: d.id, at: new Date(now), reason });
   }
 
+  /** Resolves when no change is being written (and none decided after one is left): tests, shutdown. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   /** Compare-and-set from `c`'s revision; true when this write won. Another writer's circuit is read again. */
-  private async write(c: Circuit, next: CircuitFields): Promise<boolean> {
+  private write(c: Circuit, next: CircuitFields): Promise<boolean> {
+    if (this.writing.has(c.destination_id)) return Promise.resolve(false);
+    const p = this.cas(c, next);
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+    return p;
+  }
+
+  private async cas(c: Circuit, next: CircuitFields): Promise<boolean> {
     const id = c.destination_id;
-    if (this.writing.has(id)) return false;
     this.writing.add(id);
     try {
       const fields: CircuitFields = {

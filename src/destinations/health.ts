@@ -45,8 +45,8 @@ export class DestinationHealth {
 
   async of(d: Destination): Promise<HealthView> {
     const now = this.o.now();
-    const c = await this.o.store.getCircuit(d.id);
-    const [stats, inFlight, backlog] = await Promise.all([
+    const [c, stats, inFlight, backlog] = await Promise.all([
+      this.o.store.getCircuit(d.id),
       this.o.store.attemptStats(d.id, new Date(now - this.o.windowMs)),
       this.o.store.inFlight(d.id),
       this.o.store.dueBacklog(d.id, new Date(now)),

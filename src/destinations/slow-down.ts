@@ -96,9 +96,4 @@ export class SlowDown {
     }
     return until;
   }
-
-  forget(id: string): void {
-    this.slowed.delete(id);
-    this.holds.delete(id);
-  }
 }

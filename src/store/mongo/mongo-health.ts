@@ -1,4 +1,4 @@
-import type { Collection, IndexDescription } from 'mongodb';
+import type { Collection } from 'mongodb';
 import type { DeliveryAttempt } from '../../domain/message.js';
 import type {
   AttemptStats,
@@ -34,10 +34,6 @@ export class MongoHealth implements DestinationHealthStore {
     private readonly attempts: Collection<AttemptDoc>,
     private readonly messages: Collection<MessageDoc>,
   ) {}
-
-  static circuitIndexes(): IndexDescription[] {
-    return [];
-  }
 
   async listCircuits(): Promise<Circuit[]> {
     const docs = await this.circuits.find({}).sort({ _id: 1 }).toArray();

@@ -139,7 +139,6 @@ export class MongoStore implements MessageStore {
     await ensureIndexes(this.attemptsCol, ATTEMPT_INDEXES);
     await ensureIndexes(this.keysCol, MongoKeys.indexes());
     await ensureIndexes(this.destinationsCol, MongoDestinations.indexes());
-    await ensureIndexes(this.circuitsCol, MongoHealth.circuitIndexes());
     const report = await backfillLegacy(
       this.messages as unknown as Collection<Document>,
       new Date(),
