@@ -7,6 +7,9 @@
  * 2. Spread: `--n` messages to `default` (the configured webhook), to one destination, then spread
  *    over `--destinations` destinations: the ratio of the last two rates (bar ≥ 0.80).
  *
+ * `--only alone,beside,one,default,spread` runs some of them; `--detail` prints each run's claim
+ * rounds (count, mean time, messages per round) from the service's metrics.
+ *
  * The service runs as users run it (`serve`, its own process), the receiver is the sink in another
  * process, the messages are written to the store before the pool starts, rounds alternate.
  */
@@ -17,6 +20,22 @@ import { getJson, median, startCli, waitUntil, type Proc } from './processes.js'
 import { fill, openStore, storeEnv } from './targets.js';
 import type { MessageStore } from '../src/store/store.js';
 import { plainSpec, type DestinationSpec } from '../src/domain/destination.js';
+
+/** --detail: each run's claim rounds are printed */
+let detail = false;
+
+/** The service's claim rounds so far: how many, and their mean time in ms (its /metrics). */
+async function claimRounds(p: Ports): Promise<{ count: number; meanMs: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${p.api}/metrics`)).text();
+  const read = (name: string): number => {
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`message_scheduler_claim_round_duration_seconds_${name} `));
+    return Number(line?.split(' ')[1] ?? NaN);
+  };
+  const count = read('count');
+  return { count, meanMs: (read('sum') / count) * 1000 };
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -75,7 +94,12 @@ async function run<T>(
       `the service to start: ${s.output()}`,
     );
     await setPool(p, 'start');
-    return await measure();
+    const result = await measure();
+    if (detail) {
+      const r = await claimRounds(p);
+      say(`  ${kind}: ${fmt(r.count)} claim rounds, ${fmt(r.meanMs, 2)} ms each`);
+    }
+    return result;
   } finally {
     await svc?.stop();
     await store.close();
@@ -128,6 +152,8 @@ export async function runLanesBench(argv: string[]): Promise<void> {
       rounds: { type: 'string' },
       concurrency: { type: 'string' },
       window: { type: 'string' },
+      only: { type: 'string' },
+      detail: { type: 'boolean', default: false },
     },
   });
   const n = wholeNumber('bench lanes', 'n', values.n, 20_000);
@@ -138,6 +164,13 @@ export async function runLanesBench(argv: string[]): Promise<void> {
   const concurrency = wholeNumber('bench lanes', 'concurrency', values.concurrency, 64);
   const windowS = wholeNumber('bench lanes', 'window', values.window, 20);
   const stores = (values.stores ?? '').split(',').filter(Boolean) as StoreKind[];
+  const scenarios = ['alone', 'beside', 'one', 'default', 'spread'];
+  const only = (values.only ?? scenarios.join(',')).split(',').filter(Boolean);
+  for (const s of only)
+    if (!scenarios.includes(s))
+      throw new Error(`bench lanes: --only ${s} is not one of ${scenarios.join(', ')}`);
+  const wants = (s: string): boolean => only.includes(s);
+  detail = values.detail ?? false;
   const ports: Ports = { api: 35_000 + (process.pid % 400) * 2, sink: 35_001 + (process.pid % 400) * 2 };
   const sink = startCli(['sink', '--port', String(ports.sink), '--keep', '0'], {});
   try {
@@ -157,79 +190,85 @@ export async function runLanesBench(argv: string[]): Promise<void> {
       const byDefault: number[] = [];
       const spread: number[] = [];
       for (let r = 0; r < rounds; r++) {
-        alone.push(
-          await run(
+        if (wants('alone'))
+          alone.push(
+            await run(
+              kind,
+              ports,
+              concurrency,
+              async (s) => {
+                await destination(s, ports, 'b');
+                await fill(s, n, msgsTo('b'));
+              },
+              () => rateOf(ports, null, n),
+            ),
+          );
+        if (wants('beside')) {
+          const [b, a] = await run(
             kind,
             ports,
             concurrency,
             async (s) => {
+              await destination(s, ports, 'a', { rate_limit: { limit: rate, period_ms: 1000, burst: rate } });
               await destination(s, ports, 'b');
+              await fill(s, held, msgsTo('a'));
               await fill(s, n, msgsTo('b'));
             },
-            () => rateOf(ports, null, n),
-          ),
-        );
-        const [b, a] = await run(
-          kind,
-          ports,
-          concurrency,
-          async (s) => {
-            await destination(s, ports, 'a', { rate_limit: { limit: rate, period_ms: 1000, burst: rate } });
-            await destination(s, ports, 'b');
-            await fill(s, held, msgsTo('a'));
-            await fill(s, n, msgsTo('b'));
-          },
-          async () => {
-            const bRate = await rateOf(ports, '/b', n);
-            // A's rate once B is done, over a window of its own (its first burst left out)
-            const a0 = total(await sinkPaths(ports), '/a');
-            const t0 = performance.now();
-            await sleep(windowS * 1000);
-            const a1 = total(await sinkPaths(ports), '/a');
-            return [bRate, (a1 - a0) / ((performance.now() - t0) / 1000)] as const;
-          },
-        );
-        beside.push(b);
-        aRates.push(a);
-        one.push(
-          await run(
-            kind,
-            ports,
-            concurrency,
-            async (s) => {
-              await destination(s, ports, 'one');
-              await fill(s, n, msgsTo('one'));
+            async () => {
+              const bRate = await rateOf(ports, '/b', n);
+              // A's rate once B is done, over a window of its own (its first burst left out)
+              const a0 = total(await sinkPaths(ports), '/a');
+              const t0 = performance.now();
+              await sleep(windowS * 1000);
+              const a1 = total(await sinkPaths(ports), '/a');
+              return [bRate, (a1 - a0) / ((performance.now() - t0) / 1000)] as const;
             },
-            () => rateOf(ports, null, n),
-          ),
-        );
-        byDefault.push(
-          await run(
-            kind,
-            ports,
-            concurrency,
-            (s) => fill(s, n).then(() => undefined),
-            () => rateOf(ports, null, n),
-          ),
-        );
-        spread.push(
-          await run(
-            kind,
-            ports,
-            concurrency,
-            async (s) => {
-              for (let i = 0; i < many; i++) await destination(s, ports, `d${i}`);
-              await fill(
-                s,
-                n,
-                msgsTo((i) => `d${i % many}`),
-              );
-            },
-            () => rateOf(ports, null, n),
-          ),
-        );
+          );
+          beside.push(b);
+          aRates.push(a);
+        }
+        if (wants('one'))
+          one.push(
+            await run(
+              kind,
+              ports,
+              concurrency,
+              async (s) => {
+                await destination(s, ports, 'one');
+                await fill(s, n, msgsTo('one'));
+              },
+              () => rateOf(ports, null, n),
+            ),
+          );
+        if (wants('default'))
+          byDefault.push(
+            await run(
+              kind,
+              ports,
+              concurrency,
+              (s) => fill(s, n).then(() => undefined),
+              () => rateOf(ports, null, n),
+            ),
+          );
+        if (wants('spread'))
+          spread.push(
+            await run(
+              kind,
+              ports,
+              concurrency,
+              async (s) => {
+                for (let i = 0; i < many; i++) await destination(s, ports, `d${i}`);
+                await fill(
+                  s,
+                  n,
+                  msgsTo((i) => `d${i % many}`),
+                );
+              },
+              () => rateOf(ports, null, n),
+            ),
+          );
         say(
-          `${kind} round ${r + 1}: B alone ${fmt(alone[r] ?? 0)} msg/s, B beside A ${fmt(b)} msg/s, A ${fmt(a, 2)}/s; default ${fmt(byDefault[r] ?? 0)} msg/s, one destination ${fmt(one[r] ?? 0)} msg/s, ${many} destinations ${fmt(spread[r] ?? 0)} msg/s`,
+          `${kind} round ${r + 1}: B alone ${fmt(alone[r] ?? 0)} msg/s, B beside A ${fmt(beside[r] ?? 0)} msg/s, A ${fmt(aRates[r] ?? 0, 2)}/s; default ${fmt(byDefault[r] ?? 0)} msg/s, one destination ${fmt(one[r] ?? 0)} msg/s, ${many} destinations ${fmt(spread[r] ?? 0)} msg/s`,
         );
       }
       const ratio = (xs: number[], ys: number[]): number[] => xs.map((x, i) => x / (ys[i] ?? NaN));

@@ -680,9 +680,27 @@ describe('destinations CLI', () => {
           .map((l) => l.split('  ')[0]),
         ['default', 'erp'],
       );
-      const shown = JSON.parse((await cli(['show', 'erp'])).stdout) as Record<string, unknown>;
+      const shown = JSON.parse((await cli(['show', 'erp', '--json'])).stdout) as Record<string, unknown>;
       assert.deepEqual(shown.retry, { max_attempts: 5, base_delay: '1s', max_delay: '10m', max_age: '24h' });
       assert.deepEqual(shown.headers, { 'X-Tenant': 'acme' });
+      // its health, as GET /destinations/{id} shows it (read from the store: no pool runs in the CLI)
+      const health = shown.health as Record<string, unknown>;
+      assert.equal(health.circuit, 'closed');
+      assert.equal(health.in_flight, 0);
+      assert.equal(health.due_backlog, 0);
+      assert.equal(health.success_ratio, null);
+      assert.equal(health.window, '1m');
+      const text = (await cli(['show', 'erp'])).stdout;
+      assert.match(text, /^erp {2}active/);
+      assert.match(
+        text,
+        /\n {2}circuit closed {2}rate 10\/s {2}in flight 0 {2}due 0 {2}no attempts in 1m\n$/,
+      );
+      const builtin = JSON.parse((await cli(['show', 'default', '--json'])).stdout) as Record<
+        string,
+        unknown
+      >;
+      assert.equal(builtin.health, undefined, 'default has no breaker nor health of its own');
       assert.match((await cli(['pause', 'erp'])).stdout, /^erp {2}paused/);
       assert.match((await cli(['resume', 'erp'])).stdout, /^erp {2}active/);
       assert.equal((await cli(['remove', 'erp'])).code, 0);

@@ -176,6 +176,7 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       freeSlots: () => Math.max(0, config.pool.numWorkers - pool.inFlightCount),
       running: () => pool.getState() === 'running',
       liveNodes: () => view.liveDeliverers(),
+      circuits: () => destinations.breakers.countByState(),
       ...(config.rateLimiter.enabled
         ? { rateLimiterTokens: () => limiter.tokens?.(DEFAULT_DESTINATION, Date.now()) ?? Number.NaN }
         : {}),

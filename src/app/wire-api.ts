@@ -38,7 +38,6 @@ export function createApi(
     registry: parts.destinations.registry,
     health: new DestinationHealth({
       store: parts.store.health,
-      breakers: parts.destinations.breakers,
       flow: pool.flow ?? null,
       windowMs: config.destinations.breaker.windowMs,
       now: Date.now,

@@ -9,6 +9,7 @@ import type { DestinationInput } from '../destinations/spec-input.js';
 import { destinationView } from '../destinations/spec-input.js';
 import type { Destination } from '../domain/destination.js';
 import { DEFAULT_DESTINATION_ID, publicUrl } from '../domain/destination.js';
+import { healthJson, healthLine, type DestinationHealth, type HealthView } from '../destinations/health.js';
 
 export const DESTINATIONS_USAGE = `  destinations add --url URL [--id ID] [--secret whsec_...]... [--topic T]... [--header K=V]...
                    [--timeout 5s] [--rate 10/1s[/burst]] [--max-in-flight N] [--retry N/base/max[/max_age]]
@@ -18,7 +19,10 @@ export const DESTINATIONS_USAGE = `  destinations add --url URL [--id ID] [--sec
   destinations show ID [--json]
   destinations pause ID | resume ID | remove ID`;
 
-export type Runner = <T>(fn: (service: DestinationService) => Promise<T>) => Promise<T>;
+/** Runs `fn` with the store's destinations and their health figures (health.ts, read from the store). */
+export type Runner = <T>(
+  fn: (service: DestinationService, health: DestinationHealth) => Promise<T>,
+) => Promise<T>;
 
 /** A one-line summary of a destination (secrets never shown). */
 function line(d: Destination): string {
@@ -35,8 +39,13 @@ function line(d: Destination): string {
   return parts.join('  ');
 }
 
-function show(d: Destination, json: boolean): string {
-  return json ? JSON.stringify(destinationView(d)) : line(d);
+/** A destination as one line, or the JSON the API answers; with its health (`show`), as the API's GET does. */
+function show(d: Destination, json: boolean, health: HealthView | null = null): string {
+  if (json)
+    return JSON.stringify(
+      health ? { ...destinationView(d), health: healthJson(health) } : destinationView(d),
+    );
+  return health ? `${line(d)}\n  ${healthLine(health)}` : line(d);
 }
 
 function pairs(items: string[] | undefined, what: string): Record<string, string> | undefined {
@@ -155,10 +164,16 @@ export async function destinationsCommand(args: string[], run: Runner): Promise<
         await run((s) => s.remove(id));
         return `removed ${id}`;
       }
-      const d = await run((s) =>
-        sub === 'show' ? s.get(id) : s.setStatus(id, sub === 'pause' ? 'paused' : 'active', new Date()),
-      );
-      return show(d, values.json ?? sub === 'show');
+      if (sub === 'show') {
+        // `default` has no breaker and no health of its own, as in the API
+        const [d, h] = await run(async (s, health) => {
+          const found = await s.get(id);
+          return [found, found.id === DEFAULT_DESTINATION_ID ? null : await health.of(found)] as const;
+        });
+        return show(d, values.json ?? false, h);
+      }
+      const d = await run((s) => s.setStatus(id, sub === 'pause' ? 'paused' : 'active', new Date()));
+      return show(d, values.json ?? false);
     }
     default:
       throw new DestinationError(

@@ -14,6 +14,7 @@ import { parseDuration } from '../config/duration.js';
 import { DestinationError } from '../destinations/destination-service.js';
 import { openDestinations } from '../app/wire-destinations.js';
 import { destinationsCommand, DESTINATIONS_USAGE } from './destinations-command.js';
+import { DestinationHealth } from '../destinations/health.js';
 
 // the scopes from the one list access control reads, so a new scope is never missing here
 const SCOPE_LINES = SCOPE_NAMES.map((s) => `                          ${s.padEnd(20)}${SCOPES[s]}`).join(
@@ -307,7 +308,14 @@ async function destinationsCli(args: string[]): Promise<void> {
       withStore(async (c, logger, store) => {
         const { service, registry } = await openDestinations(c, store, logger, cliActor());
         try {
-          const result = await fn(service);
+          const health = new DestinationHealth({
+            store: store.health,
+            // no pool runs here: the rate shown is the destination's own, not a node's slow-down
+            flow: null,
+            windowMs: c.destinations.breaker.windowMs,
+            now: Date.now,
+          });
+          const result = await fn(service, health);
           if (args[0] !== 'list' && args[0] !== 'show') {
             logger.info(
               { actor: cliActor(), command: `destinations ${args[0] ?? ''}` },

@@ -86,6 +86,13 @@ export class CircuitBreakers {
     this.circuits = new Map(all.map((c) => [c.destination_id, c]));
   }
 
+  /** The destinations whose circuit is open, and half-open, as this node last read them (metrics). */
+  countByState(): { open: number; half_open: number } {
+    const n = { open: 0, half_open: 0 };
+    for (const c of this.circuits.values()) if (c.state !== 'closed') n[c.state]++;
+    return n;
+  }
+
   window(id: string): AttemptWindow {
     let w = this.windows.get(id);
     if (!w) {

@@ -7,8 +7,8 @@
  */
 import type { Destination } from '../domain/destination.js';
 import type { CircuitState, DestinationHealthStore } from '../store/destination-health-store.js';
-import type { CircuitBreakers } from './circuit-breaker.js';
 import type { FlowControl } from './flow-control.js';
+import { formatDuration } from '../config/duration.js';
 
 export interface HealthView {
   circuit: CircuitState;
@@ -31,11 +31,44 @@ export interface HealthView {
   window_ms: number;
 }
 
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+/** A health view as JSON: times in RFC 3339, the window as the config writes durations (API and CLI). */
+export function healthJson(h: HealthView): Record<string, string | number | boolean | null> {
+  const { window_ms, ...rest } = h;
+  return {
+    ...rest,
+    circuit_opened_at: iso(h.circuit_opened_at),
+    circuit_until: iso(h.circuit_until),
+    failing_since: iso(h.failing_since),
+    last_success_at: iso(h.last_success_at),
+    last_failure_at: iso(h.last_failure_at),
+    window: formatDuration(window_ms),
+  };
+}
+
+/** A health view on one line, for an operator's terminal. */
+export function healthLine(h: HealthView): string {
+  const parts = [`circuit ${h.circuit}${h.circuit_until ? ` until ${h.circuit_until.toISOString()}` : ''}`];
+  if (h.failing_since) parts.push(`failing since ${h.failing_since.toISOString()}`);
+  if (h.effective_rate !== null)
+    parts.push(`rate ${Number(h.effective_rate.toFixed(3))}/s${h.slowed_down ? ' (slowed down)' : ''}`);
+  parts.push(`in flight ${h.in_flight}`, `due ${h.due_backlog}`);
+  const window = formatDuration(h.window_ms);
+  parts.push(
+    h.success_ratio === null
+      ? `no attempts in ${window}`
+      : `success ${Number(h.success_ratio.toFixed(3))} of ${h.attempts_in_window} in ${window}`,
+  );
+  if (h.last_success_at) parts.push(`last success ${h.last_success_at.toISOString()}`);
+  if (h.last_failure_at) parts.push(`last failure ${h.last_failure_at.toISOString()}`);
+  return parts.join('  ');
+}
+
 export class DestinationHealth {
   constructor(
     private readonly o: {
       store: DestinationHealthStore;
-      breakers: CircuitBreakers;
       /** this node's flow control (absent where no pool runs) */
       flow: FlowControl | null;
       windowMs: number;

@@ -12,6 +12,8 @@ export interface NodeGauges {
   liveNodes(): number;
   /** delivery rate-limit tokens there to take; absent: no limit (rateLimiter.enabled false), no gauge */
   rateLimiterTokens?: () => number;
+  /** destinations by circuit state other than closed (destinations/circuit-breaker.ts) */
+  circuits?: () => { open: number; half_open: number };
 }
 
 const PREFIX = 'message_scheduler_';
@@ -187,6 +189,20 @@ export class Metrics {
         "Delivery rate-limit tokens there to take now (with Redis: the cluster's bucket after this node's last take)",
         gauges.rateLimiterTokens,
       ]);
+    const circuits = gauges.circuits;
+    if (circuits) {
+      new Gauge({
+        name: `${PREFIX}destination_circuits`,
+        help: "Destinations whose circuit breaker is open or half-open (state), as this node last read the cluster's circuits: the same on every node, so max across nodes",
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const n = circuits();
+          this.set({ state: 'open' }, n.open);
+          this.set({ state: 'half_open' }, n.half_open);
+        },
+      });
+    }
     for (const [name, help, read] of live) {
       new Gauge({
         name: `${PREFIX}${name}`,

@@ -90,8 +90,8 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
       LOG_LEVEL: 'info',
     };
     nodes.push(await serve(env, goodUrl), await serve(env, goodUrl));
-    const [n1] = nodes;
-    assert.ok(n1);
+    const [n1, n2] = nodes;
+    assert.ok(n1 && n2);
     const post = async (path: string, body: unknown) => {
       const res = await fetch(`${n1.url}${path}`, {
         method: 'POST',
@@ -133,6 +133,7 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
     const sampler = setInterval(() => samples.push({ at: Date.now(), good: sink.stats().accepted }), 250);
     // the circuit as the API shows it, polled: each opening has its own opened_at
     const circuits: Array<{ at: number; circuit: string; opened: string | null }> = [];
+    const gauge: number[] = [];
     let polling = true;
     const poller = (async () => {
       while (polling) {
@@ -140,6 +141,12 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
         if (r?.ok) {
           const b = (await r.json()) as { health: { circuit: string; circuit_opened_at: string | null } };
           circuits.push({ at: Date.now(), circuit: b.health.circuit, opened: b.health.circuit_opened_at });
+        }
+        // the other node's gauge of circuits not closed (it reads the cluster's circuits)
+        const m = await fetch(`${n2.url}/metrics`).catch(() => null);
+        if (m?.ok) {
+          const open = /^message_scheduler_destination_circuits\{state="open"\} (\d+)$/m.exec(await m.text());
+          if (open) gauge.push(Number(open[1]));
         }
         await new Promise((res) => setTimeout(res, 100));
       }
@@ -177,6 +184,13 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
     const health = (await (await fetch(`${n1.url}/destinations/bad`)).json()) as {
       health: { circuit: string; success_ratio: number | null; last_success_at: string | null };
     };
+    // the other node hears of the closing at once (a signal) or at its next refresh
+    const openGauge = async (): Promise<number> => {
+      const text = await (await fetch(`${n2.url}/metrics`)).text();
+      return Number(/^message_scheduler_destination_circuits\{state="open"\} (\d+)$/m.exec(text)?.[1] ?? -1);
+    };
+    await waitFor(async () => (await openGauge()) === 0, 15_000, 'the open-circuit gauge back to 0');
+    gauge.push(await openGauge());
     for (const n of nodes.splice(0)) assert.equal(await n.stop('SIGTERM'), 0);
 
     // the good destination kept its pace through the outage: 100/s, less what a busy machine costs
@@ -228,6 +242,8 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
           broken.requests.filter((r) => r.at >= recoverAt + i * 1000 && r.at < recoverAt + (i + 1) * 1000)
             .length,
       ).join(' '),
+      open_circuits_gauge_max: Math.max(0, ...gauge),
+      open_circuits_gauge_last: gauge.at(-1) ?? -1,
       circuit_openings: new Set(circuits.flatMap((x) => (x.opened ? [x.opened] : []))).size,
       circuit_states_seen: circuits
         .map((x) => x.circuit)
@@ -257,6 +273,9 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
     assert.equal(figures.circuit_openings, 1, JSON.stringify(figures));
     assert.match(figures.circuit_states_seen, /^closed>open>.*half_open.*>closed$/, JSON.stringify(figures));
     assert.equal(health.health.circuit, 'closed');
+    // the other node's gauge saw the cluster's circuit open, and closed again
+    assert.equal(figures.open_circuits_gauge_max, 1, JSON.stringify(figures));
+    assert.equal(figures.open_circuits_gauge_last, 0, JSON.stringify(figures));
     // recovered: the next probe closes it (open for 2 s at most), and the backlog goes at once
     assert.ok(figures.bad_last_request_after_recovery_s <= 10, JSON.stringify(figures));
     assert.ok(health.health.last_success_at);

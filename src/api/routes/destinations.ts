@@ -13,7 +13,7 @@ import { destinationView, LIMITS, type DestinationInput } from '../../destinatio
 import type { ApiDeps } from '../deps.js';
 import { Headers, jsonResponse, MethodNotAllowedResponse } from '../schemas.js';
 import { actorOf } from '../access.js';
-import { formatDuration } from '../../config/duration.js';
+import { healthJson } from '../../destinations/health.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -24,7 +24,6 @@ const Duration = (description: string) =>
     description: `${description} Written as the config writes durations: "500ms", "30s", "5m", "24h".`,
   });
 const SLUG = DESTINATION_ID_PATTERN;
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 const RateLimit = Type.Object(
   {
@@ -366,19 +365,7 @@ export const destinationRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
       const d = await mapped(() => service.get(req.params.id));
       const json = withEtag(reply, d);
       if (d.id === DEFAULT_DESTINATION_ID || !deps.health) return json;
-      const { window_ms, ...h } = await deps.health.of(d);
-      return {
-        ...json,
-        health: {
-          ...h,
-          circuit_opened_at: iso(h.circuit_opened_at),
-          circuit_until: iso(h.circuit_until),
-          failing_since: iso(h.failing_since),
-          last_success_at: iso(h.last_success_at),
-          last_failure_at: iso(h.last_failure_at),
-          window: formatDuration(window_ms),
-        },
-      };
+      return { ...json, health: healthJson(await deps.health.of(d)) };
     },
   );
 
