@@ -16,7 +16,7 @@ import type { CircuitBreakers, Verdict } from './circuit-breaker.js';
 import { SlowDown } from './slow-down.js';
 
 /** A lane gets at least this many of a round's tokens, so a round serves few lanes well, not many badly. */
-export const LANE_MIN = 8;
+export const LANE_MIN = 4;
 /**
  * The lanes of a round ask for this many times its tokens together; the claim stops at the tokens
  * (ClaimRequest.total). A lane with fewer due than it asked leaves its part to the lanes after it

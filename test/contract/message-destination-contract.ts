@@ -129,6 +129,38 @@ export function messageDestinationContract(factory: StoreFactory): void {
       assert.deepEqual(rest.map((m) => m.content).sort(), ['hello 4', 'hello 8']);
     });
 
+    test('many lanes in one claim: each at most its limit, in their order, until the total', async () => {
+      const s = store();
+      // 40 destinations with 3 due each: more lanes than one SQLite statement takes (32)
+      const ids = Array.from({ length: 40 }, (_, i) => `d${String(i).padStart(2, '0')}`);
+      await s.create(
+        ids.flatMap((d, i) => [0, 1, 2].map((k) => msg(i * 3 + k, { destination_id: d }))),
+        T0,
+      );
+      const lanes = ids.map((destination) => ({ destination, limit: 2 }));
+      const first = await s.claim({ owner: 'n1', limit: 0, now: at(1), leaseMs: 60_000, lanes, total: 70 });
+      const per = (ms: { destination_id: string | null }[]): Map<string, number> => {
+        const n = new Map<string, number>();
+        for (const m of ms)
+          n.set(m.destination_id ?? 'default', (n.get(m.destination_id ?? 'default') ?? 0) + 1);
+        return n;
+      };
+      assert.equal(first.length, 70);
+      const got = per(first);
+      // the first 35 lanes took their 2, the last 5 none: the total stops the claim in the lanes' order
+      assert.deepEqual(
+        ids.map((d) => got.get(d) ?? 0),
+        ids.map((_, i) => (i < 35 ? 2 : 0)),
+      );
+      // no total: every lane its limit; what each had left
+      const second = await s.claim({ owner: 'n1', limit: 0, now: at(2), leaseMs: 60_000, lanes });
+      const left = per(second);
+      assert.deepEqual(
+        ids.map((d) => left.get(d) ?? 0),
+        ids.map((_, i) => (i < 35 ? 1 : 2)),
+      );
+    });
+
     test('a lane claims in delivery order and stops at what is due', async () => {
       const s = store();
       await s.create(

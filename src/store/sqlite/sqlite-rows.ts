@@ -88,16 +88,40 @@ export const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_
     trace_context, destination_id`;
 
 /**
- * A destination's lane: its own range of messages_lane, in delivery order, at most @limit. A
- * destination with no lane this round has none of its rows read.
+ * `count` destinations' lanes in one statement: each its own range of messages_lane, in delivery
+ * order, at most its limit, the lanes in their order until the total (a statement per lane cost a
+ * round more than the rows it took). Parameters in order (lanesClaimParams): now, owner, lease
+ * expiry, now; then per lane its destination, now and limit; then the total. A destination with no
+ * lane this round has none of its rows read.
  */
-export const LANE_CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
-    lease_expires_at = @exp, updated_at = @now
-  WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_lane
-                  WHERE status = 'unsent' AND destination_id = @destination AND due_at <= @now
-                  ORDER BY priority DESC, due_at, created_at LIMIT @limit)
+export function lanesClaimSql(count: number): string {
+  const arm = `SELECT rowid FROM (SELECT rowid FROM messages INDEXED BY messages_lane
+        WHERE status = 'unsent' AND destination_id = ? AND due_at <= ?
+        ORDER BY priority DESC, due_at, created_at LIMIT ?)`;
+  return `UPDATE messages SET status = 'processing', processing_started_at = ?, lease_owner = ?,
+    lease_expires_at = ?, updated_at = ?
+  WHERE rowid IN (${Array.from({ length: count }, () => arm).join('\n      UNION ALL ')}
+      LIMIT ?)
   RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
     trace_context, destination_id`;
+}
+
+/** lanesClaimSql's parameters, in their order. */
+export function lanesClaimParams(
+  lanes: readonly { destination: string; limit: number }[],
+  now: number,
+  owner: string,
+  exp: number,
+  total: number,
+): (string | number)[] {
+  const out: (string | number)[] = [now, owner, exp, now];
+  for (const lane of lanes) out.push(lane.destination, now, lane.limit);
+  out.push(total);
+  return out;
+}
+
+/** The most lanes one claim statement takes (more go in a second statement). */
+export const LANES_PER_STATEMENT = 32;
 
 /**
  * The priorities that have unsent messages meeting `cond` on index `index`, highest first: one
@@ -120,4 +144,3 @@ export const earliestDueSql = (index: string, cond: string): string => `${priori
   FROM p WHERE p.pr IS NOT NULL`;
 
 export type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
-export type LaneClaimParams = { owner: string; now: number; exp: number; limit: number; destination: string };

@@ -53,11 +53,12 @@ import {
   toMessage,
   toRow,
   CLAIM_SQL,
-  LANE_CLAIM_SQL,
+  lanesClaimSql,
+  lanesClaimParams,
+  LANES_PER_STATEMENT,
   PRIORITIES_CTE,
   earliestDueSql,
   type ClaimParams,
-  type LaneClaimParams,
 } from './sqlite-rows.js';
 
 export interface SqliteStoreOptions {
@@ -77,6 +78,8 @@ export class SqliteStore implements MessageStore {
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
+  /** the lanes' claim statements by their number of lanes */
+  private readonly laneClaims = new Map<number, Database.Statement<(string | number)[], ClaimedTuple>>();
 
   constructor(options: SqliteStoreOptions) {
     try {
@@ -130,8 +133,6 @@ export class SqliteStore implements MessageStore {
          WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_lane
                          WHERE status = 'unsent' AND destination_id = ? LIMIT ?)`,
       ),
-      // a destination's lane: its own range of messages_lane
-      claimLane: db.prepare<LaneClaimParams, ClaimedTuple>(LANE_CLAIM_SQL).raw(true),
       priorities: db.prepare<[], { pr: number }>(`${PRIORITIES_CTE} SELECT pr FROM p WHERE pr IS NOT NULL`),
       // positional parameters on the two per-message statements: binding by name looks up every
       // key of an object, and these run once per delivered message
@@ -388,6 +389,16 @@ export class SqliteStore implements MessageStore {
     return this.claimRows(req);
   }
 
+  /** The claim of `count` lanes in one statement, prepared at its first use (lanesClaimSql). */
+  private laneClaim(count: number): Database.Statement<(string | number)[], ClaimedTuple> {
+    let st = this.laneClaims.get(count);
+    if (!st) {
+      st = this.db.prepare<(string | number)[], ClaimedTuple>(lanesClaimSql(count)).raw(true);
+      this.laneClaims.set(count, st);
+    }
+    return st;
+  }
+
   private claimRows(req: ClaimRequest): ClaimedMessage[] {
     const now = req.now.getTime();
     const exp = now + req.leaseMs;
@@ -403,11 +414,12 @@ export class SqliteStore implements MessageStore {
           claimed.push(toClaimed(r, lease));
       }
     }
-    for (const lane of openLanes(req.lanes)) {
-      const limit = Math.min(lane.limit, total - claimed.length);
-      if (limit <= 0) break;
-      const params = { owner: req.owner, now, exp, limit, destination: lane.destination };
-      for (const r of this.stmts.claimLane.all(params)) claimed.push(toClaimed(r, lease));
+    const lanes = openLanes(req.lanes);
+    for (let i = 0; i < lanes.length && claimed.length < total; i += LANES_PER_STATEMENT) {
+      const part = lanes.slice(i, i + LANES_PER_STATEMENT);
+      const left = Number.isFinite(total) ? total - claimed.length : -1;
+      const params = lanesClaimParams(part, now, req.owner, exp, left);
+      for (const r of this.laneClaim(part.length).all(...params)) claimed.push(toClaimed(r, lease));
     }
     return claimed.sort(byClaimOrder);
   }
