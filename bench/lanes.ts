@@ -64,6 +64,7 @@ async function setPool(p: Ports, action: 'start' | 'pause'): Promise<void> {
 /** A run: a fresh store with `setUp`'s destinations and messages, the service started, the pool started. */
 async function run<T>(
   kind: StoreKind,
+  scenario: string,
   p: Ports,
   concurrency: number,
   setUp: (store: MessageStore) => Promise<void>,
@@ -97,7 +98,7 @@ async function run<T>(
     const result = await measure();
     if (detail) {
       const r = await claimRounds(p);
-      say(`  ${kind}: ${fmt(r.count)} claim rounds, ${fmt(r.meanMs, 2)} ms each`);
+      say(`  ${kind} ${scenario}: ${fmt(r.count)} claim rounds, ${fmt(r.meanMs, 2)} ms each`);
     }
     return result;
   } finally {
@@ -189,23 +190,24 @@ export async function runLanesBench(argv: string[]): Promise<void> {
       const one: number[] = [];
       const byDefault: number[] = [];
       const spread: number[] = [];
+      // a scenario that ends when the sink has all `n` messages: its rate
+      const throughput = (scenario: string, setUp: (s: MessageStore) => Promise<void>): Promise<number> =>
+        run(kind, scenario, ports, concurrency, setUp, () => rateOf(ports, null, n));
       for (let r = 0; r < rounds; r++) {
-        if (wants('alone'))
+        const line: string[] = [];
+        if (wants('alone')) {
           alone.push(
-            await run(
-              kind,
-              ports,
-              concurrency,
-              async (s) => {
-                await destination(s, ports, 'b');
-                await fill(s, n, msgsTo('b'));
-              },
-              () => rateOf(ports, null, n),
-            ),
+            await throughput('alone', async (s) => {
+              await destination(s, ports, 'b');
+              await fill(s, n, msgsTo('b'));
+            }),
           );
+          line.push(`B alone ${fmt(alone[r] ?? 0)} msg/s`);
+        }
         if (wants('beside')) {
           const [b, a] = await run(
             kind,
+            'beside',
             ports,
             concurrency,
             async (s) => {
@@ -226,50 +228,35 @@ export async function runLanesBench(argv: string[]): Promise<void> {
           );
           beside.push(b);
           aRates.push(a);
+          line.push(`B beside A ${fmt(b)} msg/s, A ${fmt(a, 2)}/s`);
         }
-        if (wants('one'))
+        if (wants('one')) {
           one.push(
-            await run(
-              kind,
-              ports,
-              concurrency,
-              async (s) => {
-                await destination(s, ports, 'one');
-                await fill(s, n, msgsTo('one'));
-              },
-              () => rateOf(ports, null, n),
-            ),
+            await throughput('one', async (s) => {
+              await destination(s, ports, 'one');
+              await fill(s, n, msgsTo('one'));
+            }),
           );
-        if (wants('default'))
-          byDefault.push(
-            await run(
-              kind,
-              ports,
-              concurrency,
-              (s) => fill(s, n).then(() => undefined),
-              () => rateOf(ports, null, n),
-            ),
-          );
-        if (wants('spread'))
+          line.push(`one destination ${fmt(one[r] ?? 0)} msg/s`);
+        }
+        if (wants('default')) {
+          byDefault.push(await throughput('default', (s) => fill(s, n).then(() => undefined)));
+          line.push(`default ${fmt(byDefault[r] ?? 0)} msg/s`);
+        }
+        if (wants('spread')) {
           spread.push(
-            await run(
-              kind,
-              ports,
-              concurrency,
-              async (s) => {
-                for (let i = 0; i < many; i++) await destination(s, ports, `d${i}`);
-                await fill(
-                  s,
-                  n,
-                  msgsTo((i) => `d${i % many}`),
-                );
-              },
-              () => rateOf(ports, null, n),
-            ),
+            await throughput('spread', async (s) => {
+              for (let i = 0; i < many; i++) await destination(s, ports, `d${i}`);
+              await fill(
+                s,
+                n,
+                msgsTo((i) => `d${i % many}`),
+              );
+            }),
           );
-        say(
-          `${kind} round ${r + 1}: B alone ${fmt(alone[r] ?? 0)} msg/s, B beside A ${fmt(beside[r] ?? 0)} msg/s, A ${fmt(aRates[r] ?? 0, 2)}/s; default ${fmt(byDefault[r] ?? 0)} msg/s, one destination ${fmt(one[r] ?? 0)} msg/s, ${many} destinations ${fmt(spread[r] ?? 0)} msg/s`,
-        );
+          line.push(`${many} destinations ${fmt(spread[r] ?? 0)} msg/s`);
+        }
+        say(`${kind} round ${r + 1}: ${line.join('; ')}`);
       }
       const ratio = (xs: number[], ys: number[]): number[] => xs.map((x, i) => x / (ys[i] ?? NaN));
       say('');

@@ -12,7 +12,6 @@ import { buildServer } from '../api/server.js';
 import { VERSION } from './version.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
 import type { DestinationService } from '../destinations/destination-service.js';
-import type { CircuitBreakers } from '../destinations/circuit-breaker.js';
 import { DestinationHealth } from '../destinations/health.js';
 
 /** The HTTP API over this node's parts (not listening yet: the CLI listens once the node is up). */
@@ -20,7 +19,7 @@ export function createApi(
   config: Config,
   parts: {
     store: MessageStore;
-    destinations: { registry: DestinationRegistry; service: DestinationService; breakers: CircuitBreakers };
+    destinations: { registry: DestinationRegistry; service: DestinationService };
     cache: Cache;
     pool: WorkerPool;
     cluster: ClusterNode;

@@ -134,6 +134,14 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
     // the circuit as the API shows it, polled: each opening has its own opened_at
     const circuits: Array<{ at: number; circuit: string; opened: string | null }> = [];
     const gauge: number[] = [];
+    // the other node's gauge of circuits open (it reads the cluster's circuits); -1: not read
+    const openGauge = async (): Promise<number> => {
+      const m = await fetch(`${n2.url}/metrics`).catch(() => null);
+      if (!m?.ok) return -1;
+      return Number(
+        /^message_scheduler_destination_circuits\{state="open"\} (\d+)$/m.exec(await m.text())?.[1] ?? -1,
+      );
+    };
     let polling = true;
     const poller = (async () => {
       while (polling) {
@@ -142,12 +150,8 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
           const b = (await r.json()) as { health: { circuit: string; circuit_opened_at: string | null } };
           circuits.push({ at: Date.now(), circuit: b.health.circuit, opened: b.health.circuit_opened_at });
         }
-        // the other node's gauge of circuits not closed (it reads the cluster's circuits)
-        const m = await fetch(`${n2.url}/metrics`).catch(() => null);
-        if (m?.ok) {
-          const open = /^message_scheduler_destination_circuits\{state="open"\} (\d+)$/m.exec(await m.text());
-          if (open) gauge.push(Number(open[1]));
-        }
+        const open = await openGauge();
+        if (open >= 0) gauge.push(open);
         await new Promise((res) => setTimeout(res, 100));
       }
     })();
@@ -185,10 +189,6 @@ test('two nodes on PostgreSQL: one of two destinations hangs, then answers 500, 
       health: { circuit: string; success_ratio: number | null; last_success_at: string | null };
     };
     // the other node hears of the closing at once (a signal) or at its next refresh
-    const openGauge = async (): Promise<number> => {
-      const text = await (await fetch(`${n2.url}/metrics`)).text();
-      return Number(/^message_scheduler_destination_circuits\{state="open"\} (\d+)$/m.exec(text)?.[1] ?? -1);
-    };
     await waitFor(async () => (await openGauge()) === 0, 15_000, 'the open-circuit gauge back to 0');
     gauge.push(await openGauge());
     for (const n of nodes.splice(0)) assert.equal(await n.stop('SIGTERM'), 0);
