@@ -5,6 +5,7 @@ import type { ApiKeyStore } from './key-store.js';
 import type { ControlStore } from './control-store.js';
 import type { DestinationHealthStore } from './destination-health-store.js';
 import type { DestinationStore } from './destination-store.js';
+import type { ScheduleStore } from './schedule-store.js';
 
 /**
  * The storage seam. The core (API, worker pool, seeding) depends on this
@@ -32,6 +33,8 @@ export interface MessageStore {
   readonly destinations: DestinationStore;
   /** Their circuits and health figures (destination-health-store.ts). */
   readonly health: DestinationHealthStore;
+  /** The schedules (messages sent on a calendar), in the same database. */
+  readonly schedules: ScheduleStore;
 
   /**
    * Inserts messages in one transaction (SQL) or one bulk write (MongoDB).

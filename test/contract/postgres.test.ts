@@ -3,6 +3,7 @@ import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
+import { scheduleStoreContract } from './schedule-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
 import { destinationHealthContract } from './destination-health-contract.js';
 
@@ -11,5 +12,6 @@ storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
+scheduleStoreContract(factory);
 messageDestinationContract(factory);
 destinationHealthContract(factory);

@@ -9,6 +9,7 @@ import { storeContract } from './store-contract.js';
 import { keyStoreContract } from './key-store-contract.js';
 import { controlStoreContract } from './control-store-contract.js';
 import { destinationStoreContract } from './destination-store-contract.js';
+import { scheduleStoreContract } from './schedule-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
 import { destinationHealthContract } from './destination-health-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -20,6 +21,7 @@ storeContract(factory);
 keyStoreContract(factory);
 controlStoreContract(factory);
 destinationStoreContract(factory);
+scheduleStoreContract(factory);
 messageDestinationContract(factory);
 destinationHealthContract(factory);
 

@@ -20,6 +20,7 @@ import type { Logger } from '../../logging/logger.js';
 import { MongoKeys, type KeyDoc } from './mongo-keys.js';
 import { MongoControl, type ControlDoc, type NodeDoc } from './mongo-control.js';
 import { MongoDestinations, type DestinationDoc } from './mongo-destinations.js';
+import { MongoSchedules, type ScheduleDoc } from './mongo-schedules.js';
 import { MongoHealth, attemptDoc, type CircuitDoc } from './mongo-health.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
 import { mongoErrorCode } from './mongo-errors.js';
@@ -98,6 +99,8 @@ export class MongoStore implements MessageStore {
   readonly destinations: MongoDestinations;
   private readonly destinationsCol: Collection<DestinationDoc>;
   readonly health: MongoHealth;
+  readonly schedules: MongoSchedules;
+  private readonly schedulesCol: Collection<ScheduleDoc>;
   private readonly circuitsCol: Collection<CircuitDoc>;
   private readonly keysCol: Collection<KeyDoc>;
 
@@ -120,6 +123,8 @@ export class MongoStore implements MessageStore {
       mongoErrorCode,
     );
     this.keys = guardStore(new MongoKeys(this.keysCol), mongoErrorCode);
+    this.schedulesCol = this.db.collection<ScheduleDoc>(`${options.collection}_schedules`);
+    this.schedules = guardStore(new MongoSchedules(this.schedulesCol, this.fences), mongoErrorCode);
     this.control = guardStore(
       new MongoControl(
         this.db.collection<ControlDoc>(`${options.collection}_control`),
@@ -139,6 +144,7 @@ export class MongoStore implements MessageStore {
     await ensureIndexes(this.attemptsCol, ATTEMPT_INDEXES);
     await ensureIndexes(this.keysCol, MongoKeys.indexes());
     await ensureIndexes(this.destinationsCol, MongoDestinations.indexes());
+    await ensureIndexes(this.schedulesCol, MongoSchedules.indexes());
     const report = await backfillLegacy(
       this.messages as unknown as Collection<Document>,
       new Date(),

@@ -175,4 +175,23 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
       CREATE INDEX delivery_attempts_destination ON delivery_attempts (destination_id, outcome, started_at)
         WHERE destination_id IS NOT NULL;`,
   },
+  {
+    version: 12,
+    name: 'schedules: messages sent on a calendar, exactly once per occurrence',
+    // the scheduler reads the active schedules by next_run_at: one range of a partial index, whatever
+    // the number of paused and ended ones
+    sql: `
+      CREATE TABLE schedules (
+        id text PRIMARY KEY,
+        spec jsonb NOT NULL,
+        status text NOT NULL,
+        next_run_at timestamptz,
+        last_run_at timestamptz,
+        run_count integer NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        version integer NOT NULL
+      );
+      CREATE INDEX schedules_due ON schedules (next_run_at) WHERE status = 'active';`,
+  },
 ];

@@ -37,6 +37,7 @@ import {
 import { PostgresKeys } from './postgres-keys.js';
 import { PostgresControl } from './postgres-control.js';
 import { PostgresDestinations } from './postgres-destinations.js';
+import { PostgresSchedules } from './postgres-schedules.js';
 import { PostgresHealth } from './postgres-health.js';
 import { PG_MIGRATIONS } from './migrations.js';
 import { listedMessage, type ListTuple } from '../sql-rows.js';
@@ -123,6 +124,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
   readonly control: PostgresControl;
   readonly destinations: PostgresDestinations;
   readonly health: PostgresHealth;
+  readonly schedules: PostgresSchedules;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.schema = options.schema ?? 'public';
@@ -143,6 +145,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     this.control = guardStore(new PostgresControl(this.lane), postgresErrorCode);
     this.destinations = guardStore(new PostgresDestinations(this.pool), postgresErrorCode);
     this.health = guardStore(new PostgresHealth(this.pool), postgresErrorCode);
+    this.schedules = guardStore(new PostgresSchedules(this.pool), postgresErrorCode);
     // every method's driver errors leave as StoreError (store-errors.ts)
     return guardStore(this, postgresErrorCode);
   }

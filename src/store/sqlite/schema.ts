@@ -135,4 +135,18 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX delivery_attempts_destination ON delivery_attempts (destination_id, outcome, started_at)
      WHERE destination_id IS NOT NULL;`,
+  // 12: schedules (issue 25): the spec as JSON, the state in columns; the scheduler reads the active
+  // ones by next_run_at, one range of an index that holds the active schedules only
+  `CREATE TABLE schedules (
+     id TEXT PRIMARY KEY,
+     spec TEXT NOT NULL,
+     status TEXT NOT NULL,
+     next_run_at INTEGER,
+     last_run_at INTEGER,
+     run_count INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     version INTEGER NOT NULL
+   );
+   CREATE INDEX schedules_due ON schedules (next_run_at) WHERE status = 'active';`,
 ];

@@ -47,6 +47,7 @@ import { SqliteKeys } from './sqlite-keys.js';
 import { SqliteControl } from './sqlite-control.js';
 import { SqliteDestinations } from './sqlite-destinations.js';
 import { SqliteHealth } from './sqlite-health.js';
+import { SqliteSchedules } from './sqlite-schedules.js';
 import {
   type Row,
   type AttemptRow,
@@ -75,6 +76,7 @@ export class SqliteStore implements MessageStore {
   readonly control = guardStore(new SqliteControl(() => this.db), sqliteErrorCode);
   readonly destinations = guardStore(new SqliteDestinations(() => this.db), sqliteErrorCode);
   readonly health = guardStore(new SqliteHealth(() => this.db), sqliteErrorCode);
+  readonly schedules = guardStore(new SqliteSchedules(() => this.db), sqliteErrorCode);
   private stmts!: ReturnType<SqliteStore['prepare']>;
   /** list statements by their SQL: a bounded set of shapes (listSql inlines only status literals) */
   private readonly listStatements = new Map<string, Database.Statement<(string | number)[], ListTuple>>();
