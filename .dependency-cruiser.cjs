@@ -15,6 +15,7 @@ const LAYERS = [
   'cache',
   'ratelimit',
   'destinations',
+  'schedules',
   'delivery',
   'worker',
   'events',

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DestinationService } from '../destinations/destination-service.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
 import type { DestinationHealth } from '../destinations/health.js';
+import type { ScheduleService } from '../schedules/schedule-service.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -55,6 +56,8 @@ export interface ApiDeps {
   registry: DestinationRegistry;
   /** what GET /destinations/{id} shows of a destination's health */
   health?: DestinationHealth;
+  /** the schedules' rules (absent: no schedule routes) */
+  schedules?: ScheduleService;
   cache: Cache;
   /** the cluster's pool: a state set here is stored, and every node follows it */
   pool: {

@@ -18,6 +18,7 @@ import { workerPoolRoutes } from './routes/worker-pool.js';
 import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
 import { DestinationSchema, destinationRoutes } from './routes/destinations.js';
+import { ScheduleSchema, scheduleRoutes } from './routes/schedules.js';
 import { accessControl, clientOf, originMatcher, PROBE_ROUTES } from './access.js';
 import { securityDocs, securitySchemes } from './security-docs.js';
 import fp from 'fastify-plugin';
@@ -83,7 +84,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
 
   const strict = makeAjv(false);
   const coercing = makeAjv(true);
-  for (const s of [...SHARED_SCHEMAS, PoolActionSchema, KeySchema, DestinationSchema]) {
+  for (const s of [...SHARED_SCHEMAS, PoolActionSchema, KeySchema, DestinationSchema, ScheduleSchema]) {
     strict.addSchema(s);
     coercing.addSchema(s);
     app.addSchema(s);
@@ -153,6 +154,7 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(workerPoolRoutes, deps);
   await app.register(keyRoutes, deps);
   await app.register(destinationRoutes, deps);
+  await app.register(scheduleRoutes, deps);
   return app;
 }
 
@@ -180,6 +182,11 @@ async function documentation(app: FastifyInstance, deps: ApiDeps): Promise<void>
         {
           name: 'destinations',
           description: 'Receivers of webhooks, each with its own URL, secrets and limits',
+        },
+        {
+          name: 'schedules',
+          description:
+            'Messages sent on a calendar (cron in a time zone, or an interval), once per occurrence',
         },
       ],
     },

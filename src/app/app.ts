@@ -28,6 +28,7 @@ import {
 import { writeOutcomes } from './cache-writes.js';
 import { createApi } from './wire-api.js';
 import { openDestinations } from './wire-destinations.js';
+import { createSchedules } from './wire-schedules.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
 
 export { VERSION } from './version.js';
@@ -200,6 +201,27 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       (m) => m?.close(),
     );
   }
+  // new messages were stored (the API, a schedule): this node's pool and the others' look again
+  const onCreated = (): void => {
+    pool.wake();
+    signals.publish('wake');
+  };
+  const schedules = createSchedules(config, {
+    store,
+    registry: destinations.registry,
+    metrics,
+    onCreated,
+    logger,
+  });
+  const scheduler = schedules.scheduler;
+  // closed before the pool and the store: a pass in progress finishes first
+  if (scheduler) {
+    await life.open(
+      'scheduler',
+      async () => scheduler.start(),
+      () => scheduler.stop(),
+    );
+  }
   // first to close: no new request once shutdown begins
   const server = await life.open(
     'api',
@@ -207,6 +229,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       createApi(config, {
         store,
         destinations,
+        schedules: schedules.service,
+        onCreated,
         cache,
         pool,
         cluster,

@@ -13,6 +13,7 @@ import { VERSION } from './version.js';
 import type { DestinationRegistry } from '../destinations/registry.js';
 import type { DestinationService } from '../destinations/destination-service.js';
 import { DestinationHealth } from '../destinations/health.js';
+import type { ScheduleService } from '../schedules/schedule-service.js';
 
 /** The HTTP API over this node's parts (not listening yet: the CLI listens once the node is up). */
 export function createApi(
@@ -20,6 +21,9 @@ export function createApi(
   parts: {
     store: MessageStore;
     destinations: { registry: DestinationRegistry; service: DestinationService };
+    schedules: ScheduleService;
+    /** new messages were stored: wake the pools */
+    onCreated: () => void;
     cache: Cache;
     pool: WorkerPool;
     cluster: ClusterNode;
@@ -51,10 +55,8 @@ export function createApi(
       },
       nodes: () => cluster.nodes(),
     },
-    onCreated: () => {
-      pool.wake();
-      signals.publish('wake');
-    },
+    schedules: parts.schedules,
+    onCreated: parts.onCreated,
     logger: parts.logger,
     access: parts.access,
     limits: config.api,

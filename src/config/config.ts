@@ -159,6 +159,12 @@ function load(env: Env, cwd: string | null): Config {
     );
   }
 
+  if (num('schedules.interval') >= num('schedules.lookahead')) {
+    throw new ConfigError(
+      `config: schedules.interval = ${num('schedules.interval')}ms is invalid: expected less than schedules.lookahead (${num('schedules.lookahead')}ms), or an occurrence's message could be made after its instant`,
+    );
+  }
+
   if (num('api.maxConnectionsPerClient') > num('api.maxConnections')) {
     throw new ConfigError(
       `config: api.maxConnectionsPerClient = ${num('api.maxConnectionsPerClient')} is invalid: expected at most api.maxConnections (${num('api.maxConnections')})`,
@@ -247,6 +253,13 @@ function load(env: Env, cwd: string | null): Config {
         openForMs: num('destinations.breaker.openFor'),
       },
       disableAfterMs: num('destinations.disableAfter'),
+    },
+    schedules: {
+      enabled: bool('schedules.enabled'),
+      intervalMs: num('schedules.interval'),
+      lookaheadMs: num('schedules.lookahead'),
+      missedAfterMs: num('schedules.missedAfter'),
+      catchUpMax: num('schedules.catchUpMax'),
     },
     events: eventsDestination
       ? { destination: eventsDestination }

@@ -7,6 +7,7 @@
 import type { KeySpec, KeyType } from './key-spec.js';
 import { DELIVERY_KEYS } from './keys-delivery.js';
 import { API_KEYS } from './keys-api.js';
+import { SCHEDULE_KEYS } from './keys-schedules.js';
 
 export type { KeySpec, KeyType, Secrecy } from './key-spec.js';
 export { ENV_ONLY, envDefault, envOr, type EnvName, type EnvSpec } from './env-only.js';
@@ -36,6 +37,7 @@ const TRACING_KEYS = [
 export const CONFIG_KEYS = [
   ...DELIVERY_KEYS,
   ...API_KEYS,
+  ...SCHEDULE_KEYS,
   ...LOG_KEYS,
   ...TRACING_KEYS,
 ] as const satisfies readonly KeySpec[];

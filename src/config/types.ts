@@ -62,6 +62,14 @@ export interface Config {
     /** failing without a success this long disables a destination (0: never) */
     disableAfterMs: number;
   };
+  /** the scheduler (src/schedules/): whether this node runs it, how often, how far ahead */
+  schedules: {
+    enabled: boolean;
+    intervalMs: number;
+    lookaheadMs: number;
+    missedAfterMs: number;
+    catchUpMax: number;
+  };
   /** where the operational events go (null: nowhere) */
   events: { destination: string } | { topic: string } | null;
   deliveryMode: DeliveryMode;

@@ -8,6 +8,8 @@ export const SCOPES = {
   'pool:control': 'Read, pause and start the worker pool',
   'destinations:read': 'List and read destinations (secrets masked)',
   'destinations:write': 'Create, change, pause, resume and delete destinations',
+  'schedules:read': 'List and read schedules and their next occurrences',
+  'schedules:write': 'Create, change, pause, resume, trigger and delete schedules',
   'metrics:read': 'Read the Prometheus metrics (GET /metrics)',
   admin: 'Create, list and revoke API keys',
 } as const;

@@ -250,7 +250,7 @@ async function mapped<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** `If-Match: "3"` (or `3`) as the version to update; undefined when absent; 400 when not a version. */
-function ifMatch(value: string | undefined): number | undefined {
+export function ifMatch(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(value);
   if (!m) throw new AppError('BAD_REQUEST', 'If-Match: expected the version a GET answered, as "3"');

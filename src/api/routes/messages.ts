@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { AppError } from '../../errors/codes.js';
 import type { Message, MessageStatus, NewMessage } from '../../domain/message.js';
 import type { Destination } from '../../domain/destination.js';
+import { SCHEDULE_KEY_PREFIX } from '../../domain/schedule.js';
 import { MAX_SUBSCRIBERS, newGroupId, storedDestination, subscribersOf } from '../../destinations/fan-out.js';
 import { orderOf, type CreateResult, type ListOrder } from '../../store/store.js';
 import { decodeCursor, nextLink } from '../cursor.js';
@@ -86,6 +87,22 @@ const sha256 = (text: string): string => createHash('sha256').update(text).diges
  */
 function requestHash(body: unknown): { hash: string; legacy: string } {
   return { hash: sha256(canonicalJson(body)), legacy: sha256(JSON.stringify(body)) };
+}
+
+/**
+ * The request's Idempotency-Key, or null. Keys starting `schedule:` are the schedules' (one per
+ * occurrence): a client's key there could take an occurrence's message, so it is refused.
+ */
+function clientKey(key: string | undefined): string | null {
+  if (key === undefined) return null;
+  if (key.startsWith(SCHEDULE_KEY_PREFIX)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      `Idempotency-Key: keys starting ${JSON.stringify(SCHEDULE_KEY_PREFIX)} are kept for schedules' occurrences`,
+      [{ path: 'headers/idempotency-key', message: `starts with ${JSON.stringify(SCHEDULE_KEY_PREFIX)}` }],
+    );
+  }
+  return key;
 }
 
 /** Refuses rows whose recipient_phone_number is blank or holds control characters, naming each. */
@@ -372,7 +389,7 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       preValidation: async (req) => checkPhones([req.body], () => 'body'),
     },
     async (req, reply) => {
-      const key = req.headers['idempotency-key'] ?? null;
+      const key = clientKey(req.headers['idempotency-key']);
       const hash = key ? requestHash(req.body) : null;
       const replayed = key ? await replay(1, () => key, hash, key) : null;
       let messages: Message[];
@@ -434,7 +451,7 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     },
     async (req, reply) => {
       const body = req.body as BatchBody;
-      const key = req.headers['idempotency-key'] ?? null;
+      const key = clientKey(req.headers['idempotency-key']);
       const hash = key ? requestHash(body) : null;
       const keyOf = (i: number): string | null => (key ? `${key}#${i}` : null);
       // a replay answers what the first request stored (a topic's subscribers may have changed since)
