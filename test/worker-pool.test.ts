@@ -543,6 +543,49 @@ describe('worker pool on a fake clock (its dispatcher and timers, no waiting)', 
     assert.equal(p.phase, 'stopped', 'a stopped pool does not start again');
   });
 
+  test('a server store (rounds overlap): a message due soon is claimed when due, not at the next poll', async () => {
+    const fake = new FakeClock(T0);
+    await store.create(
+      [100, 250, 400].map((ms, i) => ({
+        content: `due ${i}`,
+        recipient_phone_number: '+1',
+        send_at: new Date(T0 + ms),
+      })),
+      new Date(T0),
+    );
+    // a round trip of 5 ms, on the pool's clock: the dispatcher starts a second round while the
+    // first is out, and both come back empty while the messages are not due yet
+    const slow: MessageStore = Object.create(store) as MessageStore;
+    slow.completeAndClaim = async (...args) => {
+      await new Promise((r) => fake.setTimeout(() => r(undefined), 5));
+      return store.completeAndClaim(...args);
+    };
+    const d = new ScriptedDeliverer(() => DELIVERED);
+    const p = pool(d, {
+      store: slow,
+      clock: fake,
+      now: undefined,
+      pollIntervalMs: 1000,
+      concurrentRounds: 2,
+    });
+    p.start();
+    try {
+      const sentBy = async (ms: number): Promise<number> => {
+        await fake.advance(ms - (fake.now() - T0));
+        return d.calls.length;
+      };
+      // each within a round trip or two of its send_at (before: at the next 1 s poll)
+      assert.equal(await sentBy(99), 0, 'never early');
+      assert.equal(await sentBy(130), 1);
+      assert.equal(await sentBy(280), 2);
+      assert.equal(await sentBy(430), 3);
+    } finally {
+      const stopping = p.stop(1000);
+      await fake.advance(0);
+      await stopping;
+    }
+  });
+
   test('shutdown gives a hanging delivery pool.timeout, then releases it; the others finish', async () => {
     const fake = new FakeClock(T0);
     await store.create(

@@ -67,6 +67,8 @@ export class WorkerPool {
   private claimingTokens = 0;
   /** the last round found fewer due messages than it asked for */
   private drained = false;
+  /** the dispatcher waits for a round in flight to end (waitForRounds) */
+  private roundsAwaited = false;
   /** a notify() that came while the dispatcher was not asleep */
   private woken = false;
   /** after a failed round: no new round before this time */
@@ -242,8 +244,11 @@ export class WorkerPool {
         return this.flow?.active
           ? Math.min(this.flow.wakeIn(now), this.o.pollIntervalMs)
           : this.untilDue(now);
+      // another round is still out (a server store's overlap): wait for it, then decide
+      return this.waitForRounds();
     }
-    if (this.rounds.size >= this.maxRounds || !this.worthClaiming()) return this.o.pollIntervalMs;
+    if (this.rounds.size >= this.maxRounds) return this.waitForRounds();
+    if (!this.worthClaiming()) return this.rounds.size > 0 ? this.waitForRounds() : this.o.pollIntervalMs;
     const grant = await this.o.limiter.take(this.destination, this.room(), now);
     const tokens = grant.tokens;
     if (tokens <= 0) return Math.max(1, Math.min(grant.waitMs, this.o.pollIntervalMs));
@@ -255,8 +260,24 @@ export class WorkerPool {
       (err: unknown) => this.roundFailed(err),
     );
     this.rounds.add(round);
-    void round.finally(() => this.rounds.delete(round));
+    void round.finally(() => {
+      this.rounds.delete(round);
+      if (this.roundsAwaited) {
+        this.roundsAwaited = false;
+        this.notify();
+      }
+    });
     return 0;
+  }
+
+  /**
+   * The dispatcher sleeps until a round in flight ends. A round that finds the store dry wakes
+   * nobody by itself, and no delivery may end: without this a message due in 2 ms would wait for
+   * pool.workerJobInterval on a server store, whose rounds overlap.
+   */
+  private waitForRounds(): number {
+    this.roundsAwaited = true;
+    return this.o.pollIntervalMs;
   }
 
   /**
