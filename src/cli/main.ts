@@ -15,6 +15,9 @@ import { DestinationError } from '../destinations/destination-service.js';
 import { openDestinations } from '../app/wire-destinations.js';
 import { destinationsCommand, DESTINATIONS_USAGE } from './destinations-command.js';
 import { DestinationHealth } from '../destinations/health.js';
+import { schedulesCommand, SCHEDULES_USAGE } from './schedules-command.js';
+import { ScheduleError } from '../schedules/schedule-service.js';
+import { createSchedules } from '../app/wire-schedules.js';
 
 // the scopes from the one list access control reads, so a new scope is never missing here
 const SCOPE_LINES = SCOPE_NAMES.map((s) => `                          ${s.padEnd(20)}${SCOPES[s]}`).join(
@@ -39,6 +42,7 @@ ${SCOPE_LINES}
   keys hash --name NAME --scopes S1,S2
                         make a key without storing it: prints the key and the auth.apiKeys item (its hash)
 ${DESTINATIONS_USAGE}
+${SCHEDULES_USAGE}
   bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
   bench --nodes 1,2,3   scale-out: the same messages through 1, 2, 3 nodes on PostgreSQL/MongoDB + Redis (README, Running several nodes)
   bench flood           delivery under an API write flood: an api node beside a worker node, and one all node
@@ -340,6 +344,41 @@ async function destinationsCli(args: string[]): Promise<void> {
   if (out) process.stdout.write(out + '\n');
 }
 
+async function schedulesCli(args: string[]): Promise<void> {
+  let out: string;
+  try {
+    out = await schedulesCommand(args, (fn) =>
+      withStore(async (c, logger, store) => {
+        const { registry } = await openDestinations(c, store, logger, cliActor());
+        try {
+          // the running nodes' pools find a triggered message at their next look (pool.workerJobInterval)
+          const { service } = createSchedules(c, {
+            store,
+            registry,
+            metrics: null,
+            onCreated: () => undefined,
+            logger,
+          });
+          const result = await fn(service);
+          if (args[0] !== 'list' && args[0] !== 'show') {
+            logger.info({ actor: cliActor(), command: `schedules ${args[0] ?? ''}` }, 'schedule changed');
+          }
+          return result;
+        } finally {
+          registry.close();
+        }
+      }, true),
+    );
+  } catch (err) {
+    if (err instanceof ScheduleError) die(`schedules: ${err.message}`, err.kind === 'invalid' ? 2 : 1);
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      die(`schedules: ${err.message}`, 2);
+    }
+    throw err;
+  }
+  if (out) process.stdout.write(out + '\n');
+}
+
 /** What bench/cli.ts offers; declared here because src/ never imports from bench/ (docs/architecture.md). */
 interface Tools {
   runTool(command: 'bench' | 'sink', args: string[]): Promise<void>;
@@ -394,6 +433,8 @@ async function main(argv: string[]): Promise<void> {
       return keysCommand(rest);
     case 'destinations':
       return destinationsCli(rest);
+    case 'schedules':
+      return schedulesCli(rest);
     case 'sink':
     case 'bench':
       return (await tools()).runTool(command, rest);

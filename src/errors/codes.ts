@@ -46,7 +46,7 @@ export const ERROR_CODES = {
     status: 403,
     doc: 'A state-changing request came from a browser page of another origin (`Origin` or `Sec-Fetch-Site`) that is not in `api.cors.origins`.',
   },
-  NOT_FOUND: { status: 404, doc: 'No such message, API key or route.' },
+  NOT_FOUND: { status: 404, doc: 'No such message, API key, destination, schedule or route.' },
   METHOD_NOT_ALLOWED: {
     status: 405,
     doc: 'The path exists but not for this method; the `Allow` header lists the methods.',
@@ -57,11 +57,11 @@ export const ERROR_CODES = {
   },
   CONFLICT: {
     status: 409,
-    doc: 'The message is not in a status the action applies to: `DELETE` needs `unsent`, `POST …/retry` needs `unknown` or `failed`, `POST …/give-up` needs `unknown`. Or a destination id is taken, or the action would change the built-in `default` destination (change the config instead).',
+    doc: 'The message is not in a status the action applies to: `DELETE` needs `unsent`, `POST …/retry` needs `unknown` or `failed`, `POST …/give-up` needs `unknown`. Or a destination or schedule id is taken, the action would change the built-in `default` destination (change the config instead), or it would pause or resume a schedule that has ended (change its `end_at` or `limit`).',
   },
   PRECONDITION_FAILED: {
     status: 412,
-    doc: 'The destination changed since the version given in `If-Match`: read it again (its `ETag`) and decide.',
+    doc: 'The destination or schedule changed since the version given in `If-Match`: read it again (its `ETag`) and decide.',
   },
   PAYLOAD_TOO_LARGE: { status: 413, doc: 'The body is larger than `api.bodyLimit`.' },
   URI_TOO_LONG: { status: 414, doc: 'A path parameter is longer than the server accepts.' },
@@ -79,11 +79,11 @@ export const ERROR_CODES = {
   },
   UNKNOWN_DESTINATION: {
     status: 422,
-    doc: 'The message names a `destination` that does not exist.',
+    doc: "The message (or a schedule's message) names a `destination` that does not exist.",
   },
   NO_SUBSCRIBER: {
     status: 422,
-    doc: 'The message names a `topic` no active destination subscribes to: nothing would be delivered, so nothing is stored.',
+    doc: "The message names a `topic` no active destination subscribes to: nothing would be delivered, so nothing is stored. Also a schedule's trigger, for its topic.",
   },
   RATE_LIMITED: {
     status: 429,

@@ -116,6 +116,9 @@ export class Scheduler {
         total.dropped += r.dropped;
         total.lost += r.lost;
         if (!r.lost) moved++;
+        // an embedded store (SQLite) works synchronously: the deliveries' timers and sockets run
+        // between two schedules, not after the whole batch
+        await new Promise((resolve) => setImmediate(resolve));
       }
       // a short batch was the last; a batch of which nothing moved (others took it) is done too
       if (due.length < DUE_BATCH || moved === 0) break;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { Sink } from '../../bench/sink.js';
 import { waitFor } from '../helpers/app.js';
-import { fill, logLines, report, serve, services, target, type Service } from './helpers.js';
+import { fill, logLines, report, serve, services, target, rng, type Service } from './helpers.js';
 import type { StoreKind } from '../../src/config/config.js';
 
 const WORKERS = 64;
@@ -10,17 +10,6 @@ const WORKERS = 64;
 const HELD = 2 * WORKERS;
 
 before(() => services('up'));
-
-/** A seeded generator, so a failing run can be replayed (CHAOS_SEED). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-}
 
 const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 100_000);
 

@@ -169,3 +169,14 @@ export function logLines(proc: Proc): { msg?: string; [k: string]: unknown }[] {
 export function report(scenario: string, figures: Record<string, unknown>): void {
   process.stdout.write(`chaos: ${scenario}: ${JSON.stringify(figures)}\n`);
 }
+
+/** A seeded generator, so a failing run can be replayed (CHAOS_SEED). */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 2 ** 32;
+  };
+}
