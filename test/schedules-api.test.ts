@@ -309,3 +309,73 @@ describe('the schedules CLI', () => {
     }
   });
 });
+
+describe('a stopped cluster', () => {
+  test('occurrences missed while every node was down: skip makes none, once one, all each (up to the cap); metrics count them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ms-sched-down-'));
+    const env = {
+      SQLITE_PATH: join(dir, 'm.db'),
+      WEBHOOK_URL: `http://127.0.0.1:${receiver.port}/down`,
+      POOL_INITIAL_JOB_FETCH: 'true',
+      RATE_LIMITER_ENABLED: 'false',
+      SCHEDULES_INTERVAL: '100ms',
+      SCHEDULES_LOOKAHEAD: '300ms',
+      SCHEDULES_MISSED_AFTER: '1s',
+      SCHEDULES_CATCH_UP_MAX: '2',
+    };
+    const down = (content: string) => receiver.got.filter((g) => g.body.content === content).length;
+    let node = await testApp(env);
+    try {
+      node.app.pool.start();
+      const start = new Date(Math.ceil((Date.now() + 1000) / 1000) * 1000).toISOString();
+      for (const missed of ['skip', 'once', 'all'] as const) {
+        const r = await node.app.server.inject({
+          method: 'POST',
+          url: '/schedules',
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify({
+            id: missed,
+            every: '1s',
+            start_at: start,
+            missed,
+            message: { ...message, content: `down-${missed}` },
+          }),
+        });
+        assert.equal(r.statusCode, 201, r.body);
+      }
+      await waitFor(
+        () => ['skip', 'once', 'all'].every((m) => down(`down-${m}`) >= 1),
+        10_000,
+        'a first run each',
+      );
+      await node.cleanup();
+      // the whole cluster is down for 5 s: the occurrences older than 1 s then are missed
+      await new Promise((r) => setTimeout(r, 5000));
+      const before = { skip: down('down-skip'), once: down('down-once'), all: down('down-all') };
+      node = await testApp(env);
+      node.app.pool.start();
+      // a few seconds of running again: one run a second each, plus what the policy makes
+      await new Promise((r) => setTimeout(r, 2500));
+      const state = async (id: string) => {
+        const s = await node.app.store.schedules.getSchedule(id);
+        return { runs: s?.run_count ?? 0, next: s?.next_run_at?.getTime() ?? 0 };
+      };
+      const [skip, once, all] = [await state('skip'), await state('once'), await state('all')];
+      // each is on time again: its next run within the lookahead of now
+      for (const s of [skip, once, all]) assert.ok(Math.abs(s.next - Date.now()) < 2000, JSON.stringify(s));
+      // compared with skip, once made one more message, all two more (the cap)
+      assert.equal(once.runs - skip.runs, 1, JSON.stringify({ skip, once, all, before }));
+      assert.equal(all.runs - skip.runs, 2, JSON.stringify({ skip, once, all, before }));
+      const metrics = await node.app.server.inject({ method: 'GET', url: '/metrics' });
+      const skipped = /message_scheduler_schedule_occurrences_total\{outcome="skipped"\} (\d+)/.exec(
+        metrics.body,
+      );
+      // about 4 missed each: skip skips them all, once all but one, all all but two
+      assert.ok(Number(skipped?.[1]) >= 3, `skipped ${skipped?.[1]}`);
+      assert.match(metrics.body, /message_scheduler_schedule_lag_seconds_count \d+/);
+    } finally {
+      await node.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

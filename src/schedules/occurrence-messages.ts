@@ -7,13 +7,21 @@
 import type { NewMessage } from '../domain/message.js';
 import { occurrenceKey, type Schedule } from '../domain/schedule.js';
 import type { DestinationStore } from '../store/destination-store.js';
-import { newGroupId, subscribersOf } from '../destinations/fan-out.js';
+import { MAX_SUBSCRIBERS, newGroupId, subscribersOf } from '../destinations/fan-out.js';
 
 /** Whether a destination exists (a node's registry, which reads the store for one it does not know). */
 export type DestinationExists = (id: string) => Promise<boolean>;
 
 /** Why an occurrence made no message. */
 export type NoMessage = 'no_destination' | 'no_subscriber' | 'too_many_subscribers';
+
+/** The reason in words, for the log and the API's error. */
+export function noMessageText(why: NoMessage, s: Schedule): string {
+  if (why === 'no_destination') return `no destination ${s.message.destination ?? ''}`;
+  if (why === 'no_subscriber')
+    return `no active destination subscribes to ${JSON.stringify(s.message.topic)}`;
+  return `more than ${MAX_SUBSCRIBERS} destinations subscribe to ${JSON.stringify(s.message.topic)}`;
+}
 
 export interface OccurrenceTarget {
   destinations: DestinationStore;

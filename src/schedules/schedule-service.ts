@@ -12,7 +12,12 @@ import { SCHEDULE_KEY_PREFIX } from '../domain/schedule.js';
 import type { MessageStore } from '../store/store.js';
 import { StoreError } from '../store/store-errors.js';
 import { calendarOf, nextOccurrences } from './calendar.js';
-import { occurrenceMessages, recipientsOf, type DestinationExists } from './occurrence-messages.js';
+import {
+  noMessageText,
+  occurrenceMessages,
+  recipientsOf,
+  type DestinationExists,
+} from './occurrence-messages.js';
 import { scheduleSpecFromInput, type Problem, type ScheduleInput } from './spec-input.js';
 
 export type ScheduleErrorKind =
@@ -204,12 +209,13 @@ export class ScheduleService {
     const s = await this.get(id);
     const to = await recipientsOf(s, { destinations: this.o.store.destinations, exists: this.o.exists });
     if ('none' in to) {
-      throw new ScheduleError(
-        to.none === 'no_destination' ? 'unknown_destination' : 'no_subscriber',
-        to.none === 'no_destination'
-          ? `/message/destination: no destination ${s.message.destination ?? ''}`
-          : `/message/topic: no active destination subscribes to ${JSON.stringify(s.message.topic)}`,
-      );
+      const kind = {
+        no_destination: 'unknown_destination',
+        no_subscriber: 'no_subscriber',
+        too_many_subscribers: 'invalid',
+      } as const;
+      const path = to.none === 'no_destination' ? '/message/destination' : '/message/topic';
+      throw new ScheduleError(kind[to.none], `${path}: ${noMessageText(to.none, s)}`);
     }
     const k = `${SCHEDULE_KEY_PREFIX}${id}:trigger:${key ?? randomBytes(8).toString('hex')}`;
     const results = await this.o.store.create(occurrenceMessages(s, to, k, now), now);

@@ -15,6 +15,7 @@ import type { Schedule } from '../domain/schedule.js';
 import { occurrenceKey } from '../domain/schedule.js';
 import { planRuns, type PlanSettings } from './plan.js';
 import {
+  noMessageText,
   occurrenceMessages,
   recipientsOf,
   type DestinationExists,
@@ -195,9 +196,7 @@ export class Scheduler {
           destination: s.message.destination,
           topic: s.message.topic,
         },
-        dropped === 'no_destination'
-          ? 'schedule occurrence made no message: its destination does not exist'
-          : 'schedule occurrence made no message: no destination subscribes to its topic',
+        `schedule occurrence made no message: ${noMessageText(dropped, s)}`,
       );
     }
     if (next === null) this.log.info({ schedule: s.id, run_count: s.run_count + out.made }, 'schedule ended');
