@@ -352,20 +352,36 @@ describe('a stopped cluster', () => {
       // the whole cluster is down for 5 s: the occurrences older than 1 s then are missed
       await new Promise((r) => setTimeout(r, 5000));
       const before = { skip: down('down-skip'), once: down('down-once'), all: down('down-all') };
+      const restarted = Date.now();
       node = await testApp(env);
       node.app.pool.start();
-      // a few seconds of running again: one run a second each, plus what the policy makes
-      await new Promise((r) => setTimeout(r, 2500));
+      // what each has made, and how many occurrences it is past (its first at `start`, one a second)
       const state = async (id: string) => {
         const s = await node.app.store.schedules.getSchedule(id);
-        return { runs: s?.run_count ?? 0, next: s?.next_run_at?.getTime() ?? 0 };
+        const last = s?.last_run_at?.getTime() ?? 0;
+        return {
+          runs: s?.run_count ?? 0,
+          next: s?.next_run_at?.getTime() ?? 0,
+          past: (last - Date.parse(start)) / 1000 + 1,
+        };
       };
+      // running again: each has moved past the downtime (its missed occurrences decided)
+      await waitFor(
+        async () => {
+          for (const id of ['skip', 'once', 'all']) if ((await state(id)).next <= restarted) return false;
+          return true;
+        },
+        10_000,
+        'every schedule past the downtime',
+      );
       const [skip, once, all] = [await state('skip'), await state('once'), await state('all')];
       // each is on time again: its next run within the lookahead of now
       for (const s of [skip, once, all]) assert.ok(Math.abs(s.next - Date.now()) < 2000, JSON.stringify(s));
-      // compared with skip, once made one more message, all two more (the cap)
-      assert.equal(once.runs - skip.runs, 1, JSON.stringify({ skip, once, all, before }));
-      assert.equal(all.runs - skip.runs, 2, JSON.stringify({ skip, once, all, before }));
+      // the occurrences each left without a message: once made one more message than skip, all two more
+      // (the cap), whichever second each was read in
+      const unmade = (x: { runs: number; past: number }) => x.past - x.runs;
+      assert.equal(unmade(skip) - unmade(once), 1, JSON.stringify({ skip, once, all, before }));
+      assert.equal(unmade(skip) - unmade(all), 2, JSON.stringify({ skip, once, all, before }));
       const metrics = await node.app.server.inject({ method: 'GET', url: '/metrics' });
       const skipped = /message_scheduler_schedule_occurrences_total\{outcome="skipped"\} (\d+)/.exec(
         metrics.body,

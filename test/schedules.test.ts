@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MessageStore } from '../src/store/store.js';
 import { silentLogger } from '../src/logging/logger.js';
-import { Scheduler, type PassResult } from '../src/schedules/scheduler.js';
+import { Scheduler } from '../src/schedules/scheduler.js';
 import { ScheduleService } from '../src/schedules/schedule-service.js';
 import { occurrenceKey } from '../src/domain/schedule.js';
 import { plainSpec } from '../src/domain/destination.js';
@@ -62,13 +62,8 @@ for (const factory of [sqliteFactory(), postgresFactory(), mongoFactory()]) {
       }
       const a = scheduler();
       const b = scheduler();
-      let lost = 0;
       for (let s = -5; s <= 10; s++) {
-        const [ra, rb] = (await Promise.all([a.pass(at(s)), b.pass(at(s + 0.3))])) as [
-          PassResult,
-          PassResult,
-        ];
-        lost += ra.lost + rb.lost;
+        await Promise.all([a.pass(at(s)), b.pass(at(s + 0.3))]);
       }
       // occurrences 0..15 s (the last pass looks 5 s ahead of 10.3 s)
       const expected = ids
@@ -81,7 +76,6 @@ for (const factory of [sqliteFactory(), postgresFactory(), mongoFactory()]) {
         assert.deepEqual(s.last_run_at, at(15));
         assert.deepEqual(s.next_run_at, at(16));
       }
-      assert.ok(lost >= 0);
     });
 
     test('missed occurrences after a stopped cluster: skip, once, all (up to the cap)', async () => {

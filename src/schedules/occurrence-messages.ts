@@ -5,7 +5,7 @@
  * and their destination), so making them twice, on two nodes or after a crash, stores them once.
  */
 import type { NewMessage } from '../domain/message.js';
-import { occurrenceKey, type Schedule } from '../domain/schedule.js';
+import type { Schedule } from '../domain/schedule.js';
 import type { DestinationStore } from '../store/destination-store.js';
 import { MAX_SUBSCRIBERS, newGroupId, subscribersOf } from '../destinations/fan-out.js';
 
@@ -66,5 +66,3 @@ export function occurrenceMessages(
     topic: to.topic,
   }));
 }
-
-export { occurrenceKey };

@@ -13,7 +13,8 @@ import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
 import type { Schedule } from '../domain/schedule.js';
 import { occurrenceKey } from '../domain/schedule.js';
-import { planRuns, type PlanSettings } from './plan.js';
+import { planRuns, type Plan, type PlanSettings } from './plan.js';
+import type { NewMessage } from '../domain/message.js';
 import {
   noMessageText,
   occurrenceMessages,
@@ -54,6 +55,17 @@ export interface PassResult {
   /** steps another node (or a user's change) took first */
   lost: number;
 }
+
+/** One schedule's plan, and the messages of its occurrences. */
+interface Prepared {
+  s: Schedule;
+  plan: Plan;
+  dropped: NoMessage | null;
+  rows: NewMessage[];
+}
+
+/** Messages stored in one transaction at most (a PostgreSQL statement's parameters stay bounded). */
+const CREATE_CHUNK = 1000;
 
 /** Due schedules read at once; a full batch is followed by another at once. */
 export const DUE_BATCH = 200;
@@ -100,6 +112,8 @@ export class Scheduler {
   async pass(now: Date): Promise<PassResult> {
     const total: PassResult = { schedules: 0, created: 0, made: 0, skipped: 0, dropped: 0, lost: 0 };
     const before = new Date(now.getTime() + this.o.lookaheadMs);
+    // where each destination or topic's messages go, read once a pass (not once per schedule)
+    const targets = new Map<string, ReturnType<typeof recipientsOf>>();
     for (let batch = 0; batch < BATCHES_PER_PASS; batch++) {
       const due = await this.o.store.schedules.dueSchedules(before, DUE_BATCH);
       // nodes take the batch in different orders: they race on fewer schedules at once
@@ -107,11 +121,19 @@ export class Scheduler {
         const j = Math.floor(Math.random() * (i + 1));
         [due[i], due[j]] = [due[j] as Schedule, due[i] as Schedule];
       }
+      const prepared = [];
+      for (const sch of due) prepared.push(await this.prepare(sch, now, targets));
+      // every message of the batch first, in transactions of up to CREATE_CHUNK rows (not one per
+      // schedule), then each schedule's step: a step never precedes its messages
+      const rows = prepared.flatMap((p) => p.rows);
+      for (let i = 0; i < rows.length; i += CREATE_CHUNK) {
+        const results = await this.o.store.create(rows.slice(i, i + CREATE_CHUNK), now);
+        total.created += results.filter((r) => r.created).length;
+      }
       let moved = 0;
-      for (const s of due) {
-        const r = await this.one(s, now);
+      for (const p of prepared) {
+        const r = await this.advance(p, now);
         total.schedules++;
-        total.created += r.created;
         total.made += r.made;
         total.skipped += r.skipped;
         total.dropped += r.dropped;
@@ -128,22 +150,33 @@ export class Scheduler {
     return total;
   }
 
-  private async one(s: Schedule, now: Date): Promise<Omit<PassResult, 'schedules'>> {
-    const out = { created: 0, made: 0, skipped: 0, dropped: 0, lost: 0 };
-    if (s.next_run_at === null) return out;
+  /** The plan of `s` and the messages of its occurrences (none when they have nowhere to go). */
+  private async prepare(
+    s: Schedule,
+    now: Date,
+    targets: Map<string, ReturnType<typeof recipientsOf>>,
+  ): Promise<Prepared> {
     const plan = planRuns(s, now, this.o);
-    let dropped: NoMessage | null = null;
-    if (plan.runs.length > 0) {
-      const to = await recipientsOf(s, { destinations: this.o.store.destinations, exists: this.o.exists });
-      if ('none' in to) dropped = to.none;
-      else {
-        const rows = plan.runs.flatMap((r) =>
-          occurrenceMessages(s, to, occurrenceKey(s.id, r.instant), r.sendAt),
-        );
-        const results = await this.o.store.create(rows, now);
-        out.created = results.filter((r) => r.created).length;
-      }
+    if (plan.runs.length === 0) return { s, plan, dropped: null, rows: [] };
+    const key = s.message.topic !== null ? `topic:${s.message.topic}` : `to:${s.message.destination ?? ''}`;
+    let target = targets.get(key);
+    if (!target) {
+      target = recipientsOf(s, { destinations: this.o.store.destinations, exists: this.o.exists });
+      targets.set(key, target);
     }
+    const to = await target;
+    if ('none' in to) return { s, plan, dropped: to.none, rows: [] };
+    const rows = plan.runs.flatMap((r) =>
+      occurrenceMessages(s, to, occurrenceKey(s.id, r.instant), r.sendAt),
+    );
+    return { s, plan, dropped: null, rows };
+  }
+
+  /** Moves `s` on past its plan (its messages are stored); what this node counts when its step won. */
+  private async advance(p: Prepared, now: Date): Promise<Omit<PassResult, 'schedules' | 'created'>> {
+    const { s, plan, dropped } = p;
+    const out = { made: 0, skipped: 0, dropped: 0, lost: 0 };
+    if (s.next_run_at === null) return out;
     const won = await this.o.store.schedules.advanceSchedule(
       s.id,
       { next_run_at: s.next_run_at, version: s.version },
@@ -172,11 +205,14 @@ export class Scheduler {
     const obs = this.o.observer;
     if (out.made > 0) {
       obs?.made(runs.map((r) => Math.max(0, now.getTime() - r.sendAt.getTime()) / 1000));
-      for (const r of runs) {
-        this.log.debug(
-          { schedule: s.id, occurrence: r.instant.toISOString(), send_at: r.sendAt.toISOString() },
-          'schedule occurrence made',
-        );
+      // not even the strings when debug is off: every occurrence passes here
+      if (this.log.isLevelEnabled('debug')) {
+        for (const r of runs) {
+          this.log.debug(
+            { schedule: s.id, occurrence: r.instant.toISOString(), send_at: r.sendAt.toISOString() },
+            'schedule occurrence made',
+          );
+        }
       }
     }
     if (out.skipped > 0) {
