@@ -125,7 +125,11 @@ export class Scheduler {
       for (const sch of due) prepared.push(await this.prepare(sch, now, targets));
       // every message of the batch first, in transactions of up to CREATE_CHUNK rows (not one per
       // schedule), then each schedule's step: a step never precedes its messages
-      const rows = prepared.flatMap((p) => p.rows);
+      // in key order: two nodes storing the same occurrences take their unique-index locks in the
+      // same order (their batches are shuffled), so they wait for each other instead of deadlocking
+      const rows = prepared
+        .flatMap((p) => p.rows)
+        .sort((a, b) => ((a.idempotency_key ?? '') < (b.idempotency_key ?? '') ? -1 : 1));
       for (let i = 0; i < rows.length; i += CREATE_CHUNK) {
         const results = await this.o.store.create(rows.slice(i, i + CREATE_CHUNK), now);
         total.created += results.filter((r) => r.created).length;
