@@ -78,6 +78,8 @@ export interface DeliveryAttempt {
   destination_id?: string | null;
   /** the URL it was sent to, as it was then (null in attempts stored before destinations existed) */
   url?: string | null;
+  /** the node that made it (the lease owner that stored it; null in attempts stored by earlier versions) */
+  node?: string | null;
 }
 
 export interface NewMessage {

@@ -100,3 +100,22 @@ export function listedMessage(t: ListTuple): Message {
     topic: t[22],
   };
 }
+
+/**
+ * Where the SQL adapters index each status's messages: one partial index each, unsent in two (by
+ * whether a destination of its own holds it). A bounded count of a status reads its index only.
+ */
+export const STATUS_SOURCES: Readonly<
+  Record<Message['status'], readonly { index: string; where: string }[]>
+> = {
+  unsent: [
+    { index: 'messages_due', where: 'destination_id IS NULL' },
+    { index: 'messages_due_routed', where: 'destination_id IS NOT NULL' },
+  ],
+  processing: [{ index: 'messages_lease', where: '' }],
+  sent: [{ index: 'messages_sent', where: '' }],
+  failed: [{ index: 'messages_failed', where: '' }],
+  invalid_content: [{ index: 'messages_invalid', where: '' }],
+  cancelled: [{ index: 'messages_cancelled', where: '' }],
+  unknown: [{ index: 'messages_unknown', where: '' }],
+};

@@ -104,8 +104,12 @@ export interface MessageStore {
    * destination of their own), in one call; a destination with none is not in the map.
    */
   nextDueOf(destinations: readonly string[]): Promise<Map<string, Date>>;
-  /** Counts per status (dashboard, tests, benchmarks). */
-  countByStatus(): Promise<Record<MessageStatus, number>>;
+  /**
+   * Counts per status (tests, benchmarks, the metrics' gauges). With `cap`, each status is counted
+   * to at most `cap + 1` from the index that holds it (the dashboard's backlog: a bounded cost
+   * whatever the table's size; a count above `cap` means "more than cap").
+   */
+  countByStatus(cap?: number): Promise<Record<MessageStatus, number>>;
 }
 
 export interface CompleteAndClaim {
@@ -210,6 +214,13 @@ export interface ListQuery {
   destination?: string | undefined;
   /** only the messages of one fan-out */
   group?: string | undefined;
+  /** only the messages to this recipient_phone_number (messages_recipient) */
+  recipient?: string | undefined;
+  /**
+   * only those whose sort time (created_at; sent_at for the sent list) is at or after this; the
+   * upper end of a time range is a cursor (`after`). Not for the due list (delivery order).
+   */
+  since?: Date | undefined;
   order: ListOrder;
   limit: number;
   after?: Cursor | undefined;

@@ -9,6 +9,7 @@ import { destinationStoreContract } from './destination-store-contract.js';
 import { scheduleStoreContract } from './schedule-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
 import { destinationHealthContract } from './destination-health-contract.js';
+import { dashboardContract } from './dashboard-contract.js';
 import { MongoStore } from '../../src/store/mongo/mongo-store.js';
 
 const factory = mongoFactory();
@@ -19,6 +20,7 @@ destinationStoreContract(factory);
 scheduleStoreContract(factory);
 messageDestinationContract(factory);
 destinationHealthContract(factory);
+dashboardContract(factory);
 
 const url = serviceUrl('MONGODB_URI');
 test(

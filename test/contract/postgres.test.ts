@@ -6,6 +6,7 @@ import { destinationStoreContract } from './destination-store-contract.js';
 import { scheduleStoreContract } from './schedule-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
 import { destinationHealthContract } from './destination-health-contract.js';
+import { dashboardContract } from './dashboard-contract.js';
 
 const factory = postgresFactory();
 storeContract(factory);
@@ -15,3 +16,4 @@ destinationStoreContract(factory);
 scheduleStoreContract(factory);
 messageDestinationContract(factory);
 destinationHealthContract(factory);
+dashboardContract(factory);

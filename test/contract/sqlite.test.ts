@@ -12,6 +12,7 @@ import { destinationStoreContract } from './destination-store-contract.js';
 import { scheduleStoreContract } from './schedule-store-contract.js';
 import { messageDestinationContract } from './message-destination-contract.js';
 import { destinationHealthContract } from './destination-health-contract.js';
+import { dashboardContract } from './dashboard-contract.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { SQLITE_MIGRATIONS } from '../../src/store/sqlite/schema.js';
 import { orderOf } from '../../src/store/store.js';
@@ -24,6 +25,7 @@ destinationStoreContract(factory);
 scheduleStoreContract(factory);
 messageDestinationContract(factory);
 destinationHealthContract(factory);
+dashboardContract(factory);
 
 test('SQLite: a database made by schema version 2 upgrades and keeps its delivery attempts', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ms-migrate-'));

@@ -6,6 +6,7 @@ import type {
   SharedPoolState,
   StoredPoolState,
 } from '../control-store.js';
+import { activityText, parseActivity } from '../control-store.js';
 
 export interface ControlDoc {
   _id: string;
@@ -14,7 +15,8 @@ export interface ControlDoc {
   updated_by: string;
 }
 
-export type NodeDoc = Omit<NodeRecord, 'id'> & { _id: string };
+/** A node's document; its activity as JSON text, as the SQL adapters keep it. */
+export type NodeDoc = Omit<NodeRecord, 'id' | 'activity'> & { _id: string; activity?: string | null };
 
 /** `<collection>_control` (one document, `_id: "pool"`) and `<collection>_nodes` (one per node). */
 export class MongoControl implements ControlStore {
@@ -38,17 +40,21 @@ export class MongoControl implements ControlStore {
   }
 
   async heartbeat(node: NodeInfo, now: Date): Promise<void> {
-    const { id, started_at, ...rest } = node;
+    const { id, started_at, activity, ...rest } = node;
     await this.nodes.updateOne(
       { _id: id },
-      { $set: { ...rest, last_seen: now }, $setOnInsert: { started_at } },
+      { $set: { ...rest, activity: activityText(activity), last_seen: now }, $setOnInsert: { started_at } },
       { upsert: true },
     );
   }
 
   async listNodes(): Promise<NodeRecord[]> {
     const docs = await this.nodes.find({}).sort({ _id: 1 }).toArray();
-    return docs.map(({ _id, ...rest }) => ({ id: _id, ...rest }));
+    return docs.map(({ _id, activity, ...rest }) => ({
+      id: _id,
+      ...rest,
+      activity: parseActivity(activity),
+    }));
   }
 
   async removeNodes(ids: readonly string[]): Promise<void> {

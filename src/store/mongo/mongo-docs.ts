@@ -149,6 +149,7 @@ export const MESSAGE_INDEXES: IndexDescription[] = [
   { key: { idempotency_key: 1 }, name: 'idempotency_key', unique: true, sparse: true },
   { key: { destination_id: 1, created_at: -1, _id: -1 }, name: 'destination_created' },
   { key: { group_id: 1, created_at: -1, _id: -1 }, name: 'group_created' },
+  { key: { recipient_phone_number: 1, created_at: -1, _id: -1 }, name: 'recipient_created' },
 ];
 export const FENCE_INDEXES: IndexDescription[] = [{ key: { at: 1 }, name: 'at' }];
 export const ATTEMPT_INDEXES: IndexDescription[] = [

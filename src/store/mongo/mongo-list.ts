@@ -14,6 +14,7 @@ function filtersOf(q: ListQuery): Filter<MessageDoc> {
   const f: Filter<MessageDoc> = {};
   if (q.destination !== undefined) f.destination_id = destinationFilter(q.destination);
   if (q.group !== undefined) f.group_id = q.group;
+  if (q.recipient !== undefined) f.recipient_phone_number = q.recipient;
   return f;
 }
 
@@ -27,6 +28,7 @@ export function listFind(q: ListQuery): { filter: Filter<MessageDoc>; sort: Sort
   const filter: Filter<MessageDoc> = filtersOf(q);
   const status = q.order === 'sent' ? 'sent' : q.status;
   if (status) filter.status = status;
+  if (q.since) filter[sortField] = { $gte: q.since };
   if (q.after) {
     filter.$or = [
       { [sortField]: { $lt: q.after.at } },

@@ -1,7 +1,7 @@
 import { MongoClient, ObjectId } from 'mongodb';
 import type { Collection, Db, Document, Filter } from 'mongodb';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
-import { buildMessage } from '../../domain/message.js';
+import { buildMessage, MESSAGE_STATUSES } from '../../domain/message.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 import type {
@@ -241,7 +241,12 @@ export class MongoStore implements MessageStore {
       .sort({ attempt: 1, started_at: 1 })
       .toArray();
     // `default`'s attempts (and those older than destinations) have no destination_id or url
-    return docs.map((d) => ({ ...d, destination_id: d.destination_id ?? null, url: d.url ?? null }));
+    return docs.map((d) => ({
+      ...d,
+      destination_id: d.destination_id ?? null,
+      url: d.url ?? null,
+      node: d.node ?? null,
+    }));
   }
 
   async list(q: ListQuery): Promise<Page> {
@@ -388,7 +393,7 @@ export class MongoStore implements MessageStore {
 
   async complete(completions: Completion[], now: Date): Promise<string[]> {
     if (completions.length === 0) return [];
-    const attempts = completions.flatMap((c) => (c.attempt ? [c.attempt] : []));
+    const attempts = completions.flatMap((c) => (c.attempt ? [{ ...c.attempt, node: c.owner }] : []));
     if (attempts.length > 0) {
       try {
         await this.attemptsCol.insertMany(attempts.map(attemptDoc), { ordered: false });
@@ -527,8 +532,17 @@ export class MongoStore implements MessageStore {
     return out;
   }
 
-  async countByStatus(): Promise<Record<MessageStatus, number>> {
+  async countByStatus(cap?: number): Promise<Record<MessageStatus, number>> {
     const counts = emptyCounts();
+    if (cap !== undefined) {
+      // each status counted to cap + 1 on an index that begins with status
+      await Promise.all(
+        MESSAGE_STATUSES.map(async (status) => {
+          counts[status] = await this.messages.countDocuments({ status }, { limit: cap + 1 });
+        }),
+      );
+      return counts;
+    }
     const rows = await this.messages
       .aggregate<{ _id: MessageStatus; n: number }>([{ $group: { _id: '$status', n: { $sum: 1 } } }])
       .toArray();

@@ -128,7 +128,7 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
     name: 'messages name their destination and fan-out group; attempts record where they went',
     // nullable, no defaults: metadata-only changes, instant on a table of any size. The indexes
     // serve GET /messages?destination= and ?group_id= (CREATE INDEX locks writes while it builds:
-    // run \`migrate\` before a large upgrade, as the README says)
+    // run \`migrate\` before a large upgrade, as docs/cluster.md says)
     sql: `
       ALTER TABLE messages ADD COLUMN destination_id text;
       ALTER TABLE messages ADD COLUMN group_id text;
@@ -193,5 +193,15 @@ export const PG_MIGRATIONS: readonly { version: number; name: string; sql: strin
         version integer NOT NULL
       );
       CREATE INDEX schedules_due ON schedules (next_run_at) WHERE status = 'active';`,
+  },
+  {
+    version: 13,
+    name: "the dashboard: messages by recipient, and each node's recent activity",
+    // one recipient's messages newest first (GET /messages?recipient=); each node's deliveries and
+    // failures per minute and lateness, written with its heartbeat (the overview sums the nodes')
+    sql: `
+      CREATE INDEX messages_recipient ON messages (recipient_phone_number, created_at DESC, id DESC);
+      ALTER TABLE nodes ADD COLUMN activity text;
+      ALTER TABLE delivery_attempts ADD COLUMN node text;`,
   },
 ];

@@ -6,6 +6,7 @@ import type {
   SharedPoolState,
   StoredPoolState,
 } from '../control-store.js';
+import { activityText, parseActivity } from '../control-store.js';
 
 /** The control and nodes tables (migration 5), in the store's schema. */
 export class PostgresControl implements ControlStore {
@@ -31,17 +32,29 @@ export class PostgresControl implements ControlStore {
 
   async heartbeat(node: NodeInfo, now: Date): Promise<void> {
     await this.pool.query(
-      `INSERT INTO nodes (id, role, state, in_flight, version, started_at, last_seen)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO nodes (id, role, state, in_flight, version, started_at, last_seen, activity)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, state = EXCLUDED.state,
-         in_flight = EXCLUDED.in_flight, version = EXCLUDED.version, last_seen = EXCLUDED.last_seen`,
-      [node.id, node.role, node.state, node.in_flight, node.version, node.started_at, now],
+         in_flight = EXCLUDED.in_flight, version = EXCLUDED.version, last_seen = EXCLUDED.last_seen,
+         activity = EXCLUDED.activity`,
+      [
+        node.id,
+        node.role,
+        node.state,
+        node.in_flight,
+        node.version,
+        node.started_at,
+        now,
+        activityText(node.activity),
+      ],
     );
   }
 
   async listNodes(): Promise<NodeRecord[]> {
-    const { rows } = await this.pool.query<NodeRecord>('SELECT * FROM nodes ORDER BY id');
-    return rows;
+    const { rows } = await this.pool.query<Omit<NodeRecord, 'activity'> & { activity: string | null }>(
+      'SELECT * FROM nodes ORDER BY id',
+    );
+    return rows.map((r) => ({ ...r, activity: parseActivity(r.activity) }));
   }
 
   async removeNodes(ids: readonly string[]): Promise<void> {

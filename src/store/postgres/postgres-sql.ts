@@ -112,8 +112,8 @@ const COMPLETION_CTES = `c AS (
            status_code, attempt_error, outcome, destination_id, url)
   ), ins AS (
     INSERT INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome,
-      destination_id, url)
-    SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome, destination_id, url
+      destination_id, url, node)
+    SELECT id, attempt, started_at, latency_ms, status_code, attempt_error, outcome, destination_id, url, owner
     FROM c WHERE attempt IS NOT NULL
   ), done AS (
     UPDATE messages m SET status = c.status, updated_at = $17,

@@ -40,7 +40,7 @@ import { PostgresDestinations } from './postgres-destinations.js';
 import { PostgresSchedules } from './postgres-schedules.js';
 import { PostgresHealth } from './postgres-health.js';
 import { PG_MIGRATIONS } from './migrations.js';
-import { listedMessage, type ListTuple } from '../sql-rows.js';
+import { listedMessage, STATUS_SOURCES, type ListTuple } from '../sql-rows.js';
 import { checkNewMessages, guardStore } from '../store-errors.js';
 import { postgresErrorCode } from './postgres-errors.js';
 import type { SignalingStore, SignalTransport } from '../signal-transport.js';
@@ -101,6 +101,10 @@ function filters(q: ListQuery, where: string[], params: unknown[]): void {
   if (q.group !== undefined) {
     params.push(q.group);
     where.push(`group_id = $${params.length}`);
+  }
+  if (q.recipient !== undefined) {
+    params.push(q.recipient);
+    where.push(`recipient_phone_number = $${params.length}`);
   }
 }
 
@@ -255,7 +259,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
 
   async attempts(id: string): Promise<DeliveryAttempt[]> {
     const { rows } = await this.pool.query<DeliveryAttempt>(
-      `SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome, destination_id, url
+      `SELECT message_id, attempt, started_at, latency_ms, status_code, error, outcome, destination_id, url, node
        FROM delivery_attempts WHERE message_id = $1 ORDER BY attempt, started_at`,
       [id],
     );
@@ -271,6 +275,10 @@ export class PostgresStore implements MessageStore, SignalingStore {
     // a literal (from the fixed list of statuses), so the planner can use the partial indexes
     if (status) where.push(`status = '${statusLiteral(status)}'`);
     filters(q, where, params);
+    if (q.since) {
+      params.push(q.since);
+      where.push(`${sortCol} >= $${params.length}`);
+    }
     if (q.after) {
       params.push(q.after.at, q.after.id);
       where.push(`(${sortCol}, id) < ($${params.length - 1}, $${params.length})`);
@@ -520,8 +528,24 @@ export class PostgresStore implements MessageStore, SignalingStore {
     return out;
   }
 
-  async countByStatus(): Promise<Record<MessageStatus, number>> {
+  async countByStatus(cap?: number): Promise<Record<MessageStatus, number>> {
     const counts = emptyCounts();
+    if (cap !== undefined) {
+      // one statement: each status counted to cap + 1 from its partial index (STATUS_SOURCES)
+      const parts = Object.entries(STATUS_SOURCES).flatMap(([status, sources]) =>
+        sources.map(
+          (src) =>
+            `SELECT '${statusLiteral(status as MessageStatus)}' AS status, count(*) AS n FROM (SELECT 1 FROM messages
+               WHERE status = '${statusLiteral(status as MessageStatus)}'${src.where ? ` AND ${src.where}` : ''} LIMIT $1) s`,
+        ),
+      );
+      const { rows } = await this.pool.query<{ status: MessageStatus; n: string }>(
+        parts.join(' UNION ALL '),
+        [cap + 1],
+      );
+      for (const r of rows) counts[r.status] = Math.min(cap + 1, counts[r.status] + Number(r.n));
+      return counts;
+    }
     const { rows } = await this.pool.query<{ status: MessageStatus; n: string }>(
       'SELECT status, count(*) AS n FROM messages GROUP BY status',
     );

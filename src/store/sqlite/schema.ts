@@ -149,4 +149,9 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      version INTEGER NOT NULL
    );
    CREATE INDEX schedules_due ON schedules (next_run_at) WHERE status = 'active';`,
+  // 13: the dashboard (issue 26): one recipient's messages newest first (GET /messages?recipient=), and
+  // each node's recent activity in its heartbeat (deliveries and failures per minute, lateness)
+  `CREATE INDEX messages_recipient ON messages (recipient_phone_number, created_at DESC, id DESC);
+   ALTER TABLE nodes ADD COLUMN activity TEXT;
+   ALTER TABLE delivery_attempts ADD COLUMN node TEXT;`,
 ];

@@ -6,6 +6,7 @@ import type {
   SharedPoolState,
   StoredPoolState,
 } from '../control-store.js';
+import { activityText, parseActivity } from '../control-store.js';
 
 interface NodeRow {
   id: string;
@@ -15,6 +16,7 @@ interface NodeRow {
   version: string;
   started_at: number;
   last_seen: number;
+  activity: string | null;
 }
 
 /** The control and nodes tables of the SQLite file (migration 5). */
@@ -50,19 +52,30 @@ export class SqliteControl implements ControlStore {
   async heartbeat(node: NodeInfo, now: Date): Promise<void> {
     this.db()
       .prepare(
-        `INSERT INTO nodes (id, role, state, in_flight, version, started_at, last_seen)
-         VALUES (@id, @role, @state, @in_flight, @version, @started_at, @last_seen)
+        `INSERT INTO nodes (id, role, state, in_flight, version, started_at, last_seen, activity)
+         VALUES (@id, @role, @state, @in_flight, @version, @started_at, @last_seen, @activity)
          ON CONFLICT (id) DO UPDATE SET role = excluded.role, state = excluded.state,
-           in_flight = excluded.in_flight, version = excluded.version, last_seen = excluded.last_seen`,
+           in_flight = excluded.in_flight, version = excluded.version, last_seen = excluded.last_seen,
+           activity = excluded.activity`,
       )
-      .run({ ...node, started_at: node.started_at.getTime(), last_seen: now.getTime() });
+      .run({
+        ...node,
+        started_at: node.started_at.getTime(),
+        last_seen: now.getTime(),
+        activity: activityText(node.activity),
+      });
   }
 
   async listNodes(): Promise<NodeRecord[]> {
     return this.db()
       .prepare<[], NodeRow>('SELECT * FROM nodes ORDER BY id')
       .all()
-      .map((r) => ({ ...r, started_at: new Date(r.started_at), last_seen: new Date(r.last_seen) }));
+      .map((r) => ({
+        ...r,
+        started_at: new Date(r.started_at),
+        last_seen: new Date(r.last_seen),
+        activity: parseActivity(r.activity),
+      }));
   }
 
   async removeNodes(ids: readonly string[]): Promise<void> {

@@ -40,6 +40,7 @@ export interface AttemptRow {
   outcome: DeliveryAttempt['outcome'];
   destination_id: string | null;
   url: string | null;
+  node: string | null;
 }
 
 const date = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { checkNewMessages, guardStore, toStoreError } from '../store-errors.js';
 import { sqliteErrorCode } from './sqlite-errors.js';
 import type { DeliveryAttempt, Message, MessageStatus, NewMessage } from '../../domain/message.js';
-import { buildMessage } from '../../domain/message.js';
+import { buildMessage, MESSAGE_STATUSES } from '../../domain/message.js';
 import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 import { newId, webhookIdFor } from '../../domain/ids.js';
 import type {
@@ -40,7 +40,7 @@ import {
   openLanes,
 } from '../store.js';
 import { SQLITE_MIGRATIONS } from './schema.js';
-import { listedMessage, MESSAGE_COLUMNS, type ListTuple } from '../sql-rows.js';
+import { listedMessage, MESSAGE_COLUMNS, STATUS_SOURCES, type ListTuple } from '../sql-rows.js';
 
 const LIST_SELECT = MESSAGE_COLUMNS.join(', ');
 import { SqliteKeys } from './sqlite-keys.js';
@@ -170,11 +170,12 @@ export class SqliteStore implements MessageStore {
           outcome: DeliveryAttempt['outcome'],
           destinationId: string | null,
           url: string | null,
+          node: string,
         ]
       >(
         `INSERT OR IGNORE INTO delivery_attempts (message_id, attempt, started_at, latency_ms, status_code, error, outcome,
-           destination_id, url)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           destination_id, url, node)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       recover: db.prepare<{ now: number; to: string; error: string | null }>(
         `UPDATE messages SET status = @to, lease_owner = NULL, lease_expires_at = NULL,
@@ -274,13 +275,24 @@ export class SqliteStore implements MessageStore {
     // a literal (from the fixed list of statuses), so the planner can use the partial indexes
     if (status) where.push(`status = '${statusLiteral(status)}'`);
     this.filters(q, where, params);
+    if (q.since) {
+      where.push(`${sortCol} >= ?`);
+      params.push(q.since.getTime());
+    }
     if (q.after) {
       where.push(`(${sortCol} < ? OR (${sortCol} = ? AND id < ?))`);
       params.push(q.after.at.getTime(), q.after.at.getTime(), q.after.id);
     }
     // processing messages are few (in flight) and all in messages_lease: read them there and sort,
     // rather than walk messages_created past every other row
-    const from = status === 'processing' ? 'messages INDEXED BY messages_lease' : 'messages';
+    // one recipient's messages: from messages_recipient (the planner, without statistics, could
+    // walk messages_created instead)
+    const from =
+      status === 'processing'
+        ? 'messages INDEXED BY messages_lease'
+        : q.recipient !== undefined
+          ? 'messages INDEXED BY messages_recipient'
+          : 'messages';
     const sql = `SELECT ${LIST_SELECT} FROM ${from} ${where.length ? 'WHERE ' + where.join(' AND ') : ''}
                  ORDER BY ${sortCol} DESC, id DESC LIMIT ?`;
     params.push(q.limit + 1);
@@ -298,6 +310,10 @@ export class SqliteStore implements MessageStore {
       where.push('group_id = ?');
       params.push(q.group);
     }
+    if (q.recipient !== undefined) {
+      where.push('recipient_phone_number = ?');
+      params.push(q.recipient);
+    }
   }
 
   /**
@@ -308,8 +324,13 @@ export class SqliteStore implements MessageStore {
   private dueSql(q: ListQuery): { sql: string; params: (string | number)[] } {
     const order = 'ORDER BY priority DESC, due_at, created_at, id';
     const n = q.limit + 1;
-    const group = q.group === undefined ? '' : ' AND group_id = ?';
-    const gp = q.group === undefined ? [] : [q.group];
+    const group =
+      (q.group === undefined ? '' : ' AND group_id = ?') +
+      (q.recipient === undefined ? '' : ' AND recipient_phone_number = ?');
+    const gp = [
+      ...(q.group === undefined ? [] : [q.group]),
+      ...(q.recipient === undefined ? [] : [q.recipient]),
+    ];
     const sources: { from: string; where: string; params: (string | number)[] }[] =
       q.destination === DEFAULT_DESTINATION_ID
         ? [{ from: 'messages_due', where: 'destination_id IS NULL', params: [] }]
@@ -466,6 +487,7 @@ export class SqliteStore implements MessageStore {
           a.outcome,
           a.destination_id ?? null,
           a.url ?? null,
+          c.owner,
         );
       }
       if (changes === 1) applied.push(c.id);
@@ -552,9 +574,36 @@ export class SqliteStore implements MessageStore {
     return out;
   }
 
-  async countByStatus(): Promise<Record<MessageStatus, number>> {
+  async countByStatus(cap?: number): Promise<Record<MessageStatus, number>> {
     const counts = emptyCounts();
-    for (const r of this.stmts.counts.all()) counts[r.status] = r.n;
+    if (cap === undefined) {
+      for (const r of this.stmts.counts.all()) counts[r.status] = r.n;
+      return counts;
+    }
+    for (const status of MESSAGE_STATUSES) {
+      let n = 0;
+      // each part capped: the sum is at most cap + 1 too
+      for (const part of this.cappedCounts[status]) n += part.get(cap + 1 - n)?.n ?? 0;
+      counts[status] = Math.min(n, cap + 1);
+    }
     return counts;
   }
+
+  /** Each status's bounded count, read from the index that holds it (STATUS_SOURCES). */
+  private get cappedCounts(): Record<MessageStatus, Database.Statement<[number], { n: number }>[]> {
+    this.cappedCountStmts ??= Object.fromEntries(
+      MESSAGE_STATUSES.map((status) => [
+        status,
+        STATUS_SOURCES[status].map((src) =>
+          this.db.prepare<[number], { n: number }>(
+            `SELECT count(*) AS n FROM (SELECT 1 FROM messages INDEXED BY ${src.index}
+               WHERE status = '${statusLiteral(status)}'${src.where ? ` AND ${src.where}` : ''} LIMIT ?)`,
+          ),
+        ),
+      ]),
+    ) as Record<MessageStatus, Database.Statement<[number], { n: number }>[]>;
+    return this.cappedCountStmts;
+  }
+  private cappedCountStmts: Record<MessageStatus, Database.Statement<[number], { n: number }>[]> | null =
+    null;
 }
