@@ -24,6 +24,7 @@ const LAYERS = [
   'seed',
   'metrics',
   'tracing',
+  'dashboard',
   'api',
   'app',
   'cli',

@@ -7,6 +7,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
+COPY ui ./ui
 COPY bench ./bench
 COPY scripts ./scripts
 COPY test ./test
@@ -18,6 +19,7 @@ ENV NODE_ENV=production PORT=:3000 SQLITE_PATH=/data/messages.db
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/ui ./dist/ui
 COPY package.json ./
 COPY .config ./.config
 COPY sample ./sample

@@ -13,7 +13,9 @@ install: node_modules/.installed
 # built once per change: the stamp is newer than every TypeScript file the build compiles (tsc
 # type-checks the tests and scripts too), its config and the installed packages
 TS_SOURCES := $(shell find src bench test scripts -name '*.ts' -not -path '*/node_modules/*' 2>/dev/null)
-dist/.built: $(TS_SOURCES) tsconfig.json node_modules/.installed
+# the dashboard (ui/): its TypeScript, styles and page, bundled into dist/ui by the same build
+UI_SOURCES := $(shell find ui -type f 2>/dev/null)
+dist/.built: $(TS_SOURCES) $(UI_SOURCES) tsconfig.json ui/tsconfig.json node_modules/.installed
 	npm run build
 	@touch $@
 

@@ -173,18 +173,18 @@ test('Prometheus scrapes the service; PromQL agrees with the receiver', { skip: 
 });
 
 test(
-  'the Grafana dashboard and the README alerts: valid PromQL, only metrics the service exports',
+  'the Grafana dashboard and the documented alerts: valid PromQL, only metrics the service exports',
   { skip: !available },
   async () => {
     const { readFileSync } = await import('node:fs');
     const dashboard = JSON.parse(readFileSync('docs/grafana-dashboard.json', 'utf8')) as {
       panels: { title: string; targets: { expr: string }[] }[];
     };
-    const full = readFileSync('README.md', 'utf8');
+    const full = readFileSync('docs/operations.md', 'utf8');
     const from = full.indexOf('## Observability');
     const readme = full.slice(from, full.indexOf('\n## ', from + 3));
     const alerts = [...readme.matchAll(/^- \*\*[^*]+:\*\* `([^`]+)`/gm)].map((m) => m[1] ?? '');
-    assert.ok(alerts.length >= 4, 'the README lists its example alerts');
+    assert.ok(alerts.length >= 4, 'docs/operations.md lists its example alerts');
     const exprs = [...dashboard.panels.flatMap((p) => p.targets.map((x) => x.expr)), ...alerts];
     const base = `http://127.0.0.1:${(t.app.server.server.address() as AddressInfo).port}`;
     const exported = await (

@@ -4,8 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,31 +11,7 @@ import type { App } from '../src/app/app.js';
 import { createApiKey } from '../src/auth/key-admin.js';
 import { testApp, waitFor } from './helpers/app.js';
 import { runCli } from './helpers/cli.js';
-
-/** Records each webhook's arrival time and body. */
-class Receiver {
-  readonly got: { at: number; body: { messageId?: string } & Record<string, unknown> }[] = [];
-  private readonly server: Server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => (body += c));
-    req.on('end', () => {
-      this.got.push({ at: Date.now(), body: JSON.parse(body) as Record<string, unknown> });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ messageId: `r-${this.got.length}` }));
-    });
-  });
-  port = 0;
-  async start(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-  close(): Promise<void> {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
+import { Receiver } from './helpers/receiver.js';
 
 let app: App;
 let cleanup: () => Promise<void>;

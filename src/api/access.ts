@@ -9,8 +9,14 @@ import fp from 'fastify-plugin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** the scope an operation needs; none: public */
-    scope?: Scope;
+    /** the scope an operation needs (`any`: credentials with any scope); none: public */
+    scope?: Scope | 'any';
+    /**
+     * The operation answers without credentials too, with no principal, where it would otherwise be
+     * 401 or protected mode's 403 (GET /me: the dashboard asks whether it must ask for a key, and a
+     * refusal would be an error in the browser's console). A credential that is given is checked.
+     */
+    credentialOptional?: boolean;
     /** tokens of the client's bucket the request costs (default 1): a large page costs more */
     cost?: (req: FastifyRequest) => number;
   }
@@ -124,7 +130,7 @@ function credentialOf(req: FastifyRequest): string | null {
 
 /**
  * A Host an anonymous request may name. In protected mode: a loopback name (`localhost`,
- * `127.0.0.1`, `[::1]`) or an `api.allowedHosts` entry, as the README says; any other name, IP
+ * `127.0.0.1`, `[::1]`) or an `api.allowedHosts` entry, as docs/security.md says; any other name, IP
  * literals such as `0.0.0.0` or `8.8.8.8` included, is not this loopback service. With `api.auth:
  * none` (`ipLiterals`), IP literals are accepted too: a DNS-rebinding page names the attacker's
  * domain, never an address.
@@ -239,6 +245,7 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
     const swagger = route?.startsWith('/swagger') ?? false;
     const need: Scope | 'any' | null =
       req.routeOptions.config?.scope ?? (swagger && !o.swaggerPublic ? 'any' : null);
+    const optional = req.routeOptions.config?.credentialOptional === true;
     if (need !== null && principal === null) {
       if (o.auth.mode === 'none') {
         // a DNS name that is not this service's (allowedHosts) may be a rebinding page's
@@ -250,6 +257,11 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
         }
         principal = anonymous(address);
       } else if (o.auth.mode === 'protected' && !o.auth.credentialsExist()) {
+        if ((!local || !anonymousHostOk(host, allowedHosts)) && optional) {
+          req.principal = null;
+          passed.add(req);
+          return;
+        }
         if (!local || !anonymousHostOk(host, allowedHosts)) {
           throw new AppError(
             'PROTECTED_MODE',
@@ -259,6 +271,10 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
           );
         }
         principal = anonymous(address);
+      } else if (optional) {
+        req.principal = null;
+        passed.add(req);
+        return;
       } else throw unauthorized('this operation needs credentials: Authorization: Bearer <API key or token>');
     }
     if (need !== null && need !== 'any' && principal !== null && !principal.scopes.has(need)) {

@@ -11,6 +11,7 @@ import type { DestinationService } from '../destinations/destination-service.js'
 import type { DestinationRegistry } from '../destinations/registry.js';
 import type { DestinationHealth } from '../destinations/health.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
+import type { Overview } from '../dashboard/overview.js';
 
 /** Access control and browser safety (config keys api.auth, auth.*, apiRateLimiter.*, api.cors.*, api.allowedHosts). */
 export interface ApiAccess extends AccessOptions {
@@ -58,6 +59,10 @@ export interface ApiDeps {
   health?: DestinationHealth;
   /** the schedules' rules (absent: no schedule routes) */
   schedules?: ScheduleService;
+  /** GET /overview's figures (absent: no overview) */
+  overview?: Overview;
+  /** the dashboard's built files (null: not built; absent: no /ui/, ui.enabled false) */
+  ui?: { dir: string | null };
   cache: Cache;
   /** the cluster's pool: a state set here is stored, and every node follows it */
   pool: {

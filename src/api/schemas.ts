@@ -14,7 +14,7 @@ export function StringEnum<T extends string>(values: readonly T[], options: Reco
 
 export const MessageStatusSchema = StringEnum<MessageStatus>(MESSAGE_STATUSES, {
   $id: 'MessageStatus',
-  description: 'See the state machine in the README.',
+  description: 'See the state machine in docs/delivery.md.',
 });
 
 /** A response as the OpenAPI document shows it: a description, its JSON schema and its headers. */
@@ -109,6 +109,9 @@ export const AttemptSchema = Type.Object(
       Type.String({
         description: 'The URL it was sent to, as it was then (null before destinations existed).',
       }),
+    ),
+    node: Nullable(
+      Type.String({ description: 'The node that made it (null in attempts stored by earlier versions).' }),
     ),
   },
   { $id: 'DeliveryAttempt' },
@@ -208,7 +211,45 @@ const MessageFilters = {
   group_id: Type.Optional(
     Type.String({ minLength: 1, maxLength: 64, description: 'Only the messages of one topic fan-out.' }),
   ),
+  recipient: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'Only the messages to this `recipient_phone_number` (exactly as stored).',
+    }),
+  ),
+  from: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description:
+        'Only those created at or after this time (sent, for the sent list). Not with `status=unsent`, listed in delivery order.',
+    }),
+  ),
+  to: Type.Optional(
+    Type.String({
+      format: 'date-time',
+      description: 'Only those created before this time (sent, for the sent list). Not with `status=unsent`.',
+    }),
+  ),
+  idempotency_key: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 300,
+      description:
+        'Only the message stored under this Idempotency-Key (`<key>#<row>` for a batch): a list of one or none.',
+    }),
+  ),
 };
+
+/** What the message-list filters hold once validated (the query's own types). */
+export interface MessageFilterValues {
+  destination?: string | undefined;
+  group_id?: string | undefined;
+  recipient?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  idempotency_key?: string | undefined;
+}
 
 export const SentQuerySchema = Type.Object(
   { ...PageQuery.properties, ...MessageFilters },
@@ -324,5 +365,6 @@ export function attemptJson(a: DeliveryAttempt): Static<typeof AttemptSchema> {
     outcome: a.outcome,
     destination: a.destination_id ?? DEFAULT_DESTINATION_ID,
     url: a.url ?? null,
+    node: a.node ?? null,
   };
 }

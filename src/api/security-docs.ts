@@ -90,8 +90,10 @@ export function documentSecurity(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const scope = route.config?.scope;
     if (!scope || !route.schema) return;
-    route.schema.security = [{ bearer: [] }, { apiKey: [] }, { oauth2: [scope] }];
-    const note = `Needs the scope \`${scope}\`.`;
+    // 'any': credentials with any scope (GET /me), none in particular
+    const any = scope === 'any';
+    route.schema.security = [{ bearer: [] }, { apiKey: [] }, { oauth2: any ? [] : [scope] }];
+    const note = any ? 'Needs credentials, with any scope.' : `Needs the scope \`${scope}\`.`;
     // a GET's HEAD shares its schema object: the note goes in once
     const before = route.schema.description;
     if (!before?.endsWith(note)) route.schema.description = before ? `${before}\n\n${note}` : note;

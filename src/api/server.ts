@@ -19,6 +19,8 @@ import { healthRoutes } from './routes/health.js';
 import { KeySchema, keyRoutes } from './routes/keys.js';
 import { DestinationSchema, destinationRoutes } from './routes/destinations.js';
 import { ScheduleSchema, scheduleRoutes } from './routes/schedules.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { uiRoutes } from './routes/ui.js';
 import { accessControl, clientOf, originMatcher, PROBE_ROUTES } from './access.js';
 import { securityDocs, securitySchemes } from './security-docs.js';
 import fp from 'fastify-plugin';
@@ -155,6 +157,8 @@ export async function buildServer(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(keyRoutes, deps);
   await app.register(destinationRoutes, deps);
   await app.register(scheduleRoutes, deps);
+  await app.register(dashboardRoutes, deps);
+  if (deps.ui) await app.register(uiRoutes, deps.ui);
   return app;
 }
 
@@ -182,6 +186,10 @@ async function documentation(app: FastifyInstance, deps: ApiDeps): Promise<void>
         {
           name: 'destinations',
           description: 'Receivers of webhooks, each with its own URL, secrets and limits',
+        },
+        {
+          name: 'dashboard',
+          description: 'What the dashboard at /ui/ reads besides the resources: the credential, the overview',
         },
         {
           name: 'schedules',

@@ -10,6 +10,7 @@ import { DEFAULT_DESTINATION } from '../ratelimit/delivery-limiter.js';
 import type { WorkerPool } from '../worker/worker-pool.js';
 import { ClusterView, type ClusterNode } from '../cluster/cluster-node.js';
 import { Metrics } from '../metrics/metrics.js';
+import { RecentActivity } from '../metrics/recent-activity.js';
 import type { MetricsServer } from '../metrics/metrics-server.js';
 import { timedStore } from '../metrics/timed-store.js';
 import type { ApiAccess } from '../api/deps.js';
@@ -134,7 +135,10 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
   // operational events about messages: a failure (retries used up) or an unknown outcome, once stored
   const ops = destinations.events;
   if (ops) pool.events.on('outcome', (e) => ops.outcome(e));
-  const cluster = createClusterNode(config, { store, pool, view, nodeId, logger });
+  // what this node delivered minute by minute, in its heartbeat: the dashboard's overview
+  const activity = config.role === 'api' ? null : new RecentActivity();
+  if (activity) pool.events.on('outcome', (e) => activity.record(e));
+  const cluster = createClusterNode(config, { store, pool, view, nodeId, logger, activity });
   const signals = await life.open(
     'signals',
     () => createSignals(config, rawStore, logger),

@@ -6,6 +6,8 @@ import type { Cache } from '../cache/cache.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { WorkerPool } from '../worker/worker-pool.js';
 import type { ClusterNode } from '../cluster/cluster-node.js';
+import { Overview } from '../dashboard/overview.js';
+import { uiFilesDir } from '../dashboard/ui-files.js';
 import type { ClusterSignals } from '../cluster/signals.js';
 import type { RequestTracing } from '../api/deps.js';
 import { buildServer } from '../api/server.js';
@@ -56,6 +58,8 @@ export function createApi(
       nodes: () => cluster.nodes(),
     },
     schedules: parts.schedules,
+    overview: new Overview({ store: parts.store, liveNodes: () => cluster.liveNodes() }),
+    ...(config.ui.enabled ? { ui: { dir: uiFilesDir() } } : {}),
     onCreated: parts.onCreated,
     logger: parts.logger,
     access: parts.access,

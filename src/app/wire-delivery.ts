@@ -1,4 +1,5 @@
 import type { Config } from '../config/config.js';
+import type { RecentActivity } from '../metrics/recent-activity.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
 import { canSignal, type SignalTransport } from '../store/signal-transport.js';
@@ -180,8 +181,16 @@ export function createPool(
 
 export function createClusterNode(
   config: Config,
-  parts: { store: MessageStore; pool: WorkerPool; view: ClusterView; nodeId: string; logger: Logger },
+  parts: {
+    store: MessageStore;
+    pool: WorkerPool;
+    view: ClusterView;
+    nodeId: string;
+    logger: Logger;
+    activity: RecentActivity | null;
+  },
 ): ClusterNode {
+  const activity = parts.activity;
   return new ClusterNode({
     control: parts.store.control,
     messages: parts.store,
@@ -195,5 +204,6 @@ export function createClusterNode(
     stateSyncMs: config.pool.stateSyncMs,
     ...startState(config),
     logger: parts.logger,
+    ...(activity ? { activity: () => activity.snapshot() } : {}),
   });
 }

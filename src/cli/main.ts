@@ -43,8 +43,11 @@ ${SCOPE_LINES}
                         make a key without storing it: prints the key and the auth.apiKeys item (its hash)
 ${DESTINATIONS_USAGE}
 ${SCHEDULES_USAGE}
-  bench [options]       measure delivery throughput per store against the HTTP limit (see README, Performance)
-  bench --nodes 1,2,3   scale-out: the same messages through 1, 2, 3 nodes on PostgreSQL/MongoDB + Redis (README, Running several nodes)
+  bench [options]       measure delivery throughput per store against the HTTP limit (docs/performance.md)
+  bench --nodes 1,2,3   scale-out: the same messages through 1, 2, 3 nodes on PostgreSQL/MongoDB + Redis (docs/cluster.md)
+  bench lanes           destinations' lanes: a held destination's backlog against the others' deliveries
+  bench schedules       schedules: on time beside plain messages, and the scheduler's pass at scale
+  bench dashboard       the dashboard's reads (overview, filtered message pages) with 1,000,000 stored messages
   bench flood           delivery under an API write flood: an api node beside a worker node, and one all node
   bench access          what authentication and the API rate limiter cost a request, and how exactly the bucket holds
   bench fairness        one key flooding 1,000-message pages: what everyone else's requests wait
@@ -63,7 +66,7 @@ ${SCHEDULES_USAGE}
   help, --help          this text
   --version             the version
 
-Configuration: .config/dev.yaml or dev.yml (CONFIG_PATH, CONFIG_ENV) and environment variables; see README.md.`;
+Configuration: .config/dev.yaml or dev.yml (CONFIG_PATH, CONFIG_ENV) and environment variables; see docs/configuration.md.`;
 
 /** One line for the operator, no stack trace. */
 function die(message: string, code = 1): never {

@@ -1,5 +1,5 @@
 import type { Logger } from '../logging/logger.js';
-import type { ControlStore, NodeRecord, SharedPoolState } from '../store/control-store.js';
+import type { ControlStore, NodeActivity, NodeRecord, SharedPoolState } from '../store/control-store.js';
 import type { MessageStore } from '../store/store.js';
 
 /** What the cluster drives of the local worker pool. */
@@ -27,6 +27,8 @@ export interface ClusterOptions {
   now?: () => number;
   /** the view this node keeps up to date (made first, for the pool, the limiter and the gauges) */
   view?: ClusterView;
+  /** what it delivered in its last minutes, written with each heartbeat (the dashboard's overview) */
+  activity?: () => NodeActivity | null;
 }
 
 /**
@@ -146,8 +148,13 @@ export class ClusterNode {
 
   /** Live nodes: heard from within nodeTimeout. */
   async nodes(): Promise<NodeView[]> {
+    return (await this.liveNodes()).map(view);
+  }
+
+  /** The live nodes' rows, their activity included (the dashboard's overview). */
+  async liveNodes(): Promise<NodeRecord[]> {
     const cutoff = this.now() - this.o.nodeTimeoutMs;
-    return (await this.o.control.listNodes()).filter((n) => n.last_seen.getTime() >= cutoff).map(view);
+    return (await this.o.control.listNodes()).filter((n) => n.last_seen.getTime() >= cutoff);
   }
 
   /** Reads the cluster's pool state now (another node signalled a change). */
@@ -214,6 +221,7 @@ export class ClusterNode {
           in_flight: this.o.pool.inFlightCount,
           version: this.o.version,
           started_at: this.startedAt,
+          activity: this.o.activity?.() ?? null,
         },
         new Date(began),
       );

@@ -273,6 +273,7 @@ function load(env: Env, cwd: string | null): Config {
       destinationLabels: num('metrics.destinationLabels'),
     },
     tracing: tracingConfig(env, choice('tracing.poolExporter')),
+    ui: { enabled: bool('ui.enabled') },
     api: {
       bodyLimit: num('api.bodyLimit'),
       requestTimeoutMs: num('api.requestTimeout'),

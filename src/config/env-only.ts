@@ -12,7 +12,7 @@ export interface EnvSpec {
 /**
  * Environment variables that are not file keys (the original's, the stores', OpenTelemetry's): every
  * other variable the service reads. A test reads src/ for the variables it reads and finds each one here or in
- * CONFIG_KEYS, and the README's table is written from this list.
+ * CONFIG_KEYS, and the table of docs/configuration.md is written from this list.
  */
 export const ENV_ONLY = [
   {
@@ -87,7 +87,7 @@ export const ENV_ONLY = [
     env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
     default: '',
     secret: 'url',
-    doc: 'OTLP receiver (`http://collector:4318`); set: tracing on (README, Tracing).',
+    doc: 'OTLP receiver (`http://collector:4318`); set: tracing on (docs/operations.md, "Traces").',
   },
   {
     env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',

@@ -105,6 +105,13 @@ export const API_KEYS = [
     doc: 'How often each node re-reads the API keys from the store: a key created or revoked on one node holds on every node within this time.',
   },
   {
+    key: 'ui.enabled',
+    env: 'UI_ENABLED',
+    type: 'bool',
+    default: true,
+    doc: 'The dashboard at `/ui/` on every node that serves the API: its files are public (no data in them); every screen reads the API with the credential the page is given, under the same scopes (docs/operations.md, "Dashboard"). `false`: `/ui/` is not served.',
+  },
+  {
     key: 'auth.swaggerPublic',
     env: 'AUTH_SWAGGER_PUBLIC',
     type: 'bool',

@@ -109,7 +109,7 @@ export const DELIVERY_KEYS = [
     env: 'METRICS_ENABLED',
     type: 'bool',
     default: true,
-    doc: '`GET /metrics`: Prometheus text format, scope `metrics:read` (labels reveal traffic). Served by `worker` nodes too. README "Observability".',
+    doc: '`GET /metrics`: Prometheus text format, scope `metrics:read` (labels reveal traffic). Served by `worker` nodes too. docs/operations.md.',
   },
   {
     key: 'metrics.listen',

@@ -7,7 +7,7 @@ export const SCHEDULE_KEYS = [
     env: 'SCHEDULES_ENABLED',
     type: 'bool',
     default: true,
-    doc: 'Whether this node runs the scheduler, which makes the messages of the schedules\' occurrences (on `all` and `worker` nodes). Every node may run it: each occurrence makes one message however many do (README "Schedules").',
+    doc: "Whether this node runs the scheduler, which makes the messages of the schedules' occurrences (on `all` and `worker` nodes). Every node may run it: each occurrence makes one message however many do (docs/schedules.md).",
   },
   {
     key: 'schedules.interval',

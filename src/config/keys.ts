@@ -1,7 +1,7 @@
 /**
  * Every setting of the file config (`${CONFIG_PATH}/${CONFIG_ENV}.yaml`), with its type, default
  * and environment-variable override, in one typed table: the loader, the validation, the redaction
- * of secrets and the README's table are all driven by it. The table is kept in parts by concern
+ * of secrets and the table of docs/configuration.md are all driven by it. The table is kept in parts by concern
  * (keys-delivery.ts, keys-api.ts); the variables that are not file keys are in env-only.ts.
  */
 import type { KeySpec, KeyType } from './key-spec.js';

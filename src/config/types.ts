@@ -104,6 +104,8 @@ export interface Config {
     trustProxy: string[];
   };
   auth: AuthConfig;
+  /** the dashboard at /ui/ */
+  ui: { enabled: boolean };
   apiRateLimiter: { enabled: boolean; maxTokens: number; refillRate: number; refillIntervalMs: number };
   logLevel: LogLevel;
   /** every secret value the config holds (settings flagged `secret`): what the logger redacts */

@@ -10,7 +10,7 @@ import type { DestinationStore } from '../store/destination-store.js';
 import type { DestinationHealthStore } from '../store/destination-health-store.js';
 import { deletedDestinationError, type MessageStore } from '../store/store.js';
 import { StoreError } from '../store/store-errors.js';
-import { specFromInput, type DestinationInput, type Problem } from './spec-input.js';
+import { LIMITS, specFromInput, type DestinationInput, type Problem } from './spec-input.js';
 
 export type DestinationErrorKind = 'invalid' | 'url_denied' | 'not_found' | 'builtin' | 'exists' | 'stale';
 
@@ -132,6 +132,46 @@ export class DestinationService {
     }
     this.o.onChange?.(id, d);
     return d;
+  }
+
+  /**
+   * A new signing secret, made here and shown once (to the caller): it signs from now on beside
+   * the current ones, which stop after `overlapMs` (or sooner, if they were to already), so the
+   * receiver has that long to take the new one. Secrets already expired are dropped, and the ones
+   * expiring soonest when the list is full. Changed on the version read (retried once if another
+   * change came between).
+   */
+  async rotateSecret(
+    id: string,
+    overlapMs: number,
+    now: Date,
+  ): Promise<{ destination: Destination; secret: string }> {
+    if (id === DEFAULT_DESTINATION_ID) throw this.builtinRefused(id, 'changed');
+    const secret = `whsec_${randomBytes(24).toString('base64')}`;
+    const until = new Date(now.getTime() + overlapMs);
+    for (let attempt = 0; ; attempt++) {
+      const d = await this.get(id);
+      const kept = d.secrets
+        .filter((s) => s.expires_at === null || s.expires_at.getTime() > now.getTime())
+        .map((s) => ({
+          secret: s.secret,
+          expires_at: s.expires_at && s.expires_at.getTime() < until.getTime() ? s.expires_at : until,
+        }))
+        .sort((a, b) => b.expires_at.getTime() - a.expires_at.getTime())
+        .slice(0, LIMITS.secrets - 1);
+      const secrets = [{ secret, expires_at: null }, ...kept];
+      const updated = await this.o.store.updateDestination(id, { secrets }, now, d.version);
+      if (updated) {
+        this.o.onChange?.(id, updated);
+        return { destination: updated, secret };
+      }
+      if (attempt > 0) {
+        throw new DestinationError(
+          'stale',
+          `destination ${id} kept changing while its secret was rotated: try again`,
+        );
+      }
+    }
   }
 
   /** paused or active (resume also re-enables a disabled destination). */

@@ -45,7 +45,7 @@ function statusClass(code: number | null | undefined): string {
  * The node's Prometheus metrics (prom-client, its own registry): names by the
  * Prometheus conventions (prefix, base units, `_total`), labels of bounded
  * cardinality only (an outcome, a status class, a route pattern; never a
- * message id or a phone number). README "Observability" lists them.
+ * message id or a phone number). docs/operations.md lists them.
  */
 export class Metrics {
   readonly registry = new Registry();

@@ -14,6 +14,7 @@ import type { ApiDeps } from '../deps.js';
 import { Headers, jsonResponse, MethodNotAllowedResponse } from '../schemas.js';
 import { actorOf } from '../access.js';
 import { healthJson } from '../../destinations/health.js';
+import { parseDuration } from '../../config/duration.js';
 
 const DateTime = Type.String({ format: 'date-time' });
 const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -466,4 +467,62 @@ export const destinationRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) 
       },
     );
   }
+
+  r.post(
+    '/destinations/:id/rotate-secret',
+    {
+      config: { scope: 'destinations:write' },
+      schema: {
+        tags: ['destinations'],
+        operationId: 'rotateDestinationSecret',
+        summary: 'Make a new signing secret; the current ones stop after an overlap',
+        description:
+          'The new secret (`whsec_…`) is in this answer only. It signs every request from now on, beside the current secrets until `overlap` has passed (default 24h), so the receiver can switch without a failed delivery.',
+        params: IdParams,
+        body: Type.Optional(
+          Type.Object(
+            {
+              overlap: Type.Optional(
+                Type.String({
+                  maxLength: 32,
+                  description: 'How long the current secrets still sign, e.g. "24h", "0s".',
+                }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        response: {
+          200: jsonResponse(
+            'The new secret (shown once) and the destination after the change.',
+            Type.Object({ secret: Type.String(), destination: destinationRef }),
+          ),
+          400: err('A bad overlap (BAD_REQUEST).'),
+          ...notFound,
+          ...builtinConflict,
+          412: err('It kept changing meanwhile (PRECONDITION_FAILED).'),
+          ...common,
+        },
+      },
+    },
+    async (req) => {
+      const text = req.body?.overlap ?? '24h';
+      const overlap = parseDuration(text);
+      if (overlap === null || overlap > 90 * 24 * 3_600_000) {
+        throw new AppError(
+          'BAD_REQUEST',
+          `overlap: expected a duration up to 90 days such as "24h", not ${JSON.stringify(text)}`,
+          [{ path: 'body/overlap', message: 'not a duration up to 90 days' }],
+        );
+      }
+      const { destination, secret } = await mapped(() =>
+        service.rotateSecret(req.params.id, overlap, new Date()),
+      );
+      req.log.info(
+        { ...actorOf(req), destination: destination.id, overlap: text },
+        'destination secret rotated',
+      );
+      return { secret, destination: destinationJson(destination) };
+    },
+  );
 };

@@ -9,7 +9,7 @@ import { jsonResponse, MethodNotAllowedResponse, StringEnum } from '../schemas.j
 import { actorOf } from '../access.js';
 
 const DateTime = Type.String({ format: 'date-time' });
-const ScopeSchema = StringEnum(SCOPE_NAMES, { description: 'What the key may do (README, "Security").' });
+const ScopeSchema = StringEnum(SCOPE_NAMES, { description: 'What the key may do (docs/security.md).' });
 /** Registered with the shared schemas at the root: a schema added in a child context brings Fastify's default (coercing) validator back there. */
 export const KeySchema = Type.Object(
   {

@@ -8,6 +8,7 @@ import type { Destination } from '../../domain/destination.js';
 import { SCHEDULE_KEY_PREFIX } from '../../domain/schedule.js';
 import { MAX_SUBSCRIBERS, newGroupId, storedDestination, subscribersOf } from '../../destinations/fan-out.js';
 import { orderOf, type CreateResult, type ListOrder } from '../../store/store.js';
+import { DEFAULT_DESTINATION_ID } from '../../domain/destination.js';
 import { decodeCursor, nextLink } from '../cursor.js';
 import {
   BatchSchema,
@@ -16,6 +17,7 @@ import {
   IdParams,
   ListQuerySchema,
   MessageWithAttemptsSchema,
+  type MessageFilterValues,
   NewMessageSchema,
   SentQuerySchema,
   attemptJson,
@@ -111,6 +113,25 @@ function checkPhones(rows: readonly unknown[], path: (i: number) => string): voi
   if (problems.length > 0) {
     throw new AppError('BAD_REQUEST', `${problems[0]?.path}: ${problems[0]?.message}`, problems);
   }
+}
+
+/** `from` and `to` of a list query as times; refused for the unsent list (delivery order) and when reversed. */
+export function timeRange(f: { from?: string | undefined; to?: string | undefined }, order: ListOrder) {
+  const from = f.from === undefined ? undefined : new Date(f.from);
+  const to = f.to === undefined ? undefined : new Date(f.to);
+  if ((from || to) && order === 'due') {
+    throw new AppError(
+      'BAD_REQUEST',
+      'from and to bound created_at (sent_at for sent messages); unsent messages are listed in delivery order, so they take neither',
+      [{ path: `querystring/${from ? 'from' : 'to'}`, message: 'not with status=unsent' }],
+    );
+  }
+  if (from && to && from.getTime() >= to.getTime()) {
+    throw new AppError('BAD_REQUEST', 'from must be before to', [
+      { path: 'querystring/from', message: 'not before to' },
+    ]);
+  }
+  return { from, to };
 }
 
 function toNewMessage(
@@ -282,16 +303,20 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
     limitParam: number | undefined,
     status: MessageStatus | undefined,
     cursor: string | undefined,
-    filters: { destination?: string | undefined; group_id?: string | undefined },
+    filters: MessageFilterValues,
   ) {
     const limit = limitParam ?? 100;
-    const after = decodeCursor(cursor);
+    if (filters.idempotency_key !== undefined) return byIdempotencyKey(filters, order, status);
+    let after = decodeCursor(cursor);
     if (after && (order === 'due') !== (after.priority !== undefined)) {
       throw new AppError(
         'INVALID_CURSOR',
         'cursor belongs to another listing; use the Link rel="next" header',
       );
     }
+    const range = timeRange(filters, order);
+    // the end of the range is where the first page starts (a cursor is further on already)
+    if (range.to && !after) after = { at: range.to, id: '' };
     const page = await deps.store.list({
       order,
       status,
@@ -299,14 +324,45 @@ export const messageRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
       after,
       destination: filters.destination,
       group: filters.group_id,
+      recipient: filters.recipient,
+      since: range.from,
     });
     const link = nextLink(
       path,
-      { limit, status, destination: filters.destination, group_id: filters.group_id },
+      {
+        limit,
+        status,
+        destination: filters.destination,
+        group_id: filters.group_id,
+        recipient: filters.recipient,
+        from: filters.from,
+        to: filters.to,
+      },
       page.next,
     );
     if (link) void reply.header('link', link);
     return page.items.map(messageJson);
+  }
+
+  /** The list of the one message stored under an Idempotency-Key, when it matches the other filters. */
+  async function byIdempotencyKey(
+    f: MessageFilterValues,
+    order: ListOrder,
+    status: MessageStatus | undefined,
+  ) {
+    const m = await deps.store.getByIdempotencyKey(f.idempotency_key ?? '');
+    if (!m) return [];
+    const range = timeRange(f, order);
+    const at = order === 'sent' ? m.sent_at : m.created_at;
+    const matches =
+      (order !== 'sent' || m.status === 'sent') &&
+      (status === undefined || m.status === status) &&
+      (f.destination === undefined || (m.destination_id ?? DEFAULT_DESTINATION_ID) === f.destination) &&
+      (f.group_id === undefined || m.group_id === f.group_id) &&
+      (f.recipient === undefined || m.recipient_phone_number === f.recipient) &&
+      (range.from === undefined || (at !== null && at >= range.from)) &&
+      (range.to === undefined || (at !== null && at < range.to));
+    return matches ? [messageJson(m)] : [];
   }
 
   r.get(

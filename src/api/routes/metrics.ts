@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { ApiDeps } from '../deps.js';
 import { MethodNotAllowedResponse } from '../schemas.js';
 
-/** `GET /metrics`: this node's Prometheus metrics (README "Observability"). */
+/** `GET /metrics`: this node's Prometheus metrics (docs/operations.md). */
 export const metricsRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) => {
   const metrics = deps.metrics;
   if (!metrics) return;
