@@ -77,6 +77,7 @@ export async function runTool(command: 'bench' | 'sink', args: string[]): Promis
   if (args[0] === 'fairness') return (await import('./fairness.js')).runFairnessBench(args.slice(1));
   if (args[0] === 'lanes') return (await import('./lanes.js')).runLanesBench(args.slice(1));
   if (args[0] === 'schedules') return (await import('./schedules.js')).runSchedulesBench(args.slice(1));
+  if (args[0] === 'dashboard') return (await import('./dashboard.js')).runDashboardBench(args.slice(1));
   if (args[0] === 'flood') return (await import('./flood.js')).runFloodBench(args.slice(1));
   if (args[0] === 'ratelimit') {
     return (await import('./ratelimit-compare.js')).runRateLimitCompare(args.slice(1));

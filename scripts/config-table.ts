@@ -1,13 +1,13 @@
 /**
- * Writes the README's configuration tables from src/config/keys.ts (`npm run
- * docs:config`), or with --check fails when the README differs (CI's drift check).
+ * Writes the configuration tables of docs/configuration.md from src/config/keys.ts (`npm run
+ * docs:config`), or with --check fails when that file differs (CI's drift check).
  * The tables sit between `<!-- config-table:start -->` and `<!-- config-table:end -->`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { format } from 'prettier';
 import { CONFIG_KEYS, ENV_ONLY } from '../src/config/keys.js';
 
-const FILE = 'README.md';
+const FILE = 'docs/configuration.md';
 const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';
 
