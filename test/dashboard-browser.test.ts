@@ -309,6 +309,37 @@ for (const backend of backends) {
       await page.locator('.fields .badge', { hasText: 'cancelled' }).first().waitFor();
       assert.equal((await api('GET', `/messages/${ids.later}`)).body.status, 'cancelled');
 
+      // give up: a message whose outcome is unknown (a node stopped mid-delivery, at most once)
+      const made = await api('POST', '/messages', {
+        content: 'unknown outcome',
+        recipient_phone_number: '+905551111111',
+        send_at: new Date(Date.now() + 3_600_000).toISOString(),
+      });
+      const unknownId = String(made.body.id);
+      const later = new Date(Date.now() + 3_700_000);
+      const claimed = await app.store.claim({ owner: 'gone-node', limit: 10, now: later, leaseMs: 60_000 });
+      assert.ok(claimed.some((m) => m.id === unknownId));
+      await app.store.complete(
+        claimed
+          .filter((m) => m.id === unknownId)
+          .map((m) => ({
+            id: m.id,
+            owner: 'gone-node',
+            outcome: { kind: 'unknown' as const, error: 'node lost' },
+            attempt: null,
+          })),
+        later,
+      );
+      await app.store.release(
+        'gone-node',
+        claimed.filter((m) => m.id !== unknownId).map((m) => m.id),
+        later,
+      );
+      await page.goto(`${base}/ui/#/messages/${unknownId}`);
+      await page.getByRole('button', { name: 'Give up' }).click();
+      await page.locator('.fields .badge', { hasText: 'failed' }).first().waitFor();
+      assert.equal((await api('GET', `/messages/${unknownId}`)).body.status, 'failed');
+
       await page.goto(`${base}/ui/#/messages/${ids.failed0}`);
       await page.getByRole('button', { name: 'Retry' }).click();
       await page.getByRole('button', { name: 'Retry' }).waitFor({ state: 'detached' });
@@ -343,17 +374,22 @@ for (const backend of backends) {
       await page.getByLabel('schedules:read').check();
       await page.getByLabel('messages:read').check();
       await page.getByRole('button', { name: 'Create key' }).click();
-      const made = (await page.locator('#new-key').innerText()).trim();
-      assert.match(made, /^ms_/);
+      const newKey = (await page.locator('#new-key').innerText()).trim();
+      assert.match(newKey, /^ms_/);
       const listed = (await api('GET', '/keys')).body as unknown as { name: string; scopes: string[] }[];
       assert.deepEqual(listed.find((k) => k.name === 'made-in-the-browser')?.scopes.sort(), [
         'messages:read',
         'schedules:read',
       ]);
       await app.access.auth.keys.refresh();
-      const me = await api('GET', '/me', undefined, made);
+      const me = await api('GET', '/me', undefined, newKey);
       assert.equal(me.status, 200);
       assert.deepEqual(me.body.scopes, ['messages:read', 'schedules:read']);
+      // and revoked from the same screen
+      await page.getByRole('button', { name: 'Revoke made-in-the-browser' }).click();
+      await page.getByRole('button', { name: 'Revoke made-in-the-browser' }).waitFor({ state: 'detached' });
+      await app.access.auth.keys.refresh();
+      assert.equal((await api('GET', '/me', undefined, newKey)).status, 401);
       assert.deepEqual(problems, []);
       await page.close();
     });

@@ -27,6 +27,9 @@ function bucketOf(ms: number): number {
   return lo;
 }
 
+/** A minute's place in the ring (minutes before the epoch too: a test's clock may start at 0). */
+const slot = (minute: number): number => ((minute % ACTIVITY_MINUTES) + ACTIVITY_MINUTES) % ACTIVITY_MINUTES;
+
 interface Minute {
   /** minute number (epoch ms / 60,000); -1: unused */
   at: number;
@@ -57,7 +60,7 @@ export class RecentActivity {
   constructor(private readonly now: () => number = Date.now) {}
 
   private minute(at: number): Minute {
-    const m = this.ring[at % ACTIVITY_MINUTES] as Minute;
+    const m = this.ring[slot(at)] as Minute;
     if (m.at !== at) {
       m.at = at;
       m.delivered = m.failed = m.retried = m.late = 0;
@@ -101,7 +104,7 @@ export class RecentActivity {
       lateness_p99_ms: [],
     };
     for (let at = first; at <= current; at++) {
-      const m = this.ring[at % ACTIVITY_MINUTES] as Minute;
+      const m = this.ring[slot(at)] as Minute;
       const live = m.at === at;
       out.delivered.push(live ? m.delivered : 0);
       out.failed.push(live ? m.failed : 0);

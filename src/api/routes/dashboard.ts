@@ -184,7 +184,7 @@ export const dashboardRoutes: FastifyPluginAsync<ApiDeps> = async (app, deps) =>
     },
     async (req) => {
       const b = req.body;
-      const range = timeRange(b, 'created');
+      const range = timeRange(b, 'created', 'body');
       const dryRun = b.dry_run ?? false;
       const filter = {
         statuses: b.status ? [b.status] : BULK_RETRY_STATUSES,

@@ -115,20 +115,35 @@ function checkPhones(rows: readonly unknown[], path: (i: number) => string): voi
   }
 }
 
+/** An RFC 3339 time the schema let through that JavaScript cannot hold (a leap second, 23:59:60) is a 400. */
+function instant(name: string, text: string, where: string): Date {
+  const d = new Date(text);
+  if (Number.isNaN(d.getTime())) {
+    throw new AppError('BAD_REQUEST', `${name}: ${JSON.stringify(text)} is not a time this service can use`, [
+      { path: `${where}/${name}`, message: 'not a usable time' },
+    ]);
+  }
+  return d;
+}
+
 /** `from` and `to` of a list query as times; refused for the unsent list (delivery order) and when reversed. */
-export function timeRange(f: { from?: string | undefined; to?: string | undefined }, order: ListOrder) {
-  const from = f.from === undefined ? undefined : new Date(f.from);
-  const to = f.to === undefined ? undefined : new Date(f.to);
+export function timeRange(
+  f: { from?: string | undefined; to?: string | undefined },
+  order: ListOrder,
+  where: 'querystring' | 'body' = 'querystring',
+) {
+  const from = f.from === undefined ? undefined : instant('from', f.from, where);
+  const to = f.to === undefined ? undefined : instant('to', f.to, where);
   if ((from || to) && order === 'due') {
     throw new AppError(
       'BAD_REQUEST',
       'from and to bound created_at (sent_at for sent messages); unsent messages are listed in delivery order, so they take neither',
-      [{ path: `querystring/${from ? 'from' : 'to'}`, message: 'not with status=unsent' }],
+      [{ path: `${where}/${from ? 'from' : 'to'}`, message: 'not with status=unsent' }],
     );
   }
   if (from && to && from.getTime() >= to.getTime()) {
     throw new AppError('BAD_REQUEST', 'from must be before to', [
-      { path: 'querystring/from', message: 'not before to' },
+      { path: `${where}/from`, message: 'not before to' },
     ]);
   }
   return { from, to };
