@@ -92,8 +92,19 @@ export function documentSecurity(app: FastifyInstance): void {
     if (!scope || !route.schema) return;
     // 'any': credentials with any scope (GET /me), none in particular
     const any = scope === 'any';
-    route.schema.security = [{ bearer: [] }, { apiKey: [] }, { oauth2: any ? [] : [scope] }];
-    const note = any ? 'Needs credentials, with any scope.' : `Needs the scope \`${scope}\`.`;
+    // an operation that also answers without credentials (GET /me) says so: `{}` is "none" in OpenAPI
+    const optional = route.config?.credentialOptional === true;
+    route.schema.security = [
+      ...(optional ? [{}] : []),
+      { bearer: [] },
+      { apiKey: [] },
+      { oauth2: any ? [] : [scope] },
+    ];
+    const note = optional
+      ? 'Credentials optional: any scope.'
+      : any
+        ? 'Needs credentials, with any scope.'
+        : `Needs the scope \`${scope}\`.`;
     // a GET's HEAD shares its schema object: the note goes in once
     const before = route.schema.description;
     if (!before?.endsWith(note)) route.schema.description = before ? `${before}\n\n${note}` : note;
