@@ -11,6 +11,8 @@ import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type P
 import { VERSION } from '../src/app/app.js';
 import { post } from '../src/delivery/webhook-client.js';
 import { floorDeliver } from './floor.js';
+import { referenceDeliver, referenceIndex } from './reference-pg.js';
+import { postgresSettings } from './targets.js';
 
 interface Options {
   n: number;
@@ -25,6 +27,8 @@ interface Options {
   mongoGrowthRows: number;
   apiInsert: boolean;
   floor: boolean;
+  /** issue 27's hand-written SQL on PostgreSQL beside the service (reference-pg.ts) */
+  reference: boolean;
   /** the service traces every delivery (OTLP to the sink, which discards it) */
   tracing: boolean;
 }
@@ -231,6 +235,48 @@ async function deliveryRun(
 }
 
 /**
+ * Issue 27's yardstick on PostgreSQL (reference-pg.ts): hand-written SQL in the bench process, on the
+ * same server, receiver and concurrency, after the same warm-up.
+ */
+async function referenceRun(n: number, o: Options, limit: number, tag: string): Promise<DeliveryResult> {
+  const system = REFERENCE;
+  const target = storeEnv('postgres', `x${tag}`);
+  const store = await openStore(target.env);
+  const url = target.env.DATABASE_URL ?? '';
+  const schema = target.env.DATABASE_SCHEMA ?? '';
+  try {
+    // the index its claim needs: hand-written SQL would have it (the service's due index is ordered
+    // by priority and due time, not by id)
+    await referenceIndex(url, schema);
+    const warmUp = Math.min(n, WARM_UP);
+    await fill(store, warmUp);
+    await referenceDeliver(url, schema, SINK, warmUp, o.concurrency, hookHeaders);
+    await getJson(`${SINK}/reset`, { method: 'POST' });
+    const insertPerSec = await fill(store, n);
+    const costs = startCosts(selfCpuMs);
+    const box: { measured?: Costs } = {};
+    const delivered = await referenceDeliver(url, schema, SINK, n, o.concurrency, hookHeaders, () => {
+      box.measured = costs(n, 'postgres', limit);
+    });
+    const measured = box.measured;
+    if (!measured) throw new Error('bench: the reference did not finish');
+    const { accepted, duplicates } = await sinkStats();
+    const sent = (await store.countByStatus()).sent;
+    if (delivered !== n || accepted !== n || sent !== n + warmUp)
+      throw new Error(
+        `bench: the reference delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
+      );
+    return { system, n, insertPerSec, peakRssMb: NaN, duplicates, serviceMainCpuUs: NaN, ...measured };
+  } finally {
+    await getJson(`${SINK}/reset`, { method: 'POST' });
+    await store.close();
+    await target.drop();
+  }
+}
+
+const REFERENCE = 'reference: hand-written SQL (postgres)';
+
+/**
  * The floor for one store (floor.ts): the bench process itself claims, POSTs and
  * records with the store's calls and nothing else, after the same warm-up.
  */
@@ -431,6 +477,7 @@ function parseOptions(args: string[]): Options {
       'mongo-growth-rows': { type: 'string' },
       'no-api': { type: 'boolean' },
       'no-floor': { type: 'boolean' },
+      'no-reference': { type: 'boolean' },
       tracing: { type: 'boolean' },
     },
   });
@@ -454,6 +501,7 @@ function parseOptions(args: string[]): Options {
     mongoGrowthRows: int(values['mongo-growth-rows'], 100_000, 'mongo-growth-rows'),
     apiInsert: !values['no-api'],
     floor: !values['no-floor'],
+    reference: !values['no-reference'],
     tracing: values.tracing ?? false,
   };
 }
@@ -482,12 +530,14 @@ export async function runBench(args: string[]): Promise<void> {
   const results: { limit: LimitResult[]; runs: DeliveryResult[] } = { limit: [], runs: [] };
   const extra: Record<string, unknown> = {};
   try {
-    // [store, with Redis, the floor instead of the service]
-    const systems: [StoreKind, boolean, boolean][] = [];
+    if (o.stores.includes('postgres')) say(`  PostgreSQL: ${await postgresSettings()}`);
+    // [store, with Redis, what delivers: the service, the floor, or the hand-written reference]
+    const systems: [StoreKind, boolean, 'service' | 'floor' | 'reference'][] = [];
     for (const s of o.stores) {
-      systems.push([s, false, false]);
-      if (o.redis) systems.push([s, true, false]);
-      if (o.floor) systems.push([s, false, true]);
+      systems.push([s, false, 'service']);
+      if (o.redis) systems.push([s, true, 'service']);
+      if (o.floor) systems.push([s, false, 'floor']);
+      if (o.reference && s === 'postgres') systems.push([s, false, 'reference']);
     }
     for (let r = 0; r < o.repeat; r++) {
       // alternate: the HTTP limit, then every system, each repeat (A B A B ...)
@@ -498,11 +548,14 @@ export async function runBench(args: string[]): Promise<void> {
         `  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s, CPU per message: client ${fmt(lim.clientCpuUs)} µs, sink ${fmt(lim.sinkCpuUs)} µs`,
       );
       const order = r % 2 === 0 ? systems : [...systems].reverse();
-      for (const [kind, redis, floor] of order) {
+      for (const [kind, redis, what] of order) {
         const n = kind === 'mongodb' ? Math.min(o.n, o.mongoN) : o.n;
-        const res = floor
-          ? await floorRun(kind, n, o, limit, `r${r}`)
-          : await deliveryRun(kind, redis, n, o, limit, `r${r}`);
+        const res =
+          what === 'floor'
+            ? await floorRun(kind, n, o, limit, `r${r}`)
+            : what === 'reference'
+              ? await referenceRun(n, o, limit, `r${r}`)
+              : await deliveryRun(kind, redis, n, o, limit, `r${r}`);
         results.runs.push(res);
         say(
           `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs${Number.isNaN(res.serviceMainCpuUs) ? '' : ` (main thread ${fmt(res.serviceMainCpuUs)} µs)`}, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
@@ -549,16 +602,23 @@ export async function runBench(args: string[]): Promise<void> {
     xs.length > 1 ? ` (${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)})` : '';
   const lines = [
     '',
-    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × HTTP limit | bulk insert/s | peak RSS MB | duplicates | CPU µs/msg: sender / sink / db server | CPU ceiling × limit |`,
-    '|---|---|---|---|---|---|---|---|---|',
-    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(limitRates)} | 1.00 | | | | ${fmt(median(results.limit.map((l) => l.clientCpuUs)))} / ${fmt(median(results.limit.map((l) => l.sinkCpuUs)))} / – | |`,
+    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × HTTP limit | × hand-written SQL | bulk insert/s | peak RSS MB | duplicates | CPU µs/msg: sender / sink / db server | CPU ceiling × limit |`,
+    '|---|---|---|---|---|---|---|---|---|---|',
+    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(limitRates)} | 1.00 | | | | | ${fmt(median(results.limit.map((l) => l.clientCpuUs)))} / ${fmt(median(results.limit.map((l) => l.sinkCpuUs)))} / – | |`,
   ];
+  // PostgreSQL's rows against the reference, round by round (the machine moves between rounds)
+  const reference = bySystem.get(REFERENCE);
+  const toReference = (system: string, rs: DeliveryResult[]): string => {
+    if (!reference || !system.includes('postgres') || system === REFERENCE) return '';
+    const ratios = rs.map((r, i) => r.msgsPerSec / (reference[i]?.msgsPerSec ?? NaN)).filter(Number.isFinite);
+    return ratios.length ? `${fmt(median(ratios), 2)}${range(ratios, 2)}` : '';
+  };
   for (const [system, rs] of bySystem) {
     lines.push(
       `| ${system} | ${rs[0]?.n} | ${fmt(median(rs.map((r) => r.msgsPerSec)))}${range(rs.map((r) => r.msgsPerSec))} | ${fmt(median(rs.map((r) => r.ratio)), 2)}${range(
         rs.map((r) => r.ratio),
         2,
-      )} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} | ${fmt(median(rs.map((r) => r.serviceCpuUs)))} / ${fmt(median(rs.map((r) => r.sinkCpuUs)))} / ${fmt(median(rs.map((r) => r.dbCpuUs)))} | ${fmt(median(rs.map((r) => r.cpuCeilingRatio)), 2)} |`,
+      )} | ${toReference(system, rs)} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} | ${fmt(median(rs.map((r) => r.serviceCpuUs)))} / ${fmt(median(rs.map((r) => r.sinkCpuUs)))} / ${fmt(median(rs.map((r) => r.dbCpuUs)))} | ${fmt(median(rs.map((r) => r.cpuCeilingRatio)), 2)} |`,
     );
   }
   say(lines.join('\n'));

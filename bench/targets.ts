@@ -1,12 +1,20 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { MongoClient } from 'mongodb';
 import { loadConfig, type StoreKind } from '../src/config/config.js';
 import { createStore } from '../src/store/create-store.js';
 import type { MessageStore } from '../src/store/store.js';
 import type { NewMessage } from '../src/domain/message.js';
+
+/** The repository (or package) root: bench/ or dist/bench/ is one or two levels below it. */
+const ROOT = ((): string => {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(join('dist', 'bench')) ? join(here, '..', '..') : join(here, '..');
+})();
 
 /**
  * Where a benchmark run keeps its messages: a fresh SQLite file, PostgreSQL
@@ -24,8 +32,7 @@ export function storeEnv(
     };
   }
   if (kind === 'postgres') {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error('bench: DATABASE_URL is not set (eval "$(scripts/services.sh env)")');
+    const url = benchPostgresUrl();
     const schema = `bench_${tag}_${process.pid}`;
     return {
       env: { DATABASE_URL: url, DATABASE_SCHEMA: schema },
@@ -48,6 +55,52 @@ export function storeEnv(
       await c.close();
     },
   };
+}
+
+/**
+ * The PostgreSQL the benchmarks measure: one with the server's default, durable settings (`fsync`,
+ * `synchronous_commit`, `full_page_writes` on), as users run it, never the tests' fast server
+ * (`scripts/services.sh` turns those off for the unit tests). `MS_BENCH_DATABASE_URL` names one;
+ * otherwise the benchmark starts its own on 127.0.0.1:54359 (data in /var/tmp/message-scheduler-bench,
+ * through scripts/services.sh, idempotent). postgresSettings() prints what the server runs with.
+ */
+let benchPg: string | null = null;
+export function benchPostgresUrl(): string {
+  if (benchPg) return benchPg;
+  const given = process.env.MS_BENCH_DATABASE_URL;
+  if (given) return (benchPg = given);
+  const port = '54359';
+  execFileSync(join(ROOT, 'scripts', 'services.sh'), ['start', 'postgres'], {
+    env: {
+      ...process.env,
+      MS_SERVICES_DIR: '/var/tmp/message-scheduler-bench',
+      MS_PG_PORT: port,
+      MS_PG_DURABLE: '1',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  return (benchPg = `postgres://postgres@127.0.0.1:${port}/postgres`);
+}
+
+/** The settings a PostgreSQL figure depends on, as one line for the benchmark's output. */
+export async function postgresSettings(url: string = benchPostgresUrl()): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const show = async (name: string) =>
+      (await c.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name] ?? '?';
+    const version = await show('server_version');
+    const settings = ['fsync', 'synchronous_commit', 'full_page_writes', 'wal_level', 'shared_buffers'];
+    const values = await Promise.all(settings.map(async (s) => `${s}=${await show(s)}`));
+    const durable =
+      (await show('fsync')) === 'on' &&
+      (await show('synchronous_commit')) === 'on' &&
+      (await show('full_page_writes')) === 'on';
+    const where = new URL(url);
+    return `${version} at ${where.hostname}:${where.port || '5432'}: ${values.join(', ')} (${durable ? 'durable: the defaults users run' : 'NOT durable: figures not comparable to a production server'})`;
+  } finally {
+    await c.end();
+  }
 }
 
 export async function openStore(env: Record<string, string>): Promise<MessageStore> {
