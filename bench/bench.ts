@@ -13,6 +13,7 @@ import { post } from '../src/delivery/webhook-client.js';
 import { floorDeliver } from './floor.js';
 import { referenceDeliver, referenceIndex } from './reference-pg.js';
 import { postgresSettings } from './targets.js';
+import { perMessage, pgCounters, type PgCounters } from './pg-costs.js';
 
 interface Options {
   n: number;
@@ -29,12 +30,16 @@ interface Options {
   floor: boolean;
   /** issue 27's hand-written SQL on PostgreSQL beside the service (reference-pg.ts) */
   reference: boolean;
+  /** PostgreSQL's own counters around each PostgreSQL run, per message (pg-costs.ts) */
+  pgCosts: boolean;
   /** the service traces every delivery (OTLP to the sink, which discards it) */
   tracing: boolean;
 }
 
 interface DeliveryResult {
   system: string;
+  /** --pg-costs: what PostgreSQL did per delivered message (pg-costs.ts) */
+  pgCost?: Record<keyof PgCounters, number | null>;
   n: number;
   insertPerSec: number;
   msgsPerSec: number;
@@ -207,6 +212,7 @@ async function deliveryRun(
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
     const service = proc;
+    const pg0 = o.pgCosts && kind === 'postgres' ? await pgCounters(target.env.DATABASE_URL ?? '') : null;
     const costs = startCosts(() => service.cpuMs());
     const main0 = service.mainThreadCpuMs();
     await setPool('start');
@@ -226,7 +232,17 @@ async function deliveryRun(
     const serviceMainCpuUs = ((service.mainThreadCpuMs() - main0) * 1000) / n;
     const peakRssMb = proc.peakRssMb();
     const { duplicates } = await sinkStats();
-    return { system, n, insertPerSec, peakRssMb, duplicates, serviceMainCpuUs, ...measured };
+    const pgCost = pg0 ? perMessage(pg0, await pgCounters(target.env.DATABASE_URL ?? ''), n) : undefined;
+    return {
+      system,
+      n,
+      insertPerSec,
+      peakRssMb,
+      duplicates,
+      serviceMainCpuUs,
+      ...measured,
+      ...(pgCost ? { pgCost } : {}),
+    };
   } finally {
     await proc?.stop();
     await store.close();
@@ -253,6 +269,7 @@ async function referenceRun(n: number, o: Options, limit: number, tag: string): 
     await referenceDeliver(url, schema, SINK, warmUp, o.concurrency, hookHeaders);
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
+    const pg0 = o.pgCosts ? await pgCounters(url) : null;
     const costs = startCosts(selfCpuMs);
     const box: { measured?: Costs } = {};
     const delivered = await referenceDeliver(url, schema, SINK, n, o.concurrency, hookHeaders, () => {
@@ -266,7 +283,17 @@ async function referenceRun(n: number, o: Options, limit: number, tag: string): 
       throw new Error(
         `bench: the reference delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
       );
-    return { system, n, insertPerSec, peakRssMb: NaN, duplicates, serviceMainCpuUs: NaN, ...measured };
+    const pgCost = pg0 ? perMessage(pg0, await pgCounters(url), n) : undefined;
+    return {
+      system,
+      n,
+      insertPerSec,
+      peakRssMb: NaN,
+      duplicates,
+      serviceMainCpuUs: NaN,
+      ...measured,
+      ...(pgCost ? { pgCost } : {}),
+    };
   } finally {
     await getJson(`${SINK}/reset`, { method: 'POST' });
     await store.close();
@@ -296,16 +323,28 @@ async function floorRun(
     await floorDeliver(store, SINK, warmUp, o.concurrency, hookHeaders);
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
+    const url = target.env.DATABASE_URL ?? '';
+    const pg0 = o.pgCosts && kind === 'postgres' ? await pgCounters(url) : null;
     const costs = startCosts(selfCpuMs);
     const delivered = await floorDeliver(store, SINK, n, o.concurrency, hookHeaders);
     const measured = costs(n, kind, limit);
+    const pgCost = pg0 ? perMessage(pg0, await pgCounters(url), n) : undefined;
     const { accepted, duplicates } = await sinkStats();
     const sent = (await store.countByStatus()).sent;
     if (delivered !== n || accepted !== n || sent !== n + warmUp)
       throw new Error(
         `bench: floor on ${kind} delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
       );
-    return { system, n, insertPerSec, peakRssMb: NaN, duplicates, serviceMainCpuUs: NaN, ...measured };
+    return {
+      system,
+      n,
+      insertPerSec,
+      peakRssMb: NaN,
+      duplicates,
+      serviceMainCpuUs: NaN,
+      ...measured,
+      ...(pgCost ? { pgCost } : {}),
+    };
   } finally {
     await getJson(`${SINK}/reset`, { method: 'POST' });
     await store.close();
@@ -478,6 +517,7 @@ function parseOptions(args: string[]): Options {
       'no-api': { type: 'boolean' },
       'no-floor': { type: 'boolean' },
       'no-reference': { type: 'boolean' },
+      'pg-costs': { type: 'boolean' },
       tracing: { type: 'boolean' },
     },
   });
@@ -502,6 +542,7 @@ function parseOptions(args: string[]): Options {
     apiInsert: !values['no-api'],
     floor: !values['no-floor'],
     reference: !values['no-reference'],
+    pgCosts: values['pg-costs'] ?? false,
     tracing: values.tracing ?? false,
   };
 }
@@ -622,6 +663,7 @@ export async function runBench(args: string[]): Promise<void> {
     );
   }
   say(lines.join('\n'));
+  if (o.pgCosts) say(pgCostTable(bySystem));
   mkdirSync('bench-results', { recursive: true });
   const file = join('bench-results', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(
@@ -629,4 +671,35 @@ export async function runBench(args: string[]): Promise<void> {
     JSON.stringify({ machine, options: o, httpLimit: results.limit, runs: results.runs, ...extra }, null, 2),
   );
   say(`\nwrote ${file}`);
+}
+
+/** --pg-costs: PostgreSQL's counters per delivered message, medians over the rounds, one row per system. */
+function pgCostTable(bySystem: Map<string, DeliveryResult[]>): string {
+  const cols: [keyof PgCounters, string, number][] = [
+    ['commits', 'commits', 2],
+    ['statements', 'statements', 2],
+    ['walSyncs', 'WAL flushes', 3],
+    ['walWrites', 'WAL writes', 3],
+    ['walRecords', 'WAL records', 1],
+    ['walFpi', 'full-page images', 2],
+    ['walBytes', 'WAL bytes', 0],
+    ['rowsWritten', 'rows written', 2],
+  ];
+  const out = [
+    '',
+    'PostgreSQL per delivered message (its own counters: pg_stat_database, pg_stat_wal, pg_stat_statements; medians)',
+    '',
+    `| system | ${cols.map((c) => c[1]).join(' | ')} |`,
+    `|---|${cols.map(() => '---:').join('|')}|`,
+  ];
+  for (const [system, rs] of bySystem) {
+    const costs = rs.flatMap((r) => (r.pgCost ? [r.pgCost] : []));
+    if (costs.length === 0) continue;
+    const cell = (k: keyof PgCounters, d: number): string => {
+      const xs = costs.map((c) => c[k]).filter((x): x is number => x !== null && Number.isFinite(x));
+      return xs.length ? fmt(median(xs), d) : 'n/a';
+    };
+    out.push(`| ${system} | ${cols.map(([k, , d]) => cell(k, d)).join(' | ')} |`);
+  }
+  return out.join('\n');
 }

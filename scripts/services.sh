@@ -102,10 +102,11 @@ start_postgres() {
   fi
   mkdir -p "$DIR/pg-sock"
   chown postgres:postgres "$DIR/pg-sock" 2>/dev/null || true
-  # fast and not crash-safe for the unit tests; MS_PG_DURABLE=1 (the fault-injection suite's
-  # server) keeps PostgreSQL's defaults, so a killed server loses no acknowledged commit
+  # fast and not crash-safe for the unit tests; MS_PG_DURABLE=1 (the fault-injection suite's server
+  # and the benchmarks') keeps PostgreSQL's defaults, so a killed server loses no acknowledged commit,
+  # and loads pg_stat_statements, whose counts `bench --pg-costs` reads
   local speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-  [ "${MS_PG_DURABLE:-0}" = 1 ] && speed=""
+  [ "${MS_PG_DURABLE:-0}" = 1 ] && speed="-c shared_preload_libraries=pg_stat_statements"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   as_pg "$bin/pg_ctl" -D "$DIR/pg" -l "$DIR/pg/server.log" -w -t 60 start \
     -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR/pg-sock -c max_connections=300 $speed" >/dev/null
