@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import type { StoreKind } from '../src/config/config.js';
+import type { MessageStore } from '../src/store/store.js';
 import { dbServerCpuMs, getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
 import { VERSION } from '../src/app/app.js';
 import { post } from '../src/delivery/webhook-client.js';
@@ -250,40 +251,54 @@ async function deliveryRun(
   }
 }
 
+/** What delivers in the bench process: `count` messages from the store, calling `done` once the last is recorded. */
+type InProcessDeliver = (
+  store: MessageStore,
+  env: Record<string, string>,
+  count: number,
+  done: () => void,
+) => Promise<number>;
+
 /**
- * Issue 27's yardstick on PostgreSQL (reference-pg.ts): hand-written SQL in the bench process, on the
- * same server, receiver and concurrency, after the same warm-up.
+ * A deliverer in the bench process (the floor, the hand-written reference): the same warm-up as the
+ * service, then `n` messages timed, checked against the sink and the store. Costs are read when the
+ * deliverer says it is done, before it closes its connections (their server processes' CPU is read then).
  */
-async function referenceRun(n: number, o: Options, limit: number, tag: string): Promise<DeliveryResult> {
-  const system = REFERENCE;
-  const target = storeEnv('postgres', `x${tag}`);
+async function inProcessRun(
+  system: string,
+  kind: StoreKind,
+  n: number,
+  o: Options,
+  limit: number,
+  tag: string,
+  deliver: InProcessDeliver,
+  prepare?: (env: Record<string, string>) => Promise<void>,
+): Promise<DeliveryResult> {
+  const target = storeEnv(kind, tag);
   const store = await openStore(target.env);
   const url = target.env.DATABASE_URL ?? '';
-  const schema = target.env.DATABASE_SCHEMA ?? '';
   try {
-    // the index its claim needs: hand-written SQL would have it (the service's due index is ordered
-    // by priority and due time, not by id)
-    await referenceIndex(url, schema);
+    await prepare?.(target.env);
     const warmUp = Math.min(n, WARM_UP);
     await fill(store, warmUp);
-    await referenceDeliver(url, schema, SINK, warmUp, o.concurrency, hookHeaders);
+    await deliver(store, target.env, warmUp, () => undefined);
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
-    const pg0 = o.pgCosts ? await pgCounters(url) : null;
+    const pg0 = o.pgCosts && kind === 'postgres' ? await pgCounters(url) : null;
     const costs = startCosts(selfCpuMs);
     const box: { measured?: Costs } = {};
-    const delivered = await referenceDeliver(url, schema, SINK, n, o.concurrency, hookHeaders, () => {
-      box.measured = costs(n, 'postgres', limit);
+    const delivered = await deliver(store, target.env, n, () => {
+      box.measured = costs(n, kind, limit);
     });
     const measured = box.measured;
-    if (!measured) throw new Error('bench: the reference did not finish');
+    if (!measured) throw new Error(`bench: ${system} did not finish`);
+    const pgCost = pg0 ? perMessage(pg0, await pgCounters(url), n) : undefined;
     const { accepted, duplicates } = await sinkStats();
     const sent = (await store.countByStatus()).sent;
     if (delivered !== n || accepted !== n || sent !== n + warmUp)
       throw new Error(
-        `bench: the reference delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
+        `bench: ${system} delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
       );
-    const pgCost = pg0 ? perMessage(pg0, await pgCounters(url), n) : undefined;
     return {
       system,
       n,
@@ -304,52 +319,42 @@ async function referenceRun(n: number, o: Options, limit: number, tag: string): 
 const REFERENCE = 'reference: hand-written SQL (postgres)';
 
 /**
- * The floor for one store (floor.ts): the bench process itself claims, POSTs and
- * records with the store's calls and nothing else, after the same warm-up.
+ * Issue 27's yardstick on PostgreSQL (reference-pg.ts): hand-written SQL in the bench process, on the
+ * same server, receiver and concurrency. First the index its claim needs: hand-written SQL would have
+ * it (the service's due index is ordered by priority and due time, not by id).
  */
-async function floorRun(
+function referenceRun(n: number, o: Options, limit: number, tag: string): Promise<DeliveryResult> {
+  const schemaOf = (env: Record<string, string>) =>
+    [env.DATABASE_URL ?? '', env.DATABASE_SCHEMA ?? ''] as const;
+  return inProcessRun(
+    REFERENCE,
+    'postgres',
+    n,
+    o,
+    limit,
+    `x${tag}`,
+    (_store, env, count, done) =>
+      referenceDeliver(...schemaOf(env), SINK, count, o.concurrency, hookHeaders, done),
+    (env) => referenceIndex(...schemaOf(env)),
+  );
+}
+
+/**
+ * The floor for one store (floor.ts): the bench process itself claims, POSTs and
+ * records with the store's calls and nothing else.
+ */
+function floorRun(
   kind: StoreKind,
   n: number,
   o: Options,
   limit: number,
   tag: string,
 ): Promise<DeliveryResult> {
-  const system = `floor: ${kind}`;
-  const target = storeEnv(kind, `f${tag}`);
-  const store = await openStore(target.env);
-  try {
-    const warmUp = Math.min(n, WARM_UP);
-    await fill(store, warmUp);
-    await floorDeliver(store, SINK, warmUp, o.concurrency, hookHeaders);
-    await getJson(`${SINK}/reset`, { method: 'POST' });
-    const insertPerSec = await fill(store, n);
-    const url = target.env.DATABASE_URL ?? '';
-    const pg0 = o.pgCosts && kind === 'postgres' ? await pgCounters(url) : null;
-    const costs = startCosts(selfCpuMs);
-    const delivered = await floorDeliver(store, SINK, n, o.concurrency, hookHeaders);
-    const measured = costs(n, kind, limit);
-    const pgCost = pg0 ? perMessage(pg0, await pgCounters(url), n) : undefined;
-    const { accepted, duplicates } = await sinkStats();
-    const sent = (await store.countByStatus()).sent;
-    if (delivered !== n || accepted !== n || sent !== n + warmUp)
-      throw new Error(
-        `bench: floor on ${kind} delivered ${delivered}, sink accepted ${accepted}, stored ${sent} sent`,
-      );
-    return {
-      system,
-      n,
-      insertPerSec,
-      peakRssMb: NaN,
-      duplicates,
-      serviceMainCpuUs: NaN,
-      ...measured,
-      ...(pgCost ? { pgCost } : {}),
-    };
-  } finally {
-    await getJson(`${SINK}/reset`, { method: 'POST' });
-    await store.close();
-    await target.drop();
-  }
+  return inProcessRun(`floor: ${kind}`, kind, n, o, limit, `f${tag}`, async (store, _env, count, done) => {
+    const delivered = await floorDeliver(store, SINK, count, o.concurrency, hookHeaders);
+    done();
+    return delivered;
+  });
 }
 
 /** Messages due evenly over 10 s at about 1,000/s: how late each reaches the sink. */

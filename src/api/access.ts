@@ -257,12 +257,9 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
         }
         principal = anonymous(address);
       } else if (o.auth.mode === 'protected' && !o.auth.credentialsExist()) {
-        if ((!local || !anonymousHostOk(host, allowedHosts)) && optional) {
-          req.principal = null;
-          passed.add(req);
-          return;
-        }
-        if (!local || !anonymousHostOk(host, allowedHosts)) {
+        const loopback = local && anonymousHostOk(host, allowedHosts);
+        // an operation whose credentials are optional goes on with no principal instead
+        if (!loopback && !optional) {
           throw new AppError(
             'PROTECTED_MODE',
             local
@@ -270,12 +267,10 @@ export function installAccess(app: FastifyInstance, o: AccessOptions): void {
               : `no credentials are configured (protected mode, api.auth / API_AUTH = protected), so only loopback clients are answered, and this request came from ${address} (a port published by Docker is reached from its bridge, a proxy from its own address: neither is loopback unless api.trustProxy names the proxy). Create an API key (message-scheduler keys create --name NAME --scopes ...), configure OAuth2 (auth.jwt.jwksUrl, issuer, audience), or set API_AUTH=none (no authentication: only with the port published on 127.0.0.1, as this project's docker-compose.yml does)`,
           );
         }
-        principal = anonymous(address);
-      } else if (optional) {
-        req.principal = null;
-        passed.add(req);
-        return;
-      } else throw unauthorized('this operation needs credentials: Authorization: Bearer <API key or token>');
+        if (loopback) principal = anonymous(address);
+      } else if (!optional) {
+        throw unauthorized('this operation needs credentials: Authorization: Bearer <API key or token>');
+      }
     }
     if (need !== null && need !== 'any' && principal !== null && !principal.scopes.has(need)) {
       throw new AppError('INSUFFICIENT_SCOPE', `this operation needs the scope ${need}`, undefined, {

@@ -79,7 +79,8 @@ export class RecentActivity {
         // a first attempt is due at send_at; a retry's back-off is not lateness
         if (e.message.attempts === 0) {
           const late = Math.max(0, e.outcome.sentAt.getTime() - e.message.due_at.getTime());
-          m.lateness[bucketOf(late)] = (m.lateness[bucketOf(late)] ?? 0) + 1;
+          const b = bucketOf(late);
+          m.lateness[b] = (m.lateness[b] ?? 0) + 1;
           m.late++;
         }
         break;

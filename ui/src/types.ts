@@ -1,14 +1,17 @@
 /** What the API answers, as far as the dashboard reads it (docs/openapi.json is the reference). */
-export type Scope =
-  | 'messages:read'
-  | 'messages:write'
-  | 'pool:control'
-  | 'destinations:read'
-  | 'destinations:write'
-  | 'schedules:read'
-  | 'schedules:write'
-  | 'metrics:read'
-  | 'admin';
+/** The API's scopes (src/domain/scopes.ts), in the order the API keys screen offers them. */
+export const SCOPES = [
+  'messages:read',
+  'messages:write',
+  'pool:control',
+  'destinations:read',
+  'destinations:write',
+  'schedules:read',
+  'schedules:write',
+  'metrics:read',
+  'admin',
+] as const;
+export type Scope = (typeof SCOPES)[number];
 
 export interface Me {
   /** none: no credential was given and one is needed */

@@ -1,19 +1,7 @@
 import { useState } from 'preact/hooks';
 import { del, get, post } from '../api';
 import { ActionButton, ErrorNote, Section, Time, useLoad, UserText, Table } from '../components';
-import type { ApiKey, Me, Scope } from '../types';
-
-const ALL_SCOPES: Scope[] = [
-  'messages:read',
-  'messages:write',
-  'pool:control',
-  'destinations:read',
-  'destinations:write',
-  'schedules:read',
-  'schedules:write',
-  'metrics:read',
-  'admin',
-];
+import { SCOPES, type ApiKey, type Me } from '../types';
 
 export function KeysScreen(_props: { me: Me }) {
   const { data, error, reload } = useLoad(() => get<ApiKey[]>('/keys'), []);
@@ -95,7 +83,7 @@ function CreateKey(props: { onCreated: (k: ApiKey & { key: string }) => void }) 
         e.preventDefault();
         const form = e.currentTarget as HTMLFormElement;
         const data = new FormData(form);
-        const scopes = ALL_SCOPES.filter((s) => data.get(`scope-${s}`) === 'on');
+        const scopes = SCOPES.filter((s) => data.get(`scope-${s}`) === 'on');
         setBusy(true);
         setError(null);
         try {
@@ -118,7 +106,7 @@ function CreateKey(props: { onCreated: (k: ApiKey & { key: string }) => void }) 
       <fieldset>
         <legend>Scopes</legend>
         <div class="scopes">
-          {ALL_SCOPES.map((s) => (
+          {SCOPES.map((s) => (
             <label key={s} class="check">
               <input type="checkbox" name={`scope-${s}`} /> {s}
             </label>
