@@ -38,10 +38,16 @@ export function startCli(args: string[], env: Record<string, string>): Proc {
     process.env.MS_BENCH_PROFILE && args[0] === 'serve'
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.MS_BENCH_PROFILE}`]
       : [];
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, ...prof, ...cliCommand(), ...args], {
-    env: { ...base, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // MS_BENCH_NODE_FLAGS: V8 flags to try on the service processes, added after the shipped ones
+  const extra = args[0] === 'serve' ? (process.env.MS_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+  const child = spawn(
+    process.execPath,
+    [...SERVICE_NODE_FLAGS, ...extra, ...prof, ...cliCommand(), ...args],
+    {
+      env: { ...base, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-20_000);

@@ -586,6 +586,87 @@ describe('worker pool on a fake clock (its dispatcher and timers, no waiting)', 
     }
   });
 
+  test('claim ahead: held from its claim until due, sent at its due time to the millisecond, never before', async () => {
+    const fake = new FakeClock(T0);
+    const dues = [120, 150, 151, 400];
+    await store.create(
+      dues.map((ms, i) => ({
+        content: `due ${i}`,
+        recipient_phone_number: '+1',
+        send_at: new Date(T0 + ms),
+      })),
+      new Date(T0),
+    );
+    // a 30 ms round trip: claimed when due, every message would be at least 30 ms late
+    const slow: MessageStore = Object.create(store) as MessageStore;
+    slow.completeAndClaim = async (...args) => {
+      await new Promise((r) => fake.setTimeout(() => r(undefined), 30));
+      return store.completeAndClaim(...args);
+    };
+    const sentAt: number[] = [];
+    const d = new ScriptedDeliverer(() => {
+      sentAt.push(fake.now() - T0);
+      return DELIVERED;
+    });
+    const p = pool(d, { store: slow, clock: fake, now: undefined, pollIntervalMs: 1000, claimAheadMs: 100 });
+    p.start();
+    try {
+      await fake.advance(119);
+      assert.equal(d.calls.length, 0, 'never early');
+      assert.ok((await store.countByStatus()).processing >= 3, 'the first three are claimed and held');
+      await fake.advance(500 - 119);
+      assert.deepEqual(sentAt, dues, 'each sent at its due time');
+    } finally {
+      const stopping = p.stop(1000);
+      await fake.advance(0);
+      await stopping;
+    }
+    assert.equal((await store.countByStatus()).sent, 4);
+  });
+
+  test('claim ahead: a pause gives back what is held; at most once never claims ahead', async () => {
+    const fake = new FakeClock(T0);
+    await store.create(
+      [{ content: 'soon', recipient_phone_number: '+1', send_at: new Date(T0 + 80) }],
+      new Date(T0),
+    );
+    const d = new ScriptedDeliverer(() => DELIVERED);
+    const p = pool(d, { clock: fake, now: undefined, pollIntervalMs: 1000, claimAheadMs: 100 });
+    p.start();
+    await fake.advance(10);
+    assert.equal((await store.countByStatus()).processing, 1, 'held');
+    p.pause();
+    await fake.advance(200);
+    assert.equal(d.calls.length, 0, 'not sent while paused');
+    assert.equal((await store.countByStatus()).unsent, 1, 'given back at the pause');
+    const stopping = p.stop(1000);
+    await fake.advance(0);
+    await stopping;
+
+    await store.create(
+      [{ content: 'later', recipient_phone_number: '+1', send_at: new Date(T0 + 500) }],
+      new Date(T0),
+    );
+    const once = pool(d, {
+      clock: fake,
+      now: undefined,
+      pollIntervalMs: 1000,
+      claimAheadMs: 100,
+      atMostOnce: true,
+    });
+    once.start();
+    try {
+      await fake.advance(495 - (fake.now() - T0));
+      assert.equal((await store.countByStatus()).processing, 0, 'at most once: nothing held');
+      await fake.advance(10);
+      assert.equal((await store.countByStatus()).sent, 2, 'sent when due');
+    } finally {
+      const s2 = once.stop(1000);
+      await fake.advance(0);
+      await s2;
+    }
+  });
+
   test('shutdown gives a hanging delivery pool.timeout, then releases it; the others finish', async () => {
     const fake = new FakeClock(T0);
     await store.create(

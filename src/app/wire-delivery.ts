@@ -170,6 +170,8 @@ export function createPool(
     owner: parts.nodeId,
     numWorkers: config.pool.numWorkers,
     leaseMs: config.pool.leaseMs,
+    // tokens are taken at the claim: claimed ahead, a rate limit's burst could land at one due time
+    claimAheadMs: config.rateLimiter.enabled ? 0 : config.pool.claimAheadMs,
     pollIntervalMs: config.worker.jobIntervalMs,
     ...startState(config),
     // the cluster node keeps the view: the pool starts no delivery while this node is fenced

@@ -226,6 +226,7 @@ function load(env: Env, cwd: string | null): Config {
       timeoutMs: num('pool.timeout'),
       initialRunning: bool('pool.initialJobFetch'),
       leaseMs: num('pool.leaseTimeout'),
+      claimAheadMs: num('pool.claimAhead'),
       deliveryThreads: num('pool.deliveryThreads'),
       heartbeatMs: num('pool.heartbeatInterval'),
       nodeTimeoutMs: num('pool.nodeTimeout'),

@@ -169,6 +169,15 @@ export const DELIVERY_KEYS = [
     doc: 'A claimed message whose lease is older than this is recovered to `unsent` (its owner died).',
   },
   {
+    key: 'pool.claimAhead',
+    env: 'POOL_CLAIM_AHEAD',
+    type: 'duration',
+    default: '100ms',
+    min: 0,
+    max: 10_000,
+    doc: "Messages due within this time are claimed early and held by the node until their due time, so the claim's round trip to the store is not part of their lateness. Only while no rate limit applies (`rateLimiter.enabled: false`, no destination lanes) and in `at-least-once` mode. A message held this way is `processing`: cancelling it in this window answers 409. `0`: claim at the due time.",
+  },
+  {
     key: 'delivery.mode',
     env: 'DELIVERY_MODE',
     type: 'choice',

@@ -46,6 +46,8 @@ export interface Config {
     timeoutMs: number;
     initialRunning: boolean;
     leaseMs: number;
+    /** messages due within this are claimed early and held until due (0: off) */
+    claimAheadMs: number;
     deliveryThreads: number;
     heartbeatMs: number;
     nodeTimeoutMs: number;

@@ -275,6 +275,12 @@ export interface ClaimRequest {
   /** the most messages of `default` (those with no destination of their own) to claim */
   limit: number;
   now: Date;
+  /**
+   * `default`'s messages due at or before this time are claimed (absent: `now`). A pool claims a
+   * little ahead of the due time and holds what it took until then (pool.claimAhead), so the claim's
+   * round trip is not part of a message's lateness. Lanes always claim what is due at `now`.
+   */
+  dueBy?: Date | undefined;
   leaseMs: number;
   /**
    * Destinations claimed each from its own index range (messages_lane), at most its lane's limit:

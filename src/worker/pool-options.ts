@@ -61,6 +61,12 @@ export interface WorkerPoolOptions {
    * sent again by itself. Default: at least once (sent again, same webhook-id).
    */
   atMostOnce?: boolean;
+  /**
+   * Messages of `default` due within this many ms are claimed early and held until their due time
+   * (0 or absent: claimed when due). Never at most once (a held message lost in a crash would become
+   * unknown, not sent again) nor while destinations claim by lanes (their limits count at the claim).
+   */
+  claimAheadMs?: number;
   /** claim rounds in flight at once (default 2): a server store's round trip overlaps the next */
   concurrentRounds?: number;
   initialState: PoolState;

@@ -53,6 +53,11 @@ export class WorkerPool {
   private readonly minClaim: number;
   /** claimed messages waiting for a free slot, so a finished delivery is followed at once */
   private ready: ClaimedMessage[] = [];
+  /** claimed ahead of their due time (pool.claimAhead), soonest first: started when due */
+  private early: ClaimedMessage[] = [];
+  private earlyTimer: unknown = null;
+  /** how far ahead of its due time `default`'s messages are claimed (0: when due) */
+  private readonly claimAheadMs: number;
   private readonly prefetch: number;
   /**
    * Deliveries sent or being sent whose outcome is not yet stored (in flight,
@@ -100,6 +105,7 @@ export class WorkerPool {
     ));
     this.maxUnrecorded = 2 * o.numWorkers;
     this.maxRounds = Math.max(1, o.concurrentRounds ?? 2);
+    this.claimAheadMs = o.atMostOnce ? 0 : Math.max(0, o.claimAheadMs ?? 0);
     this.flow = o.flow;
     this.policy = { retry: o.retry, atMostOnce: o.atMostOnce ?? false, random: this.random };
     this.attempts = {
@@ -295,7 +301,9 @@ export class WorkerPool {
   private async untilDue(now: number): Promise<number> {
     const next = await this.o.store.nextDueAt();
     if (!next) return this.o.pollIntervalMs;
-    return Math.max(0, Math.min(next.getTime() - now, this.o.pollIntervalMs));
+    // claiming ahead: wake half the window before, so one round takes the next half's messages
+    const lead = this.claimAheadMs / 2;
+    return Math.max(0, Math.min(next.getTime() - lead - now, this.o.pollIntervalMs));
   }
 
   /** Recovers expired leases now and then, reconciles after a failed round, gives back what a pause holds. */
@@ -336,6 +344,7 @@ export class WorkerPool {
    * recovering them), so they are forgotten, never started later. Given back if the store answers.
    */
   private dropReady(now: number): void {
+    this.unholdAll();
     if (this.ready.length === 0) return;
     const held = this.ready;
     this.ready = [];
@@ -370,6 +379,8 @@ export class WorkerPool {
     const batch = this.outcomes.take();
     let result: CompleteAndClaim;
     this.claimingTokens += tokens;
+    // lanes count what they claim against their destinations' limits now: never ahead
+    const ahead = lanes ? 0 : this.claimAheadMs;
     try {
       result = await this.o.store.completeAndClaim(
         batch.map((b) => b.completion),
@@ -377,6 +388,7 @@ export class WorkerPool {
           owner: this.o.owner,
           limit: lanes ? lanes.limit : tokens,
           now: new Date(now),
+          dueBy: ahead > 0 ? new Date(now + ahead) : undefined,
           leaseMs: this.o.leaseMs,
           // each active destination's lane; paused, disabled and limited ones have none
           lanes: lanes?.lanes,
@@ -415,7 +427,14 @@ export class WorkerPool {
 
   /** Messages this pool may still claim: free slots plus free room in the ready buffer. */
   private room(): number {
-    return this.o.numWorkers + this.prefetch - this.inFlight.size - this.ready.length - this.claimingTokens;
+    return (
+      this.o.numWorkers +
+      this.prefetch -
+      this.inFlight.size -
+      this.ready.length -
+      this.early.length -
+      this.claimingTokens
+    );
   }
 
   /**
@@ -439,6 +458,11 @@ export class WorkerPool {
     while (this.canStart() && this.state === 'running' && !this.closing && !this.isFenced()) {
       const m = this.ready.shift();
       if (!m) return;
+      // claimed ahead (pool.claimAhead): held until due, never sent before
+      if (m.due_at.getTime() > now) {
+        this.hold(m);
+        continue;
+      }
       // its lease ran out while it waited (only with a lease shorter than a delivery): recovery
       // hands it out again, so sending it here could send it twice
       if (m.lease_expires_at && m.lease_expires_at.getTime() <= now) {
@@ -449,8 +473,49 @@ export class WorkerPool {
     }
   }
 
+  /** Holds a message claimed ahead until its due time (early, soonest first, one timer). */
+  private hold(m: ClaimedMessage): void {
+    const due = m.due_at.getTime();
+    let i = this.early.length;
+    while (i > 0 && (this.early[i - 1]?.due_at.getTime() ?? 0) > due) i--;
+    this.early.splice(i, 0, m);
+    if (i === 0) this.armEarly();
+  }
+
+  private armEarly(): void {
+    if (this.earlyTimer !== null) this.clock.clearTimeout(this.earlyTimer);
+    this.earlyTimer = null;
+    const first = this.early[0];
+    if (!first) return;
+    this.earlyTimer = this.clock.setTimeout(
+      () => {
+        this.earlyTimer = null;
+        this.releaseDue();
+      },
+      Math.max(1, first.due_at.getTime() - this.now()),
+    );
+  }
+
+  /** The held messages now due join the ready ones (startReady holds any back again that is not). */
+  private releaseDue(): void {
+    const now = this.now();
+    let k = 0;
+    while (k < this.early.length && (this.early[k]?.due_at.getTime() ?? Infinity) <= now) k++;
+    if (k > 0) this.ready.push(...this.early.splice(0, k));
+    this.armEarly();
+    this.startReady();
+  }
+
+  /** Everything held for its due time back with the ready ones (to be given back or dropped). */
+  private unholdAll(): void {
+    if (this.early.length > 0) this.ready.push(...this.early);
+    this.early = [];
+    this.armEarly();
+  }
+
   /** Gives back the leases of claimed messages that have not started (pause, stop). */
   private async releaseReady(): Promise<void> {
+    this.unholdAll();
     if (this.ready.length === 0) return;
     const held = this.ready;
     this.ready = [];

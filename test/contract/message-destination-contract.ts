@@ -161,6 +161,70 @@ export function messageDestinationContract(factory: StoreFactory): void {
       );
     });
 
+    test('dueBy claims `default` ahead of now, lanes only what is due now; processing times stay now', async () => {
+      const s = store();
+      await s.create(
+        [
+          msg(1, { send_at: at(50) }),
+          msg(2, { send_at: at(200) }),
+          msg(3, { destination_id: 'd', send_at: at(50) }),
+          msg(4, { send_at: at(5) }),
+        ],
+        T0,
+      );
+      const ahead = await s.claim({
+        owner: 'n1',
+        limit: 10,
+        now: at(10),
+        dueBy: at(100),
+        leaseMs: 60_000,
+        lanes: [{ destination: 'd', limit: 10 }],
+      });
+      assert.deepEqual(
+        ahead.map((m) => m.content),
+        ['hello 4', 'hello 1'],
+        'default by the due time given; the lane not ahead of now',
+      );
+      const stored = await s.get(ahead[1]?.id ?? '');
+      assert.equal(stored?.processing_started_at?.getTime(), at(10).getTime());
+      assert.equal(stored?.lease_expires_at?.getTime(), at(60_010).getTime());
+      // the same in completeAndClaim, with nothing to complete
+      const next = await s.completeAndClaim(
+        [],
+        { owner: 'n1', limit: 10, now: at(20), dueBy: at(250), leaseMs: 60_000 },
+        at(20),
+      );
+      assert.deepEqual(
+        next.claimed.map((m) => m.content),
+        ['hello 2'],
+      );
+      const lanes = await s.completeAndClaim(
+        [],
+        {
+          owner: 'n1',
+          limit: 10,
+          now: at(20),
+          dueBy: at(250),
+          leaseMs: 60_000,
+          lanes: [{ destination: 'd', limit: 10 }],
+        },
+        at(20),
+      );
+      assert.deepEqual(lanes.claimed, [], 'a lane does not claim ahead');
+      assert.deepEqual(
+        (
+          await s.claim({
+            owner: 'n1',
+            limit: 0,
+            now: at(50),
+            leaseMs: 1000,
+            lanes: [{ destination: 'd', limit: 5 }],
+          })
+        ).map((m) => m.content),
+        ['hello 3'],
+      );
+    });
+
     test('a lane claims in delivery order and stops at what is due', async () => {
       const s = store();
       await s.create(

@@ -354,7 +354,8 @@ export class MongoStore implements MessageStore {
         const filter: Filter<MessageDoc> = {
           status: 'unsent',
           destination_id: destination,
-          due_at: { $lte: req.now },
+          // lanes claim what is due now; `default` may claim ahead (ClaimRequest.dueBy)
+          due_at: { $lte: destination === null ? (req.dueBy ?? req.now) : req.now },
         };
         if (tried.length > 0) filter._id = { $nin: tried };
         pool = await this.messages

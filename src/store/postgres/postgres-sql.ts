@@ -42,6 +42,7 @@ export const INSERT_SQL = `INSERT INTO messages (${INSERT_COLUMNS.map(([c]) => c
  * its $laneLimits (int4[]) from its own range of messages_lane; no other destination's row is read.
  */
 const claimCandidates = (
+  due: string,
   now: string,
   limit: string,
   lanes?: { ids: string; limits: string; total: string },
@@ -55,7 +56,7 @@ const claimCandidates = (
   ), q0 AS (
     SELECT x.id FROM p CROSS JOIN LATERAL (
       SELECT id, priority, due_at, created_at FROM messages
-      WHERE status = 'unsent' AND destination_id IS NULL AND priority = p.pr AND due_at <= ${now}
+      WHERE status = 'unsent' AND destination_id IS NULL AND priority = p.pr AND due_at <= ${due}
       ORDER BY priority DESC, due_at, created_at LIMIT ${limit} FOR UPDATE SKIP LOCKED) x
     WHERE ${limit} > 0
     ORDER BY x.priority DESC, x.due_at, x.created_at LIMIT ${limit}
@@ -91,10 +92,13 @@ const claimUpdate = (now: string, owner: string, exp: string): string => `UPDATE
 /** `default` only, or with destinations' lanes (their ids and limits bound after the claim's own parameters). */
 export type ClaimShape = 'default' | 'lanes';
 
-/** The claim: owner $1, now $2, lease expiry $3, `default`'s limit $4; lanes $5, their limits $6, the total $7. */
+/**
+ * The claim: owner $1, now $2, lease expiry $3, `default`'s limit $4; lanes $5, their limits $6,
+ * the total $7; last, what `default` claims is due by (ClaimRequest.dueBy): $5, or $8 with lanes.
+ */
 export const CLAIM_SQL_BY_SHAPE: Record<ClaimShape, string> = {
-  default: `WITH RECURSIVE ${claimCandidates('$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`,
-  lanes: `WITH RECURSIVE ${claimCandidates('$2', '$4', { ids: '$5', limits: '$6', total: '$7' })} ${claimUpdate('$2', '$1', '$3')}`,
+  default: `WITH RECURSIVE ${claimCandidates('$5', '$2', '$4')} ${claimUpdate('$2', '$1', '$3')}`,
+  lanes: `WITH RECURSIVE ${claimCandidates('$8', '$2', '$4', { ids: '$5', limits: '$6', total: '$7' })} ${claimUpdate('$2', '$1', '$3')}`,
 };
 
 export const CLAIM_SQL = CLAIM_SQL_BY_SHAPE.default;
@@ -135,7 +139,7 @@ export const COMPLETE_SQL = `WITH ${COMPLETION_CTES} SELECT id FROM done`;
  * completion (all message columns null, applied_id set).
  */
 const completeAndClaim = (lanes?: { ids: string; limits: string; total: string }): string =>
-  `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates('$17', '$20', lanes)}, claimed AS (
+  `WITH RECURSIVE ${COMPLETION_CTES}, ${claimCandidates(lanes ? '$24' : '$21', '$17', '$20', lanes)}, claimed AS (
     ${claimUpdate('$17', '$18', '$19')}
   )
   SELECT claimed.*, NULL::text AS applied_id FROM claimed
@@ -143,7 +147,10 @@ const completeAndClaim = (lanes?: { ids: string; limits: string; total: string }
   SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::int4, NULL::int4, NULL::float8,
     NULL::float8, NULL::text, NULL::text, id FROM done`;
 
-/** Completions ($1..$16, now $17), then the claim: owner $18, lease expiry $19, limit $20; lanes $21, $22, total $23. */
+/**
+ * Completions ($1..$16, now $17), then the claim: owner $18, lease expiry $19, limit $20; lanes $21,
+ * $22, total $23; last, what `default` claims is due by: $21, or $24 with lanes.
+ */
 export const COMPLETE_AND_CLAIM_SQL_BY_SHAPE: Record<ClaimShape, string> = {
   default: completeAndClaim(),
   lanes: completeAndClaim({ ids: '$21', limits: '$22', total: '$23' }),

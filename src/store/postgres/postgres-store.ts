@@ -381,7 +381,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     const { rows } = await this.lane.query<ClaimedTuple>({
       name: lanes ? 'ms_claim_lanes' : 'ms_claim',
       text: CLAIM_SQL_BY_SHAPE[lanes ? 'lanes' : 'default'],
-      values: [req.owner, req.now, lease, firstLimit(req), ...(lanes ?? [])],
+      values: [req.owner, req.now, lease, firstLimit(req), ...(lanes ?? []), req.dueBy ?? req.now],
       rowMode: 'array',
     });
     return rows.map((r) => toClaimed(r, lease)).sort(byClaimOrder);
@@ -406,6 +406,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
         lease,
         firstLimit(claim),
         ...(lanes ?? []),
+        claim.dueBy ?? claim.now,
       ],
       rowMode: 'array',
     });
@@ -497,7 +498,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
       await client.query('BEGIN');
       const { rows } = await client.query<{ 'QUERY PLAN': string }>(
         `EXPLAIN (ANALYZE, COSTS OFF) ${CLAIM_SQL}`,
-        ['explain', new Date(), new Date(Date.now() + 60_000), 64],
+        ['explain', new Date(), new Date(Date.now() + 60_000), 64, new Date()],
       );
       await client.query('ROLLBACK');
       return rows.map((r) => r['QUERY PLAN']).join('\n');

@@ -83,7 +83,7 @@ export function toRow(m: Message): Row {
 export const CLAIM_SQL = `UPDATE messages SET status = 'processing', processing_started_at = @now, lease_owner = @owner,
     lease_expires_at = @exp, updated_at = @now
   WHERE rowid IN (SELECT rowid FROM messages INDEXED BY messages_due
-                  WHERE status = 'unsent' AND destination_id IS NULL AND priority = @priority AND due_at <= @now
+                  WHERE status = 'unsent' AND destination_id IS NULL AND priority = @priority AND due_at <= @due
                   ORDER BY priority DESC, due_at, created_at LIMIT @limit)
   RETURNING id, webhook_id, content, recipient_phone_number, attempts, priority, due_at, created_at,
     trace_context, destination_id`;
@@ -144,4 +144,12 @@ export const earliestDueSql = (index: string, cond: string): string => `${priori
               WHERE status = 'unsent' AND ${cond} AND priority = p.pr)) AS due
   FROM p WHERE p.pr IS NOT NULL`;
 
-export type ClaimParams = { owner: string; now: number; exp: number; limit: number; priority: number };
+export type ClaimParams = {
+  owner: string;
+  now: number;
+  /** what is due by this time is claimed (ClaimRequest.dueBy) */
+  due: number;
+  exp: number;
+  limit: number;
+  priority: number;
+};

@@ -424,6 +424,7 @@ export class SqliteStore implements MessageStore {
 
   private claimRows(req: ClaimRequest): ClaimedMessage[] {
     const now = req.now.getTime();
+    const due = req.dueBy?.getTime() ?? now;
     const exp = now + req.leaseMs;
     const lease = new Date(exp);
     const claimed: ClaimedMessage[] = [];
@@ -433,7 +434,7 @@ export class SqliteStore implements MessageStore {
       for (const { pr } of this.stmts.priorities.all()) {
         const limit = first - claimed.length;
         if (limit <= 0) break;
-        for (const r of this.stmts.claim.all({ owner: req.owner, now, exp, limit, priority: pr }))
+        for (const r of this.stmts.claim.all({ owner: req.owner, now, due, exp, limit, priority: pr }))
           claimed.push(toClaimed(r, lease));
       }
     }
@@ -550,7 +551,7 @@ export class SqliteStore implements MessageStore {
     const now = Date.now();
     return this.db
       .prepare<ClaimParams, { detail: string }>(`EXPLAIN QUERY PLAN ${CLAIM_SQL}`)
-      .all({ owner: 'explain', now, exp: now, limit: 64, priority: 0 })
+      .all({ owner: 'explain', now, due: now, exp: now, limit: 64, priority: 0 })
       .map((r) => r.detail)
       .join('\n');
   }
