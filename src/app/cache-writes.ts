@@ -54,9 +54,10 @@ export function writeOutcomes(
   logger: Logger,
 ): { close(): void } {
   const dropped = new DropReporter(logger, CACHE_DROP_REPORT_MS);
+  const writes = cache.kind !== 'none';
   events.on('outcome', (e) => {
     metrics?.outcome(e);
-    if (e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
+    if (!writes || e.outcome.kind !== 'sent' || !e.applied || !e.outcome.webhookResponseMessageId) return;
     cache
       .set(e.outcome.webhookResponseMessageId, e.outcome.sentAt.toISOString(), ttlMs)
       .catch((err: unknown) => {

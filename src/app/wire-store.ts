@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import type { MessageStore } from '../store/store.js';
 import { createStore } from '../store/create-store.js';
-import { MemoryCache, type Cache } from '../cache/cache.js';
+import { NoCache, type Cache } from '../cache/cache.js';
 import { RedisCache } from '../cache/redis-cache.js';
 import { seedMessages, type SeedReport } from '../seed/seed.js';
 
@@ -20,9 +20,9 @@ export async function openStore(config: Config, logger: Logger, given?: MessageS
   return store;
 }
 
-/** Redis when REDIS_URI is set, else an in-process cache. */
+/** Redis when REDIS_URI is set, else none (NoCache). */
 export async function createCache(config: Config): Promise<Cache> {
-  if (!config.redis) return new MemoryCache();
+  if (!config.redis) return new NoCache();
   const cache = new RedisCache(config.redis, config.cache.keyPrefix);
   await cache.connect();
   return cache;

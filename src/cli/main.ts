@@ -113,7 +113,7 @@ function logConfig(logger: Logger, c: Config): void {
   logger.info(
     {
       store: c.store.kind,
-      cache: c.redis ? 'redis' : 'memory',
+      cache: c.redis ? 'redis' : 'none',
       webhook: new URL(c.webhook.url).origin,
       signing: c.webhook.signingSecrets.length,
       numWorkers: c.pool.numWorkers,

@@ -63,7 +63,7 @@ export const ENV_ONLY = [
     env: 'REDIS_URI',
     default: '',
     secret: 'url',
-    doc: 'Redis as `host:port` (as the original) or `redis://` URL; unset → in-memory cache.',
+    doc: 'Redis as `host:port` (as the original) or `redis://` URL; unset → no `messageId → sent_at` cache is written (the service itself never reads one).',
   },
   { env: 'REDIS_PASSWORD', default: '', secret: true, doc: 'Redis password (never logged).' },
   { env: 'REDIS_DB', default: '0', doc: 'Redis database number.' },

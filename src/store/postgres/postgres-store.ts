@@ -47,7 +47,7 @@ import type { SignalingStore, SignalTransport } from '../signal-transport.js';
 import { PostgresSignals } from './postgres-signals.js';
 import {
   CLAIM_SQL,
-  APPLIED_ID_COLUMN,
+  REFUSED_ID_COLUMN,
   CLAIM_SQL_BY_SHAPE,
   COMPLETE_AND_CLAIM_SQL_BY_SHAPE,
   COMPLETE_SQL,
@@ -410,13 +410,15 @@ export class PostgresStore implements MessageStore, SignalingStore {
       ],
       rowMode: 'array',
     });
-    const applied: string[] = [];
+    let refused: Set<string> | null = null;
     const claimed: ClaimedMessage[] = [];
     for (const row of rows) {
-      const appliedId = row[APPLIED_ID_COLUMN];
-      if (typeof appliedId === 'string') applied.push(appliedId);
+      const refusedId = row[REFUSED_ID_COLUMN];
+      if (typeof refusedId === 'string') (refused ??= new Set()).add(refusedId);
       else claimed.push(toClaimed(row, lease));
     }
+    const ids = completions.map((c) => c.id);
+    const applied = refused ? ids.filter((id) => !refused.has(id)) : ids;
     return { applied, claimed: claimed.sort(byClaimOrder) };
   }
 
