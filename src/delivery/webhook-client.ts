@@ -190,7 +190,8 @@ export class WebhookClient implements Deliverer {
       } else res = await post(this.pool, this.path, headers, body, this.deadline);
       const code = res.statusCode;
       if (code >= 200 && code < 300) {
-        return { kind: 'delivered', statusCode: code, ...responseId(res.text, res.utf8) };
+        const { responseMessageId, warning } = responseId(res.text, res.utf8);
+        return { kind: 'delivered', statusCode: code, responseMessageId, warning };
       }
       // what the receiver wrote goes into last_error: text every store keeps (a NUL, half a pair)
       const error = storableText(`HTTP ${code}${res.text ? `: ${res.text.slice(0, 200)}` : ''}`);

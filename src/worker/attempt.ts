@@ -81,11 +81,13 @@ export async function runAttempt(
   }
   const attemptNo = message.attempts + 1;
   const span = ctx.tracer?.attempt(message, attemptNo, route.target?.url);
-  const log = ctx.log.isLevelEnabled('debug')
+  // the debug lines' objects are built only when someone reads them: a few hundred bytes a message
+  const debug = ctx.log.isLevelEnabled('debug');
+  const log = debug
     ? ctx.log.child({ message_id: message.id, webhook_id: message.webhook_id, ...span?.logIds })
     : ctx.log;
   const startedAt = ctx.now();
-  log.debug({ attempt: attemptNo }, 'delivering');
+  if (debug) log.debug({ attempt: attemptNo }, 'delivering');
   const result = storableResult(
     await ctx.deliverer.deliver({
       webhookId: message.webhook_id,
@@ -127,17 +129,18 @@ export async function runAttempt(
       { status_code: result.statusCode, ...(log === ctx.log ? span?.logIds : undefined) },
       result.warning,
     );
-  log.debug(
-    {
-      attempt: attemptNo,
-      outcome: outcome.kind,
-      status_code: result.statusCode,
-      latency_ms: attempt.latency_ms,
-      ...(outcome.kind === 'retry' ? { retry_at: outcome.dueAt.toISOString(), error: outcome.error } : {}),
-      ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
-    },
-    'delivery attempt finished',
-  );
+  if (debug)
+    log.debug(
+      {
+        attempt: attemptNo,
+        outcome: outcome.kind,
+        status_code: result.statusCode,
+        latency_ms: attempt.latency_ms,
+        ...(outcome.kind === 'retry' ? { retry_at: outcome.dueAt.toISOString(), error: outcome.error } : {}),
+        ...(outcome.kind === 'failed' ? { error: outcome.error } : {}),
+      },
+      'delivery attempt finished',
+    );
   if (outcome.kind === 'retry' || outcome.kind === 'failed') {
     ctx.failures.note(
       outcome.kind,

@@ -51,7 +51,7 @@ import {
   CLAIM_SQL_BY_SHAPE,
   COMPLETE_AND_CLAIM_SQL_BY_SHAPE,
   COMPLETE_SQL,
-  completionColumns,
+  completionsJson,
   INSERT_COLUMNS,
   INSERT_SQL,
   LIST_SELECT,
@@ -395,12 +395,12 @@ export class PostgresStore implements MessageStore, SignalingStore {
     const lanes = laneValues(claim);
     if (claim.limit <= 0 && !lanes) return { applied: await this.complete(completions, now), claimed: [] };
     const lease = new Date(claim.now.getTime() + claim.leaseMs);
-    // a claimed message's columns, then applied_id: null, or all nulls but applied_id
+    // a claimed message's columns, then refused_id: null, or all nulls but refused_id
     const { rows } = await this.lane.query<ClaimedTuple>({
       name: lanes ? 'ms_complete_claim_lanes' : 'ms_complete_claim',
       text: COMPLETE_AND_CLAIM_SQL_BY_SHAPE[lanes ? 'lanes' : 'default'],
       values: [
-        ...completionColumns(completions),
+        completionsJson(completions),
         claim.now,
         claim.owner,
         lease,
@@ -427,7 +427,7 @@ export class PostgresStore implements MessageStore, SignalingStore {
     const { rows } = await this.lane.query<{ id: string }>({
       name: 'ms_complete',
       text: COMPLETE_SQL,
-      values: [...completionColumns(completions), now],
+      values: [completionsJson(completions), now],
     });
     return rows.map((r) => r.id);
   }
