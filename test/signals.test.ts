@@ -64,6 +64,29 @@ describe('cluster signals over PostgreSQL', { skip: !pgUrl && 'DATABASE_URL not 
     );
   });
 
+  test('closed while a LISTEN connection is being made: that connection is ended, not left open', async (ctx) => {
+    const schema = uniqueName('sigc');
+    const store = new PostgresStore({ connectionString: pgUrl ?? '', schema, poolSize: 1 });
+    ctx.after(() => store.close());
+    const transport = store.signalTransport();
+    assert.ok(transport);
+    // close() comes while subscribe() is connecting, as when a node stops during a resubscription
+    const subscribing = transport.subscribe(
+      () => undefined,
+      () => undefined,
+    );
+    await transport.close();
+    await subscribing.catch(() => undefined);
+    const admin = new pg.Client({ connectionString: pgUrl ?? '' });
+    await admin.connect();
+    ctx.after(() => admin.end());
+    const { rows } = await admin.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE query = $1`,
+      [`LISTEN "ms_signals_${schema}"`],
+    );
+    assert.equal(Number(rows[0]?.n), 0, 'no LISTEN connection left behind');
+  });
+
   test('other stores carry none', async () => {
     const { SqliteStore } = await import('../src/store/sqlite/sqlite-store.js');
     const s = new SqliteStore({ path: ':memory:' });

@@ -5,6 +5,8 @@ import type { SignalTransport } from '../signal-transport.js';
 export class PostgresSignals implements SignalTransport {
   readonly kind = 'postgres' as const;
   private listener: pg.Client | null = null;
+  /** set by close(): a LISTEN connection still being made is ended once made (see subscribe) */
+  private closed = false;
   private readonly sender: pg.Pool;
   private readonly channel: string;
 
@@ -33,6 +35,7 @@ export class PostgresSignals implements SignalTransport {
     client.on('notification', (n) => onPayload(n.payload ?? ''));
     client.on('error', (err) => drop(err));
     client.on('end', () => drop());
+    if (this.closed) return;
     try {
       await client.connect();
       await client.query(`LISTEN ${pg.escapeIdentifier(this.channel)}`);
@@ -41,10 +44,18 @@ export class PostgresSignals implements SignalTransport {
       client.end().catch(() => undefined);
       throw err;
     }
+    // closed while connecting (a node stopping during a resubscription): this connection is nobody's,
+    // so it is ended here, not left open. Ending it from close() mid-connect would leave connect() pending.
+    if (this.closed) {
+      lost = true;
+      await client.end().catch(() => undefined);
+      return;
+    }
     this.listener = client;
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const listener = this.listener;
     this.listener = null;
     await listener?.end().catch(() => undefined);
