@@ -91,7 +91,9 @@ export async function postgresSettings(url: string = benchPostgresUrl()): Promis
       (await c.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name] ?? '?';
     const version = await show('server_version');
     const settings = ['fsync', 'synchronous_commit', 'full_page_writes', 'wal_level', 'shared_buffers'];
-    const values = await Promise.all(settings.map(async (s) => `${s}=${await show(s)}`));
+    // one at a time: a pg Client runs one query at a time (queuing more is deprecated in pg 8, an error in pg 9)
+    const values: string[] = [];
+    for (const s of settings) values.push(`${s}=${await show(s)}`);
     const durable =
       (await show('fsync')) === 'on' &&
       (await show('synchronous_commit')) === 'on' &&
