@@ -92,14 +92,12 @@ export async function postgresSettings(url: string = benchPostgresUrl()): Promis
     const version = await show('server_version');
     const settings = ['fsync', 'synchronous_commit', 'full_page_writes', 'wal_level', 'shared_buffers'];
     // one at a time: a pg Client runs one query at a time (queuing more is deprecated in pg 8, an error in pg 9)
-    const values: string[] = [];
-    for (const s of settings) values.push(`${s}=${await show(s)}`);
-    const durable =
-      (await show('fsync')) === 'on' &&
-      (await show('synchronous_commit')) === 'on' &&
-      (await show('full_page_writes')) === 'on';
+    const values = new Map<string, string>();
+    for (const s of settings) values.set(s, await show(s));
+    const durable = ['fsync', 'synchronous_commit', 'full_page_writes'].every((s) => values.get(s) === 'on');
+    const listed = [...values].map(([k, v]) => `${k}=${v}`).join(', ');
     const where = new URL(url);
-    return `${version} at ${where.hostname}:${where.port || '5432'}: ${values.join(', ')} (${durable ? 'durable: the defaults users run' : 'NOT durable: figures not comparable to a production server'})`;
+    return `${version} at ${where.hostname}:${where.port || '5432'}: ${listed} (${durable ? 'durable: the defaults users run' : 'NOT durable: figures not comparable to a production server'})`;
   } finally {
     await c.end();
   }

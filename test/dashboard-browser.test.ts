@@ -341,8 +341,14 @@ for (const backend of backends) {
       assert.equal((await api('GET', `/messages/${unknownId}`)).body.status, 'failed');
 
       await page.goto(`${base}/ui/#/messages/${ids.failed0}`);
+      // The button's request is what is checked, not the button going away: the receiver fails the
+      // message again within milliseconds, so the reloaded screen may already show it failed (and the
+      // button) again. CI saw exactly that race once.
+      const retried = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && r.url().endsWith(`/messages/${ids.failed0}/retry`),
+      );
       await page.getByRole('button', { name: 'Retry' }).click();
-      await page.getByRole('button', { name: 'Retry' }).waitFor({ state: 'detached' });
+      assert.equal((await retried).status(), 200, 'the Retry button posts the retry and it is accepted');
       // it went back to unsent; the receiver fails it again (one attempt more)
       await waitFor(
         async () => Number((await api('GET', `/messages/${ids.failed0}`)).body.attempts) === 2,
