@@ -90,11 +90,13 @@ export async function postgresSettings(url: string = benchPostgresUrl()): Promis
     const show = async (name: string) =>
       (await c.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name] ?? '?';
     const version = await show('server_version');
-    const settings = ['fsync', 'synchronous_commit', 'full_page_writes', 'wal_level', 'shared_buffers'];
+    // the three a commit's durability depends on, then two that size what a commit writes
+    const durability = ['fsync', 'synchronous_commit', 'full_page_writes'];
+    const settings = [...durability, 'wal_level', 'shared_buffers'];
     // one at a time: a pg Client runs one query at a time (queuing more is deprecated in pg 8, an error in pg 9)
     const values = new Map<string, string>();
     for (const s of settings) values.set(s, await show(s));
-    const durable = ['fsync', 'synchronous_commit', 'full_page_writes'].every((s) => values.get(s) === 'on');
+    const durable = durability.every((s) => values.get(s) === 'on');
     const listed = [...values].map(([k, v]) => `${k}=${v}`).join(', ');
     const where = new URL(url);
     return `${version} at ${where.hostname}:${where.port || '5432'}: ${listed} (${durable ? 'durable: the defaults users run' : 'NOT durable: figures not comparable to a production server'})`;
