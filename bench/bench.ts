@@ -44,6 +44,8 @@ interface DeliveryResult {
   n: number;
   insertPerSec: number;
   msgsPerSec: number;
+  /** the rate at the sink over the last three quarters of the run (steadyRate) */
+  steadyPerSec: number;
   ratio: number;
   peakRssMb: number;
   duplicates: number;
@@ -63,6 +65,7 @@ interface DeliveryResult {
 
 interface LimitResult {
   msgsPerSec: number;
+  steadyPerSec: number;
   clientCpuUs: number;
   sinkCpuUs: number;
 }
@@ -85,14 +88,32 @@ const BODY = JSON.stringify({ to: '+905551234567', content: 'benchmark message' 
 async function httpLimit(n: number, concurrency: number): Promise<LimitResult> {
   const pool = new Pool(SINK, { connections: concurrency, pipelining: 1 });
   await blast(pool, Math.min(n, WARM_UP), concurrency); // warm-up: connections and JIT, not timed
+  await getJson(`${SINK}/reset`, { method: 'POST' });
   const [self0, sink0, t0] = [selfCpuMs(), sinkCpuMs(), performance.now()];
   await blast(pool, n, concurrency);
   const msgsPerSec = n / ((performance.now() - t0) / 1000);
   const clientCpuUs = ((selfCpuMs() - self0) * 1000) / n;
   const sinkCpuUs = ((sinkCpuMs() - sink0) * 1000) / n;
+  const steadyPerSec = await steadyRate(n);
   await pool.close();
   await getJson(`${SINK}/reset`, { method: 'POST' });
-  return { msgsPerSec, clientCpuUs, sinkCpuUs };
+  return { msgsPerSec, steadyPerSec, clientCpuUs, sinkCpuUs };
+}
+
+/**
+ * The rate at which the sink accepted the last three quarters of the `n` requests since its last
+ * reset, from the times it noted (GET /progress). The whole-run rate also holds each system's start
+ * and end, which differ: the service resumes a paused pool, the hand-written SQL opens its
+ * connections, and its first quarter ran a third slower than the rest at n = 20,000
+ * (docs/performance.md). This one compares the systems running.
+ */
+async function steadyRate(n: number): Promise<number> {
+  const { step, at_ms } = await getJson<{ step: number; at_ms: number[] }>(`${SINK}/progress`);
+  const first = Math.ceil(n / 4 / step);
+  const last = Math.min(Math.floor(n / step), at_ms.length);
+  const [t0, t1] = [at_ms[first - 1], at_ms[last - 1]];
+  if (t0 === undefined || t1 === undefined || last <= first) return NaN;
+  return ((last - first) * step) / ((t1 - t0) / 1000);
 }
 
 /** Both sides of the comparison get the same warm-up: connections open, code compiled. */
@@ -231,6 +252,7 @@ async function deliveryRun(
     );
     const measured = costs(n, kind, limit);
     const serviceMainCpuUs = ((service.mainThreadCpuMs() - main0) * 1000) / n;
+    const steadyPerSec = await steadyRate(n);
     const peakRssMb = proc.peakRssMb();
     const { duplicates } = await sinkStats();
     const pgCost = pg0 ? perMessage(pg0, await pgCounters(target.env.DATABASE_URL ?? ''), n) : undefined;
@@ -241,6 +263,7 @@ async function deliveryRun(
       peakRssMb,
       duplicates,
       serviceMainCpuUs,
+      steadyPerSec,
       ...measured,
       ...(pgCost ? { pgCost } : {}),
     };
@@ -293,6 +316,7 @@ async function inProcessRun(
     const measured = box.measured;
     if (!measured) throw new Error(`bench: ${system} did not finish`);
     const pgCost = pg0 ? perMessage(pg0, await pgCounters(url), n) : undefined;
+    const steadyPerSec = await steadyRate(n);
     const { accepted, duplicates } = await sinkStats();
     const sent = (await store.countByStatus()).sent;
     if (delivered !== n || accepted !== n || sent !== n + warmUp)
@@ -306,6 +330,7 @@ async function inProcessRun(
       peakRssMb: NaN,
       duplicates,
       serviceMainCpuUs: NaN,
+      steadyPerSec,
       ...measured,
       ...(pgCost ? { pgCost } : {}),
     };
@@ -604,7 +629,7 @@ export async function runBench(args: string[]): Promise<void> {
       results.limit.push(lim);
       const limit = lim.msgsPerSec;
       say(
-        `  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s, CPU per message: client ${fmt(lim.clientCpuUs)} µs, sink ${fmt(lim.sinkCpuUs)} µs`,
+        `  [${r + 1}/${o.repeat}] HTTP limit: ${fmt(limit)} msg/s (steady ${fmt(lim.steadyPerSec)}), CPU per message: client ${fmt(lim.clientCpuUs)} µs, sink ${fmt(lim.sinkCpuUs)} µs`,
       );
       const order = r % 2 === 0 ? systems : [...systems].reverse();
       for (const [kind, redis, what] of order) {
@@ -617,7 +642,7 @@ export async function runBench(args: string[]): Promise<void> {
               : await deliveryRun(kind, redis, n, o, limit, `r${r}`);
         results.runs.push(res);
         say(
-          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs${Number.isNaN(res.serviceMainCpuUs) ? '' : ` (main thread ${fmt(res.serviceMainCpuUs)} µs)`}, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
+          `  [${r + 1}/${o.repeat}] ${res.system}: ${fmt(res.msgsPerSec)} msg/s (${fmt(res.ratio, 2)} × limit; steady ${fmt(res.steadyPerSec)}), insert ${fmt(res.insertPerSec)}/s, peak RSS ${fmt(res.peakRssMb)} MB, duplicates ${res.duplicates}, CPU per message: service ${fmt(res.serviceCpuUs)} µs${Number.isNaN(res.serviceMainCpuUs) ? '' : ` (main thread ${fmt(res.serviceMainCpuUs)} µs)`}, sink ${fmt(res.sinkCpuUs)} µs, database server ${fmt(res.dbCpuUs)} µs (CPU ceiling ${fmt(res.cpuCeilingRatio, 2)} × limit)`,
         );
       }
     }
@@ -665,23 +690,23 @@ export async function runBench(args: string[]): Promise<void> {
     xs.length > 1 ? ` (${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)})` : '';
   const lines = [
     '',
-    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | × HTTP limit | × hand-written SQL | bulk insert/s | peak RSS MB | duplicates | CPU µs/msg: sender / sink / db server | CPU ceiling × limit |`,
-    '|---|---|---|---|---|---|---|---|---|---|',
-    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(limitRates)} | 1.00 | | | | | ${fmt(median(results.limit.map((l) => l.clientCpuUs)))} / ${fmt(median(results.limit.map((l) => l.sinkCpuUs)))} / – | |`,
+    `| system | n | msg/s, median${o.repeat > 1 ? ' (min–max)' : ''} | steady msg/s (last ¾) | × HTTP limit | × hand-written SQL | steady × hand-written SQL | bulk insert/s | peak RSS MB | duplicates | CPU µs/msg: sender / sink / db server | CPU ceiling × limit |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    `| HTTP limit (undici → sink) | ${o.n} | ${fmt(limitMed)}${range(limitRates)} | ${fmt(median(results.limit.map((l) => l.steadyPerSec)))} | 1.00 | | | | | | | ${fmt(median(results.limit.map((l) => l.clientCpuUs)))} / ${fmt(median(results.limit.map((l) => l.sinkCpuUs)))} / – | |`,
   ];
   // PostgreSQL's rows against the reference, round by round (the machine moves between rounds)
   const reference = bySystem.get(REFERENCE);
-  const toReference = (system: string, rs: DeliveryResult[]): string => {
+  const toReference = (system: string, rs: DeliveryResult[], rate: 'msgsPerSec' | 'steadyPerSec'): string => {
     if (!reference || !system.includes('postgres') || system === REFERENCE) return '';
-    const ratios = rs.map((r, i) => r.msgsPerSec / (reference[i]?.msgsPerSec ?? NaN)).filter(Number.isFinite);
+    const ratios = rs.map((r, i) => r[rate] / (reference[i]?.[rate] ?? NaN)).filter(Number.isFinite);
     return ratios.length ? `${fmt(median(ratios), 2)}${range(ratios, 2)}` : '';
   };
   for (const [system, rs] of bySystem) {
     lines.push(
-      `| ${system} | ${rs[0]?.n} | ${fmt(median(rs.map((r) => r.msgsPerSec)))}${range(rs.map((r) => r.msgsPerSec))} | ${fmt(median(rs.map((r) => r.ratio)), 2)}${range(
+      `| ${system} | ${rs[0]?.n} | ${fmt(median(rs.map((r) => r.msgsPerSec)))}${range(rs.map((r) => r.msgsPerSec))} | ${fmt(median(rs.map((r) => r.steadyPerSec)))} | ${fmt(median(rs.map((r) => r.ratio)), 2)}${range(
         rs.map((r) => r.ratio),
         2,
-      )} | ${toReference(system, rs)} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} | ${fmt(median(rs.map((r) => r.serviceCpuUs)))} / ${fmt(median(rs.map((r) => r.sinkCpuUs)))} / ${fmt(median(rs.map((r) => r.dbCpuUs)))} | ${fmt(median(rs.map((r) => r.cpuCeilingRatio)), 2)} |`,
+      )} | ${toReference(system, rs, 'msgsPerSec')} | ${toReference(system, rs, 'steadyPerSec')} | ${fmt(median(rs.map((r) => r.insertPerSec)))} | ${fmt(Math.max(...rs.map((r) => r.peakRssMb)))} | ${Math.max(...rs.map((r) => r.duplicates))} | ${fmt(median(rs.map((r) => r.serviceCpuUs)))} / ${fmt(median(rs.map((r) => r.sinkCpuUs)))} / ${fmt(median(rs.map((r) => r.dbCpuUs)))} | ${fmt(median(rs.map((r) => r.cpuCeilingRatio)), 2)} |`,
     );
   }
   say(lines.join('\n'));

@@ -50,6 +50,9 @@ export interface SinkStats {
 
 const MAX_PATHS = 2000;
 
+/** GET /progress has a time every this many accepted requests (the benchmark's steady rate). */
+export const PROGRESS_STEP = 500;
+
 export interface SinkDelivery {
   webhook_id: string | null;
   webhook_timestamp: string | null;
@@ -93,6 +96,8 @@ export class Sink {
   private counters = this.zero();
   private paths = new Map<string, number>();
   private recent: SinkDelivery[] = [];
+  /** when the accepted count reached PROGRESS_STEP, 2 × PROGRESS_STEP, …: ms on the epoch, fractional */
+  private progress: number[] = [];
 
   constructor(options: Partial<SinkOptions> = {}) {
     this.o = { ...SINK_DEFAULTS, ...options };
@@ -141,6 +146,7 @@ export class Sink {
     this.acceptedIds.clear();
     this.requestIds.clear();
     this.recent = [];
+    this.progress = [];
   }
 
   async start(): Promise<number> {
@@ -176,6 +182,8 @@ export class Sink {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method === 'GET' && req.url === '/stats') return this.send(res, 200, this.stats());
     if (req.method === 'GET' && req.url === '/deliveries') return this.send(res, 200, this.deliveries());
+    if (req.method === 'GET' && req.url === '/progress')
+      return this.send(res, 200, { step: PROGRESS_STEP, at_ms: this.progress });
     if (req.method === 'POST' && req.url === '/reset') {
       this.reset();
       return this.send(res, 200, this.stats());
@@ -253,6 +261,8 @@ export class Sink {
     }
     const messageId = randomUUID();
     this.counters.accepted++;
+    if (this.counters.accepted % PROGRESS_STEP === 0)
+      this.progress.push(performance.timeOrigin + performance.now());
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const key = this.paths.has(path) || this.paths.size < MAX_PATHS ? path : 'other';
     this.paths.set(key, (this.paths.get(key) ?? 0) + 1);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Sink } from '../bench/sink.js';
+import { PROGRESS_STEP, Sink } from '../bench/sink.js';
 import { secretBytes, sign } from '../src/delivery/signature.js';
 
 const SECRET = 'whsec_' + Buffer.from('sink-test-secret').toString('base64');
@@ -71,6 +71,30 @@ test('the sink injects failures and throttling, and rejects bad signatures', asy
       [s.failed_injected, s.throttled_injected, s.accepted, s.rejected_signature],
       [1, 1, 1, 1],
     );
+  } finally {
+    await sink.stop();
+  }
+});
+
+test('the sink notes when every PROGRESS_STEP-th request was accepted, and forgets on reset', async () => {
+  const sink = new Sink({ port: 0, keep: 0 });
+  const port = await sink.start();
+  const progress = async () =>
+    (await (await fetch(`http://127.0.0.1:${port}/progress`)).json()) as { step: number; at_ms: number[] };
+  try {
+    const before = performance.timeOrigin + performance.now();
+    const n = 2 * PROGRESS_STEP + 7;
+    for (let i = 0; i < n; i += 50)
+      await Promise.all(
+        Array.from({ length: Math.min(50, n - i) }, (_, j) => post(port, { 'webhook-id': `msg_${i + j}` })),
+      );
+    const p = await progress();
+    assert.equal(p.step, PROGRESS_STEP);
+    assert.equal(p.at_ms.length, 2, 'one time per full step, none for the 7 past the second');
+    const [t1 = 0, t2 = 0] = p.at_ms;
+    assert.ok(before <= t1 && t1 <= t2 && t2 <= performance.timeOrigin + performance.now(), 'times in order');
+    await fetch(`http://127.0.0.1:${port}/reset`, { method: 'POST' });
+    assert.deepEqual((await progress()).at_ms, []);
   } finally {
     await sink.stop();
   }
