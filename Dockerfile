@@ -28,5 +28,5 @@ USER node
 EXPOSE 3000
 VOLUME ["/data"]
 HEALTHCHECK --interval=10s --timeout=3s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||':3000').replace(/^.*:/,'')+'/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
-ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=30", "dist/src/cli/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=16", "dist/src/cli/main.js"]
 CMD ["serve"]

@@ -2,7 +2,7 @@
 .PHONY: install build run run-with-seed sink test tests lint services services-down openapi bench-smoke fuzz chaos
 
 # V8 flags the service runs with (as the bin's shebang and the Dockerfile): docs/decisions.md, "Memory"
-NODE_FLAGS = --max-semi-space-size=16 --heap-growing-percent=30
+NODE_FLAGS = --max-semi-space-size=16
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund

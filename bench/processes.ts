@@ -24,9 +24,9 @@ export interface Proc {
 
 /**
  * The V8 flags the service runs with, as the bin's shebang, `npm start` and the Dockerfile
- * give them: a 16 MB young generation, old space grown by 30% at a time (docs/decisions.md, "Memory").
+ * give them: a 16 MB young generation (docs/decisions.md, "Memory").
  */
-export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=30'];
+export const SERVICE_NODE_FLAGS = ['--max-semi-space-size=16'];
 
 /** Starts `message-scheduler <args>` as its own process with only the given store variables. */
 export function startCli(args: string[], env: Record<string, string>): Proc {
