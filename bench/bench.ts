@@ -1,5 +1,5 @@
 import { fmt, say, wholeNumber } from './report.js';
-import { fill, openStore, storeEnv } from './targets.js';
+import { analyzeFilled, fill, openStore, storeEnv } from './targets.js';
 import { operatorQueries, type OperatorQueryTimes } from './operator-queries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -233,6 +233,7 @@ async function deliveryRun(
     await setPool('pause');
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
+    await analyzeFilled(kind, target.env);
     const service = proc;
     const pg0 = o.pgCosts && kind === 'postgres' ? await pgCounters(target.env.DATABASE_URL ?? '') : null;
     const costs = startCosts(() => service.cpuMs());
@@ -307,6 +308,7 @@ async function inProcessRun(
     await deliver(store, target.env, warmUp, () => undefined);
     await getJson(`${SINK}/reset`, { method: 'POST' });
     const insertPerSec = await fill(store, n);
+    await analyzeFilled(kind, target.env);
     const pg0 = o.pgCosts && kind === 'postgres' ? await pgCounters(url) : null;
     const costs = startCosts(selfCpuMs);
     const box: { measured?: Costs } = {};
