@@ -104,8 +104,8 @@ async function httpLimit(n: number, concurrency: number): Promise<LimitResult> {
  * The rate at which the sink accepted the last three quarters of the `n` requests since its last
  * reset, from the times it noted (GET /progress). The whole-run rate also holds each system's start
  * and end, which differ: the service resumes a paused pool, the hand-written SQL opens its
- * connections, and its first quarter ran a third slower than the rest at n = 20,000
- * (docs/performance.md). This one compares the systems running.
+ * connections (and, on a table without statistics, ran its first quarter a third slower than the
+ * rest: analyzeFilled). This one compares the systems running.
  */
 async function steadyRate(n: number): Promise<number> {
   const { step, at_ms } = await getJson<{ step: number; at_ms: number[] }>(`${SINK}/progress`);
