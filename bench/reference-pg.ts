@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { Pool } from 'undici';
 import { post } from '../src/delivery/webhook-client.js';
+import { pgStatement } from './targets.js';
 
 /** Messages one claim takes, as the issue's reference does. */
 const BATCH = 50;
@@ -8,16 +9,11 @@ const BATCH = 50;
 const CONNECTIONS = 10;
 
 /** The index the reference's claim reads: the unsent messages by id, as its author would make it. */
-export async function referenceIndex(url: string, schema: string): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    await c.query(
-      `CREATE INDEX IF NOT EXISTS reference_unsent ON "${schema}".messages (id) WHERE status = 'unsent'`,
-    );
-  } finally {
-    await c.end();
-  }
+export function referenceIndex(url: string, schema: string): Promise<void> {
+  return pgStatement(
+    url,
+    `CREATE INDEX IF NOT EXISTS reference_unsent ON "${schema}".messages (id) WHERE status = 'unsent'`,
+  );
 }
 
 /**

@@ -36,12 +36,7 @@ export function storeEnv(
     const schema = `bench_${tag}_${process.pid}`;
     return {
       env: { DATABASE_URL: url, DATABASE_SCHEMA: schema },
-      async drop() {
-        const c = new pg.Client({ connectionString: url });
-        await c.connect();
-        await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await c.end();
-      },
+      drop: () => pgStatement(url, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
     };
   }
   const uri = process.env.MONGODB_URI;
@@ -120,10 +115,15 @@ export async function openStore(env: Record<string, string>): Promise<MessageSto
  */
 export async function analyzeFilled(kind: StoreKind, env: Record<string, string>): Promise<void> {
   if (kind !== 'postgres') return;
-  const c = new pg.Client({ connectionString: env.DATABASE_URL });
+  await pgStatement(env.DATABASE_URL ?? '', `ANALYZE "${env.DATABASE_SCHEMA ?? 'public'}".messages`);
+}
+
+/** One statement on a connection of its own (the benchmark's set-up and clean-up, outside any store). */
+export async function pgStatement(url: string, sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(`ANALYZE "${env.DATABASE_SCHEMA ?? 'public'}".messages`);
+    await c.query(sql);
   } finally {
     await c.end();
   }
