@@ -13,7 +13,7 @@ import type { StoreKind } from '../src/config/config.js';
 import { createApiKey } from '../src/auth/key-admin.js';
 import { fmt, say, wholeNumber } from './report.js';
 import { median, percentile, startCli, type Proc } from './processes.js';
-import { fill, openStore, storeEnv } from './targets.js';
+import { analyzeFilled, fill, openStore, storeEnv } from './targets.js';
 
 interface Victim {
   name: string;
@@ -147,6 +147,7 @@ export async function runFairnessBench(argv: string[]): Promise<void> {
       `bench fairness: ${kind}, ${fmt(n)} messages, one key flooding GET /messages?limit=${limit} over ${connections} connections for ${seconds} s${values.unlimited ? ', API rate limiter off' : ''}`,
     );
     await fill(store, n);
+    await analyzeFilled(kind, target.env);
     const flooder = (await createApiKey(store.keys, 'flooder', ['messages:read'])).key;
     const reader = (await createApiKey(store.keys, 'reader', ['messages:read'])).key;
     const operator = (await createApiKey(store.keys, 'operator', ['pool:control'])).key;

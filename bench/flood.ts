@@ -16,7 +16,7 @@ import type { StoreKind } from '../src/config/config.js';
 import type { MessageStore } from '../src/store/store.js';
 import { VERSION } from '../src/app/app.js';
 import { getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
-import { fill, openStore, storeEnv } from './targets.js';
+import { analyzeFilled, fill, openStore, storeEnv } from './targets.js';
 import { setState, startNodes, stopNodes, type Node } from './nodes.js';
 
 type Layout = 'split' | 'all';
@@ -158,6 +158,7 @@ async function floodRun(layout: Layout, kind: FloodKind, o: FloodOptions, tag: s
       store,
       Math.max(20_000, Math.round(((o.concurrency * 1000) / (o.latencyMs + 1)) * (o.seconds + 2) * 3)),
     );
+    await analyzeFilled(o.store, target.env);
     await setState(front, 'start');
     const unloadedPerSec = await deliveryRate(o.seconds);
     await setState(front, 'pause');

@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import type { StoreKind } from '../src/config/config.js';
 import { fmt, say, wholeNumber } from './report.js';
 import { getJson, median, startCli, waitUntil, type Proc } from './processes.js';
-import { fill, openStore, storeEnv } from './targets.js';
+import { analyzeFilled, fill, openStore, storeEnv } from './targets.js';
 import type { MessageStore } from '../src/store/store.js';
 import { plainSpec, type DestinationSpec } from '../src/domain/destination.js';
 
@@ -75,6 +75,7 @@ async function run<T>(
   let svc: Proc | null = null;
   try {
     await setUp(store);
+    await analyzeFilled(kind, target.env);
     await getJson(`http://127.0.0.1:${p.sink}/reset`, { method: 'POST' });
     svc = startCli(['serve'], {
       ...target.env,

@@ -24,7 +24,7 @@ import {
   waitUntil,
   type Proc,
 } from './processes.js';
-import { fill, openStore, storeEnv } from './targets.js';
+import { analyzeFilled, fill, openStore, storeEnv } from './targets.js';
 import { setState, startNodes, stopNodes, type Node } from './nodes.js';
 
 interface ScaleOptions {
@@ -139,6 +139,7 @@ async function scaleRun(kind: StoreKind, count: number, o: ScaleOptions, tag: st
 
     // throughput: n messages stored, then the cluster started on one node
     await fill(store, n);
+    await analyzeFilled(kind, target.env);
     const nodesCpu = (): number => nodes.reduce((sum, x) => sum + x.proc.cpuMs(), 0);
     const cpu0 = [nodesCpu(), sinkCpuMs(), dbServerCpuMs()] as const;
     const machine0 = machineCpuTicks();
@@ -213,6 +214,7 @@ async function rateRun(kind: StoreKind, count: number, o: ScaleOptions): Promise
     if (!first) throw new Error('no node');
     // more than the window can take, so the bucket and not the backlog is what stops it
     await fill(store, Math.round(o.rate * (o.rateSeconds + 10) + maxTokens));
+    await analyzeFilled(kind, target.env);
     await new Promise((r) => setTimeout(r, 1500)); // every node has heard of the others
     await resetSink();
     const samples: { t: number; accepted: number }[] = [];
