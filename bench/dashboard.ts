@@ -12,11 +12,10 @@
  */
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import type { StoreKind } from '../src/config/config.js';
 import { fmt, say, wholeNumber } from './report.js';
 import { median, percentile, startCli, waitUntil, type Proc } from './processes.js';
-import { openStore, storeEnv } from './targets.js';
+import { openStore, storeEnv, withPgClient } from './targets.js';
 
 const DAY = 86_400_000;
 const DESTINATIONS = 20;
@@ -77,10 +76,8 @@ async function seedSqlite(path: string, n: number, now: number): Promise<void> {
   db.close();
 }
 
-async function seedPostgres(url: string, schema: string, n: number, now: number): Promise<void> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
+function seedPostgres(url: string, schema: string, n: number, now: number): Promise<void> {
+  return withPgClient(url, async (c) => {
     await c.query(`SET search_path TO "${schema}"`);
     const step = 100_000;
     for (let from = 0; from < n; from += step) {
@@ -106,9 +103,7 @@ async function seedPostgres(url: string, schema: string, n: number, now: number)
       );
     }
     await c.query('ANALYZE messages');
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 interface Row {

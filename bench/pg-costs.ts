@@ -1,4 +1,4 @@
-import pg from 'pg';
+import { withPgClient } from './targets.js';
 
 /**
  * What PostgreSQL did, from its own statistics (issue 27, "count what costs"): transactions committed,
@@ -20,10 +20,8 @@ export interface PgCounters {
   statements: number | null;
 }
 
-export async function pgCounters(url: string): Promise<PgCounters> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
+export function pgCounters(url: string): Promise<PgCounters> {
+  return withPgClient(url, async (c) => {
     // other backends publish their counters when idle, at most once a second (PostgreSQL 15)
     await new Promise((r) => setTimeout(r, 1500));
     const db = (
@@ -59,9 +57,7 @@ export async function pgCounters(url: string): Promise<PgCounters> {
       walSyncs: n(wal?.wal_sync),
       statements,
     };
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 /** The counters' growth per delivered message. */

@@ -13,7 +13,6 @@
  */
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import type { StoreKind } from '../src/config/config.js';
 import type { MessageStore } from '../src/store/store.js';
 import { Scheduler } from '../src/schedules/scheduler.js';
@@ -21,7 +20,7 @@ import { ScheduleService } from '../src/schedules/schedule-service.js';
 import { silentLogger } from '../src/logging/logger.js';
 import { fmt, say, wholeNumber } from './report.js';
 import { getJson, median, percentile, startCli, waitUntil, type Proc } from './processes.js';
-import { openStore, storeEnv } from './targets.js';
+import { openStore, storeEnv, withPgClient } from './targets.js';
 
 interface Ports {
   api: number;
@@ -153,9 +152,7 @@ async function plan(kind: StoreKind, env: Record<string, string>): Promise<strin
       db.close();
     }
   }
-  const c = new pg.Client({ connectionString: env.DATABASE_URL });
-  await c.connect();
-  try {
+  return withPgClient(env.DATABASE_URL ?? '', async (c) => {
     // the settings the store's own connections run with (postgres-store.ts)
     await c.query(`SET search_path = "${env.DATABASE_SCHEMA ?? 'public'}"`);
     for (const off of ['enable_bitmapscan', 'enable_sort', 'enable_seqscan', 'jit'])
@@ -165,9 +162,7 @@ async function plan(kind: StoreKind, env: Record<string, string>): Promise<strin
        WHERE status = 'active' AND next_run_at <= now() + interval '5 seconds' ORDER BY next_run_at LIMIT 200`,
     );
     return rows.map((r) => r['QUERY PLAN'].trim()).join('; ');
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 /** The pass's median time with `idle` other active schedules (due over the next day). */

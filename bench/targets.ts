@@ -78,10 +78,8 @@ export function benchPostgresUrl(): string {
 }
 
 /** The settings a PostgreSQL figure depends on, as one line for the benchmark's output. */
-export async function postgresSettings(url: string = benchPostgresUrl()): Promise<string> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
+export function postgresSettings(url: string = benchPostgresUrl()): Promise<string> {
+  return withPgClient(url, async (c) => {
     const show = async (name: string) =>
       (await c.query<Record<string, string>>(`SHOW ${name}`)).rows[0]?.[name] ?? '?';
     const version = await show('server_version');
@@ -95,9 +93,7 @@ export async function postgresSettings(url: string = benchPostgresUrl()): Promis
     const listed = [...values].map(([k, v]) => `${k}=${v}`).join(', ');
     const where = new URL(url);
     return `${version} at ${where.hostname}:${where.port || '5432'}: ${listed} (${durable ? 'durable: the defaults users run' : 'NOT durable: figures not comparable to a production server'})`;
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 export async function openStore(env: Record<string, string>): Promise<MessageStore> {
@@ -118,15 +114,20 @@ export async function analyzeFilled(kind: StoreKind, env: Record<string, string>
   await pgStatement(env.DATABASE_URL ?? '', `ANALYZE "${env.DATABASE_SCHEMA ?? 'public'}".messages`);
 }
 
-/** One statement on a connection of its own (the benchmark's set-up and clean-up, outside any store). */
-export async function pgStatement(url: string, sql: string): Promise<void> {
+/** A PostgreSQL connection of its own for `use`, ended after it (the benchmark's work outside any store). */
+export async function withPgClient<T>(url: string, use: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    await c.query(sql);
+    return await use(c);
   } finally {
     await c.end();
   }
+}
+
+/** One statement on a connection of its own (the benchmark's set-up and clean-up). */
+export async function pgStatement(url: string, sql: string): Promise<void> {
+  await withPgClient(url, (c) => c.query(sql));
 }
 
 export async function fill(
